@@ -1,0 +1,199 @@
+"""The one interface every storage backend implements (think YCSB's DB binding).
+
+A backend stores a dataset and answers the operations it declares in ``supports``. It never times
+itself: only ``bench.runner`` holds a clock. An operation a backend cannot do raises
+``UnsupportedOperation`` and is reported as such, never faked.
+
+Life cycle, as the runner drives it::
+
+    backend = Backend(settings)          # cheap, no I/O
+    backend.open()                       # connect / create scratch folder; BackendUnavailable if not
+    backend.clear(); backend.write(schema, batches)   # repeated per timed write
+    backend.read(...), scan(...), lookup(key), append(batch), deliver(batch)
+    backend.size_bytes()
+    backend.cleanup()                    # remove every scratch file, table, collection, topic; close
+
+Operation names (the ``supports`` vocabulary, shared with ``bench.workloads``):
+
+    write         write(schema, batches): the whole dataset, replacing what was there
+    read          read(): everything into one Arrow table (what a DataFrame user does)
+    scan          scan(): iterate record batches without holding everything in memory
+    project       read(columns=[...]): a subset of columns
+    filter        read(where=Predicate): rows matching a predicate on one column
+    lookup        lookup(key): rows whose key column equals key (latency op)
+    append        append(batch): add rows to what is stored
+    write_one     append(one_row_batch): single-row write (latency op)
+    stream_latency deliver(one_row_batch): send one record and block until it is received back
+"""
+
+from __future__ import annotations
+
+import abc
+import shutil
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from storeadvise.errors import UnsupportedOperation
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+OPERATIONS: tuple[str, ...] = (
+    "write",
+    "read",
+    "scan",
+    "project",
+    "filter",
+    "lookup",
+    "append",
+    "write_one",
+    "stream_latency",
+)
+
+COMPARISONS: tuple[str, ...] = ("==", "!=", "<", "<=", ">", ">=")
+
+
+@dataclass(frozen=True)
+class Predicate:
+    """A comparison of one column with one value: the filtered-read workload's ``where``."""
+
+    column: str
+    op: str
+    value: Any
+
+    def __post_init__(self) -> None:
+        if self.op not in COMPARISONS:
+            raise ValueError(f"unknown comparison {self.op!r}; use one of {', '.join(COMPARISONS)}")
+
+    def to_arrow(self) -> pc.Expression:
+        """The predicate as a pyarrow compute expression (for dataset filters)."""
+        import pyarrow.compute as pc
+
+        col = pc.field(self.column)
+        return {
+            "==": col == self.value,
+            "!=": col != self.value,
+            "<": col < self.value,
+            "<=": col <= self.value,
+            ">": col > self.value,
+            ">=": col >= self.value,
+        }[self.op]
+
+    def to_sql(self, quote: str = '"') -> tuple[str, tuple[Any, ...]]:
+        """A parameterised SQL condition and its parameters."""
+        name = quote + self.column.replace(quote, quote * 2) + quote
+        return f"{name} {'=' if self.op == '==' else self.op} ?", (self.value,)
+
+    def to_mongo(self) -> dict[str, Any]:
+        """A MongoDB query document."""
+        ops = {"==": "$eq", "!=": "$ne", "<": "$lt", "<=": "$lte", ">": "$gt", ">=": "$gte"}
+        return {self.column: {ops[self.op]: self.value}}
+
+    def __str__(self) -> str:
+        return f"{self.column} {self.op} {self.value!r}"
+
+
+@dataclass
+class BackendSettings:
+    """What a backend needs to know about this run; options come from the CLI or the API."""
+
+    run_id: str
+    scratch_dir: Path
+    key_column: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def scratch_name(self) -> str:
+        """The prefix of every database, table, collection and topic this run creates."""
+        return f"storeadvise_{self.run_id}"
+
+
+class Backend(abc.ABC):
+    """One storage option behind the harness's small interface."""
+
+    name: ClassVar[str]
+    """Registry key, module name and CLI name: one word everywhere."""
+    kind: ClassVar[str] = "file"
+    """``file`` (a file on disk), ``database`` (embedded database file) or ``server``."""
+    supports: ClassVar[frozenset[str]] = frozenset()
+    """Operation names from ``OPERATIONS`` that this backend really performs."""
+    type_mapping: ClassVar[dict[str, str]] = {}
+    """What each Arrow type family becomes at rest (documentation, shown by ``storeadvise backends``)."""
+    service: ClassVar[str | None] = None
+    """The server this backend needs (``mongo`` or ``kafka``); ``backends.services`` provides it and
+    puts its address into ``settings.options`` before ``open()``."""
+
+    def __init__(self, settings: BackendSettings) -> None:
+        self.settings = settings
+
+    # -- availability and life cycle -------------------------------------------------------------
+    @classmethod
+    def available(cls, settings: BackendSettings | None = None) -> tuple[bool, str]:
+        """Whether this backend can run here, and why not (cheap: no connection attempts)."""
+        return True, "ok"
+
+    def open(self) -> None:  # noqa: B027 - optional hook
+        """Connect or prepare; raise ``BackendUnavailable`` with a reason when it cannot."""
+
+    @property
+    def location(self) -> Path:
+        """This backend's own scratch folder (file backends keep their files here)."""
+        return self.settings.scratch_dir / self.name
+
+    def clear(self) -> None:
+        """Remove stored data so that the next ``write`` starts empty (not timed)."""
+        shutil.rmtree(self.location, ignore_errors=True)
+
+    def cleanup(self) -> None:
+        """Remove everything this backend created and close connections; safe to call twice."""
+        self.clear()
+
+    def server_info(self) -> dict[str, Any] | None:
+        """For server backends: which server answered (product, version, embedded or not)."""
+        return None
+
+    # -- operations ------------------------------------------------------------------------------
+    def write(self, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
+        """Store the whole dataset, consuming the batch stream once."""
+        raise UnsupportedOperation(f"{self.name} cannot write")
+
+    def read(self, columns: Sequence[str] | None = None, where: Predicate | None = None) -> pa.Table:
+        """Read everything (or the given columns / matching rows) into one Arrow table."""
+        raise UnsupportedOperation(f"{self.name} cannot read")
+
+    def scan(self, columns: Sequence[str] | None = None, batch_rows: int = 65_536) -> Iterator[pa.RecordBatch]:
+        """Iterate over the stored rows in record batches, holding one batch at a time."""
+        raise UnsupportedOperation(f"{self.name} cannot scan in batches")
+
+    def lookup(self, key: Any) -> pa.Table:
+        """The rows whose key column equals ``key``."""
+        raise UnsupportedOperation(f"{self.name} has no keyed access")
+
+    def append(self, batch: pa.RecordBatch) -> None:
+        """Add rows to what is stored."""
+        raise UnsupportedOperation(f"{self.name} cannot append")
+
+    def deliver(self, batch: pa.RecordBatch) -> None:
+        """Send one record through the stream and return once it has been received back."""
+        raise UnsupportedOperation(f"{self.name} is not a stream")
+
+    def size_bytes(self) -> int:
+        """Bytes at rest of what is stored now."""
+        return sum(p.stat().st_size for p in self.location.rglob("*") if p.is_file())
+
+    def documented_loss(self, field: pa.Field) -> str | None:
+        """If this backend's type mapping documents that ``field`` does not survive a round trip
+        unchanged, say how (e.g. "timezone dropped"); None means it must come back identical."""
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        """Name, kind, supported operations and type mapping, for listings and saved results."""
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "supports": sorted(self.supports),
+            "type_mapping": dict(self.type_mapping),
+        }

@@ -1,0 +1,227 @@
+"""What a benchmark run produced, as plain data: statistics, measurements, verification, the run.
+
+No clock and no I/O except saving and loading run files. The runner fills these in; exporters in
+``bench.report`` only read them. A run file is one JSON document (``schema_version`` first), which
+DuckDB can query directly: ``SELECT * FROM read_json_auto('results/*.json')``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from storeadvise.errors import DataError
+
+SCHEMA_VERSION = 1
+
+# Status of one (backend, operation) cell.
+OK = "ok"
+UNSUPPORTED = "unsupported"  # the backend declares it cannot do this operation
+SKIPPED = "skipped"  # could not run here (server unreachable, memory limit, no key column ...)
+FAILED = "failed"  # it was attempted and raised
+
+
+def _quantile(sorted_values: list[float], q: float) -> float:
+    """Linear-interpolated quantile of already sorted values (q in [0, 1])."""
+    if not sorted_values:
+        return math.nan
+    pos = (len(sorted_values) - 1) * q
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_values) - 1)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
+
+
+@dataclass
+class Stats:
+    """Summary of a list of durations in seconds (pytest-benchmark's ``Stats``, trimmed)."""
+
+    n: int
+    median: float
+    mean: float
+    min: float
+    max: float
+    iqr: float
+    stdev: float
+    p50: float
+    p95: float
+    p99: float
+
+    @classmethod
+    def of(cls, durations: list[float]) -> Stats:
+        if not durations:
+            raise ValueError("no durations to summarise")
+        values = sorted(durations)
+        return cls(
+            n=len(values),
+            median=statistics.median(values),
+            mean=statistics.fmean(values),
+            min=values[0],
+            max=values[-1],
+            iqr=_quantile(values, 0.75) - _quantile(values, 0.25),
+            stdev=statistics.stdev(values) if len(values) > 1 else 0.0,
+            p50=_quantile(values, 0.50),
+            p95=_quantile(values, 0.95),
+            p99=_quantile(values, 0.99),
+        )
+
+
+@dataclass
+class ColumnFidelity:
+    """How one column came back: ``kept``, ``converted`` (to ``detail``) or ``lost``."""
+
+    column: str
+    original_type: str
+    returned_type: str | None
+    status: str  # kept | converted | lost
+    detail: str = ""
+    documented: bool = True  # False: the change is not in the backend's documented mapping
+
+
+@dataclass
+class Verification:
+    """The round-trip check of one backend, done outside the timer."""
+
+    rows_written: int
+    rows_read: int
+    checksum_match: bool  # content checksum over the columns the backend preserves
+    columns: list[ColumnFidelity] = field(default_factory=list)
+    flagged: bool = False  # True: rows lost or values changed beyond the documented mapping
+    message: str = ""
+
+    @property
+    def summary(self) -> str:
+        if self.flagged:
+            return f"FAILED: {self.message}" if self.message else "FAILED"
+        changed = [c for c in self.columns if c.status != "kept"]
+        if not changed:
+            return "ok"
+        return "ok, " + "; ".join(f"{c.column} {c.status}" + (f" ({c.detail})" if c.detail else "") for c in changed)
+
+
+@dataclass
+class Measurement:
+    """One operation of one backend."""
+
+    backend: str
+    op: str
+    status: str = OK
+    reason: str = ""  # why unsupported / skipped / failed
+    stats: Stats | None = None  # per repeat (throughput ops) or per call (latency ops)
+    rows: int = 0  # rows the operation touched per repeat (per call for latency ops)
+    arrow_bytes: int = 0  # Arrow in-memory size of what one repeat touched
+    rows_per_s: float | None = None
+    mb_per_s: float | None = None
+    peak_memory_bytes: int | None = None  # peak resident memory growth during the operation
+    bytes_at_rest: int | None = None  # write ops: size stored
+    size_ratio: float | None = None  # bytes at rest / Arrow in-memory size
+    latency: bool = False  # True: stats are per call and p50/p95/p99 matter
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BackendRun:
+    """Everything about one backend in a run."""
+
+    backend: str
+    status: str = OK  # ok | skipped | failed
+    reason: str = ""
+    description: dict[str, Any] = field(default_factory=dict)
+    server: dict[str, Any] | None = None
+    verification: Verification | None = None
+    measurements: list[Measurement] = field(default_factory=list)
+
+
+@dataclass
+class Run:
+    """A whole benchmark run: environment, dataset, settings, backends."""
+
+    run_id: str
+    started_at: str
+    finished_at: str = ""
+    schema_version: int = SCHEMA_VERSION
+    environment: dict[str, Any] = field(default_factory=dict)
+    dataset: dict[str, Any] = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
+    backends: list[BackendRun] = field(default_factory=list)
+
+    def measurements(self) -> list[Measurement]:
+        return [m for b in self.backends for m in b.measurements]
+
+    def ops(self) -> list[str]:
+        """Operation names in the order they were run."""
+        return list(dict.fromkeys(m.op for m in self.measurements()))
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        return {"schema_version": data.pop("schema_version"), **data}
+
+
+def run_from_dict(data: dict[str, Any]) -> Run:
+    """Rebuild a ``Run`` from its JSON form; ``DataError`` if it is not a storeadvise run."""
+    if not isinstance(data, dict) or "schema_version" not in data or "backends" not in data:
+        raise DataError("not a storeadvise run file (no schema_version / backends)")
+    if data["schema_version"] > SCHEMA_VERSION:
+        raise DataError(
+            f"run file has schema_version {data['schema_version']}, newer than this storeadvise "
+            f"understands ({SCHEMA_VERSION}); upgrade storeadvise"
+        )
+    backends = []
+    for b in data["backends"]:
+        ver = b.get("verification")
+        verification = None
+        if ver:
+            verification = Verification(
+                **{**ver, "columns": [ColumnFidelity(**c) for c in ver.get("columns", [])]}
+            )
+        measurements = [
+            Measurement(**{**m, "stats": Stats(**m["stats"]) if m.get("stats") else None})
+            for m in b.get("measurements", [])
+        ]
+        backends.append(BackendRun(**{**b, "verification": verification, "measurements": measurements}))
+    fields = {k: v for k, v in data.items() if k != "backends"}
+    return Run(**fields, backends=backends)
+
+
+def save_run(run: Run, path: Path) -> Path:
+    """Write the run atomically (a crash mid-write never leaves half a file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".run-", suffix=".json", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(run.to_dict(), fh, indent=2, default=_json_default, allow_nan=False)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_run(path: str | Path) -> Run:
+    """Load a saved run file; ``DataError`` with one clear sentence when it cannot."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such run file")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise DataError(f"{path}: not a JSON run file ({exc})") from None
+    try:
+        return run_from_dict(data)
+    except TypeError as exc:
+        raise DataError(f"{path}: run file does not match schema_version {SCHEMA_VERSION} ({exc})") from None
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)

@@ -1,0 +1,36 @@
+"""The exceptions storeadvise raises for things a user can fix.
+
+Library code raises these; only the CLI turns them into a one-line message and an exit code.
+"""
+
+from __future__ import annotations
+
+
+class StoreAdviseError(Exception):
+    """Base class: a problem the user can act on."""
+
+    exit_code = 1
+
+
+class UsageError(StoreAdviseError):
+    """An option, name or value the user gave is not valid."""
+
+    exit_code = 2
+
+
+class DataError(StoreAdviseError):
+    """The input data cannot be read or is not usable."""
+
+    exit_code = 3
+
+
+class BackendUnavailable(StoreAdviseError):
+    """A storage backend cannot be used here (missing package, unreachable server)."""
+
+    exit_code = 4
+
+
+class UnsupportedOperation(StoreAdviseError):
+    """The backend cannot do this operation; it is reported, never faked."""
+
+    exit_code = 5
