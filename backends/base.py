@@ -184,6 +184,10 @@ class Backend(abc.ABC):
         """Bytes at rest of what is stored now."""
         return sum(p.stat().st_size for p in self.location.rglob("*") if p.is_file())
 
+    def why_unsupported(self, op: str) -> str:
+        """One sentence shown in the table for an operation not in ``supports`` (override to explain)."""
+        return f"{self.name} does not support {op}"
+
     def documented_loss(self, field: pa.Field) -> str | None:
         """If this backend's type mapping documents that ``field`` does not survive a round trip
         unchanged, say how (e.g. "timezone dropped"); None means it must come back identical."""

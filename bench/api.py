@@ -1,0 +1,111 @@
+"""``storeadvise.bench(...)``: the Python face of ``storeadvise bench``."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from storeadvise.errors import UsageError
+
+if TYPE_CHECKING:
+    from storeadvise.bench.datasets import Dataset
+    from storeadvise.bench.results import Run
+    from storeadvise.bench.runner import EventCallback
+
+RESULTS_DIR = Path("results")
+
+ENV_OPTIONS = {"mongo_uri": "STOREADVISE_MONGO_URI", "kafka_bootstrap": "STOREADVISE_KAFKA_BOOTSTRAP"}
+
+
+def open_dataset(
+    data: str | Path | None = None,
+    *,
+    sample: str | None = None,
+    rows: int = 100_000,
+    seed: int = 0,
+    key: str | None = None,
+    input_format: str | None = None,
+) -> Dataset:
+    """The user's file, or a generated sample (``tabular`` when neither is named)."""
+    from storeadvise.bench.datasets import load_dataset, sample_dataset
+
+    if data is not None and sample is not None:
+        raise UsageError("give either a data file or --sample, not both")
+    if data is not None:
+        return load_dataset(data, input_format=input_format, key=key)
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows <= 0:
+        raise UsageError(f"--rows must be a positive integer, not {rows!r}")
+    return sample_dataset(sample or "tabular", rows, seed=seed)
+
+
+def bench(
+    data: str | Path | None = None,
+    *,
+    sample: str | None = None,
+    rows: int = 100_000,
+    seed: int = 0,
+    backends: str | Sequence[str] | None = None,
+    purpose: str | None = None,
+    ops: str | Sequence[str] | None = None,
+    repeat: int = 5,
+    warmup: int = 1,
+    lookups: int = 200,
+    max_time: float = 10.0,
+    memory_limit: int | None = None,
+    key: str | None = None,
+    input_format: str | None = None,
+    options: dict[str, Any] | None = None,
+    out: str | Path | None = None,
+    save: bool = True,
+    scratch_dir: str | Path | None = None,
+    on_event: EventCallback | None = None,
+) -> Run:
+    """Benchmark backends on a dataset and return the ``Run`` (also saved as JSON unless ``save=False``).
+
+    ``options`` carries backend settings: ``mongo_uri``, ``kafka_bootstrap`` (else the
+    ``STOREADVISE_MONGO_URI`` / ``STOREADVISE_KAFKA_BOOTSTRAP`` variables, else embedded servers),
+    ``kafka_partitions``, ``parquet_compression`` and the like.
+    """
+    from storeadvise.backends import parse_backend_names
+    from storeadvise.bench.runner import BenchConfig, Runner, new_run_id
+    from storeadvise.bench.workloads import select_ops
+
+    for name, value, low in (("--repeat", repeat, 1), ("--warmup", warmup, 0), ("--lookups", lookups, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise UsageError(f"{name} must be an integer of at least {low}, not {value!r}")
+    if not max_time > 0:
+        raise UsageError(f"--max-time must be a positive number of seconds, not {max_time!r}")
+    backend_names = parse_backend_names(",".join(backends) if isinstance(backends, (list, tuple)) else backends)
+    op_names = select_ops(purpose, ops)
+    if scratch_dir is not None and not Path(scratch_dir).is_dir():
+        raise UsageError(f"--scratch-dir {scratch_dir}: no such folder")
+
+    merged = dict(options or {})
+    for option, variable in ENV_OPTIONS.items():
+        if not merged.get(option) and os.environ.get(variable):
+            merged[option] = os.environ[variable]
+
+    dataset = open_dataset(data, sample=sample, rows=rows, seed=seed, key=key, input_format=input_format)
+    run_id = new_run_id()
+    target = Path(out) if out is not None else RESULTS_DIR / f"{run_id}.json"
+    if target.exists() and target.is_dir():
+        raise UsageError(f"--out {target} is a folder; give a file name")
+    config = BenchConfig(
+        backends=backend_names,
+        ops=op_names,
+        repeat=repeat,
+        warmup=warmup,
+        lookups=lookups,
+        max_time=max_time,
+        memory_limit=memory_limit,
+        options=merged,
+        scratch_root=Path(scratch_dir) if scratch_dir else None,
+        seed=seed,
+    )
+    runner = Runner(dataset, config, out=target if save else None, on_event=on_event, run_id=run_id)
+    run = runner.run()
+    if save:
+        run.settings["saved_to"] = str(target)
+    return run

@@ -1,0 +1,243 @@
+"""CLI commands of the harness: ``bench``, ``report``, ``sample``, ``backends``.
+
+Each parses, calls one library function, renders. Errors are raised by the library and turned into
+one line by ``cli.py``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from storeadvise.errors import UsageError
+
+REPORT_FORMATS = ("table", "markdown", "csv", "json", "html")
+
+
+def _parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """``-O key=value`` pairs; values that look like numbers or booleans become them."""
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--option {pair!r}: expected KEY=VALUE, e.g. -O parquet_compression=zstd")
+        value: Any = raw
+        if raw.lower() in ("true", "false"):
+            value = raw.lower() == "true"
+        else:
+            for kind in (int, float):
+                try:
+                    value = kind(raw)
+                    break
+                except ValueError:
+                    continue
+        options[key.strip()] = value
+    return options
+
+
+def _parse_memory(text: str | None) -> int | None:
+    if text is None:
+        return None
+    from storeadvise.units import parse_bytes
+
+    return parse_bytes(text, option="--memory-limit")
+
+
+class _Progress:
+    """A one-line status on a terminal's stderr; silent when stderr is not a terminal."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.status = None
+        if enabled:
+            from rich.console import Console
+
+            self.status = Console(stderr=True).status("starting")
+
+    def __enter__(self) -> _Progress:
+        if self.status:
+            self.status.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.status:
+            self.status.__exit__(*exc)
+
+    def __call__(self, backend: str, op: str, message: str) -> None:
+        if self.status and message:
+            where = " ".join(part for part in (backend, op) if part)
+            self.status.update(f"[bold]{where}[/bold] {message}" if where else message)
+
+
+def _write_output(text: str, output: Path | None) -> None:
+    if output is None:
+        click.echo(text, nl=not text.endswith("\n"))
+    else:
+        output.write_text(text, encoding="utf-8")
+        click.echo(f"wrote {output}", err=True)
+
+
+@click.command("bench")
+@click.argument("data", required=False, type=click.Path(path_type=Path, dir_okay=True))
+@click.option("--sample", "sample", metavar="KIND", help="Generate a sample: tabular, time-series, text, nested.")
+@click.option("--rows", type=int, default=100_000, show_default=True, help="Rows of the generated sample.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generated sample and keys.")
+@click.option("--input-format", metavar="FMT", help="Format of DATA when its extension does not say.")
+@click.option("--key", metavar="COLUMN", help="Key column for lookups (inferred when unique).")
+@click.option("-b", "--backends", metavar="LIST", help="Comma-separated backends (default: csv,jsonl,parquet,sqlite,mongo,kafka).")
+@click.option("-p", "--purpose", metavar="PURPOSE", help="exploration, sharing, training, batch or online: picks the ops.")
+@click.option("--ops", metavar="LIST", help="Comma-separated operations (overrides --purpose).")
+@click.option("--repeat", type=int, default=5, show_default=True, help="Counted runs per operation.")
+@click.option("--warmup", type=int, default=1, show_default=True, help="Uncounted runs before counting.")
+@click.option("--lookups", type=int, default=200, show_default=True, help="Calls per latency operation.")
+@click.option("--max-time", type=float, default=10.0, show_default=True, help="Seconds per operation after which counting stops.")
+@click.option("--memory-limit", metavar="SIZE", help="Skip `read` above this Arrow size (default: half the RAM).")
+@click.option("--mongo-uri", envvar="STOREADVISE_MONGO_URI", metavar="URI", help="Your MongoDB (default: embedded).")
+@click.option("--kafka-bootstrap", envvar="STOREADVISE_KAFKA_BOOTSTRAP", metavar="HOST:PORT", help="Your Kafka (default: embedded).")
+@click.option("-O", "--option", "option_pairs", multiple=True, metavar="KEY=VALUE", help="Backend option, repeatable.")
+@click.option("--scratch-dir", type=click.Path(path_type=Path), help="Where scratch files go (default: system temp).")
+@click.option("-o", "--out", type=click.Path(path_type=Path), help="Run file to write (default: results/<run-id>.json).")
+@click.option("--no-save", is_flag=True, help="Do not save the run file.")
+@click.option("-f", "--format", "fmt", type=click.Choice(REPORT_FORMATS), default="table", show_default=True)
+def bench_command(
+    data: Path | None,
+    sample: str | None,
+    rows: int,
+    seed: int,
+    input_format: str | None,
+    key: str | None,
+    backends: str | None,
+    purpose: str | None,
+    ops: str | None,
+    repeat: int,
+    warmup: int,
+    lookups: int,
+    max_time: float,
+    memory_limit: str | None,
+    mongo_uri: str | None,
+    kafka_bootstrap: str | None,
+    option_pairs: tuple[str, ...],
+    scratch_dir: Path | None,
+    out: Path | None,
+    no_save: bool,
+    fmt: str,
+) -> None:
+    """Store DATA (or a generated sample) in each backend, read it back, verify, compare.
+
+    With no DATA and no --sample, a 100k-row tabular sample is used. MongoDB and Kafka run on the
+    embedded servers unless --mongo-uri / --kafka-bootstrap name your own.
+
+    \b
+    Example:
+      storeadvise bench --sample tabular --rows 200000
+      storeadvise bench mydata.parquet --purpose training --backends parquet,csv,sqlite
+    """
+    from storeadvise.bench.api import bench
+    from storeadvise.bench.report import render
+
+    options = _parse_options(option_pairs)
+    if mongo_uri:
+        options["mongo_uri"] = mongo_uri
+    if kafka_bootstrap:
+        options["kafka_bootstrap"] = kafka_bootstrap
+    with _Progress(sys.stderr.isatty()) as progress:
+        run = bench(
+            data,
+            sample=sample,
+            rows=rows,
+            seed=seed,
+            backends=backends,
+            purpose=purpose,
+            ops=ops,
+            repeat=repeat,
+            warmup=warmup,
+            lookups=lookups,
+            max_time=max_time,
+            memory_limit=_parse_memory(memory_limit),
+            key=key,
+            input_format=input_format,
+            options=options,
+            out=out,
+            save=not no_save,
+            scratch_dir=scratch_dir,
+            on_event=progress,
+        )
+    if fmt == "table":
+        from storeadvise.bench.report import print_run
+
+        print_run(run)
+    else:
+        _write_output(render(run, fmt), None)
+    if run.settings.get("saved_to"):
+        click.echo(f"saved {run.settings['saved_to']}  (storeadvise report {run.settings['saved_to']})", err=True)
+
+
+@click.command("report")
+@click.argument("run_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("-f", "--format", "fmt", type=click.Choice(REPORT_FORMATS), default="table", show_default=True)
+@click.option("--baseline", type=click.Path(path_type=Path, dir_okay=False), help="An earlier run to compare with.")
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="Write to a file, not stdout.")
+def report_command(run_file: Path, fmt: str, baseline: Path | None, output: Path | None) -> None:
+    """Render a saved run as a table, Markdown, CSV, JSON or a self-contained HTML page.
+
+    \b
+    Example:
+      storeadvise report results/20261127T052000-ab12cd.json --format markdown
+      storeadvise report new.json --baseline old.json
+    """
+    from storeadvise.bench.report import print_run, render
+    from storeadvise.bench.results import load_run
+
+    run = load_run(run_file)
+    base = load_run(baseline) if baseline else None
+    if fmt == "table" and output is None:
+        print_run(run, baseline=base)
+    else:
+        _write_output(render(run, fmt, baseline=base, color=False), output)
+
+
+@click.command("sample")
+@click.argument("kind")
+@click.option("--rows", type=int, default=100_000, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True,
+              help="File to write; the extension picks the format (.csv .tsv .parquet .jsonl .json .arrow).")
+@click.option("--format", "output_format", metavar="FMT", help="Format when the extension does not say.")
+def sample_command(kind: str, rows: int, seed: int, output: Path, output_format: str | None) -> None:
+    """Write a generated sample dataset (tabular, time-series, text, nested) to a file.
+
+    \b
+    Example:
+      storeadvise sample tabular --rows 100000 -o tabular.parquet
+    """
+    from storeadvise.bench.datasets import write_sample
+
+    path = write_sample(kind, rows, output, seed=seed, output_format=output_format)
+    click.echo(f"wrote {rows:,} {kind} rows to {path}", err=True)
+
+
+@click.command("backends")
+@click.option("-f", "--format", "fmt", type=click.Choice(("table", "json")), default="table", show_default=True)
+def backends_command(fmt: str) -> None:
+    """List every backend, whether it can run here and why, and what it supports.
+
+    \b
+    Example:
+      storeadvise backends
+    """
+    import json
+
+    from storeadvise.bench.listing import list_backends
+
+    rows = list_backends()
+    if fmt == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    width = max(len(r["name"]) for r in rows)
+    for r in rows:
+        state = "available" if r["available"] else "not available"
+        click.echo(f"{r['name']:<{width}}  {state}: {r['reason']}")
+        if r.get("supports"):
+            click.echo(f"{'':<{width}}  supports: {', '.join(r['supports'])}")

@@ -1,0 +1,35 @@
+"""``storeadvise backends``: what each backend is, supports, and whether it can run here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from storeadvise.backends import REGISTRY, backend_class
+
+
+def list_backends() -> list[dict[str, Any]]:
+    """One entry per registered backend: name, available, reason, kind, supports, type mapping.
+
+    Server backends report whether their client library and the embedded server are installed;
+    no connection is attempted (that happens when a benchmark runs).
+    """
+    rows: list[dict[str, Any]] = []
+    for name in REGISTRY:
+        try:
+            cls = backend_class(name)
+        except ImportError as exc:
+            rows.append({"name": name, "available": False, "reason": f"cannot import ({exc.name or exc})"})
+            continue
+        ok, reason = cls.available(None)
+        rows.append(
+            {
+                "name": name,
+                "available": ok,
+                "reason": reason,
+                "kind": cls.kind,
+                "service": cls.service,
+                "supports": [op for op in cls.supports],
+                "type_mapping": dict(cls.type_mapping),
+            }
+        )
+    return rows

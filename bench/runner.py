@@ -1,0 +1,477 @@
+"""The runner: the only place in storeadvise that holds a clock.
+
+For each backend it writes the dataset, verifies the round trip (outside the timer), then runs each
+selected operation: warm-up runs that are not counted, then counted runs until ``repeat`` runs or the
+operation's time budget is spent. Latency operations (lookup, write_one, stream_latency) are timed
+per call over many calls. Every measurement records rows/s, MB/s of the Arrow in-memory size and the
+peak resident-memory growth of the operation. The run is saved after every backend, so a crash or a
+Ctrl-C keeps what was measured (hyperfine does the same).
+
+A backend that cannot run (missing package, unreachable server) becomes a "skipped: why" entry and
+the others go on; an operation that raises becomes "failed: why" for that cell only.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from storeadvise.backends import backend_class
+from storeadvise.backends.base import Backend, BackendSettings
+from storeadvise.bench.probes import PeakMemory, environment, total_memory_bytes
+from storeadvise.bench.results import (
+    FAILED,
+    OK,
+    SKIPPED,
+    UNSUPPORTED,
+    BackendRun,
+    Measurement,
+    Run,
+    Stats,
+    save_run,
+)
+from storeadvise.bench.verify import verify_round_trip
+from storeadvise.bench.workloads import OPS, WorkloadPlan, plan_workload
+from storeadvise.errors import BackendUnavailable, StoreAdviseError, UnsupportedOperation
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from storeadvise.bench.datasets import Dataset
+
+EventCallback = Callable[[str, str, str], None]
+"""``on_event(backend, op, message)``: progress for a display; the runner never prints."""
+
+MEMORY_SHARE = 0.5
+"""Default ``memory_limit``: this share of the machine's memory."""
+
+LATENCY_WARMUP_CALLS = 5
+MIN_LATENCY_CALLS = 10
+
+
+@dataclass
+class BenchConfig:
+    """How to run: which backends and operations, how often, with which backend options."""
+
+    backends: list[str]
+    ops: list[str]
+    repeat: int = 5
+    warmup: int = 1
+    lookups: int = 200
+    max_time: float = 10.0  # seconds per operation, after which counting stops (at least one counted run)
+    memory_limit: int | None = None  # bytes; `read` (everything in memory) is skipped above it
+    options: dict[str, Any] = field(default_factory=dict)
+    scratch_root: Path | None = None
+    seed: int = 0
+
+    def effective_memory_limit(self) -> int:
+        if self.memory_limit is not None:
+            return self.memory_limit
+        return int((total_memory_bytes() or 8 * 2**30) * MEMORY_SHARE)
+
+
+def new_run_id() -> str:
+    """Sortable and unique: UTC time plus a short random suffix."""
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
+
+
+class _Source:
+    """The dataset as the user would hold it before writing: in memory when it fits, else streamed."""
+
+    def __init__(self, dataset: Dataset, memory_limit: int) -> None:
+        self.dataset = dataset
+        self.schema = dataset.schema
+        # Writes are measured from memory (no generation or parsing in the timer) when a copy fits
+        # with room to spare for the reads; otherwise the stream is written as it is produced.
+        self.table: pa.Table | None = None
+        if dataset.profile.arrow_bytes * 4 <= memory_limit:
+            self.table = dataset.to_table()
+
+    @property
+    def streamed(self) -> bool:
+        return self.table is None
+
+    def batches(self) -> Iterable[pa.RecordBatch]:
+        if self.table is not None:
+            return self.table.to_batches(max_chunksize=65_536)
+        return self.dataset.batches()
+
+
+class Runner:
+    """Runs one configuration over one dataset and produces a ``Run``."""
+
+    def __init__(
+        self,
+        dataset: Dataset,
+        config: BenchConfig,
+        *,
+        out: Path | None = None,
+        on_event: EventCallback | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        self.dataset = dataset
+        self.config = config
+        self.out = out
+        self.on_event = on_event or (lambda backend, op, message: None)
+        self.run_id = run_id or new_run_id()
+        self.memory_limit = config.effective_memory_limit()
+
+    # -- the whole run ---------------------------------------------------------------------------
+    def run(self) -> Run:
+        from storeadvise.backends.services import Services
+
+        profile = self.dataset.profile
+        classes: dict[str, type[Backend] | None] = {}
+        import_errors: dict[str, str] = {}
+        for name in self.config.backends:
+            try:
+                classes[name] = backend_class(name)
+            except ImportError as exc:  # a backend whose client library is missing
+                classes[name] = None
+                import_errors[name] = f"cannot import its client library ({exc.name or exc})"
+
+        run = Run(
+            run_id=self.run_id,
+            started_at=_now(),
+            environment=environment(),
+            dataset=profile.to_dict(),
+            settings=self._settings_record(),
+        )
+        scratch = Path(tempfile.mkdtemp(prefix=f"storeadvise-{self.run_id}-", dir=self.config.scratch_root))
+        try:
+            source = _Source(self.dataset, self.memory_limit)
+            run.settings["source"] = (
+                "streamed from the generator/file (its cost is inside write times)"
+                if source.streamed
+                else "held in memory as Arrow before writing"
+            )
+            plan = plan_workload(self.dataset, self.config.ops, lookups=self.config.lookups, seed=self.config.seed)
+            run.settings["plan"] = {
+                "key_column": plan.key_column,
+                "lookup_keys": len(plan.lookup_keys),
+                "projection": plan.projection,
+                "predicate": str(plan.predicate) if plan.predicate else None,
+                "append_rows": plan.append_rows,
+                "notes": plan.notes,
+            }
+            needed = {cls.service for cls in classes.values() if cls is not None and cls.service}
+            self.on_event("", "", "starting servers" if needed else "")
+            with Services(needed, options=dict(self.config.options), scratch_dir=scratch / "servers") as options:
+                run.settings["servers"] = {
+                    k: v for k, v in options.items() if k.endswith(("_embedded", "_unavailable"))
+                }
+                for name, cls in classes.items():
+                    settings = BackendSettings(
+                        run_id=self.run_id.replace("-", "_"),
+                        scratch_dir=scratch,
+                        key_column=plan.key_column,
+                        options=options,
+                    )
+                    if cls is None:
+                        entry = BackendRun(backend=name, status=SKIPPED, reason=import_errors[name])
+                    else:
+                        entry = self._run_backend(cls, settings, source, plan)
+                    run.backends.append(entry)
+                    self._save(run)
+        finally:
+            run.finished_at = _now()
+            shutil.rmtree(scratch, ignore_errors=True)
+            self._save(run)
+        return run
+
+    def _settings_record(self) -> dict[str, Any]:
+        c = self.config
+        return {
+            "backends": c.backends,
+            "ops": c.ops,
+            "repeat": c.repeat,
+            "warmup": c.warmup,
+            "lookups": c.lookups,
+            "max_time": c.max_time,
+            "memory_limit": self.memory_limit,
+            "file_reads": "warm: files are read right after they are written, from the page cache",
+            "options": {k: v for k, v in c.options.items() if "uri" not in k and "password" not in k},
+        }
+
+    def _save(self, run: Run) -> None:
+        if self.out is not None:
+            save_run(run, self.out)
+
+    # -- one backend -----------------------------------------------------------------------------
+    def _run_backend(
+        self, cls: type[Backend], settings: BackendSettings, source: _Source, plan: WorkloadPlan
+    ) -> BackendRun:
+        name = cls.name
+        entry = BackendRun(backend=name)
+        unavailable = settings.options.get(f"{cls.service}_unavailable") if cls.service else None
+        ok, why = cls.available(settings)
+        if unavailable or not ok:
+            entry.status, entry.reason = SKIPPED, str(unavailable or why)
+            return entry
+        backend = cls(settings)
+        entry.description = backend.describe()
+        try:
+            self.on_event(name, "", "connecting")
+            backend.open()
+            entry.server = backend.server_info()
+            self._measure_write(backend, source, entry)
+            if entry.status != OK:
+                return entry
+            self.on_event(name, "verify", "verifying the round trip")
+            entry.verification = self._verify(backend, source)
+            for op in self.config.ops:
+                if op == "write":
+                    continue
+                entry.measurements.append(self._measure(backend, op, plan))
+        except BackendUnavailable as exc:
+            entry.status, entry.reason = SKIPPED, str(exc)
+        except StoreAdviseError as exc:
+            entry.status, entry.reason = FAILED, str(exc)
+        except Exception as exc:  # a backend failing is a result to report, not a crash of the run
+            entry.status, entry.reason = FAILED, _first_line(exc)
+        finally:
+            try:
+                backend.cleanup()
+            except Exception as exc:
+                entry.reason = (entry.reason + "; " if entry.reason else "") + f"cleanup failed: {_first_line(exc)}"
+        return entry
+
+    def _measure_write(self, backend: Backend, source: _Source, entry: BackendRun) -> None:
+        """Write the dataset (counted when `write` is selected; always done, since reads need it)."""
+        timed = "write" in self.config.ops
+        self.on_event(backend.name, "write", "writing")
+
+        def write() -> None:
+            backend.write(source.schema, source.batches())
+
+        try:
+            if timed:
+                m = self._repeat(backend.name, "write", write, setup=backend.clear)
+            else:
+                backend.clear()
+                write()
+                m = None
+        except Exception as exc:
+            reason = str(exc) if isinstance(exc, StoreAdviseError) else _first_line(exc)
+            entry.status = SKIPPED if isinstance(exc, BackendUnavailable) else FAILED
+            entry.reason = f"write failed: {reason}"
+            if timed:
+                entry.measurements.append(Measurement(backend=backend.name, op="write", status=FAILED, reason=reason))
+            return
+        if m is not None:
+            profile = self.dataset.profile
+            m.rows, m.arrow_bytes = profile.rows, profile.arrow_bytes
+            m.bytes_at_rest = backend.size_bytes()
+            m.size_ratio = m.bytes_at_rest / profile.arrow_bytes if profile.arrow_bytes else None
+            _throughput(m)
+            entry.measurements.append(m)
+
+    def _verify(self, backend: Backend, source: _Source):
+        if "scan" in backend.supports:
+            returned = backend.scan()
+        elif "read" in backend.supports:
+            returned = backend.read().to_batches()
+        else:
+            return None
+        return verify_round_trip(source.schema, source.batches(), returned, backend)
+
+    # -- one operation ---------------------------------------------------------------------------
+    def _measure(self, backend: Backend, op: str, plan: WorkloadPlan) -> Measurement:
+        spec = OPS[op]
+        m = Measurement(backend=backend.name, op=op, latency=spec.latency)
+        if op not in backend.supports:
+            m.status, m.reason = UNSUPPORTED, backend.why_unsupported(op)
+            return m
+        skip = self._skip_reason(op, plan)
+        if skip:
+            m.status, m.reason = SKIPPED, skip
+            return m
+        self.on_event(backend.name, op, spec.description)
+        try:
+            if spec.latency:
+                return self._latency(backend, op, plan, m)
+            return self._throughput_op(backend, op, plan, m)
+        except UnsupportedOperation as exc:
+            m.status, m.reason = UNSUPPORTED, str(exc)
+        except Exception as exc:
+            m.status, m.reason = FAILED, str(exc) if isinstance(exc, StoreAdviseError) else _first_line(exc)
+        return m
+
+    def _skip_reason(self, op: str, plan: WorkloadPlan) -> str | None:
+        if op == "read" and self.dataset.profile.arrow_bytes > self.memory_limit:
+            return (
+                f"the data ({self.dataset.profile.arrow_bytes / 1e9:.1f} GB as Arrow) exceeds the memory limit "
+                f"({self.memory_limit / 1e9:.1f} GB); `scan` reads it in batches instead"
+            )
+        if op == "lookup" and not plan.lookup_keys:
+            return plan.notes.get("lookup", "no keys to look up")
+        if op == "filter" and plan.predicate is None:
+            return plan.notes.get("filter", "no predicate")
+        return None
+
+    def _throughput_op(self, backend: Backend, op: str, plan: WorkloadPlan, m: Measurement) -> Measurement:
+        touched: dict[str, int] = {}
+
+        if op == "read":
+            def call() -> None:
+                table = backend.read()
+                touched.update(rows=table.num_rows, nbytes=table.nbytes)
+        elif op == "project":
+            def call() -> None:
+                table = backend.read(columns=plan.projection)
+                touched.update(rows=table.num_rows, nbytes=table.nbytes)
+        elif op == "filter":
+            def call() -> None:
+                table = backend.read(where=plan.predicate)
+                touched.update(rows=table.num_rows, nbytes=table.nbytes)
+        elif op == "scan":
+            def call() -> None:
+                rows = nbytes = 0
+                for batch in backend.scan():
+                    rows += batch.num_rows
+                    nbytes += batch.nbytes
+                touched.update(rows=rows, nbytes=nbytes)
+        elif op == "append":
+            batches = iter(plan.new_rows(plan.append_rows, i) for i in range(1_000_000))
+            appended = [0]
+
+            def call() -> None:
+                batch = next(batches)
+                backend.append(batch)
+                appended[0] += batch.num_rows
+                touched.update(rows=batch.num_rows, nbytes=batch.nbytes)
+        else:
+            raise UnsupportedOperation(f"no throughput driver for {op}")
+
+        measured = self._repeat(backend.name, op, call)
+        m.stats, m.peak_memory_bytes, m.extra = measured.stats, measured.peak_memory_bytes, measured.extra
+        m.rows, m.arrow_bytes = touched.get("rows", 0), touched.get("nbytes", 0)
+        if op == "append":
+            m.extra["rows_appended_total"] = appended[0]
+            expected = self.dataset.profile.rows + appended[0]
+            stored = _count_rows(backend)
+            if stored is not None:
+                m.extra["rows_after_append"] = stored
+                if stored != expected:
+                    m.status = FAILED
+                    m.reason = f"after appending, {stored} rows are stored; expected {expected}"
+        _throughput(m)
+        return m
+
+    def _repeat(
+        self, backend: str, op: str, call: Callable[[], None], setup: Callable[[], None] | None = None
+    ) -> Measurement:
+        """Warm-up runs, then counted runs until `repeat` or the time budget; peak memory per run.
+        ``setup`` runs before every run, outside the timer (a write starts from an empty store)."""
+        c = self.config
+        started = time.perf_counter()
+        warmups = 0
+        for _ in range(c.warmup):
+            if setup:
+                setup()
+            t0 = time.perf_counter()
+            call()
+            warmups += 1
+            if time.perf_counter() - t0 > c.max_time:
+                break  # one slow warm-up has done what a warm-up is for
+        durations: list[float] = []
+        peak = 0
+        counted_start = time.perf_counter()
+        while len(durations) < c.repeat:
+            self.on_event(backend, op, f"run {len(durations) + 1}/{c.repeat}")
+            if setup:
+                setup()
+            with PeakMemory() as mem:
+                t0 = time.perf_counter()
+                call()
+                durations.append(time.perf_counter() - t0)
+            if mem.peak is not None:
+                peak = max(peak, mem.peak)
+            if time.perf_counter() - counted_start > c.max_time and len(durations) >= 1:
+                break
+        m = Measurement(backend=backend, op=op, stats=Stats.of(durations), peak_memory_bytes=peak or None)
+        m.extra = {"warmup_runs": warmups, "wall_seconds": round(time.perf_counter() - started, 3)}
+        if len(durations) < c.repeat:
+            m.extra["note"] = f"{len(durations)} of {c.repeat} runs: the {c.max_time:g} s budget was spent"
+        return m
+
+    def _latency(self, backend: Backend, op: str, plan: WorkloadPlan, m: Measurement) -> Measurement:
+        c = self.config
+        if op == "lookup":
+            inputs: list[Any] = list(plan.lookup_keys)
+
+            def call(item: Any) -> Any:
+                return backend.lookup(item)
+        else:
+            count = max(MIN_LATENCY_CALLS, c.lookups) + LATENCY_WARMUP_CALLS
+            inputs = [plan.new_rows(1, 10_000 + i) for i in range(count)]
+            method = backend.append if op == "write_one" else backend.deliver
+
+            def call(item: Any) -> Any:
+                return method(item)
+
+        for item in inputs[:LATENCY_WARMUP_CALLS]:
+            call(item)
+        durations: list[float] = []
+        results: list[Any] = []
+        started = time.perf_counter()
+        with PeakMemory() as mem:
+            for item in inputs[LATENCY_WARMUP_CALLS:] if len(inputs) > LATENCY_WARMUP_CALLS + 1 else inputs:
+                t0 = time.perf_counter()
+                result = call(item)
+                durations.append(time.perf_counter() - t0)
+                if op == "lookup":
+                    results.append((item, result))
+                if time.perf_counter() - started > c.max_time and len(durations) >= MIN_LATENCY_CALLS:
+                    break
+        m.stats = Stats.of(durations)
+        m.peak_memory_bytes = mem.peak
+        m.rows = 1
+        m.extra = {"calls": len(durations)}
+        if len(durations) < len(inputs) - LATENCY_WARMUP_CALLS:
+            m.extra["note"] = f"{len(durations)} calls: the {c.max_time:g} s budget was spent"
+        if op == "lookup":
+            misses = [key for key, table in results if not _holds_key(table, plan.key_column, key)]
+            m.extra["misses"] = len(misses)
+            if misses:
+                m.status = FAILED
+                m.reason = f"{len(misses)} of {len(results)} lookups did not return their row (e.g. key {misses[0]!r})"
+        _throughput(m)
+        return m
+
+
+def _holds_key(table: pa.Table, key_column: str | None, key: Any) -> bool:
+    if key_column is None or table.num_rows == 0 or key_column not in table.column_names:
+        return False
+    return key in table.column(key_column).to_pylist()
+
+
+def _count_rows(backend: Backend) -> int | None:
+    if "scan" in backend.supports:
+        return sum(b.num_rows for b in backend.scan())
+    if "read" in backend.supports:
+        return backend.read().num_rows
+    return None
+
+
+def _throughput(m: Measurement) -> None:
+    if m.stats is None or m.stats.median <= 0:
+        return
+    m.rows_per_s = m.rows / m.stats.median if m.rows else None
+    m.mb_per_s = m.arrow_bytes / m.stats.median / 1e6 if m.arrow_bytes else None

@@ -1,0 +1,168 @@
+"""Round-trip verification: did what came back equal what went in? Always outside the timer.
+
+Both sides are streamed batch by batch (bounded memory) and reduced to order-independent checksums
+with DuckDB's ``hash()``: per column ``sum(hash(col))`` and per row ``sum(hash(col1, col2, ...))``
+over the columns the backend promises to keep. Sums of hashes do not depend on row order, so a
+Kafka topic with several partitions or a server that returns rows in another order still verifies.
+
+Each returned column is first cast back to its original Arrow type (the conversion a user would do),
+so a CSV that hands back timestamps as timestamps, or SQLite that stores booleans as 0/1, counts as
+"converted" when the values survive and as "lost" when they do not. A loss that the backend's
+``documented_loss()`` does not declare flags the backend: its numbers are not trustworthy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from storeadvise.bench.results import ColumnFidelity, Verification
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from storeadvise.backends.base import Backend
+
+
+@dataclass
+class _Checksums:
+    rows: int = 0
+    row_sum: int = 0
+    column_sums: dict[str, int] = field(default_factory=dict)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+class _Accumulator:
+    """Adds up per-column and per-row hash sums over a stream of batches with identical columns."""
+
+    def __init__(self, columns: list[str], row_columns: list[str]) -> None:
+        import duckdb
+
+        self.con = duckdb.connect()
+        self.columns = columns
+        self.row_columns = row_columns
+        parts = ["count(*)"]
+        parts += [f"coalesce(sum(hash({_quote(c)})::HUGEINT), 0)" for c in columns]
+        if row_columns:
+            parts.append(f"coalesce(sum(hash({', '.join(map(_quote, row_columns))})::HUGEINT), 0)")
+        self.sql = f"SELECT {', '.join(parts)} FROM batch"
+        self.result = _Checksums(column_sums=dict.fromkeys(columns, 0))
+
+    def add(self, batch: pa.RecordBatch) -> None:
+        if batch.num_rows == 0:
+            return
+        self.con.register("batch", batch)
+        try:
+            values = self.con.execute(self.sql).fetchall()[0]
+        finally:
+            self.con.unregister("batch")
+        self.result.rows += values[0]
+        for name, value in zip(self.columns, values[1 : 1 + len(self.columns)], strict=True):
+            self.result.column_sums[name] += int(value)
+        if self.row_columns:
+            self.result.row_sum += int(values[-1])
+
+
+def _cast_back(column: pa.Array, target: pa.DataType) -> pa.Array:
+    """The returned column in the original type, or ``ValueError`` if it cannot be converted."""
+    import pyarrow as pa
+
+    if column.type.equals(target):
+        return column
+    try:
+        return column.cast(target, safe=True)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+        raise ValueError(str(exc).splitlines()[0]) from None
+
+
+def verify_round_trip(
+    schema: pa.Schema,
+    source_batches: Iterable[pa.RecordBatch],
+    returned_batches: Iterable[pa.RecordBatch],
+    backend: Backend,
+) -> Verification:
+    """Compare the source stream with what the backend returned, column by column and row by row."""
+    import pyarrow as pa
+
+    names = schema.names
+    documented = {f.name: backend.documented_loss(f) for f in schema}
+    row_columns = [n for n in names if documented[n] is None]
+
+    source = _Accumulator(names, row_columns)
+    for batch in source_batches:
+        source.add(batch)
+
+    returned_types: dict[str, str | None] = dict.fromkeys(names)
+    cast_failures: dict[str, str] = {}
+    missing: set[str] = set()
+    returned = _Accumulator(names, row_columns)
+    for batch in returned_batches:
+        arrays = []
+        for f in schema:
+            idx = batch.schema.get_field_index(f.name)
+            if idx < 0:
+                missing.add(f.name)
+                arrays.append(pa.nulls(batch.num_rows, f.type))
+                continue
+            col = batch.column(idx)
+            returned_types[f.name] = str(col.type)
+            if f.name in cast_failures:
+                arrays.append(pa.nulls(batch.num_rows, f.type))
+                continue
+            try:
+                arrays.append(_cast_back(col, f.type))
+            except ValueError as exc:
+                cast_failures[f.name] = str(exc)
+                arrays.append(pa.nulls(batch.num_rows, f.type))
+        returned.add(pa.RecordBatch.from_arrays(arrays, schema=schema))
+
+    expected, got = source.result, returned.result
+    fidelity: list[ColumnFidelity] = []
+    for f in schema:
+        name, reason = f.name, documented[f.name]
+        rtype = returned_types[name]
+        if name in missing:
+            status, detail = "lost", "column missing from what came back"
+        elif name in cast_failures:
+            status, detail = "lost", f"came back as {rtype}, not convertible to {f.type}"
+        elif expected.column_sums[name] != got.column_sums[name]:
+            status, detail = "lost", "values changed"
+        elif rtype is not None and rtype != str(f.type):
+            status, detail = "converted", f"to {rtype}, values restored by casting back"
+        else:
+            status, detail = "kept", ""
+        if status == "lost" and reason:
+            detail = f"{reason}" if name not in cast_failures else f"{reason}; came back as {rtype}"
+        fidelity.append(
+            ColumnFidelity(
+                column=name,
+                original_type=str(f.type),
+                returned_type=rtype,
+                status=status,
+                detail=detail,
+                documented=status != "lost" or reason is not None,
+            )
+        )
+
+    problems = []
+    if got.rows != expected.rows:
+        diff = expected.rows - got.rows
+        problems.append(f"{diff} rows lost" if diff > 0 else f"{-diff} extra rows")
+    undocumented = [c.column for c in fidelity if not c.documented]
+    if undocumented:
+        problems.append("values changed in " + ", ".join(undocumented))
+    checksum_match = got.rows == expected.rows and got.row_sum == expected.row_sum
+    if not checksum_match and not problems:
+        problems.append("row checksum differs (values moved between rows)")
+    return Verification(
+        rows_written=expected.rows,
+        rows_read=got.rows,
+        checksum_match=checksum_match,
+        columns=fidelity,
+        flagged=bool(problems),
+        message="; ".join(problems),
+    )

@@ -1,0 +1,96 @@
+"""The round-trip verifier must catch lost rows, changed values and undocumented type changes."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow as pa
+import pytest
+
+from storeadvise.backends.base import Backend, BackendSettings
+from storeadvise.bench.verify import verify_round_trip
+
+
+class _Declares(Backend):
+    """A backend stand-in that only declares its documented losses (verification needs nothing else)."""
+
+    name = "declares"
+
+    def __init__(self, losses: dict[str, str] | None = None) -> None:
+        super().__init__(BackendSettings(run_id="t", scratch_dir=__import__("pathlib").Path(".")))
+        self.losses = losses or {}
+
+    def documented_loss(self, field: pa.Field) -> str | None:
+        return self.losses.get(field.name)
+
+
+@pytest.fixture
+def table() -> pa.Table:
+    return pa.table(
+        {
+            "id": pa.array([1, 2, 3, 4], pa.int64()),
+            "x": pa.array([1.5, None, 3.25, -0.0]),
+            "s": pa.array(["a", "é中", None, "🙂"]),
+            "b": pa.array([True, False, None, True]),
+            "t": pa.array([dt.datetime(2024, 1, 1, 12, 0, 0, 123456)] * 4, pa.timestamp("us", tz="UTC")),
+        }
+    )
+
+
+def test_identical_data_in_another_order_verifies(table: pa.Table) -> None:
+    shuffled = table.take([3, 1, 0, 2])
+    v = verify_round_trip(table.schema, table.to_batches(), shuffled.to_batches(max_chunksize=1), _Declares())
+    assert not v.flagged, v.message
+    assert v.checksum_match
+    assert v.rows_read == v.rows_written == 4
+    assert {c.status for c in v.columns} == {"kept"}
+
+
+def test_lost_row_is_flagged(table: pa.Table) -> None:
+    v = verify_round_trip(table.schema, table.to_batches(), table.slice(0, 3).to_batches(), _Declares())
+    assert v.flagged
+    assert "1 rows lost" in v.message
+
+
+def test_changed_value_is_flagged_and_named(table: pa.Table) -> None:
+    changed = table.set_column(2, "s", pa.array(["a", "e中", None, "🙂"]))
+    v = verify_round_trip(table.schema, table.to_batches(), changed.to_batches(), _Declares())
+    assert v.flagged
+    assert "s" in v.message
+    assert next(c for c in v.columns if c.column == "s").status == "lost"
+
+
+def test_type_converted_but_values_restored_is_not_flagged(table: pa.Table) -> None:
+    as_ints = table.set_column(3, "b", pa.array([1, 0, None, 1], pa.int64()))
+    v = verify_round_trip(table.schema, table.to_batches(), as_ints.to_batches(), _Declares())
+    col = next(c for c in v.columns if c.column == "b")
+    assert col.status == "converted" and "int64" in col.detail
+    assert not v.flagged
+
+
+def test_documented_loss_is_reported_not_flagged(table: pa.Table) -> None:
+    millis = table.set_column(4, "t", table.column("t").cast(pa.timestamp("ms", tz="UTC"), safe=False))
+    backend = _Declares({"t": "datetimes keep milliseconds"})
+    v = verify_round_trip(table.schema, table.to_batches(), millis.to_batches(), backend)
+    col = next(c for c in v.columns if c.column == "t")
+    assert col.status == "lost" and col.documented and "milliseconds" in col.detail
+    assert not v.flagged and v.checksum_match
+
+
+def test_undocumented_precision_loss_is_flagged(table: pa.Table) -> None:
+    millis = table.set_column(4, "t", table.column("t").cast(pa.timestamp("ms", tz="UTC"), safe=False))
+    v = verify_round_trip(table.schema, table.to_batches(), millis.to_batches(), _Declares())
+    assert v.flagged and "t" in v.message
+
+
+def test_missing_column_is_lost(table: pa.Table) -> None:
+    v = verify_round_trip(table.schema, table.to_batches(), table.drop_columns(["x"]).to_batches(), _Declares())
+    assert v.flagged
+    assert next(c for c in v.columns if c.column == "x").detail == "column missing from what came back"
+
+
+def test_values_swapped_between_rows_break_the_row_checksum(table: pa.Table) -> None:
+    swapped = table.set_column(1, "x", pa.array([None, 1.5, 3.25, -0.0]))
+    v = verify_round_trip(table.schema, table.to_batches(), swapped.to_batches(), _Declares())
+    assert all(c.status == "kept" for c in v.columns)  # each column alone still holds the same values
+    assert not v.checksum_match and v.flagged
