@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "recommend": ("storeadvise.advisor.commands:recommend_command", "Recommend where data should live, with reasons."),
     "rules": ("storeadvise.advisor.commands:rules_command", "List the advisor's rules (built-in and your own)."),
     "bench": ("storeadvise.bench.commands:bench_command", "Benchmark storage backends on a sample or your file."),
-    "report": ("storeadvise.bench.commands:report_command", "Render a saved benchmark run (table, markdown, csv, json)."),
+    "report": ("storeadvise.bench.commands:report_command", "Render a saved benchmark run in any format."),
     "sample": ("storeadvise.bench.commands:sample_command", "Write a generated sample dataset to a file."),
     "backends": ("storeadvise.bench.commands:backends_command", "List the backends and whether they can run here."),
 }
