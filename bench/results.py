@@ -188,6 +188,22 @@ def run_from_dict(data: dict[str, Any]) -> Run:
     return Run(**fields, backends=backends)
 
 
+def _finite(value: Any) -> Any:
+    """NaN/inf become null: JSON has no NaN, and DuckDB or jq reject a file that contains one."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def run_to_json(run: Run, indent: int | None = 2) -> str:
+    """The run as strict JSON (the run-file format)."""
+    return json.dumps(_finite(run.to_dict()), indent=indent, default=str, allow_nan=False)
+
+
 def save_run(run: Run, path: Path) -> Path:
     """Write the run atomically (a crash mid-write never leaves half a file)."""
     path = Path(path)
@@ -195,8 +211,7 @@ def save_run(run: Run, path: Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=".run-", suffix=".json", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(run.to_dict(), fh, indent=2, default=_json_default, allow_nan=False)
-            fh.write("\n")
+            fh.write(run_to_json(run) + "\n")
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -215,13 +230,5 @@ def load_run(path: str | Path) -> Run:
         raise DataError(f"{path}: not a JSON run file ({exc})") from None
     try:
         return run_from_dict(data)
-    except TypeError as exc:
+    except (TypeError, AttributeError, KeyError) as exc:
         raise DataError(f"{path}: run file does not match schema_version {SCHEMA_VERSION} ({exc})") from None
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, Path):
-        return str(value)
-    return str(value)

@@ -1,0 +1,376 @@
+"""Render a finished benchmark run: terminal table, Markdown, CSV, JSON or a self-contained HTML page.
+
+One exporter per format behind one signature (hyperfine's ``Exporter``). The text formats share the
+table built once by ``bench.table``; they differ only in syntax. Exporters never compute statistics.
+rich is imported only when a terminal table is drawn.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import os
+import sys
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from storeadvise.bench.results import Run, run_to_json
+from storeadvise.bench.table import (
+    BEST_MARK,
+    UNTRUSTED_MARK,
+    Report,
+    Section,
+    build_entries,
+    build_report,
+    fmt_ratio,
+    fmt_time,
+    number,
+)
+from storeadvise.errors import UsageError
+
+if TYPE_CHECKING:
+    from rich.console import Console, RenderableType
+
+FORMATS: tuple[str, ...] = ("table", "markdown", "csv", "json", "html")
+
+PLAIN_WIDTH = 120
+"""Width of the plain-text table when no terminal says otherwise (a CI log has no width)."""
+
+
+def render(
+    run: Run,
+    fmt: str = "table",
+    *,
+    baseline: Run | None = None,
+    color: bool | None = None,
+    width: int | None = None,
+) -> str:
+    """The run as text in ``fmt``; ``color`` (table only) defaults to whether stdout is a terminal."""
+    try:
+        exporter = EXPORTERS[fmt]
+    except KeyError:
+        raise UsageError(f"unknown report format {fmt!r}; choose from {', '.join(FORMATS)}") from None
+    return exporter(run, baseline=baseline, color=color, width=width)
+
+
+def print_run(run: Run, *, console: Console | None = None, baseline: Run | None = None) -> None:
+    """Print the comparison table: rich on a terminal, plain aligned text when piped."""
+    from rich.console import Console
+
+    if console is None:
+        console = Console()
+        if not console.is_terminal:
+            console = Console(width=_plain_width(None), highlight=False, emoji=False)
+    _print_all(console, _rich_renderables(build_report(run, baseline)))
+
+
+def _print_all(console: Console, renderables: list[RenderableType]) -> None:
+    """Print, widening the console for a table that cannot fit: a long line beats a cropped number."""
+    for renderable in renderables:
+        needed = console.measure(renderable, options=console.options.update_width(10_000)).minimum
+        if needed <= console.width:
+            console.print(renderable)
+            continue
+        width = console.width
+        try:
+            console.width = needed
+            console.print(renderable)
+        finally:
+            console.width = width
+
+
+# -- table (rich, or plain text through rich without a colour system) --------------------------------
+def _plain_width(width: int | None) -> int:
+    """The given width, else $COLUMNS (as rich would), else PLAIN_WIDTH."""
+    if width:
+        return width
+    try:
+        return max(int(os.environ.get("COLUMNS", "")), 60)
+    except ValueError:
+        return PLAIN_WIDTH
+
+
+def _render_table(run: Run, *, baseline: Run | None, color: bool | None, width: int | None) -> str:
+    from rich.console import Console
+
+    if color is None:
+        color = sys.stdout.isatty()
+    buffer = io.StringIO()
+    console = Console(
+        file=buffer,
+        width=_plain_width(width),
+        force_terminal=color,
+        color_system="standard" if color else None,
+        no_color=not color,
+        highlight=False,
+        emoji=False,
+        legacy_windows=False,
+    )
+    _print_all(console, _rich_renderables(build_report(run, baseline)))
+    text = buffer.getvalue()
+    # rich pads cells with trailing spaces; a log reads better without them.
+    return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
+
+
+def _rich_renderables(report: Report) -> list[RenderableType]:
+    from rich import box
+    from rich.cells import cell_len
+    from rich.table import Table
+    from rich.text import Text
+
+    out: list[RenderableType] = [Text(report.title, style="bold")]
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    for label, value in report.header:
+        grid.add_row(Text(label), Text(value))
+    out.append(grid)
+
+    for section in report.sections:
+        kind = " (latency per call)" if section.latency else ""
+        table = Table(
+            title=Text(f"{section.op}{kind}", style="bold"),
+            title_justify="left",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+        )
+        # Numbers are never cropped: each numeric column is at least as wide as its widest cell.
+        table.add_column("backend", no_wrap=True, min_width=max(cell_len(r.backend) for r in section.rows))
+        for column in section.columns:
+            if column.numeric:
+                widest = max(cell_len(r.cells.get(column.key, "")) for r in section.rows)
+                table.add_column(column.title, justify="right", no_wrap=True,
+                                 min_width=max(widest, cell_len(column.title)))
+            else:
+                table.add_column(column.title, overflow="fold", ratio=1, min_width=20)
+        for row in section.rows:
+            entry = row.entry
+            if not entry.ok:
+                style = "red" if entry.measurement.status == "failed" else "yellow"
+            elif entry.untrusted:
+                style = "bold red"
+            elif entry.best:
+                style = "bold green"
+            else:
+                style = ""
+            cells = [Text(row.backend)] + [Text(row.cells.get(c.key, "")) for c in section.columns]
+            table.add_row(*cells, style=style)
+        out.append(table)
+
+    if report.verification:
+        table = Table(title=Text("round-trip verification", style="bold"), title_justify="left",
+                      box=box.SIMPLE_HEAD, pad_edge=False)
+        table.add_column("backend", no_wrap=True)
+        table.add_column("result", overflow="fold")
+        for line in report.verification:
+            style = "bold red" if line.flagged else ("green" if line.verified else "yellow")
+            table.add_row(Text(line.backend), Text(line.text), style=style)
+        out.append(table)
+    if report.not_run:
+        table = Table(title=Text("not run", style="bold"), title_justify="left", box=box.SIMPLE_HEAD,
+                      pad_edge=False)
+        table.add_column("backend", no_wrap=True)
+        table.add_column("reason", overflow="fold")
+        for name, reason in report.not_run:
+            table.add_row(Text(name), Text(reason), style="yellow")
+        out.append(table)
+    out.extend(Text(note, style="dim") for note in report.footnotes)
+    return out
+
+
+# -- markdown ----------------------------------------------------------------------------------------
+def _md(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(head: list[str], rows: list[list[str]], numeric: list[bool]) -> list[str]:
+    lines = ["| " + " | ".join(_md(h) for h in head) + " |"]
+    lines.append("|" + "|".join("---:" if n else "---" for n in numeric) + "|")
+    lines.extend("| " + " | ".join(row) + " |" for row in rows)
+    return lines
+
+
+def _render_markdown(run: Run, *, baseline: Run | None, color: bool | None, width: int | None) -> str:
+    report = build_report(run, baseline)
+    lines = [f"# {_md(report.title)}", ""]
+    lines += [f"- **{_md(label)}**: {_md(value)}" for label, value in report.header]
+    for section in report.sections:
+        kind = " (latency per call)" if section.latency else ""
+        lines += ["", f"## {_md(section.op)}{kind}", ""]
+        rows = []
+        for row in section.rows:
+            name = f"**{_md(row.backend)}**" if row.entry.best else _md(row.backend)
+            rows.append([name] + [_md(row.cells.get(c.key, "")) for c in section.columns])
+        lines += _md_table(
+            ["backend"] + [c.title for c in section.columns],
+            rows,
+            [False] + [c.numeric for c in section.columns],
+        )
+    if report.verification:
+        lines += ["", "## round-trip verification", ""]
+        rows = [
+            [_md(v.backend), f"**{_md(v.text)}**" if v.flagged else _md(v.text)] for v in report.verification
+        ]
+        lines += _md_table(["backend", "result"], rows, [False, False])
+    if report.not_run:
+        lines += ["", "## not run", ""]
+        lines += [f"- **{_md(name)}**: {_md(reason)}" for name, reason in report.not_run]
+    if report.footnotes:
+        lines.append("")
+        lines += [f"{_md(note)}  " for note in report.footnotes]
+    return "\n".join(lines) + "\n"
+
+
+# -- csv ---------------------------------------------------------------------------------------------
+CSV_COLUMNS: tuple[str, ...] = (
+    "backend", "op", "status", "reason", "trusted", "best", "ratio_to_best", "baseline_ratio", "latency",
+    "n", "median_s", "mean_s", "min_s", "max_s", "iqr_s", "stdev_s", "p50_s", "p95_s", "p99_s",
+    "rows", "arrow_bytes", "rows_per_s", "mb_per_s", "peak_memory_bytes", "bytes_at_rest", "size_ratio",
+    "verification",
+)
+
+
+def _raw(value: Any) -> Any:
+    """A number as it is, or empty for missing/NaN (csv has no null)."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return value
+    result = number(value)
+    return "" if result is None else repr(result)
+
+
+def _render_csv(run: Run, *, baseline: Run | None, color: bool | None, width: int | None) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    summaries = {b.backend: b.verification.summary for b in run.backends if b.verification is not None}
+    for entry in build_entries(run, baseline):
+        m = entry.measurement
+        row: dict[str, Any] = {
+            "backend": m.backend, "op": m.op, "status": m.status, "reason": m.reason,
+            "trusted": _raw(not entry.untrusted), "best": _raw(entry.best),
+            "ratio_to_best": _raw(entry.ratio_to_best), "baseline_ratio": _raw(entry.baseline_ratio),
+            "latency": _raw(m.latency), "rows": m.rows, "arrow_bytes": m.arrow_bytes,
+            "rows_per_s": _raw(m.rows_per_s), "mb_per_s": _raw(m.mb_per_s),
+            "peak_memory_bytes": _raw(m.peak_memory_bytes), "bytes_at_rest": _raw(m.bytes_at_rest),
+            "size_ratio": _raw(m.size_ratio), "verification": summaries.get(m.backend, ""),
+        }
+        if m.stats is not None:
+            row["n"] = m.stats.n
+            for name in ("median", "mean", "min", "max", "iqr", "stdev", "p50", "p95", "p99"):
+                row[f"{name}_s"] = _raw(getattr(m.stats, name))
+        writer.writerow(row)
+    # A backend that did not run at all appears once, with its reason.
+    for b in run.backends:
+        if b.status != "ok":
+            writer.writerow({"backend": b.backend, "op": "", "status": b.status, "reason": b.reason})
+    return buffer.getvalue()
+
+
+# -- json --------------------------------------------------------------------------------------------
+def _render_json(run: Run, *, baseline: Run | None, color: bool | None, width: int | None) -> str:
+    return run_to_json(run) + "\n"
+
+
+# -- html --------------------------------------------------------------------------------------------
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2em;color:#222;max-width:72em}
+table{border-collapse:collapse;margin:.5em 0 1.5em}
+th,td{padding:.25em .7em;border-bottom:1px solid #ddd;text-align:left}
+td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
+tr.best td{font-weight:bold;color:#1a7f37}
+tr.untrusted td{color:#b3261e;font-weight:bold}
+tr.notok td{color:#8a6d00}
+.flagged{color:#b3261e;font-weight:bold}
+dl.header{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}
+dl.header dt{font-weight:bold}
+dl.header dd{margin:0}
+.foot{color:#555;font-size:.9em}
+svg text{font:12px system-ui,sans-serif}
+"""
+
+
+def _bar_chart(section: Section) -> str:
+    """Inline SVG: one bar per successful row, length = median relative to the slowest (best marked)."""
+    rows = [r for r in section.rows if r.entry.ok]
+    if not rows:
+        return ""
+    longest = max(r.entry.median for r in rows) or 1.0
+    label_w, bar_w, line_h = 110, 420, 22
+    height = line_h * len(rows) + 6
+    parts = [
+        f'<svg role="img" width="{label_w + bar_w + 190}" height="{height}" '
+        f'aria-label="median {html.escape(section.op)} time per backend">'
+    ]
+    for i, row in enumerate(rows):
+        e = row.entry
+        y = 3 + i * line_h
+        length = max(1.0, bar_w * e.median / longest)
+        color = "#b3261e" if e.untrusted else ("#1a7f37" if e.best else "#4a78b5")
+        mark = f" {BEST_MARK}" if e.best else (f" {UNTRUSTED_MARK} not trustworthy" if e.untrusted else "")
+        label = f"{fmt_time(e.median)} ({fmt_ratio(e.ratio_to_best)}){mark}"
+        parts.append(
+            f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end">{html.escape(row.backend)}</text>'
+            f'<rect x="{label_w}" y="{y}" width="{length:.1f}" height="{line_h - 6}" fill="{color}"/>'
+            f'<text x="{label_w + length + 6:.1f}" y="{y + 14}">{html.escape(label)}</text>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _html_table(head: list[tuple[str, bool]], rows: list[tuple[str, list[str]]]) -> str:
+    cls = lambda numeric: ' class="n"' if numeric else ""  # noqa: E731
+    out = ["<table><thead><tr>"]
+    out += [f"<th{cls(n)}>{html.escape(h)}</th>" for h, n in head]
+    out.append("</tr></thead><tbody>")
+    for row_class, cells in rows:
+        out.append(f'<tr class="{row_class}">' if row_class else "<tr>")
+        out += [f"<td{cls(n)}>{html.escape(c)}</td>" for (_, n), c in zip(head, cells, strict=True)]
+        out.append("</tr>")
+    out.append("</tbody></table>")
+    return "".join(out)
+
+
+def _render_html(run: Run, *, baseline: Run | None, color: bool | None, width: int | None) -> str:
+    report = build_report(run, baseline)
+    title = html.escape(report.title)
+    body = [f"<h1>{title}</h1>", '<dl class="header">']
+    body += [f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in report.header]
+    body.append("</dl>")
+    for section in report.sections:
+        kind = " (latency per call)" if section.latency else ""
+        body.append(f"<h2>{html.escape(section.op)}{kind}</h2>")
+        body.append(_bar_chart(section))
+        head = [("backend", False)] + [(c.title, c.numeric) for c in section.columns]
+        rows = []
+        for row in section.rows:
+            e = row.entry
+            row_class = "notok" if not e.ok else "untrusted" if e.untrusted else "best" if e.best else ""
+            rows.append((row_class, [row.backend] + [row.cells.get(c.key, "") for c in section.columns]))
+        body.append(_html_table(head, rows))
+    if report.verification:
+        body.append("<h2>round-trip verification</h2>")
+        rows = [("untrusted" if v.flagged else "", [v.backend, v.text]) for v in report.verification]
+        body.append(_html_table([("backend", False), ("result", False)], rows))
+    if report.not_run:
+        body.append("<h2>not run</h2><ul>")
+        body += [f"<li><b>{html.escape(n)}</b>: {html.escape(r)}</li>" for n, r in report.not_run]
+        body.append("</ul>")
+    body += [f'<p class="foot">{html.escape(note)}</p>' for note in report.footnotes]
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{title}</title><style>{_CSS}</style></head><body>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
+
+
+EXPORTERS: dict[str, Callable[..., str]] = {
+    "table": _render_table,
+    "markdown": _render_markdown,
+    "csv": _render_csv,
+    "json": _render_json,
+    "html": _render_html,
+}

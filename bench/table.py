@@ -1,0 +1,390 @@
+"""The comparison table, built once from a finished ``Run`` (hyperfine's ``markup.rs`` idea).
+
+Every exporter in ``bench.report`` reads the ``Report`` built here, so the terminal table, Markdown,
+CSV and HTML show the same rows, the same "× best" ratios and the same warnings; they differ only in
+syntax. Nothing here measures or computes statistics: the only arithmetic is ratios (to the best row
+of an operation, to a baseline run) and unit formatting.
+
+Keys read from the run, beyond the dataclass fields (all optional; a missing key is left out):
+
+- ``run.dataset``: ``name``, ``rows``, ``arrow_bytes``, ``modality``
+- ``run.settings``: ``repeat``, ``warmup``, ``file_reads`` (a sentence: warm or cold page cache)
+- ``run.environment``: ``python``, ``platform``, ``cpu``
+- ``BackendRun.server``: ``product``, ``version``, ``protocol``, ``embedded``, ``address``
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from storeadvise.bench.results import OK, Measurement, Run
+
+BEST_MARK = "★"
+UNTRUSTED_MARK = "!"
+FLAG_MARK = "✗"
+GOOD_MARK = "✓"
+DASH = "–"
+
+UNTRUSTED_FOOTNOTE = (
+    f"{UNTRUSTED_MARK} this backend failed its round-trip check (see round-trip verification): "
+    "its numbers are not trustworthy and it is never ranked best."
+)
+
+
+# -- units -------------------------------------------------------------------------------------------
+def number(value: Any) -> float | None:
+    """A finite float, or None for missing / NaN / infinite values (a saved run may hold either)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        return None
+    return result if math.isfinite(result) else None
+
+
+_ROUNDS_UP = 0.9995  # 999.96 µs prints as "1.00 ms", not "1000 µs"
+
+
+def _sig3(value: float) -> str:
+    """Three significant digits without scientific notation (12.3, 1.23, 123)."""
+    if value >= 99.95:
+        return f"{value:.0f}"
+    if value >= 9.995:
+        return f"{value:.1f}"
+    return f"{value:.2f}"
+
+
+def fmt_time(seconds: Any) -> str:
+    """Seconds in the unit a person reads without counting zeros: ns, µs, ms or s."""
+    value = number(seconds)
+    if value is None:
+        return DASH
+    if value == 0:
+        return "0 s"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
+        if abs(value) >= scale * _ROUNDS_UP:
+            return f"{_sig3(value / scale)} {unit}"
+    return f"{_sig3(value / 1e-9)} ns"
+
+
+def fmt_bytes(size: Any) -> str:
+    """Bytes in decimal units (MB = 10⁶ bytes, the same MB as MB/s)."""
+    value = number(size)
+    if value is None:
+        return DASH
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if abs(value) >= scale * _ROUNDS_UP:
+            return f"{_sig3(value / scale)} {unit}"
+    return f"{value:.0f} B"
+
+
+def fmt_count(count: Any) -> str:
+    """A rate or count with k / M / G suffixes (1.23M)."""
+    value = number(count)
+    if value is None:
+        return DASH
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(value) >= scale * _ROUNDS_UP:
+            return f"{_sig3(value / scale)}{unit}"
+    return _sig3(value)
+
+
+def fmt_ratio(ratio: Any) -> str:
+    value = number(ratio)
+    if value is None:
+        return DASH
+    return f"{_sig3(value)}×"
+
+
+def fmt_change(ratio: float | None) -> str:
+    """A run-vs-baseline ratio of medians, said in words (bigger median = slower)."""
+    if ratio is None:
+        return "new"
+    text = f"{ratio:.2f}×"
+    if text == "1.00×":
+        return text
+    return f"{text} slower" if ratio > 1 else f"{text} faster"
+
+
+def fmt_plain(value: Any) -> str:
+    number_value = number(value)
+    return _sig3(number_value) if number_value is not None else DASH
+
+
+# -- the model ---------------------------------------------------------------------------------------
+@dataclass
+class Entry:
+    """One (backend, op) cell of the run with the ratios the table needs; raw values, no text."""
+
+    measurement: Measurement
+    untrusted: bool = False  # the backend's round trip was flagged
+    best: bool = False
+    ratio_to_best: float | None = None
+    baseline_ratio: float | None = None  # median / baseline median; None: not in the baseline
+    has_baseline: bool = False  # a baseline run was given at all
+
+    @property
+    def ok(self) -> bool:
+        return self.measurement.status == OK and self.median is not None
+
+    @property
+    def median(self) -> float | None:
+        stats = self.measurement.stats
+        return number(stats.median) if stats is not None else None
+
+    @property
+    def status_text(self) -> str:
+        m = self.measurement
+        if m.status == OK and self.median is None:
+            return "failed: no timings recorded"
+        return f"{m.status}: {m.reason}" if m.reason else m.status
+
+
+@dataclass
+class Column:
+    key: str
+    title: str
+    numeric: bool = True
+
+
+@dataclass
+class Row:
+    """A rendered row: one text per column, plus what the exporters style differently."""
+
+    backend: str
+    cells: dict[str, str]
+    entry: Entry
+
+
+@dataclass
+class Section:
+    """One operation: its columns (only those some row fills) and its rows, best first."""
+
+    op: str
+    latency: bool
+    columns: list[Column]
+    rows: list[Row]
+
+
+@dataclass
+class VerificationLine:
+    backend: str
+    text: str
+    flagged: bool
+    verified: bool
+
+
+@dataclass
+class Report:
+    title: str
+    header: list[tuple[str, str]]
+    sections: list[Section]
+    verification: list[VerificationLine]
+    not_run: list[tuple[str, str]]  # backends skipped/failed as a whole: (name, "skipped: reason")
+    footnotes: list[str] = field(default_factory=list)
+
+
+# -- building ----------------------------------------------------------------------------------------
+def _baseline_medians(baseline: Run | None) -> dict[tuple[str, str], float]:
+    if baseline is None:
+        return {}
+    medians = {}
+    for b in baseline.backends:
+        for m in b.measurements:
+            value = number(m.stats.median) if m.stats is not None else None
+            if m.status == OK and value is not None:
+                medians[(m.backend or b.backend, m.op)] = value
+    return medians
+
+
+def build_entries(run: Run, baseline: Run | None = None) -> list[Entry]:
+    """Every measurement of the backends that ran, with ratio to best and to the baseline.
+
+    The best of an op is the lowest median among trusted, successful rows; a flagged backend keeps
+    its ratio (marked untrusted) but is never the best nor the reference.
+    """
+    base = _baseline_medians(baseline)
+    entries: list[Entry] = []
+    for b in run.backends:
+        if b.status != OK:
+            continue
+        untrusted = bool(b.verification is not None and b.verification.flagged)
+        for m in b.measurements:
+            entry = Entry(measurement=m, untrusted=untrusted, has_baseline=baseline is not None)
+            if entry.ok and baseline is not None:
+                previous = base.get((m.backend or b.backend, m.op))
+                if previous and previous > 0:
+                    entry.baseline_ratio = entry.median / previous
+            entries.append(entry)
+    for op in run.ops():
+        ranked = [e for e in entries if e.measurement.op == op and e.ok]
+        trusted = [e for e in ranked if not e.untrusted]
+        if not trusted:
+            continue
+        best = min(trusted, key=lambda e: e.median)
+        best.best = True
+        if best.median > 0:
+            for e in ranked:
+                e.ratio_to_best = e.median / best.median
+    return entries
+
+
+def server_label(server: dict[str, Any]) -> str:
+    """E.g. "SecantusDB 8.2.11 (MongoDB wire protocol), embedded"."""
+    name = " ".join(str(server[k]) for k in ("product", "version") if server.get(k)) or "unknown server"
+    if server.get("protocol"):
+        name += f" ({server['protocol']})"
+    if server.get("embedded"):
+        return f"{name}, embedded"
+    return f"{name}, at {server['address']}" if server.get("address") else name
+
+
+def _header(run: Run, baseline: Run | None) -> list[tuple[str, str]]:
+    ds, settings, env = run.dataset, run.settings, run.environment
+    header: list[tuple[str, str]] = []
+    parts = [str(ds["name"])] if ds.get("name") else []
+    if number(ds.get("rows")) is not None:
+        parts.append(f"{int(ds['rows']):,} rows")
+    if number(ds.get("arrow_bytes")) is not None:
+        parts.append(f"{ds['arrow_bytes'] / 1e6:,.1f} MB in Arrow")
+    if ds.get("modality"):
+        parts.append(str(ds["modality"]))
+    if parts:
+        header.append(("dataset", ", ".join(parts)))
+    header.append(("run", f"{run.run_id}, {run.started_at}" if run.started_at else run.run_id))
+    timing = []
+    if settings.get("repeat") is not None:
+        timing.append(f"up to {settings['repeat']} counted runs")
+    if settings.get("warmup") is not None:
+        timing.append(f"{settings['warmup']} warm-up")
+    if settings.get("max_time") is not None:
+        timing.append(f"{settings['max_time']:g} s budget per operation")
+    if settings.get("file_reads"):
+        timing.append(f"file reads {settings['file_reads']}")
+    if timing:
+        header.append(("timing", ", ".join(timing)))
+    machine = [str(env[k]) for k in ("os", "cpu") if env.get(k)]
+    if env.get("cpu_count"):
+        machine.append(f"{env['cpu_count']} CPUs")
+    if env.get("python"):
+        machine.insert(0, f"Python {env['python']}")
+    if machine:
+        header.append(("environment", ", ".join(machine)))
+    for b in run.backends:
+        if b.server:
+            header.append((f"{b.backend} server", server_label(b.server)))
+    if baseline is not None:
+        header.append(("baseline", f"{baseline.run_id}, {baseline.started_at}".rstrip(", ")))
+    return header
+
+
+def _columns(latency: bool, entries: list[Entry], with_baseline: bool) -> list[Column]:
+    if latency:
+        columns = [Column("p50", "p50"), Column("p95", "p95"), Column("p99", "p99")]
+    else:
+        columns = [Column("median", "median"), Column("iqr", "IQR")]
+    columns += [
+        Column("best", "× best"),
+        Column("rows_per_s", "rows/s"),
+        Column("mb_per_s", "MB/s"),
+        Column("peak", "peak mem"),
+        Column("at_rest", "at rest"),
+        Column("size_ratio", "÷ Arrow"),
+    ]
+    raw = {
+        "rows_per_s": lambda m: m.rows_per_s,
+        "mb_per_s": lambda m: m.mb_per_s,
+        "peak": lambda m: m.peak_memory_bytes,
+        "at_rest": lambda m: m.bytes_at_rest,
+        "size_ratio": lambda m: m.size_ratio,
+    }
+    # Drop an optional column no successful row fills (no "at rest" column for a read).
+    columns = [
+        c for c in columns
+        if c.key not in raw or any(e.ok and number(raw[c.key](e.measurement)) is not None for e in entries)
+    ]
+    if with_baseline:
+        columns.append(Column("baseline", "vs baseline"))
+    if any(e.untrusted or not e.ok for e in entries):
+        columns.append(Column("note", "note", numeric=False))
+    return columns
+
+
+def _cells(entry: Entry) -> dict[str, str]:
+    m = entry.measurement
+    if not entry.ok:
+        # Never a number for a row that did not run: its reason only.
+        return {"note": entry.status_text}
+    s = m.stats
+    mark = UNTRUSTED_MARK if entry.untrusted else ""
+    cells = {
+        "median": fmt_time(s.median) + mark,
+        "iqr": fmt_time(s.iqr),
+        "p50": fmt_time(s.p50) + mark,
+        "p95": fmt_time(s.p95) + mark,
+        "p99": fmt_time(s.p99) + mark,
+        "best": fmt_ratio(entry.ratio_to_best) + (f" {BEST_MARK}" if entry.best else mark),
+        "rows_per_s": fmt_count(m.rows_per_s) + (mark if number(m.rows_per_s) is not None else ""),
+        "mb_per_s": fmt_plain(m.mb_per_s) + (mark if number(m.mb_per_s) is not None else ""),
+        "peak": fmt_bytes(m.peak_memory_bytes),
+        "at_rest": fmt_bytes(m.bytes_at_rest),
+        "size_ratio": fmt_ratio(m.size_ratio),
+        "baseline": fmt_change(entry.baseline_ratio),
+        "note": f"{UNTRUSTED_MARK} round trip failed" if entry.untrusted else "",
+    }
+    return cells
+
+
+def _latency(entries: list[Entry]) -> bool:
+    return any(e.measurement.latency for e in entries)
+
+
+def build_report(run: Run, baseline: Run | None = None) -> Report:
+    """The whole comparison, ready for any text syntax."""
+    entries = build_entries(run, baseline)
+    sections = []
+    for op in run.ops():
+        op_entries = [e for e in entries if e.measurement.op == op]
+        if not op_entries:
+            continue
+        # Fastest first; rows that did not run keep their run order at the end.
+        op_entries.sort(key=lambda e: (not e.ok, e.median if e.ok else 0.0))
+        latency = _latency(op_entries)
+        rows = [Row(e.measurement.backend, _cells(e), e) for e in op_entries]
+        sections.append(Section(op, latency, _columns(latency, op_entries, baseline is not None), rows))
+
+    verification = []
+    not_run = []
+    for b in run.backends:
+        if b.status != OK:
+            not_run.append((b.backend, f"{b.status}: {b.reason}" if b.reason else b.status))
+            continue
+        v = b.verification
+        if v is None:
+            verification.append(VerificationLine(b.backend, f"{DASH} not verified", False, False))
+            continue
+        counts = f"{v.rows_written:,} rows written, {v.rows_read:,} read"
+        text = f"{FLAG_MARK if v.flagged else GOOD_MARK} {v.summary} ({counts})"
+        verification.append(VerificationLine(b.backend, text, v.flagged, True))
+
+    footnotes = []
+    if any(e.untrusted and e.ok for e in entries):
+        footnotes.append(UNTRUSTED_FOOTNOTE)
+    if sections:
+        footnotes.append(
+            f"× best: median ÷ the best median of that operation ({BEST_MARK} = best); "
+            "latency operations compare p50 and list p95/p99 per call."
+        )
+    if baseline is not None:
+        footnotes.append("vs baseline: median ÷ the baseline run's median for the same backend and operation.")
+    return Report(
+        title=f"storeadvise run {run.run_id}",
+        header=_header(run, baseline),
+        sections=sections,
+        verification=verification,
+        not_run=not_run,
+        footnotes=footnotes,
+    )
