@@ -60,6 +60,8 @@ def bench(
     out: str | Path | None = None,
     save: bool = True,
     scratch_dir: str | Path | None = None,
+    sweep: bool = False,
+    scale: str | Sequence[int | str] | None = None,
     on_event: EventCallback | None = None,
 ) -> Run:
     """Benchmark backends on a dataset and return the ``Run`` (also saved as JSON unless ``save=False``).
@@ -67,6 +69,10 @@ def bench(
     ``options`` carries backend settings: ``mongo_uri``, ``kafka_bootstrap`` (else the
     ``STOREADVISE_MONGO_URI`` / ``STOREADVISE_KAFKA_BOOTSTRAP`` variables, else embedded servers),
     ``kafka_partitions``, ``parquet_compression`` and the like.
+
+    ``sweep=True`` runs codec and layout variants (Parquet codecs and row groups, CSV and JSON Lines
+    plain and gzip) instead of plain backends. ``scale="10k,100k,1M"`` runs the workload at each size
+    (of the sample, or of the file's first rows) and adds how each backend's cost grows to the result.
     """
     from storeadvise.backends import parse_backend_names
     from storeadvise.bench.runner import BenchConfig, Runner, new_run_id
@@ -79,6 +85,20 @@ def bench(
         raise UsageError(f"--max-time must be a positive number of seconds, not {max_time!r}")
     backend_names = parse_backend_names(",".join(backends) if isinstance(backends, (list, tuple)) else backends)
     op_names = select_ops(purpose, ops)
+    targets: list[Any] = list(backend_names)
+    if sweep:
+        from storeadvise.bench.sweeps import SWEEP_OPS, codec_variants
+
+        targets = codec_variants(backend_names if backends else None)
+        if not targets:
+            raise UsageError("--sweep covers parquet, csv and jsonl; --backends names none of them")
+        if not ops and not purpose:
+            op_names = list(SWEEP_OPS)
+    sizes: list[int] = []
+    if scale is not None:
+        from storeadvise.bench.sweeps import parse_scale
+
+        sizes = parse_scale(scale)
     if scratch_dir is not None and not Path(scratch_dir).is_dir():
         raise UsageError(f"--scratch-dir {scratch_dir}: no such folder")
 
@@ -87,13 +107,12 @@ def bench(
         if not merged.get(option) and os.environ.get(variable):
             merged[option] = os.environ[variable]
 
-    dataset = open_dataset(data, sample=sample, rows=rows, seed=seed, key=key, input_format=input_format)
     run_id = new_run_id()
     target = Path(out) if out is not None else RESULTS_DIR / f"{run_id}.json"
     if target.exists() and target.is_dir():
         raise UsageError(f"--out {target} is a folder; give a file name")
     config = BenchConfig(
-        backends=backend_names,
+        backends=targets,
         ops=op_names,
         repeat=repeat,
         warmup=warmup,
@@ -104,8 +123,45 @@ def bench(
         scratch_root=Path(scratch_dir) if scratch_dir else None,
         seed=seed,
     )
-    runner = Runner(dataset, config, out=target if save else None, on_event=on_event, run_id=run_id)
-    run = runner.run()
+    if not sizes:
+        dataset = open_dataset(data, sample=sample, rows=rows, seed=seed, key=key, input_format=input_format)
+        run = Runner(dataset, config, out=target if save else None, on_event=on_event, run_id=run_id).run()
+    else:
+        run = _scaling_run(data, sample, sizes, seed, key, input_format, config, on_event, run_id)
+        if save:
+            from storeadvise.bench.results import save_run
+
+            save_run(run, target)
     if save:
         run.settings["saved_to"] = str(target)
     return run
+
+
+def _scaling_run(
+    data: str | Path | None,
+    sample: str | None,
+    sizes: list[int],
+    seed: int,
+    key: str | None,
+    input_format: str | None,
+    config: Any,
+    on_event: EventCallback | None,
+    run_id: str,
+) -> Run:
+    """One run per size; the largest is the result, with the growth of every (backend, op) added."""
+    from storeadvise.bench.runner import Runner
+    from storeadvise.bench.sweeps import scaling_summary
+
+    runs = []
+    for size in sizes:
+        if data is not None:
+            dataset = open_dataset(data, key=key, input_format=input_format).head(size)
+        else:
+            dataset = open_dataset(sample=sample, rows=size, seed=seed)
+        step = (lambda b, o, msg, n=size: on_event(b, o, f"[{n:,} rows] {msg}")) if on_event else None
+        runs.append(Runner(dataset, config, on_event=step, run_id=f"{run_id}-{size}").run())
+    final = runs[-1]
+    final.run_id = run_id
+    final.settings["scale"] = sizes
+    final.scaling = scaling_summary(runs)
+    return final

@@ -98,6 +98,8 @@ def _write_output(text: str, output: Path | None) -> None:
 @click.option("--kafka-bootstrap", envvar="STOREADVISE_KAFKA_BOOTSTRAP", metavar="HOST:PORT", help="Your Kafka (default: embedded).")
 @click.option("-O", "--option", "option_pairs", multiple=True, metavar="KEY=VALUE", help="Backend option, repeatable.")
 @click.option("--scratch-dir", type=click.Path(path_type=Path), help="Where scratch files go (default: system temp).")
+@click.option("--sweep", is_flag=True, help="Codec and layout sweep: Parquet codecs/row groups, CSV and JSONL plain/gzip.")
+@click.option("--scale", metavar="SIZES", help="Run at several sizes, e.g. 10k,100k,1M, and fit how cost grows.")
 @click.option("-o", "--out", type=click.Path(path_type=Path), help="Run file to write (default: results/<run-id>.json).")
 @click.option("--no-save", is_flag=True, help="Do not save the run file.")
 @click.option("-f", "--format", "fmt", type=click.Choice(REPORT_FORMATS), default="table", show_default=True)
@@ -120,6 +122,8 @@ def bench_command(
     kafka_bootstrap: str | None,
     option_pairs: tuple[str, ...],
     scratch_dir: Path | None,
+    sweep: bool,
+    scale: str | None,
     out: Path | None,
     no_save: bool,
     fmt: str,
@@ -133,6 +137,8 @@ def bench_command(
     Example:
       storeadvise bench --sample tabular --rows 200000
       storeadvise bench mydata.parquet --purpose training --backends parquet,csv,sqlite
+      storeadvise bench --sample tabular --scale 10k,100k,1M --backends csv,parquet,sqlite
+      storeadvise bench mydata.csv --sweep
     """
     from storeadvise.bench.api import bench
     from storeadvise.bench.report import render
@@ -162,6 +168,8 @@ def bench_command(
             out=out,
             save=not no_save,
             scratch_dir=scratch_dir,
+            sweep=sweep,
+            scale=scale,
             on_event=progress,
         )
     if fmt == "table":

@@ -149,6 +149,7 @@ class Run:
     dataset: dict[str, Any] = field(default_factory=dict)
     settings: dict[str, Any] = field(default_factory=dict)
     backends: list[BackendRun] = field(default_factory=list)
+    scaling: list[dict[str, Any]] = field(default_factory=list)  # filled by a --scale sweep
 
     def measurements(self) -> list[Measurement]:
         return [m for b in self.backends for m in b.measurements]

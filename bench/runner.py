@@ -57,10 +57,26 @@ MIN_LATENCY_CALLS = 10
 
 
 @dataclass
+class Variant:
+    """A backend run with its own options, shown under its own label: ``parquet[zstd-3]``.
+
+    Plain runs use the backend name as the label and no extra options; the codec sweep is a list
+    of variants of the same backends.
+    """
+
+    backend: str
+    label: str = ""
+    options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.label = self.label or self.backend
+
+
+@dataclass
 class BenchConfig:
     """How to run: which backends and operations, how often, with which backend options."""
 
-    backends: list[str]
+    backends: list[str | Variant]
     ops: list[str]
     repeat: int = 5
     warmup: int = 1
@@ -131,20 +147,22 @@ class Runner:
         self.on_event = on_event or (lambda backend, op, message: None)
         self.run_id = run_id or new_run_id()
         self.memory_limit = config.effective_memory_limit()
+        self._label = ""  # the label of the backend variant being measured
 
     # -- the whole run ---------------------------------------------------------------------------
     def run(self) -> Run:
         from storeadvise.backends.services import Services
 
         profile = self.dataset.profile
+        variants = [v if isinstance(v, Variant) else Variant(v) for v in self.config.backends]
         classes: dict[str, type[Backend] | None] = {}
         import_errors: dict[str, str] = {}
-        for name in self.config.backends:
+        for variant in variants:
             try:
-                classes[name] = backend_class(name)
+                classes[variant.backend] = backend_class(variant.backend)
             except ImportError as exc:  # a backend whose client library is missing
-                classes[name] = None
-                import_errors[name] = f"cannot import its client library ({exc.name or exc})"
+                classes[variant.backend] = None
+                import_errors[variant.backend] = f"cannot import its client library ({exc.name or exc})"
 
         run = Run(
             run_id=self.run_id,
@@ -176,17 +194,23 @@ class Runner:
                 run.settings["servers"] = {
                     k: v for k, v in options.items() if k.endswith(("_embedded", "_unavailable"))
                 }
-                for name, cls in classes.items():
+                for variant in variants:
+                    cls = classes[variant.backend]
                     settings = BackendSettings(
                         run_id=self.run_id.replace("-", "_"),
                         scratch_dir=scratch,
                         key_column=plan.key_column,
-                        options=options,
+                        options={**options, **variant.options},
                     )
                     if cls is None:
-                        entry = BackendRun(backend=name, status=SKIPPED, reason=import_errors[name])
+                        entry = BackendRun(
+                            backend=variant.label, status=SKIPPED, reason=import_errors[variant.backend]
+                        )
                     else:
+                        self._label = variant.label
                         entry = self._run_backend(cls, settings, source, plan)
+                        if variant.options:
+                            entry.description["options"] = dict(variant.options)
                     run.backends.append(entry)
                     self._save(run)
         finally:
@@ -198,7 +222,7 @@ class Runner:
     def _settings_record(self) -> dict[str, Any]:
         c = self.config
         return {
-            "backends": c.backends,
+            "backends": [v.label if isinstance(v, Variant) else v for v in c.backends],
             "ops": c.ops,
             "repeat": c.repeat,
             "warmup": c.warmup,
@@ -217,7 +241,7 @@ class Runner:
     def _run_backend(
         self, cls: type[Backend], settings: BackendSettings, source: _Source, plan: WorkloadPlan
     ) -> BackendRun:
-        name = cls.name
+        name = self._label
         entry = BackendRun(backend=name)
         unavailable = settings.options.get(f"{cls.service}_unavailable") if cls.service else None
         ok, why = cls.available(settings)
@@ -255,14 +279,14 @@ class Runner:
     def _measure_write(self, backend: Backend, source: _Source, entry: BackendRun) -> None:
         """Write the dataset (counted when `write` is selected; always done, since reads need it)."""
         timed = "write" in self.config.ops
-        self.on_event(backend.name, "write", "writing")
+        self.on_event(self._label, "write", "writing")
 
         def write() -> None:
             backend.write(source.schema, source.batches())
 
         try:
             if timed:
-                m = self._repeat(backend.name, "write", write, setup=backend.clear)
+                m = self._repeat(self._label, "write", write, setup=backend.clear)
             else:
                 backend.clear()
                 write()
@@ -272,7 +296,7 @@ class Runner:
             entry.status = SKIPPED if isinstance(exc, BackendUnavailable) else FAILED
             entry.reason = f"write failed: {reason}"
             if timed:
-                entry.measurements.append(Measurement(backend=backend.name, op="write", status=FAILED, reason=reason))
+                entry.measurements.append(Measurement(backend=self._label, op="write", status=FAILED, reason=reason))
             return
         if m is not None:
             profile = self.dataset.profile
@@ -294,7 +318,7 @@ class Runner:
     # -- one operation ---------------------------------------------------------------------------
     def _measure(self, backend: Backend, op: str, plan: WorkloadPlan) -> Measurement:
         spec = OPS[op]
-        m = Measurement(backend=backend.name, op=op, latency=spec.latency)
+        m = Measurement(backend=self._label, op=op, latency=spec.latency)
         if op not in backend.supports:
             m.status, m.reason = UNSUPPORTED, backend.why_unsupported(op)
             return m
@@ -302,7 +326,7 @@ class Runner:
         if skip:
             m.status, m.reason = SKIPPED, skip
             return m
-        self.on_event(backend.name, op, spec.description)
+        self.on_event(self._label, op, spec.description)
         try:
             if spec.latency:
                 return self._latency(backend, op, plan, m)
@@ -359,7 +383,7 @@ class Runner:
         else:
             raise UnsupportedOperation(f"no throughput driver for {op}")
 
-        measured = self._repeat(backend.name, op, call)
+        measured = self._repeat(self._label, op, call)
         m.stats, m.peak_memory_bytes, m.extra = measured.stats, measured.peak_memory_bytes, measured.extra
         m.rows, m.arrow_bytes = touched.get("rows", 0), touched.get("nbytes", 0)
         if op == "append":

@@ -1,0 +1,97 @@
+"""Sweeps: the same workload over codecs and layouts, or over data sizes.
+
+A codec sweep is a list of backend ``Variant``s (the runner needs nothing special for it). A scaling
+sweep runs the workload at several sizes and fits, per backend and operation, how cost grows with
+rows: ``median ≈ c · rows^k``; k near 1 is linear, below 1 means fixed costs dominate at small
+sizes, above 1 means the backend slows down per row as data grows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from storeadvise.bench.results import OK, Run
+from storeadvise.bench.runner import Variant
+from storeadvise.errors import UsageError
+from storeadvise.units import parse_count
+
+SWEEP_OPS = ("write", "read")
+
+
+def codec_variants(backends: Sequence[str] | None = None) -> list[Variant]:
+    """Parquet codecs and row-group sizes, CSV and JSON Lines plain and gzip."""
+    variants = [
+        Variant("parquet", "parquet[none]", {"parquet_compression": "none"}),
+        Variant("parquet", "parquet[snappy]", {"parquet_compression": "snappy"}),
+        Variant("parquet", "parquet[lz4]", {"parquet_compression": "lz4"}),
+        Variant("parquet", "parquet[zstd-1]", {"parquet_compression": "zstd", "parquet_compression_level": 1}),
+        Variant("parquet", "parquet[zstd-3]", {"parquet_compression": "zstd", "parquet_compression_level": 3}),
+        Variant("parquet", "parquet[zstd-9]", {"parquet_compression": "zstd", "parquet_compression_level": 9}),
+        Variant("parquet", "parquet[rg=64k]", {"parquet_row_group_rows": 65_536}),
+        Variant("parquet", "parquet[rg=1M]", {"parquet_row_group_rows": 1_048_576}),
+        Variant("csv", "csv[plain]", {}),
+        Variant("csv", "csv[gzip]", {"csv_gzip": True}),
+        Variant("jsonl", "jsonl[plain]", {}),
+        Variant("jsonl", "jsonl[gzip]", {"jsonl_gzip": True}),
+    ]
+    if backends:
+        variants = [v for v in variants if v.backend in backends]
+    return variants
+
+
+def parse_scale(text: str | Sequence[int | str]) -> list[int]:
+    """``10k,100k,1M`` -> [10000, 100000, 1000000], sorted, at least two distinct sizes."""
+    parts = text.split(",") if isinstance(text, str) else list(text)
+    sizes = sorted({parse_count(str(p).strip(), option="--scale") for p in parts if str(p).strip()})
+    if len(sizes) < 2:
+        raise UsageError(f"--scale {text!r}: give at least two sizes, like 10k,100k,1M")
+    return sizes
+
+
+def growth_exponent(rows: Sequence[int], seconds: Sequence[float]) -> float | None:
+    """Least-squares slope of log(seconds) against log(rows); None with fewer than two points."""
+    points = [(math.log(r), math.log(s)) for r, s in zip(rows, seconds, strict=True) if r > 0 and s > 0]
+    if len(points) < 2:
+        return None
+    mean_x = sum(x for x, _ in points) / len(points)
+    mean_y = sum(y for _, y in points) / len(points)
+    sxx = sum((x - mean_x) ** 2 for x, _ in points)
+    if sxx == 0:
+        return None
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / sxx
+
+
+def scaling_summary(runs: Sequence[Run]) -> list[dict[str, Any]]:
+    """Per backend and operation: seconds (p50 for latency ops) at each size, time per row for
+    throughput ops, and the fitted growth exponent."""
+    table: dict[tuple[str, str], list[tuple[int, float]]] = {}
+    latency: dict[tuple[str, str], bool] = {}
+    for run in runs:
+        rows = int(run.dataset.get("rows") or 0)
+        for m in run.measurements():
+            if m.status != OK or m.stats is None:
+                continue
+            # Latency ops grow with data only when there is no index: their p50 shows it.
+            table.setdefault((m.backend, m.op), []).append((rows, m.stats.p50 if m.latency else m.stats.median))
+            latency[(m.backend, m.op)] = m.latency
+    summary = []
+    for (backend, op), points in table.items():
+        points.sort()
+        sizes = [r for r, _ in points]
+        seconds = [s for _, s in points]
+        exponent = growth_exponent(sizes, seconds)
+        summary.append(
+            {
+                "backend": backend,
+                "op": op,
+                "latency": latency[(backend, op)],
+                "points": [
+                    {"rows": r, "seconds": s, "per_row_s": None if latency[(backend, op)] or not r else s / r}
+                    for r, s in points
+                ],
+                "exponent": round(exponent, 3) if exponent is not None else None,
+            }
+        )
+    return summary
