@@ -1,0 +1,70 @@
+"""``storeadvise.recommend(...)``: the Python face of ``storeadvise recommend``.
+
+The CLI calls this one function and renders what it returns, so the library and the command line
+always give the same advice. Heavy modules (pyarrow through ``--data``, the benchmark harness through
+``bench=True``) are imported only when those are asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from storeadvise.advisor.engine import Recommendation, evaluate, load_rules, make_inputs
+
+
+def recommend(
+    modality: str | None = None,
+    purpose: str | None = None,
+    *,
+    size: str | int | None = None,
+    rows: str | int | None = None,
+    structure: str | None = None,
+    arrival: str | None = None,
+    latency: str | float | None = None,
+    readers: str | None = None,
+    update: str | None = None,
+    data: str | Path | None = None,
+    rules: str | Path | None = None,
+    bench: bool = False,
+    bench_rows: int | None = None,
+    bench_backends: Sequence[str] | None = None,
+    bench_options: dict[str, Any] | None = None,
+) -> Recommendation:
+    """Rank the storage options for this data and purpose, with reasons, caveats and a runner-up.
+
+    ``size`` takes ``"500MB"``-style text or bytes, ``rows`` ``"10k"``-style text or a count,
+    ``latency`` ``"5ms"``-style text or milliseconds. ``data`` profiles a file and fills in what
+    was not given (explicit arguments win). ``rules`` adds or overrides rules from a TOML file.
+    ``bench=True`` measures the top candidates that have a backend on ``data`` (or on a generated
+    sample of the modality, ``bench_rows`` rows) and re-ranks them by the numbers that matter for
+    the purpose; ``bench_backends`` picks the backends to measure instead.
+    """
+    given = {
+        "modality": modality, "purpose": purpose, "size": size, "rows": rows, "structure": structure,
+        "arrival": arrival, "latency": latency, "readers": readers, "update": update,
+    }
+    ruleset = load_rules(rules)
+    inferred: dict[str, Any] = {}
+    notes: list[str] = []
+    if data is not None:
+        from storeadvise.advisor.profile import profile_inputs
+
+        inferred, notes = profile_inputs(data)
+    inputs = make_inputs(given, inferred, inferred_from=Path(data).name if data is not None else "data")
+    advice = evaluate(inputs, ruleset, data=str(data) if data is not None else None)
+    if notes:
+        advice = _with_notes(advice, notes)
+    if bench:
+        from storeadvise.advisor.evidence import gather_evidence
+
+        advice = gather_evidence(advice, data=data, rows=bench_rows, backends=bench_backends,
+                                 options=bench_options)
+    return advice
+
+
+def _with_notes(advice: Recommendation, notes: list[str]) -> Recommendation:
+    from dataclasses import replace
+
+    return replace(advice, notes=(*notes, *advice.notes))

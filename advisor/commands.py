@@ -1,0 +1,102 @@
+"""``storeadvise recommend`` and ``storeadvise rules``: parse, call the library, render.
+
+``cli.py`` imports this module only when one of these commands runs. Nothing here imports pyarrow,
+the benchmark harness or rich at import time, so ``storeadvise recommend`` answers quickly.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from storeadvise.advisor.engine import CHOICES
+
+
+def _output_format(fmt: str | None) -> str:
+    """``table`` (rich) on a terminal, plain ``text`` when piped, unless a format is asked for."""
+    if fmt is None:
+        return "table" if sys.stdout.isatty() else "text"
+    return fmt
+
+
+def _echo(text: str) -> None:
+    click.echo(text, nl=False)
+
+
+@click.command("recommend")
+@click.option("--modality", "-m", metavar="KIND",
+              help=f"What the data is: {', '.join(CHOICES['modality'])} (nested = documents).")
+@click.option("--purpose", "-p", metavar="PURPOSE",
+              help=f"What it is for: {', '.join(CHOICES['purpose'])}.")
+@click.option("--size", metavar="SIZE", help="How big it is, e.g. 500MB, 2TB, 1.5GiB.")
+@click.option("--rows", metavar="N", help="How many rows or items, e.g. 20000, 10k, 1.5M.")
+@click.option("--structure", metavar="flat|nested", help="Flat rows or nested records.")
+@click.option("--arrival", metavar="batch|stream", help="Does data arrive in batches or continuously (stream)?")
+@click.option("--latency", metavar="TARGET", help="Target for online reads, e.g. 500us, 10ms.")
+@click.option("--readers", metavar="one|team|many", help="Who reads it: one person, a team, or many services.")
+@click.option("--update", metavar="append|in-place", help="How it changes: append-only, or updates in place.")
+@click.option("--data", "data", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Profile this file (CSV, Parquet, JSON Lines, Arrow) to infer modality, structure and size.")
+@click.option("--rules", "rules", metavar="FILE", type=click.Path(dir_okay=False),
+              help="A TOML file of your own rules, added to (or overriding) the built-in ones.")
+@click.option("--explain", is_flag=True, help="Print every rule that fired, why, and its sources.")
+@click.option("--bench", "bench", is_flag=True,
+              help="Measure the top candidates on --data (or a generated sample) and re-rank by the numbers.")
+@click.option("--bench-rows", type=int, metavar="N", help="Rows of the generated sample for --bench (default 10000).")
+@click.option("--bench-backends", metavar="LIST", help="Comma-separated backends to measure instead of the top three.")
+@click.option("--format", "fmt", type=click.Choice(["table", "text", "json", "markdown"]), default=None,
+              help="Output format (default: a table on a terminal, plain text when piped).")
+def recommend_command(modality: str | None, purpose: str | None, size: str | None, rows: str | None,
+                      structure: str | None, arrival: str | None, latency: str | None, readers: str | None,
+                      update: str | None, data: str | None, rules: str | None, explain: bool, bench: bool,
+                      bench_rows: int | None, bench_backends: str | None, fmt: str | None) -> None:
+    """Recommend where data should live: a ranked list with reasons, the runner-up and its trade-off,
+    what to avoid, and (with --bench) measurements on your own data.
+
+    \b
+    Example:
+      storeadvise recommend --modality tabular --purpose online
+      storeadvise recommend -m nested -p batch --size 40GB --arrival stream --explain
+      storeadvise recommend --data events.parquet --purpose training --bench
+    """
+    from storeadvise.advisor.api import recommend
+    from storeadvise.advisor.render import render
+
+    backends = [b.strip() for b in bench_backends.split(",") if b.strip()] if bench_backends else None
+    advice = recommend(modality, purpose, size=size, rows=rows, structure=structure, arrival=arrival,
+                       latency=latency, readers=readers, update=update, data=data, rules=rules, bench=bench,
+                       bench_rows=bench_rows, bench_backends=backends)
+    _echo(render(advice, _output_format(fmt), explain=explain))
+
+
+@click.command("rules")
+@click.argument("rule_id", required=False, metavar="[ID]")
+@click.option("--rules", "rules", metavar="FILE", type=click.Path(dir_okay=False),
+              help="Include your own rules file (as `recommend --rules` would).")
+@click.option("--check", is_flag=True, help="Check that every rule's examples fire (and do not fire) as declared.")
+@click.option("--format", "fmt", type=click.Choice(["table", "text", "json", "markdown"]), default=None,
+              help="Output format (default: a table on a terminal, plain text when piped).")
+def rules_command(rule_id: str | None, rules: str | None, check: bool, fmt: str | None) -> None:
+    """List the advisor's rules: id, title, when it fires and what it changes. Give an ID to see one
+    rule in full (rationale, caveats, sources, examples).
+
+    \b
+    Example:
+      storeadvise rules
+      storeadvise rules SA502
+      storeadvise rules --rules my_rules.toml --check
+    """
+    from storeadvise.advisor.engine import check_examples, load_rules
+    from storeadvise.advisor.render import render_rules
+    from storeadvise.errors import UsageError
+
+    ruleset = load_rules(rules)
+    if check:
+        problems = check_examples(ruleset)
+        if problems:
+            raise UsageError(f"{len(problems)} rule example(s) do not behave as declared; first: {problems[0]}")
+        examples = sum(len(r.examples_fire) + len(r.examples_skip) for r in ruleset.rules)
+        click.echo(f"ok: {len(ruleset.rules)} rules, {examples} examples behave as declared")
+        return
+    _echo(render_rules(ruleset, _output_format(fmt), rule_id=rule_id))

@@ -1,0 +1,247 @@
+"""Evidence: measured numbers on the user's data that confirm or overturn the rules' ranking.
+
+``gather_evidence`` runs the harness's purpose profile on the top candidates that have a backend;
+``apply_evidence`` is pure (a finished ``Run`` in, a re-ranked recommendation out), so it can be tested
+on a hand-built run. Each purpose is judged by the one number that matters for it:
+
+    online       lookup p99 latency (lower is better)
+    training     scan throughput in rows/s (higher is better; full read when scan is not supported)
+    batch        projection + filtered-read median time (lower is better)
+    exploration  read + write median time (lower is better)
+    sharing      bytes at rest (lower is better), and the round trip must be clean
+
+A backend whose round trip was flagged ranks after every clean one, whatever its speed. Re-ranking keeps
+options that were not measured (memory, files index, ...) where the rules put them, and reorders the
+measured ones among the places they held.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from storeadvise.errors import UsageError
+
+if TYPE_CHECKING:
+    from storeadvise.advisor.engine import Recommendation
+    from storeadvise.bench.results import BackendRun, Run
+
+SAMPLE_MODALITIES = ("tabular", "time-series", "text", "nested")
+"""Modalities the harness can generate a sample of (``bench.datasets.SAMPLE_KINDS``)."""
+
+DEFAULT_SAMPLE_ROWS = 10_000
+CANDIDATES = 3
+MARGIN = 0.10
+"""A measurement overturns the rules only if the winner beats the rules' favourite by at least this
+fraction (and, for a tail-latency metric, is not slower at the median): smaller gaps are noise on a
+shared machine."""
+
+
+@dataclass(frozen=True)
+class Metric:
+    """The number that decides a purpose, and how to read it from one backend's measurements."""
+
+    name: str
+    unit: str
+    lower_is_better: bool
+    ops: tuple[str, ...]
+    value: Callable[[dict[str, Any]], float | None]
+    show: Callable[[float], str]
+    median: Callable[[dict[str, Any]], float | None] | None = None  # cross-check of a tail metric
+
+
+def _stat(m: Any, attr: str) -> float | None:
+    return getattr(m.stats, attr, None) if m is not None and m.stats is not None else None
+
+
+def _sum(*values: float | None) -> float | None:
+    return None if any(v is None for v in values) else float(sum(values))  # type: ignore[arg-type]
+
+
+METRICS: dict[str, Metric] = {
+    "online": Metric("lookup p99", "ms", True, ("lookup",),
+                     lambda m: _stat(m["lookup"], "p99"), lambda v: f"{v * 1000:.3g} ms",
+                     lambda m: _stat(m["lookup"], "median")),
+    "training": Metric("scan throughput", "rows/s", False, ("scan",),
+                       lambda m: m["scan"].rows_per_s, lambda v: f"{v:,.0f} rows/s"),
+    "batch": Metric("project + filter median", "s", True, ("project", "filter"),
+                    lambda m: _sum(_stat(m["project"], "median"), _stat(m["filter"], "median")),
+                    lambda v: f"{v * 1000:.3g} ms"),
+    "exploration": Metric("read + write median", "s", True, ("read", "write"),
+                          lambda m: _sum(_stat(m["read"], "median"), _stat(m["write"], "median")),
+                          lambda v: f"{v * 1000:.3g} ms"),
+    "sharing": Metric("bytes at rest", "bytes", True, ("write",),
+                      lambda m: m["write"].bytes_at_rest, lambda v: f"{v / 1e6:.3g} MB"),
+}
+
+
+@dataclass
+class EvidenceRow:
+    """One measured candidate: its rule place beside its measured place."""
+
+    option: str
+    rule_rank: int
+    rule_score: float
+    value: float | None = None
+    display: str = "-"
+    status: str = "ok"  # ok | flagged | not measured
+    note: str = ""
+    measured_rank: int | None = None
+    median: float | None = None  # the cross-check value, for tail-latency metrics
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class Evidence:
+    """What the benchmark said about the candidates, for one purpose."""
+
+    purpose: str
+    metric: str
+    unit: str
+    lower_is_better: bool
+    rows: list[EvidenceRow] = field(default_factory=list)
+    overturned: bool = False
+    message: str = ""
+    run_id: str = ""
+    dataset: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**{k: v for k, v in self.__dict__.items() if k != "rows"}, "rows": [r.to_dict() for r in self.rows]}
+
+
+def _measure(backend: BackendRun, metric: Metric, purpose: str) -> tuple[float | None, str, str, float | None]:
+    """(value, status, note, median cross-check) of one backend for the purpose's metric."""
+    value, status, note, by_op = _measure_value(backend, metric, purpose)
+    median = metric.median(by_op) if metric.median is not None and value is not None else None
+    return value, status, note, median
+
+
+def _measure_value(backend: BackendRun, metric: Metric, purpose: str) -> tuple[float | None, str, str, dict]:
+    if backend.status != "ok":
+        return None, "not measured", f"{backend.status}: {backend.reason}".strip(": "), {}
+    by_op = {m.op: m for m in backend.measurements}
+    if purpose == "training" and (by_op.get("scan") is None or by_op["scan"].status != "ok"):
+        by_op["scan"] = by_op.get("read")  # a full read is the next best measure of epoch cost
+    for op in metric.ops:
+        m = by_op.get(op)
+        if m is None or m.status != "ok":
+            why = f"{m.status}" + (f" ({m.reason})" if m.reason else "") if m is not None else "not run"
+            return None, "not measured", f"{op}: {why}", by_op
+    value = metric.value(by_op)
+    if value is None:
+        return None, "not measured", f"no {metric.name} in the run", by_op
+    if backend.verification is not None and backend.verification.flagged:
+        return value, "flagged", f"round trip failed: {backend.verification.summary}", by_op
+    return value, "ok", "", by_op
+
+
+def apply_evidence(advice: Recommendation, run: Run) -> Recommendation:
+    """Re-rank ``advice`` with the measurements in ``run`` and attach the side-by-side evidence."""
+    purpose = advice.inputs.purpose or ""
+    metric = METRICS[purpose]
+    runs = {b.backend: b for b in run.backends}
+    everything = sorted((*advice.recommendations, *advice.others, *advice.avoid), key=lambda r: r.rule_rank)
+    rows: list[EvidenceRow] = []
+    for r in everything:
+        if r.backend in runs:
+            value, status, note, median = _measure(runs[r.backend], metric, purpose)
+            rows.append(EvidenceRow(r.option, r.rule_rank, r.score, value,
+                                    metric.show(value) if value is not None else "-", status, note, median=median))
+    sign = 1 if metric.lower_is_better else -1
+    order = {"ok": 0, "flagged": 1, "not measured": 2}
+    ranked = sorted(rows, key=lambda e: (order[e.status], sign * e.value if e.value is not None else 0, e.rule_rank))
+    for i, row in enumerate(ranked):
+        row.measured_rank = i + 1 if row.status != "not measured" else None
+
+    evidence = Evidence(purpose, metric.name, metric.unit, metric.lower_is_better, rows=rows,
+                        run_id=run.run_id, dataset=str(run.dataset.get("name", "")))
+    clean = [e for e in ranked if e.status == "ok"]
+    favourite = min(rows, key=lambda e: e.rule_rank) if rows else None
+    rerank = True
+    if not clean or favourite is None:
+        evidence.message = "No candidate produced a clean measurement, so the rule ranking stands."
+        rerank = False
+    elif clean[0].option == favourite.option:
+        evidence.message = (f"Measurement agrees with the rules: {favourite.option} is also best on "
+                            f"{metric.name} ({favourite.display}).")
+    elif favourite.status != "ok":
+        evidence.overturned = True
+        evidence.message = (f"Measurement overturned the rules: the rules ranked {favourite.option} first, but it "
+                            f"has no clean {metric.name} ({favourite.note or favourite.status}); "
+                            f"{clean[0].option} measured best ({clean[0].display}).")
+    else:
+        winner = clean[0]
+        gap = _gain(winner.value, favourite.value)
+        median_disagrees = (winner.median is not None and favourite.median is not None
+                            and winner.median > favourite.median)
+        if gap >= MARGIN and not median_disagrees:
+            evidence.overturned = True
+            evidence.message = (f"Measurement overturned the rules: {winner.option} measured best on {metric.name} "
+                                f"({winner.display}), although the rules ranked {favourite.option} first "
+                                f"({favourite.display}).")
+        else:
+            rerank = False
+            why = (f"the median says the opposite ({favourite.option} {metric.show(favourite.median)} vs "
+                   f"{winner.option} {metric.show(winner.median)})" if median_disagrees
+                   else f"the gap is under {MARGIN:.0%}")
+            evidence.message = (f"Inconclusive: {winner.option} has the better {metric.name} ({winner.display} vs "
+                                f"{favourite.display}), but {why}, so the rule ranking stands; measure with more "
+                                "rows or repeats to settle it.")
+
+    # Refill the places the measured options held, in measured order; the others stay put.
+    by_option = {r.option: r for r in advice.recommendations}
+    measured_options = {e.option for e in rows}
+    slots = [i for i, r in enumerate(advice.recommendations) if r.option in measured_options]
+    fill = [e for e in ranked if e.option in by_option] if rerank else [
+        e for e in sorted(rows, key=lambda e: e.rule_rank) if e.option in by_option]
+    reordered = list(advice.recommendations)
+    for slot, row in zip(slots, fill, strict=False):
+        reordered[slot] = replace(by_option[row.option], measured={
+            "metric": metric.name, "value": row.value, "display": row.display, "status": row.status,
+            "note": row.note, "measured_rank": row.measured_rank,
+        })
+    return replace(advice, recommendations=tuple(reordered), evidence=evidence)
+
+
+def _gain(winner: float | None, other: float | None) -> float:
+    """How much better ``winner`` is than ``other``, as a fraction of the worse value."""
+    if winner is None or other is None:
+        return 0.0
+    worse = max(winner, other)
+    return abs(other - winner) / worse if worse else 0.0
+
+
+def candidate_backends(advice: Recommendation, count: int = CANDIDATES) -> list[str]:
+    """The backends of the top recommended options that the harness can measure."""
+    return [r.backend for r in advice.recommendations if r.backend][:count]
+
+
+def gather_evidence(advice: Recommendation, *, data: str | Path | None = None, rows: int | None = None,
+                    backends: Sequence[str] | None = None, options: dict[str, Any] | None = None) -> Recommendation:
+    """Benchmark the top candidates on ``data`` (or a generated sample of the modality) with the
+    purpose's operations, then re-rank with ``apply_evidence``. Saves the run under ``results/``."""
+    modality = advice.inputs.modality
+    if data is None and modality not in SAMPLE_MODALITIES:
+        note = (f"Evidence is not available for {modality}: the harness has no sample generator or "
+                "backend for media; time your data loader on a sample of your files instead.")
+        return replace(advice, notes=(*advice.notes, note))
+    names = list(backends) if backends else candidate_backends(advice)
+    if not names:
+        return replace(advice, notes=(*advice.notes, "No recommended option has a backend to benchmark."))
+    if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int) or rows <= 0):
+        raise UsageError(f"--bench-rows must be a positive integer, not {rows!r}")
+    from storeadvise.bench.api import bench
+
+    kwargs: dict[str, Any] = {"backends": names, "purpose": advice.inputs.purpose, "save": True}
+    if options:
+        kwargs["options"] = options
+    if data is None:
+        kwargs.update(sample=modality, rows=rows or DEFAULT_SAMPLE_ROWS)
+    elif rows is not None:
+        kwargs["rows"] = rows
+    run = bench(data, **kwargs)
+    return apply_evidence(advice, run)

@@ -1,0 +1,63 @@
+"""Advisor inputs from a data file: what ``--data FILE`` infers, and a sentence saying so.
+
+The file is read by ``bench.datasets.load_dataset`` (one streaming pass computes its profile); this
+module only maps that profile to the advisor's inputs, so the advisor and the benchmark describe a
+file the same way. Imported only when ``--data`` is used: it pulls in pyarrow.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from storeadvise.advisor.engine import format_quantity
+from storeadvise.errors import DataError
+
+
+def _field(profile: Any, name: str) -> Any:
+    return profile.get(name) if isinstance(profile, dict) else getattr(profile, name, None)
+
+
+def inputs_from_profile(profile: Any) -> tuple[dict[str, Any], list[str]]:
+    """Map a dataset profile (``bench.datasets.DatasetProfile`` or its dict) to advisor inputs,
+    and describe what was inferred in one note."""
+    inferred: dict[str, Any] = {}
+    modality = _field(profile, "modality")
+    if modality:
+        inferred["modality"] = modality
+    nested = _field(profile, "nested")
+    if nested is not None:
+        inferred["structure"] = "nested" if nested else "flat"
+    rows = _field(profile, "rows")
+    if rows:
+        inferred["rows"] = int(rows)
+    file_bytes = _field(profile, "file_bytes")
+    arrow_bytes = _field(profile, "arrow_bytes")
+    size = file_bytes or arrow_bytes
+    if size:
+        inferred["size"] = int(size)
+    name = _field(profile, "name") or "the file"
+    parts = [f"modality {modality or 'unknown'}"]
+    if rows:
+        parts.append(f"{int(rows):,} row" + ("" if int(rows) == 1 else "s"))
+    if file_bytes:
+        parts.append(f"{format_quantity(file_bytes, 'size')} on disk")
+    if arrow_bytes:
+        parts.append(f"{format_quantity(arrow_bytes, 'size')} in memory (Arrow)")
+    parts.append("nested columns" if nested else "flat columns")
+    key, time = _field(profile, "key_column"), _field(profile, "time_column")
+    parts.append(f"key column {key}" if key else "no unique key column")
+    if time:
+        parts.append(f"time column {time}")
+    note = f"Inferred from {name}: {', '.join(parts)}. Flags you give explicitly override these."
+    return inferred, [note]
+
+
+def profile_inputs(path: str | Path) -> tuple[dict[str, Any], list[str]]:
+    """Profile the file at ``path`` and return the inputs it implies, with a note saying what was inferred."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: no such file; give --data the path of a CSV, Parquet, JSON Lines or Arrow file")
+    from storeadvise.bench.datasets import load_dataset
+
+    return inputs_from_profile(load_dataset(path).profile)

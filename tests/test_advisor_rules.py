@@ -1,0 +1,154 @@
+"""The knowledge base: every rule well-formed and pinned by its examples; user rule files; quantities."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from storeadvise.advisor.engine import (
+    CHOICES,
+    builtin_rules,
+    check_examples,
+    load_rules,
+    make_inputs,
+    normalise_choice,
+    parse_quantity,
+)
+from storeadvise.backends import REGISTRY
+from storeadvise.errors import UsageError
+
+RULES = builtin_rules().rules
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.id)
+def test_every_rule_is_documented_and_pinned_by_examples(rule):
+    assert rule.id.startswith("SA") and rule.title and rule.rationale
+    assert rule.source, f"{rule.id} cites no source"
+    assert rule.examples_fire and rule.examples_skip, f"{rule.id} needs examples that fire and that do not"
+    for example in rule.examples_fire:
+        assert rule.matched(example) is not None, f"{rule.id} should fire for {example}"
+    for example in rule.examples_skip:
+        assert rule.matched(example) is None, f"{rule.id} should not fire for {example}"
+    assert all(e.reason.endswith(".") for e in rule.then), "each reason is one full sentence"
+
+
+def test_rule_ids_are_unique_and_options_cover_the_brief():
+    ids = [r.id for r in RULES]
+    assert len(ids) == len(set(ids))
+    options = builtin_rules().options
+    assert list(options) == ["memory", "csv", "jsonl", "parquet", "arrow", "sqlite", "duckdb", "files_index",
+                             "mongo", "kafka"]
+    for name, option in options.items():
+        assert option.label and option.description and option.caveats and option.choose_when
+        if name in ("memory", "files_index"):
+            assert option.backend is None
+        else:
+            assert option.backend == name and name in REGISTRY, "option names match harness backend names"
+
+
+def test_every_purpose_has_a_measure():
+    assert set(builtin_rules().purposes) == set(CHOICES["purpose"])
+
+
+def test_check_examples_reports_a_wrong_example(tmp_path: Path):
+    path = tmp_path / "r.toml"
+    path.write_text('[[rules]]\nid = "U1"\ntitle = "t"\nwhen = { purpose = "online" }\n'
+                    'then.sqlite = { score = 1, reason = "r." }\n'
+                    'examples.fire = [{ modality = "tabular", purpose = "batch" }]\n')
+    problems = check_examples(load_rules(path))
+    assert problems == ["U1: example should fire but does not: modality=tabular, purpose=batch, "
+                        "structure=flat, arrival=batch"]
+
+
+@pytest.mark.parametrize(("text", "kind", "expected"), [
+    ("500MB", "size", 500_000_000), ("2 TB", "size", 2_000_000_000_000), ("1.5GiB", "size", 1.5 * 2**30),
+    ("10k", "rows", 10_000), ("1.5M", "rows", 1_500_000), ("1,000", "rows", 1000), ("2e6", "rows", 2_000_000),
+    ("500us", "latency", 0.5), ("10ms", "latency", 10), ("1s", "latency", 1000), ("7", "latency", 7),
+    (4096, "size", 4096),
+])
+def test_parse_quantity(text, kind, expected):
+    assert parse_quantity(text, kind) == expected
+
+
+@pytest.mark.parametrize(("text", "kind"), [("12XB", "size"), ("MB", "size"), ("-5MB", "size"), ("0", "rows"),
+                                            ("ten", "rows"), ("5 parsecs", "latency"), (True, "size")])
+def test_parse_quantity_rejects_with_one_clear_sentence(text, kind):
+    with pytest.raises(UsageError, match=f"{kind}"):
+        parse_quantity(text, kind)
+
+
+@pytest.mark.parametrize(("name", "spelling", "canonical"), [
+    ("modality", "timeseries", "time-series"), ("modality", "time_series", "time-series"),
+    ("modality", "Time Series", "time-series"), ("modality", "free-text", "text"),
+    ("modality", "documents", "nested"), ("purpose", "serving", "online"), ("update", "append-only", "append"),
+    ("readers", "many services", "many"), ("arrival", "streaming", "stream"),
+])
+def test_common_spellings_are_accepted(name, spelling, canonical):
+    assert normalise_choice(name, spelling) == canonical
+
+
+def test_unknown_value_lists_the_valid_ones():
+    with pytest.raises(UsageError, match="choose from tabular, time-series, images, video, text, nested"):
+        normalise_choice("modality", "spreadsheets")
+
+
+# -- user rules files ------------------------------------------------------------------------------
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "mine.toml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_user_rule_is_added_and_changes_the_ranking(tmp_path: Path):
+    path = _write(tmp_path, '[[rules]]\nid = "ACME1"\ntitle = "We run MongoDB already"\n'
+                            'when = { purpose = "online" }\nthen.mongo = { score = 5, reason = "Ops runs it." }\n')
+    ruleset = load_rules(path)
+    assert ruleset.rules[-1].id == "ACME1" and ruleset.rules[-1].origin == str(path)
+    from storeadvise.advisor.engine import evaluate
+
+    advice = evaluate(make_inputs({"modality": "tabular", "purpose": "online"}), ruleset)
+    assert advice.best.option == "mongo"
+    assert any(r.rule == "ACME1" for r in advice.best.reasons)
+
+
+def test_user_rule_overrides_a_builtin_by_id_and_disable_switches_one_off(tmp_path: Path):
+    path = _write(tmp_path, 'disable = ["SA501"]\n[[rules]]\nid = "SA502"\ntitle = "Ours"\n'
+                            'when = { purpose = "online" }\nthen.duckdb = { score = 9, reason = "We like it." }\n')
+    ruleset = load_rules(path)
+    ids = [r.id for r in ruleset.rules]
+    assert "SA501" not in ids and ids.count("SA502") == 1
+    assert ruleset.rule("SA502").title == "Ours"
+    assert len(ruleset.rules) == len(RULES) - 1
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ('[[rules]]\nid = "X1"\ntitle = "t"\nwhen = { purpose = "online" \n', r"not valid TOML: .*line 4"),
+    ('[[rules]]\nid = "X1"\ntitle = "t"\nwhen = { purpose = "online" }\nthen.postgres = { score = 1, reason = "r" }\n',
+     "unknown option 'postgres'; options are memory, csv"),
+    ('[[rules]]\nid = "X1"\ntitle = "t"\nwhen = { colour = "red" }\nthen.csv = { score = 1, reason = "r" }\n',
+     "unknown condition 'colour'"),
+    ('[[rules]]\nid = "X1"\ntitle = "t"\nwhen = { modality = "tabualr" }\nthen.csv = { score = 1, reason = "r" }\n',
+     "unknown modality 'tabualr'"),
+    ('[[rules]]\nid = "X1"\ntitle = "t"\nwhen = { max_size = "lots" }\nthen.csv = { score = 1, reason = "r" }\n',
+     "cannot read size 'lots'"),
+    ('[[rules]]\nid = "X1"\ntitle = "t"\nwhen = { purpose = "online" }\nthen.csv = { score = 1, reason = "r" }\n'
+     '[[rules]]\nid = "X1"\ntitle = "u"\nwhen = { purpose = "batch" }\nthen.csv = { score = 1, reason = "r" }\n',
+     "duplicate rule id 'X1'"),
+    ('[[rules]]\nid = "X1"\ntitle = "t"\nwhen = { purpose = "online" }\nthen.csv = { score = "high", reason = "r" }\n',
+     r"then.csv must be \{ score"),
+    ('[[rules]]\nid = "X1"\ntitle = "t"\nwehn = { purpose = "online" }\nthen.csv = { score = 1, reason = "r" }\n',
+     "unknown key 'wehn'"),
+    ('[options.postgres]\nlabel = "PG"\n', "options cannot be added"),
+    ('disable = ["SA999"]\n', "unknown rule 'SA999'"),
+])
+def test_bad_rules_files_are_one_clear_usage_error(tmp_path: Path, text: str, message: str):
+    with pytest.raises(UsageError, match=message) as info:
+        load_rules(_write(tmp_path, text))
+    assert "\n" not in str(info.value)
+    assert "mine.toml" in str(info.value)
+
+
+def test_missing_rules_file(tmp_path: Path):
+    with pytest.raises(UsageError, match="does not exist"):
+        load_rules(tmp_path / "nope.toml")
