@@ -325,6 +325,27 @@ class Dataset:
             raise UsageError("batch_rows must be a positive integer")
         return _rechunk(self._stream(), rows)
 
+    def head(self, rows: int) -> Dataset:
+        """The first ``rows`` rows as a dataset of their own (a scaling sweep over a file uses it)."""
+        if isinstance(rows, bool) or not isinstance(rows, int) or rows <= 0:
+            raise UsageError("the number of rows must be a positive integer")
+
+        def stream() -> Iterator[pa.RecordBatch]:
+            left = rows
+            for batch in self._stream():
+                if left <= 0:
+                    return
+                yield batch.slice(0, left) if batch.num_rows > left else batch
+                left -= batch.num_rows
+
+        scan = _Scan(self.schema, [])  # a prefix of a unique key stays unique
+        for batch in stream():
+            scan.add(batch)
+        p = self.profile
+        profile = _profile(f"{p.name}[:{scan.rows}]", p.source, p.format, scan, p.file_bytes, p.key_column,
+                           p.time_column, p.modality)
+        return Dataset(self.schema, stream, profile, self._batch_rows)
+
     def to_table(self) -> pa.Table:
         """The whole dataset in memory (what a DataFrame user does)."""
         import pyarrow as pa
