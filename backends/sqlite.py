@@ -1,0 +1,288 @@
+"""SQLite: one table in a database file, through the standard library's ``sqlite3``.
+
+Semantics:
+
+- Durability: ``PRAGMA journal_mode=WAL`` with ``synchronous=NORMAL``: a committed transaction survives
+  a crash of the application; after a power loss or OS crash the last transactions before it may be
+  lost, but the database is never corrupted (SQLite's documented WAL/NORMAL guarantee). ``write`` is
+  one transaction; each ``append`` is one more.
+- Append: ``INSERT`` of the batch's rows in one transaction; rows are read back in insertion (rowid)
+  order.
+- Keyed access: a (non-unique) index on the key column, built after the bulk load (faster than
+  loading into an indexed table); lookups and filtered reads are parameterised ``SELECT ... WHERE``.
+- Type mapping: SQLite has INTEGER, REAL, TEXT and BLOB. Bools are 0/1 integers, timestamps are
+  integers in the column's own unit since the Unix epoch (UTC for zoned ones), dates are integer days
+  since the epoch, decimals are their exact text, binary is a BLOB and nested struct/list values are
+  JSON text. The Arrow schema is saved in a metadata table (``_storeadvise_schema``) and each column
+  is converted back to its Arrow type on read, so all but nested values come back identical. Floats
+  that are NaN come back NULL (SQLite has no NaN).
+- Filters on a decimal column support ``==`` and ``!=`` only: stored as text, they would otherwise
+  compare as text.
+
+Reading back into Arrow: ``fetchall()`` then one ``pyarrow.array`` per column. DuckDB's SQLite scanner
+would need an extension download and connectorx is not installed, so the stdlib path is the one that
+works offline.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from storeadvise.backends._arrowfile import check_columns, is_binary, is_nested, subschema, to_text_column
+from storeadvise.backends.base import Backend, Predicate
+from storeadvise.errors import DataError, UnsupportedOperation, UsageError
+
+if TYPE_CHECKING:
+    import sqlite3
+
+    import pyarrow as pa
+
+TABLE = "data"
+SCHEMA_TABLE = "_storeadvise_schema"
+DB_FILE = "data.sqlite"
+INSERT_BATCH_ROWS = 50_000
+
+
+def quote(name: str) -> str:
+    """An SQL identifier, quoted."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def storage_type(data_type: pa.DataType) -> pa.DataType:
+    """The Arrow type whose Python values sqlite3 stores for a column of ``data_type``."""
+    import pyarrow as pa
+    import pyarrow.types as pt
+
+    if pt.is_dictionary(data_type):
+        return storage_type(data_type.value_type)
+    if pt.is_boolean(data_type) or pt.is_timestamp(data_type) or pt.is_duration(data_type):
+        return pa.int64()
+    if pt.is_date32(data_type) or pt.is_time32(data_type):
+        return pa.int32()
+    if pt.is_date64(data_type) or pt.is_time64(data_type):
+        return pa.int64()
+    if pt.is_float16(data_type):
+        return pa.float32()
+    if pt.is_decimal(data_type) or is_nested(data_type) or pt.is_large_string(data_type):
+        return pa.string()
+    if pt.is_large_binary(data_type) or pt.is_fixed_size_binary(data_type):
+        return pa.binary()
+    return data_type
+
+
+def sql_type(data_type: pa.DataType) -> str:
+    """The declared SQLite column type for an Arrow type."""
+    import pyarrow.types as pt
+
+    stored = storage_type(data_type)
+    if pt.is_integer(stored):
+        return "INTEGER"
+    if pt.is_floating(stored):
+        return "REAL"
+    if is_binary(stored):
+        return "BLOB"
+    return "TEXT"
+
+
+def to_storage(array: pa.Array) -> pa.Array:
+    """A column in its stored form (see ``storage_type``)."""
+    import pyarrow.types as pt
+
+    if pt.is_dictionary(array.type):
+        array = array.cast(array.type.value_type)
+    if is_nested(array.type):
+        return to_text_column(array)
+    target = storage_type(array.type)
+    if array.type == target:
+        return array
+    if pt.is_temporal(array.type) and pt.is_integer(target):
+        return array.view(target)
+    return array.cast(target)
+
+
+def from_storage(values: Sequence[Any], data_type: pa.DataType) -> pa.Array:
+    """A column read back from SQLite, converted to the written Arrow type (nested stays JSON text)."""
+    import pyarrow as pa
+    import pyarrow.types as pt
+
+    stored = pa.array(values, type=storage_type(data_type))
+    if is_nested(data_type):
+        return stored
+    if pt.is_temporal(data_type):
+        return stored.view(data_type)
+    return stored if stored.type == data_type else stored.cast(data_type)
+
+
+class SqliteBackend(Backend):
+    """A SQLite database file with one table, indexed on the key column."""
+
+    name: ClassVar[str] = "sqlite"
+    kind: ClassVar[str] = "database"
+    supports: ClassVar[frozenset[str]] = frozenset(
+        {"write", "read", "scan", "project", "filter", "lookup", "append", "write_one"}
+    )
+    type_mapping: ClassVar[dict[str, str]] = {
+        "timestamp": "INTEGER in the column's unit since the Unix epoch, converted back (exact)",
+        "timestamp with timezone": "INTEGER of the UTC instant; zone kept in the saved schema (exact)",
+        "date": "INTEGER days since the Unix epoch, converted back (exact)",
+        "null": "NULL (exact)",
+        "bool": "INTEGER 0/1, converted back (exact)",
+        "int64": "INTEGER (exact)",
+        "float": "REAL (exact; NaN becomes NULL)",
+        "decimal": "TEXT of the exact decimal, converted back (exact; range filters unsupported)",
+        "binary": "BLOB (exact)",
+        "string": "TEXT (exact)",
+        "nested struct/list": "JSON TEXT, read back as string (loss)",
+    }
+
+    def __init__(self, settings: Any) -> None:
+        super().__init__(settings)
+        self._con: sqlite3.Connection | None = None
+        self._schema: pa.Schema | None = None
+
+    # -- connection ------------------------------------------------------------------------------------
+    @property
+    def path(self) -> Any:
+        return self.location / DB_FILE
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._con is None:
+            if not self.path.is_file():
+                raise DataError(f"{self.name}: nothing has been written yet; write the dataset first")
+            self._con = self._open_connection()
+        return self._con
+
+    def _open_connection(self) -> sqlite3.Connection:
+        import sqlite3
+
+        con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=NORMAL")
+        return con
+
+    def clear(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+        self._schema = None
+        super().clear()
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The written Arrow schema, from memory or the metadata table."""
+        import pyarrow as pa
+
+        if self._schema is None:
+            row = self._connect().execute(f"SELECT schema FROM {SCHEMA_TABLE}").fetchone()
+            self._schema = pa.ipc.read_schema(pa.py_buffer(row[0]))
+        return self._schema
+
+    # -- writing ---------------------------------------------------------------------------------------
+    def write(self, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
+        self.clear()
+        self.location.mkdir(parents=True, exist_ok=True)
+        con = self._con = self._open_connection()
+        self._schema = schema
+        columns = ", ".join(f"{quote(f.name)} {sql_type(f.type)}" for f in schema)
+        con.execute("BEGIN")
+        con.execute(f"CREATE TABLE {SCHEMA_TABLE} (schema BLOB)")
+        con.execute(f"INSERT INTO {SCHEMA_TABLE} VALUES (?)", (schema.serialize().to_pybytes(),))
+        con.execute(f"CREATE TABLE {TABLE} ({columns})")
+        self._insert(con, schema, batches)
+        key = self.settings.key_column
+        if key and schema.get_field_index(key) >= 0:
+            con.execute(f"CREATE INDEX {quote(TABLE + '_key')} ON {TABLE} ({quote(key)})")
+        con.execute("COMMIT")
+
+    def append(self, batch: pa.RecordBatch) -> None:
+        con = self._connect()
+        if batch.schema.names != self.schema.names:
+            raise DataError(
+                f"{self.name}: appended rows have columns {', '.join(batch.schema.names)}, "
+                f"but the stored table has {', '.join(self.schema.names)}"
+            )
+        con.execute("BEGIN")
+        try:
+            self._insert(con, self.schema, [batch])
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
+
+    def _insert(self, con: sqlite3.Connection, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
+        sql = f"INSERT INTO {TABLE} VALUES ({', '.join('?' * len(schema))})"
+        for batch in batches:
+            for start in range(0, batch.num_rows, INSERT_BATCH_ROWS):
+                part = batch.slice(start, INSERT_BATCH_ROWS)
+                columns = [to_storage(col).to_pylist() for col in part.columns]
+                try:
+                    con.executemany(sql, zip(*columns, strict=True))
+                except OverflowError as exc:
+                    raise DataError(f"{self.name}: a value does not fit SQLite's 64-bit integer ({exc})") from None
+
+    # -- reading ---------------------------------------------------------------------------------------
+    def _select(self, columns: Sequence[str] | None, where: Predicate | None) -> tuple[str, tuple, pa.Schema]:
+        schema = self.schema
+        check_columns(schema, columns, where)
+        target = subschema(schema, columns) if columns is not None else schema
+        sql = f"SELECT {', '.join(quote(n) for n in target.names)} FROM {TABLE}"
+        params: tuple = ()
+        if where is not None:
+            condition, params = self._condition(where)
+            sql += f" WHERE {condition}"
+        return sql + " ORDER BY rowid", params, target
+
+    def _condition(self, where: Predicate) -> tuple[str, tuple]:
+        import pyarrow as pa
+        import pyarrow.types as pt
+
+        data_type = self.schema.field(where.column).type
+        if is_nested(data_type) or (pt.is_decimal(data_type) and where.op not in ("==", "!=")):
+            raise UnsupportedOperation(
+                f"{self.name} stores {data_type} as text, so it cannot filter {where.column} with {where.op}"
+            )
+        condition, _ = where.to_sql()
+        value = to_storage(pa.array([where.value], type=data_type)).to_pylist()[0]
+        return condition, (value,)
+
+    def _to_table(self, rows: list[tuple], schema: pa.Schema) -> pa.Table:
+        import pyarrow as pa
+
+        columns = list(zip(*rows, strict=True)) if rows else [() for _ in schema]
+        return pa.Table.from_arrays(
+            [from_storage(values, f.type) for values, f in zip(columns, schema, strict=True)],
+            schema=_returned_schema(schema),
+        )
+
+    def read(self, columns: Sequence[str] | None = None, where: Predicate | None = None) -> pa.Table:
+        sql, params, target = self._select(columns, where)
+        return self._to_table(self._connect().execute(sql, params).fetchall(), target)
+
+    def scan(self, columns: Sequence[str] | None = None, batch_rows: int = 65_536) -> Iterator[pa.RecordBatch]:
+        if batch_rows < 1:
+            raise UsageError(f"batch size must be at least 1 row, not {batch_rows}")
+        sql, params, target = self._select(columns, None)
+        cursor = self._connect().cursor()
+        cursor.execute(sql, params)
+        try:
+            while rows := cursor.fetchmany(batch_rows):
+                yield from self._to_table(rows, target).to_batches()
+        finally:
+            cursor.close()
+
+    def lookup(self, key: Any) -> pa.Table:
+        key_column = self.settings.key_column
+        if not key_column:
+            raise UsageError(f"{self.name}: a lookup needs a key column; name one (for example --key id)")
+        return self.read(where=Predicate(key_column, "==", key))
+
+    def documented_loss(self, field: pa.Field) -> str | None:
+        return "stored as JSON text" if is_nested(field.type) else None
+
+
+def _returned_schema(schema: pa.Schema) -> pa.Schema:
+    """The schema of what a read returns: the written one, with nested columns as JSON strings."""
+    import pyarrow as pa
+
+    return pa.schema([pa.field(f.name, pa.string()) if is_nested(f.type) else f for f in schema])
