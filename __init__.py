@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
     "recommend": "storeadvise.advisor.api:recommend",
-    "bench": "storeadvise.bench.api:bench",
+    "bench": "storeadvise.bench.api:bench",  # the package storeadvise.bench is callable too
     "load_run": "storeadvise.bench.results:load_run",
     "render": "storeadvise.bench.report:render",
     "load_dataset": "storeadvise.bench.datasets:load_dataset",

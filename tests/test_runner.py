@@ -1,0 +1,106 @@
+"""The harness end to end on the file backends: measurements, verification, saved run files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import storeadvise
+from storeadvise.bench.results import FAILED, OK, SKIPPED, UNSUPPORTED, load_run
+
+FILE_BACKENDS = ["csv", "jsonl", "parquet", "arrow", "sqlite", "duckdb"]
+SAMPLE_KINDS = ["tabular", "time-series", "text", "nested"]
+
+
+@pytest.fixture(scope="module")
+def tabular_run(tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("run") / "run.json"
+    run = storeadvise.bench(
+        sample="tabular", rows=3_000, backends=FILE_BACKENDS, repeat=2, warmup=0, lookups=15, max_time=5, out=out
+    )
+    return run, out
+
+
+def test_every_backend_runs_every_supported_op(tabular_run) -> None:
+    run, _ = tabular_run
+    assert [b.backend for b in run.backends] == FILE_BACKENDS
+    for b in run.backends:
+        assert b.status == OK, (b.backend, b.reason)
+        by_op = {m.op: m for m in b.measurements}
+        for op in run.settings["ops"]:
+            m = by_op[op]
+            if op in b.description["supports"]:
+                assert m.status == OK, (b.backend, op, m.reason)
+                assert m.stats is not None and m.stats.median > 0
+            else:
+                assert m.status == UNSUPPORTED and m.reason and m.stats is None
+
+
+def test_round_trip_verified_and_numbers_present(tabular_run) -> None:
+    run, _ = tabular_run
+    for b in run.backends:
+        assert b.verification is not None and not b.verification.flagged, (b.backend, b.verification)
+        assert b.verification.rows_read == 3_000
+        write = next(m for m in b.measurements if m.op == "write")
+        assert write.bytes_at_rest and write.bytes_at_rest > 0 and write.size_ratio
+        assert write.rows == 3_000 and write.rows_per_s and write.mb_per_s
+
+
+def test_lookups_find_their_rows_and_appends_land(tabular_run) -> None:
+    run, _ = tabular_run
+    for b in run.backends:
+        by_op = {m.op: m for m in b.measurements}
+        lookup = by_op["lookup"]
+        if lookup.status == OK:
+            assert lookup.extra["misses"] == 0 and lookup.latency and lookup.stats.p99 >= lookup.stats.p50
+        append = by_op["append"]
+        assert append.status == OK, (b.backend, append.reason)
+        assert append.extra["rows_after_append"] == 3_000 + append.extra["rows_appended_total"]
+
+
+def test_run_file_is_saved_and_loads(tabular_run) -> None:
+    run, out = tabular_run
+    again = load_run(out)
+    assert again.run_id == run.run_id and len(again.backends) == len(run.backends)
+    assert again.environment["libraries"]["pyarrow"]
+    assert again.dataset["rows"] == 3_000
+
+
+def test_duckdb_can_query_run_files(tabular_run) -> None:
+    import duckdb
+
+    _, out = tabular_run
+    rows = duckdb.sql(f"SELECT schema_version, run_id FROM read_json_auto('{out}')").fetchall()
+    assert rows and rows[0][0] == 1
+
+
+@pytest.mark.parametrize("kind", SAMPLE_KINDS)
+def test_round_trip_for_every_modality(kind: str, tmp_path: Path) -> None:
+    run = storeadvise.bench(
+        sample=kind, rows=500, backends=FILE_BACKENDS, ops="write", repeat=1, warmup=0, out=tmp_path / "r.json"
+    )
+    for b in run.backends:
+        assert b.status == OK, (kind, b.backend, b.reason)
+        assert b.verification and not b.verification.flagged, (kind, b.backend, b.verification.message)
+
+
+def test_missing_server_is_a_skipped_row_not_a_crash(tmp_path: Path) -> None:
+    run = storeadvise.bench(
+        sample="tabular", rows=200, backends=["csv", "mongo"], ops="write,read", repeat=1, warmup=0,
+        options={"mongo_uri": "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=500"}, out=tmp_path / "r.json",
+    )
+    status = {b.backend: b for b in run.backends}
+    assert status["csv"].status == OK
+    assert status["mongo"].status in (SKIPPED, FAILED)
+    assert "127.0.0.1:1" in status["mongo"].reason or "reach" in status["mongo"].reason
+
+
+def test_purpose_picks_operations(tmp_path: Path) -> None:
+    run = storeadvise.bench(
+        sample="tabular", rows=300, backends=["parquet"], purpose="online", repeat=1, warmup=0, lookups=10,
+        out=tmp_path / "r.json",
+    )
+    assert run.settings["ops"] == ["write", "lookup", "write_one", "stream_latency"]
+    ops = {m.op: m.status for m in run.backends[0].measurements}
+    assert ops["stream_latency"] == UNSUPPORTED
