@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from storeadvise.advisor.engine import Recommendation, evaluate, load_rules, make_inputs
+from storeadvise.advisor.engine import Recommendation, evaluate
+from storeadvise.advisor.inputs import make_inputs
+from storeadvise.advisor.ruleset import load_rules
 
 
 def recommend(

@@ -10,7 +10,7 @@ import sys
 
 import click
 
-from storeadvise.advisor.engine import CHOICES
+from storeadvise.advisor.inputs import CHOICES
 
 
 def _output_format(fmt: str | None) -> str:
@@ -87,8 +87,8 @@ def rules_command(rule_id: str | None, rules: str | None, check: bool, fmt: str 
       storeadvise rules SA502
       storeadvise rules --rules my_rules.toml --check
     """
-    from storeadvise.advisor.engine import check_examples, load_rules
     from storeadvise.advisor.render import render_rules
+    from storeadvise.advisor.ruleset import check_examples, load_rules
     from storeadvise.errors import UsageError
 
     ruleset = load_rules(rules)

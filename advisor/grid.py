@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from storeadvise.advisor.engine import CHOICES, RuleSet, builtin_rules, evaluate, make_inputs
+from storeadvise.advisor.engine import evaluate
+from storeadvise.advisor.inputs import CHOICES, make_inputs
+from storeadvise.advisor.ruleset import RuleSet, builtin_rules
 from storeadvise.errors import StoreAdviseError, UsageError
 
 START = "<!-- recommendation-grid:start -->"

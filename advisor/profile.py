@@ -10,8 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from storeadvise.advisor.engine import format_quantity
 from storeadvise.errors import DataError
+from storeadvise.units import format_quantity
 
 
 def _field(profile: Any, name: str) -> Any:

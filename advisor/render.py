@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from storeadvise.advisor.engine import Ranked, Recommendation, Rule, RuleSet
+from storeadvise.advisor.engine import Ranked, Recommendation
+from storeadvise.advisor.ruleset import Rule, RuleSet
 from storeadvise.errors import UsageError
 
 FORMATS: tuple[str, ...] = ("table", "text", "json", "markdown")

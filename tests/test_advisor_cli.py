@@ -70,7 +70,7 @@ def test_recommend_with_user_rules(tmp_path: Path):
 @pytest.mark.parametrize(("args", "message", "code"), [
     (["-m", "spreadsheet", "-p", "online"], "unknown modality 'spreadsheet'; choose from tabular", 2),
     (["-m", "tabular", "-p", "fun"], "unknown purpose 'fun'; choose from exploration", 2),
-    (["-m", "tabular", "-p", "online", "--size", "lots"], "cannot read size 'lots'", 2),
+    (["-m", "tabular", "-p", "online", "--size", "lots"], "--size 'lots': expected a size like 500MB", 2),
     (["-m", "tabular", "-p", "online", "--readers", "everyone"], "unknown readers 'everyone'", 2),
     (["-p", "online"], "--modality", 2),
     (["-m", "tabular", "-p", "online", "--data", "no/such/file.csv"], "no such file", 3),

@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from storeadvise.advisor.engine import CHOICES, builtin_rules, evaluate, make_inputs
+from storeadvise.advisor.engine import evaluate
 from storeadvise.advisor.evidence import apply_evidence, gather_evidence
 from storeadvise.advisor.grid import grid_cells, grid_markdown, readme_region
+from storeadvise.advisor.inputs import CHOICES, make_inputs
 from storeadvise.advisor.profile import inputs_from_profile
+from storeadvise.advisor.ruleset import builtin_rules
 from storeadvise.bench.results import BackendRun, Measurement, Run, Stats, Verification
 from storeadvise.errors import UsageError
 
