@@ -11,7 +11,8 @@ Semantics:
   (timestamps with their unit and zone, dates, decimals, binary, nested struct/list) comes back
   identical.
 - Options: ``parquet_compression`` (default ``snappy``; ``zstd``, ``gzip``, ``lz4``, ``brotli``,
-  ``none``) and ``parquet_row_group_rows`` (default 1,048,576, pyarrow's own default). The writer holds
+  ``none``), ``parquet_compression_level`` (the codec's level, e.g. zstd 1-22) and
+  ``parquet_row_group_rows`` (default 1,048,576, pyarrow's own default). The writer holds
   at most one row group of rows in memory.
 - Reads go through ``pyarrow.dataset``: only the asked columns are decoded, and a filter skips row
   groups whose min/max statistics exclude it. A lookup is a filtered read on the key column.
@@ -57,7 +58,7 @@ class ParquetBackend(FileBackend):
         "nested struct/list": "nested groups / repeated fields (exact)",
     }
 
-    def _writer_options(self) -> tuple[str, int]:
+    def _writer_options(self) -> tuple[str, int, int | None]:
         options = self.settings.options
         compression = str(options.get("parquet_compression") or "snappy").lower()
         if compression not in COMPRESSIONS:
@@ -67,13 +68,14 @@ class ParquetBackend(FileBackend):
         rows = int(options.get("parquet_row_group_rows") or DEFAULT_ROW_GROUP_ROWS)
         if rows < 1:
             raise UsageError(f"parquet_row_group_rows must be at least 1, not {rows}")
-        return compression, rows
+        level = options.get("parquet_compression_level")
+        return compression, rows, None if level is None else int(level)
 
     def _write_file(self, path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
         import pyarrow.parquet as pq
 
-        compression, rows = self._writer_options()
-        with pq.ParquetWriter(path, schema, compression=compression) as writer:
+        compression, rows, level = self._writer_options()
+        with pq.ParquetWriter(path, schema, compression=compression, compression_level=level) as writer:
             for table in chunked(batches, schema, rows):
                 writer.write_table(table, row_group_size=rows)
 
