@@ -35,6 +35,10 @@ class PeakMemory:
     not possible (not Linux), ``peak`` stays None rather than reporting a misleading number.
     """
 
+    high_water: int = 0
+    """The largest absolute resident size seen by any PeakMemory block in this process, in bytes
+    (the process's own VmHWM is reset by every block, so it is kept here)."""
+
     def __init__(self) -> None:
         self.peak: int | None = None
         self._start: int | None = None
@@ -53,12 +57,16 @@ class PeakMemory:
         hwm = _status_kib("VmHWM")
         if hwm is not None:
             self.peak = max(0, hwm - self._start) * 1024
+            PeakMemory.high_water = max(PeakMemory.high_water, hwm * 1024)
 
 
 def peak_rss_bytes() -> int | None:
-    """The process's resident-memory high-water mark since start (or the last reset)."""
+    """The process's resident-memory high-water mark: the kernel's (since the last reset) or the
+    largest one a ``PeakMemory`` block saw before resetting it, whichever is larger."""
     kib = _status_kib("VmHWM")
-    return None if kib is None else kib * 1024
+    if kib is None:
+        return None
+    return max(kib * 1024, PeakMemory.high_water)
 
 
 def total_memory_bytes() -> int | None:

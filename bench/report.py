@@ -167,6 +167,14 @@ def _rich_renderables(report: Report) -> list[RenderableType]:
             style = "bold red" if line.flagged else ("green" if line.verified else "yellow")
             table.add_row(Text(line.backend), Text(line.text), style=style)
         out.append(table)
+    for plain in report.tables:
+        table = Table(title=Text(plain.title, style="bold"), title_justify="left", box=box.SIMPLE_HEAD,
+                      pad_edge=False)
+        for heading, numeric in zip(plain.head, plain.numeric, strict=True):
+            table.add_column(heading, justify="right" if numeric else "left", no_wrap=True)
+        for cells in plain.rows:
+            table.add_row(*cells)
+        out.append(table)
     if report.not_run:
         table = Table(title=Text("not run", style="bold"), title_justify="left", box=box.SIMPLE_HEAD,
                       pad_edge=False)
@@ -213,6 +221,9 @@ def _render_markdown(run: Run, *, baseline: Run | None, color: bool | None, widt
             [_md(v.backend), f"**{_md(v.text)}**" if v.flagged else _md(v.text)] for v in report.verification
         ]
         lines += _md_table(["backend", "result"], rows, [False, False])
+    for plain in report.tables:
+        lines += ["", f"## {_md(plain.title)}", ""]
+        lines += _md_table(plain.head, [[_md(c) for c in row] for row in plain.rows], plain.numeric)
     if report.not_run:
         lines += ["", "## not run", ""]
         lines += [f"- **{_md(name)}**: {_md(reason)}" for name, reason in report.not_run]
@@ -354,6 +365,9 @@ def _render_html(run: Run, *, baseline: Run | None, color: bool | None, width: i
         body.append("<h2>round-trip verification</h2>")
         rows = [("untrusted" if v.flagged else "", [v.backend, v.text]) for v in report.verification]
         body.append(_html_table([("backend", False), ("result", False)], rows))
+    for plain in report.tables:
+        body.append(f"<h2>{html.escape(plain.title)}</h2>")
+        body.append(_html_table(list(zip(plain.head, plain.numeric, strict=True)), [("", row) for row in plain.rows]))
     if report.not_run:
         body.append("<h2>not run</h2><ul>")
         body += [f"<li><b>{html.escape(n)}</b>: {html.escape(r)}</li>" for n, r in report.not_run]

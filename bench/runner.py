@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from storeadvise.backends import backend_class
 from storeadvise.backends.base import Backend, BackendSettings
-from storeadvise.bench.probes import PeakMemory, environment, total_memory_bytes
+from storeadvise.bench.probes import PeakMemory, environment, peak_rss_bytes, total_memory_bytes
 from storeadvise.bench.results import (
     FAILED,
     OK,
@@ -215,6 +215,7 @@ class Runner:
                     self._save(run)
         finally:
             run.finished_at = _now()
+            run.settings["process_peak_rss_bytes"] = peak_rss_bytes()
             shutil.rmtree(scratch, ignore_errors=True)
             self._save(run)
         return run

@@ -178,6 +178,16 @@ class VerificationLine:
 
 
 @dataclass
+class PlainTable:
+    """A table with no per-row styling (the scaling sweep): a title, headings and text cells."""
+
+    title: str
+    head: list[str]
+    numeric: list[bool]
+    rows: list[list[str]]
+
+
+@dataclass
 class Report:
     title: str
     header: list[tuple[str, str]]
@@ -185,6 +195,7 @@ class Report:
     verification: list[VerificationLine]
     not_run: list[tuple[str, str]]  # backends skipped/failed as a whole: (name, "skipped: reason")
     footnotes: list[str] = field(default_factory=list)
+    tables: list[PlainTable] = field(default_factory=list)
 
 
 # -- building ----------------------------------------------------------------------------------------
@@ -380,6 +391,13 @@ def build_report(run: Run, baseline: Run | None = None) -> Report:
         )
     if baseline is not None:
         footnotes.append("vs baseline: median ÷ the baseline run's median for the same backend and operation.")
+    tables = []
+    if run.scaling:
+        tables.append(_scaling_table(run.scaling))
+        footnotes.append(
+            "growth k: the fitted exponent of time ~ rows^k; 1 is linear, below 1 fixed costs dominate, "
+            "above 1 each row costs more as data grows (latency ops: p50 per call)."
+        )
     return Report(
         title=f"storeadvise run {run.run_id}",
         header=_header(run, baseline),
@@ -387,4 +405,30 @@ def build_report(run: Run, baseline: Run | None = None) -> Report:
         verification=verification,
         not_run=not_run,
         footnotes=footnotes,
+        tables=tables,
+    )
+
+
+def _scaling_table(scaling: list[dict[str, Any]]) -> PlainTable:
+    """Per backend and operation: time per row (or p50 per call) at each size, and the growth exponent."""
+    sizes = sorted({p["rows"] for entry in scaling for p in entry["points"]})
+    rows = []
+    for entry in sorted(scaling, key=lambda e: (e["op"], e["backend"])):
+        at = {p["rows"]: p for p in entry["points"]}
+        cells = []
+        for size in sizes:
+            point = at.get(size)
+            if point is None:
+                cells.append(DASH)
+            elif entry.get("latency"):
+                cells.append(fmt_time(point["seconds"]) + " /call")
+            else:
+                cells.append(fmt_time(point["per_row_s"]) + " /row")
+        exponent = entry.get("exponent")
+        rows.append([entry["op"], entry["backend"], *cells, DASH if exponent is None else f"{exponent:.2f}"])
+    return PlainTable(
+        title="scaling",
+        head=["op", "backend", *[f"{size:,} rows" for size in sizes], "growth k"],
+        numeric=[False, False, *[True] * len(sizes), True],
+        rows=rows,
     )
