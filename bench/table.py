@@ -277,6 +277,10 @@ def _header(run: Run, baseline: Run | None) -> list[tuple[str, str]]:
         timing.append(f"file reads {settings['file_reads']}")
     if timing:
         header.append(("timing", ", ".join(timing)))
+    if settings.get("source"):
+        header.append(("source", str(settings["source"])))
+    if number(settings.get("process_peak_rss_bytes")) is not None:
+        header.append(("memory", f"peak resident {fmt_bytes(settings['process_peak_rss_bytes'])} for the whole run"))
     machine = [str(env[k]) for k in ("os", "cpu") if env.get(k)]
     if env.get("cpu_count"):
         machine.append(f"{env['cpu_count']} CPUs")

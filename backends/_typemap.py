@@ -1,0 +1,66 @@
+"""Rewriting an Arrow schema into the types a server can hold, and back (mongo and kafka share this).
+
+A server backend declares a ``leaf`` rule (e.g. "date32 -> timestamp[ms]" for BSON, "timestamp ->
+int64 epoch" for JSON). ``storage_schema`` applies it through structs and lists, the data is cast to
+that schema before encoding, and decoded values are built with it and cast back to the original
+schema: Arrow's casts do the work in C, both ways, for nested columns too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+Leaf = Callable[["pa.DataType"], "pa.DataType"]
+
+
+def map_type(dtype: pa.DataType, leaf: Leaf) -> pa.DataType:
+    """``dtype`` with ``leaf`` applied to every non-nested type inside it (dictionaries decoded)."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(dtype):
+        return map_type(dtype.value_type, leaf)
+    if pa.types.is_struct(dtype):
+        return pa.struct([f.with_type(map_type(f.type, leaf)) for f in dtype])
+    if pa.types.is_large_list(dtype):
+        return pa.large_list(dtype.value_field.with_type(map_type(dtype.value_type, leaf)))
+    if pa.types.is_list(dtype) or pa.types.is_list_view(dtype) or pa.types.is_fixed_size_list(dtype):
+        return pa.list_(dtype.value_field.with_type(map_type(dtype.value_type, leaf)))
+    return leaf(dtype)
+
+
+def storage_schema(schema: pa.Schema, leaf: Leaf) -> pa.Schema:
+    """The schema with ``leaf`` applied to every column."""
+    import pyarrow as pa
+
+    return pa.schema([f.with_type(map_type(f.type, leaf)) for f in schema])
+
+
+def any_type(dtype: pa.DataType, test: Callable[[pa.DataType], bool]) -> bool:
+    """Whether ``dtype`` or any type nested inside it passes ``test``."""
+    found = [False]
+
+    def leaf(t: pa.DataType) -> pa.DataType:
+        found[0] = found[0] or test(t)
+        return t
+
+    map_type(dtype, leaf)
+    return found[0]
+
+
+def to_storage(batch: pa.RecordBatch, storage: pa.Schema) -> pa.RecordBatch:
+    """``batch`` cast to ``storage`` (unsafe casts allowed: the documented truncations happen here)."""
+    if batch.schema.equals(storage):
+        return batch
+    return batch.cast(storage, safe=False)
+
+
+def from_storage(table: pa.Table, target: pa.Schema) -> pa.Table:
+    """Decoded ``table`` (in storage types) cast back to the columns of ``target`` it holds."""
+    import pyarrow as pa
+
+    fields = [target.field(name) for name in table.column_names]
+    return table.cast(pa.schema(fields))
