@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-ROWS ?= 200000
+ROWS ?= 50000
 
 .PHONY: demo test bench lint install clean
 
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Run every backend on a generated 200k-row table (embedded MongoDB and Kafka started and stopped for you).
+## Run every backend on a generated 50k-row table (embedded MongoDB and Kafka started and stopped for you).
 demo: $(STAMP)
 	$(BIN)/storeadvise bench --sample tabular --rows $(ROWS)
 
@@ -25,7 +25,7 @@ test: $(STAMP)
 
 ## The project's own benchmark suite (storeadvise vs direct library calls); not part of `make test`.
 bench: $(STAMP)
-	$(BIN)/python -m pytest -q benchmarks
+	STOREADVISE_PERF=1 $(BIN)/python -m pytest -q tests/perf --benchmark-columns=median,iqr,rounds --benchmark-sort=name
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -52,7 +52,7 @@ def bench(
     repeat: int = 5,
     warmup: int = 1,
     lookups: int = 200,
-    max_time: float = 10.0,
+    max_time: float = 5.0,
     memory_limit: int | None = None,
     key: str | None = None,
     input_format: str | None = None,
