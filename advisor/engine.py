@@ -10,6 +10,7 @@ Only the standard library is imported here, so ``storeadvise recommend`` stays f
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -143,8 +144,9 @@ def bench_command_hint(inputs: Inputs, ranked: tuple[Ranked, ...], ruleset: Rule
     if not names or inputs.modality in ("images", "video"):
         return ""
     measure = ruleset.purposes.get(inputs.purpose or "", {}).get("measure", "")
-    source = f"--data {data}" if data else f"--data YOUR_FILE (or --sample {inputs.modality})"
-    return f"storeadvise bench --purpose {inputs.purpose} --backends {','.join(names)} {source}: compare {measure}"
+    # Runnable as printed: on the user's file, or on a generated sample of the same modality.
+    source = shlex.quote(data) if data else f"--sample {inputs.modality}"
+    return f"storeadvise bench {source} --purpose {inputs.purpose} --backends {','.join(names)}: compare {measure}"
 
 
 def evaluate(inputs: Inputs, ruleset: RuleSet, data: str | None = None) -> Recommendation:

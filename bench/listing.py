@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from storeadvise.backends import REGISTRY, backend_class
+from storeadvise.backends.base import OPERATIONS
 
 
 def list_backends() -> list[dict[str, Any]]:
@@ -28,7 +29,7 @@ def list_backends() -> list[dict[str, Any]]:
                 "reason": reason,
                 "kind": cls.kind,
                 "service": cls.service,
-                "supports": [op for op in cls.supports],
+                "supports": [op for op in OPERATIONS if op in cls.supports],
                 "type_mapping": dict(cls.type_mapping),
             }
         )

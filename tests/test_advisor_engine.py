@@ -187,7 +187,7 @@ def test_json_structure_and_inputs_say_where_each_value_came_from():
     assert data["runner_up"]["option"] == "memory" and data["runner_up"]["tradeoff"]
     assert {a["option"] for a in data["avoid"]} >= {"csv", "jsonl", "parquet"}
     assert "SA501" in [f["id"] for f in data["fired_rules"]]
-    assert data["measure_next"][0].startswith("storeadvise bench --purpose online --backends sqlite")
+    assert data["measure_next"][0].startswith("storeadvise bench --sample tabular --purpose online --backends sqlite")
 
 
 def test_explicit_inputs_win_over_inferred_ones():
