@@ -93,7 +93,7 @@ def _write_output(text: str, output: Path | None) -> None:
 @click.option("--warmup", type=int, default=1, show_default=True, help="Uncounted runs before counting.")
 @click.option("--lookups", type=int, default=200, show_default=True, help="Calls per latency operation.")
 @click.option("--max-time", type=float, default=5.0, show_default=True, help="Seconds per operation after which counting stops.")
-@click.option("--memory-limit", metavar="SIZE", help="Skip `read` above this Arrow size (default: half the RAM).")
+@click.option("--memory-limit", metavar="SIZE", help="Memory budget: data larger than a quarter of it is streamed, not held; `read` is skipped above it (default: half the RAM).")
 @click.option("--mongo-uri", envvar="STOREADVISE_MONGO_URI", metavar="URI", help="Your MongoDB (default: embedded).")
 @click.option("--kafka-bootstrap", envvar="STOREADVISE_KAFKA_BOOTSTRAP", metavar="HOST:PORT", help="Your Kafka (default: embedded).")
 @click.option("-O", "--option", "option_pairs", multiple=True, metavar="KEY=VALUE", help="Backend option, repeatable.")
