@@ -7,9 +7,13 @@ Formats that cannot carry the Arrow schema themselves (CSV, JSON Lines) save it 
 ``_schema.arrow``; files whose name starts with ``_`` are the harness's bookkeeping and are not
 counted as bytes at rest.
 
-Also here: the one scan-and-filter used by every keyed lookup over a file, selecting rows and
-columns from a table, re-batching a stream, and turning columns a text format cannot hold (nested
-struct/list, binary) into text.
+``FileBackend`` writes the first part and appends (a new part, or in place for text formats);
+``TextFileBackend`` adds what CSV and JSON Lines share: polars writing, optional gzip, the saved
+schema and their documented losses.
+
+Also here: the keyed lookup as a filtered read (file and SQL backends), selecting rows and columns
+from a table, re-batching a stream (also for ``bench.datasets``), and turning columns a text format
+cannot hold (nested struct/list, binary) into text.
 """
 
 from __future__ import annotations
@@ -130,11 +134,16 @@ def select(table: pa.Table, columns: Sequence[str] | None, where: Predicate | No
     return table
 
 
+def check_batch_rows(rows: int) -> None:
+    """``UsageError`` for a batch size below one row (every scan and re-batching checks it here)."""
+    if rows < 1:
+        raise UsageError(f"batch size must be at least 1 row, not {rows}")
+
+
 def _cut(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[list[pa.RecordBatch]]:
     """Slices of the stream grouped ``rows`` rows at a time (the last group may be shorter); slicing
     copies nothing."""
-    if rows < 1:
-        raise UsageError(f"batch size must be at least 1 row, not {rows}")
+    check_batch_rows(rows)
     pending: list[pa.RecordBatch] = []
     count = 0
     for batch in batches:
@@ -153,7 +162,9 @@ def _cut(batches: Iterable[pa.RecordBatch], rows: int) -> Iterator[list[pa.Recor
 
 def rebatch(batches: Iterable[pa.RecordBatch], batch_rows: int) -> Iterator[pa.RecordBatch]:
     """Re-cut a stream into record batches of ``batch_rows`` rows (the last may be shorter), holding at
-    most one output batch of pending rows."""
+    most one output batch of pending rows. A batch that already fits passes through uncopied; rows
+    spread over several input batches are copied once into one contiguous batch. The scans of every
+    backend and ``bench.datasets.Dataset.batches`` use it."""
     import pyarrow as pa
 
     for parts in _cut(batches, batch_rows):
@@ -239,18 +250,28 @@ by one chunk (measured: chunked writing kept the speed of writing the whole tabl
 
 def polars_write(
     out: BinaryIO, schema: pa.Schema, batches: Iterable[pa.RecordBatch],
-    write: Callable[[Any, BinaryIO, bool], None], *, keep_nested: bool,
+    write: Callable[[Any, BinaryIO, bool], None], *, keep_nested: bool, at_start: bool = True,
 ) -> None:
     """Feed a batch stream to a polars text writer chunk by chunk; ``write(frame, out, first)``
-    writes one frame (``first`` is True for the first chunk, e.g. to write a CSV header)."""
+    writes one frame (``first`` is True for the chunk that starts the file, e.g. to write a CSV
+    header; never when ``at_start`` is False, i.e. when appending to an existing file)."""
     import polars as pl
 
     target = text_safe_schema(schema, keep_nested=keep_nested)
-    first = True
+    first = at_start
     for table in chunked((to_text_safe(b, schema, keep_nested=keep_nested) for b in batches),
                          target, POLARS_CHUNK_ROWS):
         write(pl.from_arrow(table, rechunk=False), out, first)
         first = False
+
+
+def lookup_by_key(backend: Backend, key: Any) -> pa.Table:
+    """The rows whose key column equals ``key``, as a filtered ``read`` (file and SQL backends alike);
+    ``UsageError`` when the run names no key column."""
+    key_column = backend.settings.key_column
+    if not key_column:
+        raise UsageError(f"{backend.name}: a lookup needs a key column; name one (for example --key id)")
+    return backend.read(where=Predicate(key_column, "==", key))
 
 
 # -- the base class of the file backends --------------------------------------------------------------
@@ -263,6 +284,9 @@ class FileBackend(Backend):
     """File name suffix of a part, e.g. ``.csv`` (``.csv.gz`` when compressed)."""
     saves_schema: ClassVar[bool] = False
     """True for formats that do not carry the Arrow schema themselves."""
+    appends_in_place: ClassVar[bool] = False
+    """True for formats that can grow a file (text): an append adds to the first part instead of
+    writing one more part."""
 
     def __init__(self, settings: Any) -> None:
         super().__init__(settings)
@@ -327,12 +351,55 @@ class FileBackend(Backend):
         return batch if batch.schema == schema else batch.cast(schema)
 
     # -- operations shared by every file format ------------------------------------------------------
+    def write(self, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
+        self.write_part(self.start_write(schema), schema, batches, new=True)
+
+    def append(self, batch: pa.RecordBatch) -> None:
+        batch = self.check_append(batch)
+        parts = self.parts()
+        path = parts[0] if self.appends_in_place else self.part_path(len(parts))
+        self.write_part(path, self.schema, [batch], new=not self.appends_in_place)
+
+    @abc.abstractmethod
+    def write_part(self, path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch], *, new: bool) -> None:
+        """Write the stream to the part file ``path``: a new file, or (``new`` False, only for formats
+        that append in place) added to the end of an existing one."""
+
     def lookup(self, key: Any) -> pa.Table:
         """An honest scan-and-filter: files have no index, so every part is read for the key column."""
-        key_column = self.settings.key_column
-        if not key_column:
-            raise UsageError(f"{self.name}: a lookup needs a key column; name one (for example --key id)")
-        return self.read(where=Predicate(key_column, "==", key))
+        return lookup_by_key(self, key)
 
     @abc.abstractmethod
     def read(self, columns: Sequence[str] | None = None, where: Predicate | None = None) -> pa.Table: ...
+
+
+class TextFileBackend(FileBackend):
+    """One text file written by polars (gzip-compressed when the format's option asks), grown in place
+    by appends, with the Arrow schema saved beside it; subclasses write one polars frame."""
+
+    saves_schema: ClassVar[bool] = True
+    appends_in_place: ClassVar[bool] = True
+    supports: ClassVar[frozenset[str]] = FILE_OPERATIONS | {"write_one"}
+    gzip_option: ClassVar[str] = ""
+    """The option that asks for a gzip-compressed file, e.g. ``csv_gzip``."""
+    keeps_nested: ClassVar[bool] = False
+    """True when the format holds nested struct/list values natively (JSON); otherwise they become
+    JSON text."""
+
+    def part_suffix(self) -> str:
+        return self.suffix + (".gz" if self.settings.options.get(self.gzip_option) else "")
+
+    def documented_loss(self, field: pa.Field) -> str | None:
+        if is_nested(field.type) and not self.keeps_nested:
+            return "stored as JSON text"
+        if is_binary(field.type):
+            return "stored as base64 text"
+        return None
+
+    def write_part(self, path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch], *, new: bool) -> None:
+        with open_output(path, "wb" if new else "ab") as out:
+            polars_write(out, schema, batches, self.write_frame, keep_nested=self.keeps_nested, at_start=new)
+
+    @abc.abstractmethod
+    def write_frame(self, frame: Any, out: BinaryIO, first: bool) -> None:
+        """Write one polars frame to ``out``; ``first`` is True for the frame that starts the file."""

@@ -55,19 +55,12 @@ class ArrowBackend(FileBackend):
             raise UsageError(f"unknown arrow_compression {compression!r}; choose from {', '.join(COMPRESSIONS)}")
         return pa.ipc.IpcWriteOptions(compression=None if compression == "none" else compression)
 
-    def _write_file(self, path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
+    def write_part(self, path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch], *, new: bool) -> None:
         import pyarrow as pa
 
         with pa.ipc.new_file(path, schema, options=self._write_options()) as writer:
             for batch in batches:
                 writer.write_batch(batch)
-
-    def write(self, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
-        self._write_file(self.start_write(schema), schema, batches)
-
-    def append(self, batch: pa.RecordBatch) -> None:
-        batch = self.check_append(batch)
-        self._write_file(self.part_path(len(self.parts())), self.schema, [batch])
 
     def load_schema(self) -> pa.Schema:
         import pyarrow as pa

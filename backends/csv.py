@@ -23,18 +23,14 @@ conversion back to Arrow, so each direction uses the faster library.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
 from storeadvise.backends._arrowfile import (
-    FileBackend,
+    TextFileBackend,
     check_columns,
     conform,
-    is_binary,
-    is_nested,
     needed_columns,
-    open_output,
-    polars_write,
     rebatch,
     select,
     subschema,
@@ -45,13 +41,13 @@ from storeadvise.backends.base import Predicate
 if TYPE_CHECKING:
     import pyarrow as pa
 
-class CsvBackend(FileBackend):
+
+class CsvBackend(TextFileBackend):
     """Comma-separated text with a header row."""
 
     name: ClassVar[str] = "csv"
     suffix: ClassVar[str] = ".csv"
-    saves_schema: ClassVar[bool] = True
-    supports: ClassVar[frozenset[str]] = FileBackend.supports | {"write_one"}
+    gzip_option: ClassVar[str] = "csv_gzip"
     type_mapping: ClassVar[dict[str, str]] = {
         "timestamp": "ISO-8601 text, read back to the same unit (exact)",
         "timestamp with timezone": "ISO-8601 text of the UTC instant with +0000, read back with the same zone",
@@ -66,34 +62,8 @@ class CsvBackend(FileBackend):
         "nested struct/list": "JSON text, read back as string (loss)",
     }
 
-    def part_suffix(self) -> str:
-        return self.suffix + (".gz" if self.settings.options.get("csv_gzip") else "")
-
-    def documented_loss(self, field: pa.Field) -> str | None:
-        if is_nested(field.type):
-            return "stored as JSON text"
-        if is_binary(field.type):
-            return "stored as base64 text"
-        return None
-
-    # -- writing ---------------------------------------------------------------------------------------
-    def write(self, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
-        path = self.start_write(schema)
-        with open_output(path, "wb") as out:
-            self._write_rows(out, schema, batches, header=True)
-
-    def append(self, batch: pa.RecordBatch) -> None:
-        batch = self.check_append(batch)
-        with open_output(self.parts()[0], "ab") as out:
-            self._write_rows(out, self.schema, [batch], header=False)
-
-    def _write_rows(
-        self, out: BinaryIO, schema: pa.Schema, batches: Iterable[pa.RecordBatch], *, header: bool
-    ) -> None:
-        def write(frame: Any, out: BinaryIO, first: bool) -> None:
-            frame.write_csv(out, include_header=header and first)
-
-        polars_write(out, schema, batches, write, keep_nested=False)
+    def write_frame(self, frame: Any, out: BinaryIO, first: bool) -> None:
+        frame.write_csv(out, include_header=first)
 
     # -- reading ---------------------------------------------------------------------------------------
     def _options(self, columns: Sequence[str] | None) -> dict[str, Any]:
@@ -127,4 +97,3 @@ class CsvBackend(FileBackend):
         reader = pcsv.open_csv(self.parts()[0], **self._options(columns))
         target = subschema(text_safe_schema(self.schema), reader.schema.names)
         yield from rebatch((conform(b, target) for b in reader if b.num_rows), batch_rows)
-

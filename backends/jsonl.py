@@ -21,16 +21,13 @@ same trick, and polars parsing timestamps itself was 5x slower again; polars is 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
 from storeadvise.backends._arrowfile import (
-    FileBackend,
+    TextFileBackend,
     check_columns,
     conform,
-    is_binary,
-    open_output,
-    polars_write,
     rebatch,
     select,
     text_safe_schema,
@@ -43,13 +40,13 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 
-class JsonlBackend(FileBackend):
+class JsonlBackend(TextFileBackend):
     """Newline-delimited JSON objects."""
 
     name: ClassVar[str] = "jsonl"
     suffix: ClassVar[str] = ".jsonl"
-    saves_schema: ClassVar[bool] = True
-    supports: ClassVar[frozenset[str]] = FileBackend.supports | {"write_one"}
+    gzip_option: ClassVar[str] = "jsonl_gzip"
+    keeps_nested: ClassVar[bool] = True
     type_mapping: ClassVar[dict[str, str]] = {
         "timestamp": "ISO-8601 string, cast back to the same unit (exact)",
         "timestamp with timezone": "ISO-8601 string with its offset, cast back to the same zone (exact)",
@@ -64,24 +61,8 @@ class JsonlBackend(FileBackend):
         "nested struct/list": "JSON object / array (exact)",
     }
 
-    def part_suffix(self) -> str:
-        return self.suffix + (".gz" if self.settings.options.get("jsonl_gzip") else "")
-
-    def documented_loss(self, field: pa.Field) -> str | None:
-        if is_binary(field.type):
-            return "stored as base64 text"
-        return None
-
-    # -- writing ---------------------------------------------------------------------------------------
-    def write(self, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
-        path = self.start_write(schema)
-        with open_output(path, "wb") as out:
-            polars_write(out, schema, batches, _write_ndjson, keep_nested=True)
-
-    def append(self, batch: pa.RecordBatch) -> None:
-        batch = self.check_append(batch)
-        with open_output(self.parts()[0], "ab") as out:
-            polars_write(out, self.schema, [batch], _write_ndjson, keep_nested=True)
+    def write_frame(self, frame: Any, out: BinaryIO, first: bool) -> None:
+        frame.write_ndjson(out)
 
     # -- reading ---------------------------------------------------------------------------------------
     def _parse_options(self) -> Any:
@@ -120,10 +101,6 @@ class JsonlBackend(FileBackend):
         if columns is not None:
             batches = (b.select(list(columns)) for b in batches)
         yield from rebatch(batches, batch_rows)
-
-
-def _write_ndjson(frame: Any, out: BinaryIO, first: bool) -> None:
-    frame.write_ndjson(out)
 
 
 def _as_text(data_type: pa.DataType) -> bool:

@@ -71,20 +71,13 @@ class ParquetBackend(FileBackend):
         level = options.get("parquet_compression_level")
         return compression, rows, None if level is None else int(level)
 
-    def _write_file(self, path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
+    def write_part(self, path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch], *, new: bool) -> None:
         import pyarrow.parquet as pq
 
         compression, rows, level = self._writer_options()
         with pq.ParquetWriter(path, schema, compression=compression, compression_level=level) as writer:
             for table in chunked(batches, schema, rows):
                 writer.write_table(table, row_group_size=rows)
-
-    def write(self, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
-        self._write_file(self.start_write(schema), schema, batches)
-
-    def append(self, batch: pa.RecordBatch) -> None:
-        batch = self.check_append(batch)
-        self._write_file(self.part_path(len(self.parts())), self.schema, [batch])
 
     def load_schema(self) -> pa.Schema:
         import pyarrow.parquet as pq

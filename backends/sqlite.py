@@ -29,24 +29,18 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from storeadvise.backends._arrowfile import check_columns, is_binary, is_nested, subschema, to_text_column
-from storeadvise.backends.base import Backend, Predicate
-from storeadvise.errors import DataError, UnsupportedOperation, UsageError
+from storeadvise.backends._arrowfile import check_batch_rows, is_binary, is_nested, to_text_column
+from storeadvise.backends._sqlfile import TABLE, SqlFileBackend, quote
+from storeadvise.backends.base import Predicate
+from storeadvise.errors import DataError, UnsupportedOperation
 
 if TYPE_CHECKING:
     import sqlite3
 
     import pyarrow as pa
 
-TABLE = "data"
-SCHEMA_TABLE = "_storeadvise_schema"
 DB_FILE = "data.sqlite"
 INSERT_BATCH_ROWS = 50_000
-
-
-def quote(name: str) -> str:
-    """An SQL identifier, quoted."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 def storage_type(data_type: pa.DataType) -> pa.DataType:
@@ -114,14 +108,12 @@ def from_storage(values: Sequence[Any], data_type: pa.DataType) -> pa.Array:
     return stored if stored.type == data_type else stored.cast(data_type)
 
 
-class SqliteBackend(Backend):
+class SqliteBackend(SqlFileBackend):
     """A SQLite database file with one table, indexed on the key column."""
 
     name: ClassVar[str] = "sqlite"
-    kind: ClassVar[str] = "database"
-    supports: ClassVar[frozenset[str]] = frozenset(
-        {"write", "read", "scan", "project", "filter", "lookup", "append", "write_one"}
-    )
+    db_file: ClassVar[str] = DB_FILE
+    row_order: ClassVar[str] = " ORDER BY rowid"
     type_mapping: ClassVar[dict[str, str]] = {
         "timestamp": "INTEGER in the column's unit since the Unix epoch, converted back (exact)",
         "timestamp with timezone": "INTEGER of the UTC instant; zone kept in the saved schema (exact)",
@@ -136,23 +128,6 @@ class SqliteBackend(Backend):
         "nested struct/list": "JSON TEXT, read back as string (loss)",
     }
 
-    def __init__(self, settings: Any) -> None:
-        super().__init__(settings)
-        self._con: sqlite3.Connection | None = None
-        self._schema: pa.Schema | None = None
-
-    # -- connection ------------------------------------------------------------------------------------
-    @property
-    def path(self) -> Any:
-        return self.location / DB_FILE
-
-    def _connect(self) -> sqlite3.Connection:
-        if self._con is None:
-            if not self.path.is_file():
-                raise DataError(f"{self.name}: nothing has been written yet; write the dataset first")
-            self._con = self._open_connection()
-        return self._con
-
     def _open_connection(self) -> sqlite3.Connection:
         import sqlite3
 
@@ -161,47 +136,13 @@ class SqliteBackend(Backend):
         con.execute("PRAGMA synchronous=NORMAL")
         return con
 
-    def clear(self) -> None:
-        if self._con is not None:
-            self._con.close()
-            self._con = None
-        self._schema = None
-        super().clear()
-
-    @property
-    def schema(self) -> pa.Schema:
-        """The written Arrow schema, from memory or the metadata table."""
-        import pyarrow as pa
-
-        if self._schema is None:
-            row = self._connect().execute(f"SELECT schema FROM {SCHEMA_TABLE}").fetchone()
-            self._schema = pa.ipc.read_schema(pa.py_buffer(row[0]))
-        return self._schema
-
     # -- writing ---------------------------------------------------------------------------------------
-    def write(self, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
-        self.clear()
-        self.location.mkdir(parents=True, exist_ok=True)
-        con = self._con = self._open_connection()
-        self._schema = schema
+    def _load(self, con: sqlite3.Connection, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
         columns = ", ".join(f"{quote(f.name)} {sql_type(f.type)}" for f in schema)
-        con.execute("BEGIN")
-        con.execute(f"CREATE TABLE {SCHEMA_TABLE} (schema BLOB)")
-        con.execute(f"INSERT INTO {SCHEMA_TABLE} VALUES (?)", (schema.serialize().to_pybytes(),))
         con.execute(f"CREATE TABLE {TABLE} ({columns})")
         self._insert(con, schema, batches)
-        key = self.settings.key_column
-        if key and schema.get_field_index(key) >= 0:
-            con.execute(f"CREATE INDEX {quote(TABLE + '_key')} ON {TABLE} ({quote(key)})")
-        con.execute("COMMIT")
 
-    def append(self, batch: pa.RecordBatch) -> None:
-        con = self._connect()
-        if batch.schema.names != self.schema.names:
-            raise DataError(
-                f"{self.name}: appended rows have columns {', '.join(batch.schema.names)}, "
-                f"but the stored table has {', '.join(self.schema.names)}"
-            )
+    def _append_rows(self, con: sqlite3.Connection, batch: pa.RecordBatch) -> None:
         con.execute("BEGIN")
         try:
             self._insert(con, self.schema, [batch])
@@ -222,18 +163,7 @@ class SqliteBackend(Backend):
                     raise DataError(f"{self.name}: a value does not fit SQLite's 64-bit integer ({exc})") from None
 
     # -- reading ---------------------------------------------------------------------------------------
-    def _select(self, columns: Sequence[str] | None, where: Predicate | None) -> tuple[str, tuple, pa.Schema]:
-        schema = self.schema
-        check_columns(schema, columns, where)
-        target = subschema(schema, columns) if columns is not None else schema
-        sql = f"SELECT {', '.join(quote(n) for n in target.names)} FROM {TABLE}"
-        params: tuple = ()
-        if where is not None:
-            condition, params = self._condition(where)
-            sql += f" WHERE {condition}"
-        return sql + " ORDER BY rowid", params, target
-
-    def _condition(self, where: Predicate) -> tuple[str, tuple]:
+    def _condition(self, where: Predicate) -> tuple[str, list[Any]]:
         import pyarrow as pa
         import pyarrow.types as pt
 
@@ -244,7 +174,7 @@ class SqliteBackend(Backend):
             )
         condition, _ = where.to_sql()
         value = to_storage(pa.array([where.value], type=data_type)).to_pylist()[0]
-        return condition, (value,)
+        return condition, [value]
 
     def _to_table(self, rows: list[tuple], schema: pa.Schema) -> pa.Table:
         import pyarrow as pa
@@ -260,8 +190,7 @@ class SqliteBackend(Backend):
         return self._to_table(self._connect().execute(sql, params).fetchall(), target)
 
     def scan(self, columns: Sequence[str] | None = None, batch_rows: int = 65_536) -> Iterator[pa.RecordBatch]:
-        if batch_rows < 1:
-            raise UsageError(f"batch size must be at least 1 row, not {batch_rows}")
+        check_batch_rows(batch_rows)
         sql, params, target = self._select(columns, None)
         cursor = self._connect().cursor()
         cursor.execute(sql, params)
@@ -270,12 +199,6 @@ class SqliteBackend(Backend):
                 yield from self._to_table(rows, target).to_batches()
         finally:
             cursor.close()
-
-    def lookup(self, key: Any) -> pa.Table:
-        key_column = self.settings.key_column
-        if not key_column:
-            raise UsageError(f"{self.name}: a lookup needs a key column; name one (for example --key id)")
-        return self.read(where=Predicate(key_column, "==", key))
 
     def documented_loss(self, field: pa.Field) -> str | None:
         return "stored as JSON text" if is_nested(field.type) else None

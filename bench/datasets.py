@@ -278,30 +278,6 @@ def _profile(name: str, source: str, fmt: str, scan: _Scan, file_bytes: int | No
 
 # -- the dataset ---------------------------------------------------------------------------------------
 
-def _rechunk(batches: Iterator[pa.RecordBatch], rows: int) -> Iterator[pa.RecordBatch]:
-    """Batches of exactly ``rows`` rows (the last may be shorter), slicing without copies when possible."""
-    import pyarrow as pa
-
-    pending: list[pa.RecordBatch] = []
-    have = 0
-    for batch in batches:
-        offset = 0
-        while offset < batch.num_rows:
-            take = min(rows - have, batch.num_rows - offset)
-            piece = batch.slice(offset, take)
-            offset += take
-            if not pending and take == rows:
-                yield piece
-                continue
-            pending.append(piece)
-            have += take
-            if have == rows:
-                yield pa.concat_batches(pending)
-                pending, have = [], 0
-    if pending:
-        yield pending[0] if len(pending) == 1 else pa.concat_batches(pending)
-
-
 class Dataset:
     """A schema, a restartable batch stream and the profile of what it streams."""
 
@@ -323,7 +299,9 @@ class Dataset:
         rows = self._batch_rows if batch_rows is None else batch_rows
         if not isinstance(rows, int) or rows <= 0:
             raise UsageError("batch_rows must be a positive integer")
-        return _rechunk(self._stream(), rows)
+        from storeadvise.backends._arrowfile import rebatch
+
+        return rebatch(self._stream(), rows)
 
     def head(self, rows: int) -> Dataset:
         """The first ``rows`` rows as a dataset of their own (a scaling sweep over a file uses it)."""

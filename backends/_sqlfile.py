@@ -1,0 +1,141 @@
+"""What the embedded SQL database backends (sqlite, duckdb) share, written once.
+
+Each keeps one table (``data``) in one database file in its scratch folder, and the written Arrow
+schema in a metadata table (``_storeadvise_schema``, one BLOB row holding the IPC-serialised schema),
+so that a reopened database returns exactly the written types. Here: the connection opened on first
+use and closed by ``clear``, the schema read back from the metadata table, the frame of ``write`` (one
+transaction: schema row, load, key index built after the load, commit), the column check of
+``append``, the ``SELECT`` behind every read, and the keyed lookup.
+
+What differs stays in each backend: the driver and its pragmas, the column types, how rows are loaded
+and appended, how a filter value is stored and how rows come back into Arrow.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from storeadvise.backends._arrowfile import check_columns, lookup_by_key, subschema
+from storeadvise.backends.base import Backend, Predicate
+from storeadvise.errors import DataError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+TABLE = "data"
+SCHEMA_TABLE = "_storeadvise_schema"
+SQL_OPERATIONS = frozenset({"write", "read", "scan", "project", "filter", "lookup", "append", "write_one"})
+
+
+def quote(name: str) -> str:
+    """An SQL identifier, quoted."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+class SqlFileBackend(Backend):
+    """One table in one embedded database file; subclasses supply the driver and how rows move."""
+
+    kind: ClassVar[str] = "database"
+    supports: ClassVar[frozenset[str]] = SQL_OPERATIONS
+    db_file: ClassVar[str] = ""
+    """The database file's name in the scratch folder, e.g. ``data.sqlite``."""
+    row_order: ClassVar[str] = ""
+    """SQL appended to every ``SELECT`` to return rows in insertion order (empty when the engine
+    keeps that order by itself)."""
+
+    def __init__(self, settings: Any) -> None:
+        super().__init__(settings)
+        self._con: Any = None
+        self._schema: pa.Schema | None = None
+
+    # -- connection ------------------------------------------------------------------------------------
+    @property
+    def path(self) -> Path:
+        return self.location / self.db_file
+
+    def _connect(self) -> Any:
+        """The open connection, opened on first use; ``DataError`` if nothing was written."""
+        if self._con is None:
+            if not self.path.is_file():
+                raise DataError(f"{self.name}: nothing has been written yet; write the dataset first")
+            self._con = self._open_connection()
+        return self._con
+
+    @abc.abstractmethod
+    def _open_connection(self) -> Any:
+        """A new connection to ``self.path`` (created if missing), configured for this engine."""
+
+    def clear(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+        self._schema = None
+        super().clear()
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The written Arrow schema, from memory or the metadata table."""
+        import pyarrow as pa
+
+        if self._schema is None:
+            row = self._connect().execute(f"SELECT schema FROM {SCHEMA_TABLE}").fetchone()
+            self._schema = pa.ipc.read_schema(pa.py_buffer(row[0]))
+        return self._schema
+
+    # -- writing ---------------------------------------------------------------------------------------
+    def write(self, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
+        self.clear()
+        self.location.mkdir(parents=True, exist_ok=True)
+        con = self._con = self._open_connection()
+        self._schema = schema
+        con.execute("BEGIN TRANSACTION")
+        con.execute(f"CREATE TABLE {SCHEMA_TABLE} (schema BLOB)")
+        con.execute(f"INSERT INTO {SCHEMA_TABLE} VALUES (?)", [schema.serialize().to_pybytes()])
+        self._load(con, schema, batches)
+        key = self.settings.key_column
+        if key and schema.get_field_index(key) >= 0:
+            con.execute(f"CREATE INDEX {quote(TABLE + '_key')} ON {TABLE} ({quote(key)})")
+        con.execute("COMMIT")
+
+    @abc.abstractmethod
+    def _load(self, con: Any, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
+        """Create ``TABLE`` and fill it from the stream, inside the write's transaction."""
+
+    def append(self, batch: pa.RecordBatch) -> None:
+        con = self._connect()
+        if batch.schema.names != self.schema.names:
+            raise DataError(
+                f"{self.name}: appended rows have columns {', '.join(batch.schema.names)}, "
+                f"but the stored table has {', '.join(self.schema.names)}"
+            )
+        self._append_rows(con, batch)
+
+    @abc.abstractmethod
+    def _append_rows(self, con: Any, batch: pa.RecordBatch) -> None:
+        """Insert the (checked) batch into ``TABLE`` as one committed transaction."""
+
+    # -- reading ---------------------------------------------------------------------------------------
+    def _select(self, columns: Sequence[str] | None, where: Predicate | None) -> tuple[str, list[Any], pa.Schema]:
+        """The parameterised ``SELECT`` answering ``columns`` / ``where``, its parameters and the schema
+        of what it returns."""
+        schema = self.schema
+        check_columns(schema, columns, where)
+        target = subschema(schema, columns) if columns is not None else schema
+        sql = f"SELECT {', '.join(quote(n) for n in target.names)} FROM {TABLE}"
+        params: list[Any] = []
+        if where is not None:
+            condition, params = self._condition(where)
+            sql += f" WHERE {condition}"
+        return sql + self.row_order, params, target
+
+    def _condition(self, where: Predicate) -> tuple[str, list[Any]]:
+        """The ``WHERE`` condition and its parameters (override to store the value as the column is)."""
+        condition, values = where.to_sql()
+        return condition, list(values)
+
+    def lookup(self, key: Any) -> pa.Table:
+        """A filtered read on the key column, answered by the index built at write time."""
+        return lookup_by_key(self, key)
