@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import signal
 import sys
 from typing import Any
 
@@ -77,8 +78,14 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj["debug"] = debug
 
 
+def _terminate(signum: int, frame: object) -> None:
+    # `kill PID` should clean up like Ctrl-C does: stop embedded servers, drop scratch, save the run.
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
+    signal.signal(signal.SIGTERM, _terminate)
     # A closed pipe (`storeadvise report x | head`) is not an error worth a traceback.
     try:
         cli.main(args=argv, prog_name="storeadvise")

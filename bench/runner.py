@@ -209,7 +209,12 @@ class Runner:
                         )
                     else:
                         self._label = variant.label
-                        entry = self._run_backend(cls, settings, source, plan)
+                        try:
+                            entry = self._run_backend(cls, settings, source, plan)
+                        except KeyboardInterrupt:
+                            run.backends.append(BackendRun(backend=variant.label, status=FAILED, reason="interrupted"))
+                            run.settings["interrupted"] = True
+                            raise
                         if variant.options:
                             entry.description["options"] = dict(variant.options)
                     run.backends.append(entry)

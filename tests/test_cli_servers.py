@@ -89,3 +89,33 @@ def test_a_password_in_the_uri_is_never_printed_or_saved(tmp_path: Path) -> None
     assert secret not in out.read_text()
     mongo = next(b for b in json.loads(out.read_text())["backends"] if b["backend"] == "mongo")
     assert mongo["status"] == "skipped" and "alice:***@" in mongo["reason"]
+
+
+@pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
+def test_an_interrupted_run_stops_its_servers_and_keeps_what_it_measured(signame: str, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    out = tmp_path / "run.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STOREADVISE_")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "storeadvise.cli", "bench", "--sample", "tabular", "--rows", "20000",
+         "-b", "csv,mongo,kafka", "--scratch-dir", str(tmp_path), "-o", str(out)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+        # A shell's background jobs inherit SIGINT ignored, and Python keeps an inherited ignore.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    deadline = time.monotonic() + 60
+    while not _processes_mentioning(str(tmp_path / "storeadvise-")) and time.monotonic() < deadline:
+        time.sleep(0.2)  # until the embedded servers run
+    time.sleep(2)
+    proc.send_signal(getattr(signal, signame))
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "storeadvise: interrupted"
+    assert "Traceback" not in err
+    assert _processes_mentioning(str(tmp_path / "storeadvise-")) == []
+    assert [p.name for p in tmp_path.iterdir()] == ["run.json"]
+    run = json.loads(out.read_text())
+    assert run["settings"]["interrupted"] is True
+    assert run["backends"][-1]["reason"] == "interrupted"
