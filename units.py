@@ -79,8 +79,9 @@ def format_quantity(number: float | None, kind: str) -> str:
     if kind == "latency":
         return f"{number * 1000:g} us" if number < 1 else f"{number:g} ms" if number < 1000 else f"{number / 1000:g} s"
     for unit, scale in (("PB", 1e15), ("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if number >= scale:
-            return f"{number / scale:.3g} {unit}"
+        # Compare after rounding to three figures, so 999,700 B reads "1 MB", not "1e+03 kB".
+        if float(f"{number:.3g}") >= scale:
+            return f"{float(f'{number / scale:.3g}'):g} {unit}"
     return f"{int(number)} B"
 
 

@@ -65,3 +65,8 @@ def test_format_quantity() -> None:
     assert format_quantity(0.5, "latency") == "500 us"
     assert format_quantity(10, "latency") == "10 ms"
     assert format_quantity(2_000, "latency") == "2 s"
+
+
+@pytest.mark.parametrize(("n", "text"), [(999_700, "1 MB"), (999, "999 B"), (1_234_567, "1.23 MB"), (2e12, "2 TB")])
+def test_format_bytes_rounds_into_the_next_unit(n: float, text: str) -> None:
+    assert format_bytes(n) == text
