@@ -1,0 +1,150 @@
+"""The project's own benchmark suite: collected only when ``STOREADVISE_PERF=1`` (``make bench``).
+
+The default ``pytest -q`` (``make test``, CI) skips every module here: the suite takes minutes and
+its verdicts are about speed, which unit tests never assert. At the end of a suite run the results
+are saved as ``results/bench-<stamp>.json`` and ``.md``, compared with the newest earlier run, and
+the ratio table is printed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ENABLED = os.environ.get("STOREADVISE_PERF") == "1"
+HERE = Path(__file__).resolve().parent
+
+if not ENABLED:
+    collect_ignore_glob = ["*.py"]
+else:
+    # The suite's helpers (pairs, noop) are imported by plain name; the registry imports the no-op
+    # backend the same way ("noop:NoopBackend").
+    if str(HERE) not in sys.path:
+        sys.path.insert(0, str(HERE))
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pymongoarrow's compiled module predates this pyarrow; the warning says nothing about the timings
+    config.addinivalue_line("filterwarnings", "ignore:.*may indicate binary incompatibility:RuntimeWarning")
+
+
+@pytest.fixture(scope="session")
+def perf_scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("perf")
+
+
+@pytest.fixture(scope="session")
+def file_data() -> Any:
+    """(table, plan, dataset) of the generated tabular sample for file and embedded-database backends."""
+    return _data(_pairs().file_rows())
+
+
+@pytest.fixture(scope="session")
+def server_data() -> Any:
+    """The same for the server backends, smaller: MongoDB and Kafka move rows one message at a time."""
+    return _data(_pairs().server_rows())
+
+
+def _pairs() -> Any:
+    import pairs
+
+    return pairs
+
+
+def _data(rows: int) -> tuple[Any, Any, Any]:
+    from storeadvise.bench.datasets import sample_dataset
+    from storeadvise.bench.workloads import plan_workload
+
+    dataset = sample_dataset("tabular", rows)
+    plan = plan_workload(dataset, ["lookup", "filter", "project"], lookups=200)
+    return dataset.to_table().combine_chunks(), plan, dataset
+
+
+@pytest.fixture(scope="session")
+def file_stores(file_data: Any, perf_scratch: Path) -> Iterator[dict[str, Any]]:
+    """storeadvise file and embedded-database backends holding the sample: opened and written once
+    each, on first use, and cleaned up at the end of the session."""
+    from storeadvise.backends import backend_class
+    from storeadvise.backends.base import BackendSettings
+
+    table, plan, _ = file_data
+    opened: dict[str, Any] = {}
+
+    class Stores(dict):
+        def __missing__(self, name: str) -> Any:
+            settings = BackendSettings(run_id="perf", scratch_dir=perf_scratch / "storeadvise",
+                                       key_column=plan.key_column)
+            backend = backend_class(name)(settings)
+            backend.open()
+            backend.write(table.schema, table.to_batches(max_chunksize=65_536))
+            self[name] = opened[name] = backend
+            return backend
+
+    yield Stores()
+    for backend in opened.values():
+        backend.cleanup()
+
+
+@pytest.fixture(scope="session")
+def perf_servers(perf_scratch: Path) -> Iterator[dict]:
+    """MongoDB and Kafka options: the embedded servers, started once for the suite."""
+    from storeadvise.backends.services import Services
+
+    with Services({"mongo", "kafka"}, options={}, scratch_dir=perf_scratch / "servers") as options:
+        yield options
+
+
+def _environment(config: pytest.Config) -> dict[str, Any]:
+    from storeadvise.bench.probes import environment
+
+    pairs = _pairs()
+    env = environment()
+    env.update(
+        rows_files=pairs.file_rows(),
+        rows_servers=pairs.server_rows(),
+        pairs=pairs.pair_count(),
+        rows_note=(
+            f"{pairs.file_rows():,} rows for file and embedded-database backends, {pairs.server_rows():,} for "
+            f"servers; {pairs.pair_count()} interleaved pairs per case; file reads warm (page cache)."
+        ),
+    )
+    return env
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    if not ENABLED:
+        return
+    import json
+
+    pairs = _pairs()
+    session = pairs.SESSION
+    if not any(session.values()):
+        return
+    results_dir = config.rootpath / "results"
+    environment = _environment(config)
+    earlier = pairs.previous_run(results_dir)
+    path = pairs.save(results_dir, session, environment)
+    md_path = path.with_suffix(".md")
+    md_path.write_text(pairs.markdown(session, environment), encoding="utf-8")
+
+    write = terminalreporter.write_line
+    terminalreporter.section("storeadvise vs direct library calls")
+    for line in pairs.text_table(pairs.CASE_HEADER, pairs.ratio_rows(session)):
+        write(line)
+    if session["pandas"]:
+        terminalreporter.section("storeadvise vs pandas defaults")
+        for line in pairs.text_table(pairs.PANDAS_HEADER, pairs.pandas_rows(session)):
+            write(line)
+    for line in pairs.info_lines(session) + pairs.other_lines(session):
+        write(line)
+    if earlier is not None:
+        terminalreporter.section(f"change since {earlier.name}")
+        lines = pairs.compare(json.loads(path.read_text()), json.loads(earlier.read_text()))
+        for line in lines or ["no case in common"]:
+            write(line)
+    write(f"saved {path.relative_to(config.rootpath)} and {md_path.name}")

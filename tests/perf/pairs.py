@@ -1,0 +1,446 @@
+"""Interleaved A/B timing, the ratio gate, and the suite's saved results.
+
+Why interleave: on a shared machine the same code path moves by up to 1.5x between runs, so timing
+all of A and then all of B measures the machine's mood as much as the code. Here the two sides run
+alternately (B A B A ...), each pair sees the same machine state, and the gate uses the median of the
+per-pair ratios storeadvise / direct, which is robust to a few disturbed pairs.
+
+How pytest-benchmark fits in: ``benchmark.pedantic`` times the storeadvise side (it is the recorded
+timing of the test), and its per-round ``setup`` hook runs the reference side first, timed by our own
+clock and outside pytest-benchmark's timer. One loop therefore gives the interleaved pairs and the
+pytest-benchmark record of the same runs; the reference's timings go into ``benchmark.extra_info``.
+
+Choosing the reference: every direct library call of a case (pyarrow, polars, DuckDB, pandas, ...)
+runs once as a warm-up, candidates more than ``PRUNE_FACTOR`` times slower than the best warm-up are
+recorded with that one time and not run again (they cannot be the fastest), and the rest run
+``SELECT_ROUNDS`` counted rounds in turn. The fastest median is the reference of the pair loop; the
+others stay in the results as the losers.
+
+Results: ``SESSION`` collects every record; ``conftest.py`` saves it as ``results/bench-<stamp>.json``
+(plus a Markdown table for the README), compares it with the newest earlier ``bench-*.json`` and
+prints the ratio table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+FILE_THRESHOLD = 1.10
+"""Largest accepted median ratio storeadvise / fastest direct call for file and embedded-database backends."""
+SERVER_THRESHOLD = 1.15
+"""The same for server backends (MongoDB, Kafka): the network and the server add noise."""
+PRUNE_FACTOR = 3.0
+SCHEMA = "storeadvise-perf/1"
+
+
+def env_int(name: str, default: int) -> int:
+    """A positive integer from the environment (the suite's knobs: rows, pairs)."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    number = int(value.replace("_", ""))
+    if number < 1:
+        raise ValueError(f"{name} must be a positive integer, not {value!r}")
+    return number
+
+
+def file_rows() -> int:
+    return env_int("STOREADVISE_PERF_ROWS", 500_000)
+
+
+def server_rows() -> int:
+    """20k by default: the embedded MongoDB (SecantusDB) stores about 4k rows/s, and a write case runs
+    two dozen writes."""
+    return env_int("STOREADVISE_PERF_SERVER_ROWS", 20_000)
+
+
+def pair_count() -> int:
+    """5 interleaved pairs (after one warm-up pair): enough for a median ratio, and the whole suite stays
+    under 15 minutes on two cores."""
+    return env_int("STOREADVISE_PERF_PAIRS", 5)
+
+
+def select_rounds() -> int:
+    return env_int("STOREADVISE_PERF_SELECT_ROUNDS", 2)
+
+
+def threshold_for(kind: str) -> float:
+    """The gate of a backend kind (``file``, ``database`` or ``server``)."""
+    return SERVER_THRESHOLD if kind == "server" else FILE_THRESHOLD
+
+
+@dataclass
+class Side:
+    """One way of doing the work: a call, and what must happen before each run outside the timer."""
+
+    name: str
+    call: Callable[[], Any]
+    setup: Callable[[], Any] | None = None
+    gate: bool = True
+    """False: measured and shown, but never the reference of the gate (e.g. another client library
+    than the backend's, kept for information)."""
+    note: str = ""
+    rows: int | None = None
+    """Rows returned by the last run (reads), to check that both sides did the same work."""
+
+
+def returned_rows(result: Any) -> int | None:
+    """Rows in what a read returned: a table, or a list of tables (one per looked-up key)."""
+    if hasattr(result, "num_rows"):
+        return int(result.num_rows)
+    if isinstance(result, list) and all(hasattr(r, "num_rows") for r in result):
+        return sum(int(r.num_rows) for r in result)
+    return None
+
+
+def timed(side: Side) -> float:
+    """Seconds of one run of ``side.call`` (its setup runs first, untimed)."""
+    if side.setup is not None:
+        side.setup()
+    t0 = time.perf_counter()
+    result = side.call()
+    seconds = time.perf_counter() - t0
+    side.rows = returned_rows(result)
+    return seconds
+
+
+def choose_fastest(candidates: list[Side], rounds: int | None = None) -> tuple[Side, dict[str, dict[str, Any]]]:
+    """The fastest gate-eligible candidate, and every candidate's timings (see the module docstring)."""
+    if not candidates:
+        raise ValueError("a case needs at least one direct call")
+    rounds = rounds or select_rounds()
+    warm: dict[str, float] = {}
+    failed: dict[str, str] = {}
+    for c in candidates:
+        try:
+            warm[c.name] = timed(c)
+        except Exception as exc:  # a library that cannot do this work here is a finding, not a crash
+            first = (str(exc).strip().splitlines() or [""])[0][:200]
+            failed[c.name] = f"failed: {type(exc).__name__}: {first}"
+    if not warm:
+        raise RuntimeError(f"every direct call failed: {failed}")
+    gated = [warm[c.name] for c in candidates if c.gate and c.name in warm]
+    best = min(gated or warm.values())
+    keep = [c for c in candidates if c.name in warm and warm[c.name] <= best * PRUNE_FACTOR]
+    times: dict[str, list[float]] = {c.name: [] for c in keep}
+    for _ in range(rounds):
+        for c in keep:
+            times[c.name].append(timed(c))
+    summary: dict[str, dict[str, Any]] = {}
+    for c in candidates:
+        if c.name in failed:
+            summary[c.name] = {"median_s": None, "runs": 0, "note": failed[c.name]}
+        elif c.name in times:
+            summary[c.name] = {"median_s": statistics.median(times[c.name]), "runs": len(times[c.name])}
+        else:
+            summary[c.name] = {"median_s": warm[c.name], "runs": 1, "note": "pruned after its warm-up run"}
+        summary[c.name]["gate"] = c.gate
+        if c.note:
+            summary[c.name]["note"] = (summary[c.name].get("note", "") + "; " + c.note).lstrip("; ")
+    measured = [c for c in candidates if c.name in warm]
+    eligible = [c for c in measured if c.gate] or measured
+    fastest = min(eligible, key=lambda c: summary[c.name]["median_s"])
+    return fastest, summary
+
+
+@dataclass
+class PairResult:
+    """Interleaved timings of storeadvise (``a``) and its reference (``b``)."""
+
+    a: list[float] = field(default_factory=list)
+    b: list[float] = field(default_factory=list)
+
+    @property
+    def ratios(self) -> list[float]:
+        return [x / y for x, y in zip(self.a, self.b, strict=True) if y > 0]
+
+    @property
+    def median_ratio(self) -> float:
+        return statistics.median(self.ratios)
+
+
+def interleave(benchmark: Any, a: Side, b: Side, pairs: int | None = None, warmup: int = 1) -> PairResult:
+    """Run ``b`` then ``a``, ``pairs`` times (plus ``warmup`` uncounted pairs); ``a`` is what
+    ``benchmark`` records. Without a pytest-benchmark fixture (``benchmark=None``) the same loop runs
+    on our clock alone."""
+    pairs = pairs or pair_count()
+    result = PairResult()
+    state = {"counted": -warmup}
+
+    def before_a() -> None:
+        seconds = timed(b)
+        if state["counted"] >= 0:
+            result.b.append(seconds)
+        if a.setup is not None:
+            a.setup()
+
+    def run_a() -> None:
+        t0 = time.perf_counter()
+        returned = a.call()
+        seconds = time.perf_counter() - t0
+        a.rows = returned_rows(returned)
+        if state["counted"] >= 0:
+            result.a.append(seconds)
+        state["counted"] += 1
+
+    if benchmark is None:
+        for _ in range(pairs + warmup):
+            before_a()
+            run_a()
+    else:
+        benchmark.pedantic(run_a, setup=before_a, rounds=pairs, warmup_rounds=warmup)
+        benchmark.extra_info.update(
+            reference=b.name,
+            reference_median_s=statistics.median(result.b),
+            median_pair_ratio=result.median_ratio,
+        )
+    return result
+
+
+def storeadvise_side(backend: Any, op: str, table: Any, plan: Any, keys: list) -> Side:
+    """The backend object's own method for ``op`` (not the CLI); a write starts from an empty store, as
+    in the runner (``clear`` untimed), and writes the table in 64k-row batches, as the runner does."""
+    if op == "write":
+        return Side("storeadvise", lambda: backend.write(table.schema, table.to_batches(max_chunksize=65_536)),
+                    setup=backend.clear)
+    if op == "read":
+        return Side("storeadvise", lambda: backend.read())
+    if op == "project":
+        return Side("storeadvise", lambda: backend.read(columns=plan.projection))
+    if op == "filter":
+        return Side("storeadvise", lambda: backend.read(where=plan.predicate))
+    if op == "lookup":
+        return Side("storeadvise", lambda: [backend.lookup(k) for k in keys])
+    raise ValueError(f"no storeadvise side for {op}")
+
+
+# -- the session's records -------------------------------------------------------------------------------
+SESSION: dict[str, list[dict[str, Any]]] = {"cases": [], "pandas": [], "startup": [], "overhead": []}
+
+
+@dataclass
+class CaseResult:
+    """One (backend, operation): storeadvise against the fastest direct call."""
+
+    backend: str
+    op: str
+    kind: str
+    rows: int
+    storeadvise_median_s: float
+    reference: str
+    reference_median_s: float
+    median_ratio: float
+    pair_ratios: list[float]
+    threshold: float
+    passed: bool
+    direct: dict[str, dict[str, Any]]
+    notes: str = ""
+
+    def message(self) -> str:
+        return (
+            f"storeadvise {self.backend} {self.op} takes {self.median_ratio:.2f}x the time of the fastest direct "
+            f"call ({self.reference}); the limit is {self.threshold:.2f}x" + (f" ({self.notes})" if self.notes else "")
+        )
+
+
+def run_case(
+    benchmark: Any, backend: str, op: str, kind: str, rows: int, storeadvise: Side, direct: list[Side],
+    notes: str = "",
+) -> CaseResult:
+    """Pick the fastest direct call, run the interleaved pairs against it, record the result."""
+    reference, summary = choose_fastest(direct)
+    pairs = interleave(benchmark, storeadvise, reference)
+    threshold = threshold_for(kind)
+    ratio = pairs.median_ratio
+    for side in direct:
+        if side.name in summary and side.rows is not None and storeadvise.rows is not None:
+            summary[side.name]["rows_returned"] = side.rows
+            if side.rows != storeadvise.rows:
+                summary[side.name]["note"] = (
+                    summary[side.name].get("note", "") + f"; returned {side.rows} rows, storeadvise {storeadvise.rows}"
+                ).lstrip("; ")
+    if storeadvise.rows is not None and reference.rows is not None and storeadvise.rows != reference.rows:
+        notes = (notes + "; " if notes else "") + (
+            f"the reference returned {reference.rows} rows and storeadvise {storeadvise.rows}: not the same work"
+        )
+    result = CaseResult(
+        backend=backend,
+        op=op,
+        kind=kind,
+        rows=rows,
+        storeadvise_median_s=statistics.median(pairs.a),
+        reference=reference.name,
+        reference_median_s=statistics.median(pairs.b),
+        median_ratio=ratio,
+        pair_ratios=[round(r, 4) for r in pairs.ratios],
+        threshold=threshold,
+        passed=ratio <= threshold,
+        direct=summary,
+        notes=notes,
+    )
+    SESSION["cases"].append(asdict(result))
+    return result
+
+
+def record(section: str, entry: dict[str, Any]) -> None:
+    """Add a pandas, startup or overhead record to this run's results."""
+    SESSION[section].append(entry)
+
+
+# -- saving, comparing, rendering ------------------------------------------------------------------------
+def stamp() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+
+
+def previous_run(results_dir: Path, exclude: Path | None = None) -> Path | None:
+    """The newest earlier ``bench-*.json`` (names sort by their UTC stamp)."""
+    runs = sorted(p for p in results_dir.glob("bench-*.json") if p != exclude)
+    return runs[-1] if runs else None
+
+
+def attach_pandas(session: dict[str, list[dict[str, Any]]]) -> None:
+    """Give each case the pandas default's median and paired ratio for the same format and operation."""
+    by_key = {(p["backend"], p["op"]): p for p in session["pandas"]}
+    for case in session["cases"]:
+        pandas = by_key.get((case["backend"], case["op"]), {})
+        case["pandas_median_s"] = pandas.get("pandas_median_s")
+        case["pandas_ratio"] = pandas.get("median_ratio")
+
+
+def save(results_dir: Path, session: dict[str, list[dict[str, Any]]], environment: dict[str, Any]) -> Path:
+    """Write ``bench-<stamp>.json``; returns its path."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    attach_pandas(session)
+    path = results_dir / f"bench-{stamp()}.json"
+    document = {"schema": SCHEMA, "saved_at": stamp(), "environment": environment, **session}
+    path.write_text(json.dumps(document, indent=2, default=str) + "\n", encoding="utf-8")
+    return path
+
+
+def compare(current: dict[str, Any], earlier: dict[str, Any]) -> list[str]:
+    """One line per case present in both runs: how the storeadvise median and the ratio moved."""
+    old = {(c["backend"], c["op"]): c for c in earlier.get("cases", [])}
+    lines = []
+    for case in current.get("cases", []):
+        before = old.get((case["backend"], case["op"]))
+        if before is None or not before.get("storeadvise_median_s"):
+            continue
+        if before.get("rows") != case.get("rows"):
+            lines.append(f"{case['backend']:>8} {case['op']:<8} not comparable: {before.get('rows')} rows then, "
+                         f"{case.get('rows')} now")
+            continue
+        change = case["storeadvise_median_s"] / before["storeadvise_median_s"] - 1
+        lines.append(
+            f"{case['backend']:>8} {case['op']:<8} storeadvise {before['storeadvise_median_s']:.4f}s -> "
+            f"{case['storeadvise_median_s']:.4f}s ({change:+.0%}); ratio {before['median_ratio']:.2f} -> "
+            f"{case['median_ratio']:.2f}"
+        )
+    return lines
+
+
+def _fmt_s(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def ratio_rows(session: dict[str, list[dict[str, Any]]]) -> list[list[str]]:
+    """The table of cases: backend, op, storeadvise, fastest direct, ratio, limit, verdict, vs pandas."""
+    rows = []
+    for c in session["cases"]:
+        pandas = c.get("pandas_ratio")
+        rows.append([
+            c["backend"], c["op"], _fmt_s(c["storeadvise_median_s"]), c["reference"], _fmt_s(c["reference_median_s"]),
+            f"{c['median_ratio']:.2f}", f"{c['threshold']:.2f}", "ok" if c["passed"] else "SLOWER",
+            f"{pandas:.2f}" if pandas else "-",
+        ])
+    return rows
+
+
+CASE_HEADER = ["backend", "op", "storeadvise", "fastest direct", "direct", "ratio", "limit", "verdict", "vs pandas"]
+PANDAS_HEADER = ["format", "op", "storeadvise", "pandas default", "pandas", "ratio"]
+
+
+def pandas_rows(session: dict[str, list[dict[str, Any]]]) -> list[list[str]]:
+    return [
+        [p["backend"], p["op"], _fmt_s(p["storeadvise_median_s"]), p["pandas_call"], _fmt_s(p["pandas_median_s"]),
+         f"{p['median_ratio']:.2f}"]
+        for p in session["pandas"]
+    ]
+
+
+def text_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()  # noqa: E731
+    return [line(header), line(["-" * w for w in widths]), *map(line, rows)]
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
+    escape = lambda cell: str(cell).replace("|", "\\|")  # noqa: E731
+    return [
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+        *("| " + " | ".join(escape(c) for c in row) + " |" for row in rows),
+    ]
+
+
+def info_lines(session: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Direct calls outside the gate (another client library, or not the same work) that beat storeadvise."""
+    lines = []
+    for c in session["cases"]:
+        for name, d in c["direct"].items():
+            if not d.get("gate", True) and d.get("median_s") and d["median_s"] < c["storeadvise_median_s"]:
+                lines.append(
+                    f"{c['backend']} {c['op']}: {name} took {_fmt_s(d['median_s'])}, storeadvise "
+                    f"{_fmt_s(c['storeadvise_median_s'])} ({c['storeadvise_median_s'] / d['median_s']:.1f}x); "
+                    f"{d.get('note', '')}"
+                )
+    return lines
+
+
+def other_lines(session: dict[str, list[dict[str, Any]]]) -> list[str]:
+    """Startup and harness-overhead results, one line each."""
+    lines = [
+        f"startup `{s['command']}`: median {s['median_s'] * 1000:.0f} ms over {s['runs']} runs "
+        f"(limit {s['limit_s'] * 1000:.0f} ms)"
+        for s in session["startup"]
+    ]
+    lines += [
+        f"harness overhead: {o['overhead_per_run_s'] * 1e6:.0f} µs per counted run = {o['overhead_pct']:.2f}% of "
+        f"{o['reference_op']} ({_fmt_s(o['reference_median_s'])}); limit {o['limit_pct']:.0f}%"
+        for o in session["overhead"]
+    ]
+    return lines
+
+
+def markdown(session: dict[str, list[dict[str, Any]]], environment: dict[str, Any]) -> str:
+    """The Markdown summary to paste into the README."""
+    rows = session["cases"][0]["rows"] if session["cases"] else None
+    out = ["# storeadvise against direct library calls", ""]
+    if rows:
+        out += [f"Generated tabular sample; {environment.get('rows_note', '')}", ""]
+    out += [
+        "Ratio = median over interleaved pairs of (storeadvise time / fastest direct call time); "
+        "below 1 storeadvise is faster. \"vs pandas\" is the same kind of ratio against the pandas default "
+        "(next table).", "",
+        *markdown_table(CASE_HEADER, ratio_rows(session)), "",
+    ]
+    if session["pandas"]:
+        out += ["## storeadvise against the pandas default", "",
+                "Ratio = storeadvise time / pandas default time (pandas starts from / ends at a DataFrame).", "",
+                *markdown_table(PANDAS_HEADER, pandas_rows(session)), ""]
+    info = info_lines(session)
+    if info:
+        out += ["## Faster paths outside the gate", "", *(f"- {line}" for line in info), ""]
+    extra = other_lines(session)
+    if extra:
+        out += ["## Startup and harness overhead", "", *(f"- {line}" for line in extra), ""]
+    return "\n".join(out)
