@@ -104,3 +104,23 @@ def test_purpose_picks_operations(tmp_path: Path) -> None:
     assert run.settings["ops"] == ["write", "lookup", "write_one", "stream_latency"]
     ops = {m.op: m.status for m in run.backends[0].measurements}
     assert ops["stream_latency"] == UNSUPPORTED
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".jsonl"])
+def test_a_users_file_with_nulls_timestamps_and_unicode(suffix: str, tmp_path: Path) -> None:
+    import hashlib
+
+    from storeadvise.bench.datasets import load_dataset, write_sample
+
+    path = write_sample("tabular", 1_500, tmp_path / f"mine{suffix}", seed=7)
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    profile = load_dataset(path).profile
+    kinds = {c.kind for c in profile.columns}
+    assert {"timestamp", "string", "bool"} <= kinds and any(c.null_count for c in profile.columns)
+    run = storeadvise.bench(path, backends=FILE_BACKENDS, repeat=1, warmup=0, lookups=10, out=tmp_path / "r.json")
+    assert run.dataset["name"] == path.name and run.dataset["rows"] == 1_500
+    for b in run.backends:
+        assert b.status == OK and b.verification and not b.verification.flagged, (b.backend, b.reason)
+        assert all(m.status in (OK, UNSUPPORTED) for m in b.measurements), [(m.op, m.reason) for m in b.measurements]
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, "r.json"])
