@@ -260,7 +260,7 @@ def _header(run: Run, baseline: Run | None) -> list[tuple[str, str]]:
     if number(ds.get("rows")) is not None:
         parts.append(f"{int(ds['rows']):,} rows")
     if number(ds.get("arrow_bytes")) is not None:
-        parts.append(f"{ds['arrow_bytes'] / 1e6:,.1f} MB in Arrow")
+        parts.append(f"{fmt_bytes(ds['arrow_bytes'])} in Arrow")
     if ds.get("modality"):
         parts.append(str(ds["modality"]))
     if parts:

@@ -210,7 +210,7 @@ def test_latency_op_shows_percentiles() -> None:
 
 def test_header_has_dataset_settings_and_server() -> None:
     text = plain(make_run())
-    assert "sample:tabular, 10,000 rows, 2.0 MB in Arrow, tabular" in text
+    assert "sample:tabular, 10,000 rows, 2.00 MB in Arrow, tabular" in text
     assert "up to 3 counted runs, 1 warm-up, 10 s budget per operation, file reads warm (page cache)" in text
     assert "SecantusDB 8.2.11 (MongoDB wire protocol), embedded" in text
     assert "r1" in text and "2025-01-02" in text
