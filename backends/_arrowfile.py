@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 SCHEMA_FILE = "_schema.arrow"
+NOTE_PREFIX = "storeadvise."
+"""Metadata keys of the schema sidecar that are notes about the file, not part of the written schema."""
 FILE_OPERATIONS = frozenset({"write", "read", "scan", "project", "filter", "lookup", "append"})
 
 
@@ -125,13 +127,28 @@ def needed_columns(columns: Sequence[str] | None, where: Predicate | None) -> li
     return [*columns, *extra]
 
 
+COMPUTE_FUNCTIONS = {"==": "equal", "!=": "not_equal", "<": "less", "<=": "less_equal", ">": "greater",
+                     ">=": "greater_equal"}
+
+
 def select(table: pa.Table, columns: Sequence[str] | None, where: Predicate | None) -> pa.Table:
-    """Rows of ``table`` matching ``where``, then only ``columns`` (in the asked order)."""
-    if where is not None:
+    """Rows of ``table`` matching ``where`` (nulls never match), with only ``columns`` (in the asked order).
+
+    The filter is a boolean mask computed on the one column and applied to the kept columns only:
+    measured on 500k rows, 2x to 6x faster than ``Table.filter(expression)``, which goes through
+    Acero's expression binding and filters every column. A value the comparison kernel cannot take
+    as it is (it would need the expression's implicit casts) falls back to the expression."""
+    if where is None:
+        return table if columns is None else table.select(list(columns))
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        mask = pc.call_function(COMPUTE_FUNCTIONS[where.op], [table.column(where.column), where.value])
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError):
         table = table.filter(where.to_arrow())
-    if columns is not None:
-        table = table.select(list(columns))
-    return table
+        return table if columns is None else table.select(list(columns))
+    return (table if columns is None else table.select(list(columns))).filter(mask)
 
 
 def check_batch_rows(rows: int) -> None:
@@ -291,6 +308,7 @@ class FileBackend(Backend):
     def __init__(self, settings: Any) -> None:
         super().__init__(settings)
         self._schema: pa.Schema | None = None
+        self._parts: list[Path] | None = None
 
     # -- parts and schema ----------------------------------------------------------------------------
     def part_suffix(self) -> str:
@@ -301,11 +319,17 @@ class FileBackend(Backend):
         return self.location / f"part-{index:05d}{self.part_suffix()}"
 
     def parts(self) -> list[Path]:
-        """The part files in write order; ``DataError`` if nothing was written."""
-        files = sorted(p for p in self.location.glob("part-*") if p.is_file()) if self.location.exists() else []
-        if not files:
-            raise DataError(f"{self.name}: nothing has been written yet; write the dataset first")
-        return files
+        """The part files in write order; ``DataError`` if nothing was written.
+
+        Listed once and remembered until ``clear``, ``write`` or ``append`` changes them (the folder is
+        this backend's own): listing costs about 0.1 ms, a tenth of a memory-mapped Arrow read."""
+        if self._parts is None:
+            found = self.location.glob("part-*") if self.location.exists() else []
+            files = sorted(p for p in found if p.is_file())
+            if not files:
+                raise DataError(f"{self.name}: nothing has been written yet; write the dataset first")
+            self._parts = files
+        return list(self._parts)
 
     def start_write(self, schema: pa.Schema) -> Path:
         """Empty the folder, remember (and for text formats save) the schema; the first part's path."""
@@ -313,8 +337,28 @@ class FileBackend(Backend):
         self.location.mkdir(parents=True, exist_ok=True)
         self._schema = schema
         if self.saves_schema:
-            (self.location / SCHEMA_FILE).write_bytes(schema.serialize().to_pybytes())
+            self.save_schema()
         return self.part_path(0)
+
+    def save_schema(self, notes: dict[str, str] | None = None) -> None:
+        """Write the schema sidecar (``_schema.arrow``), with ``notes`` about the file (e.g. CSV's
+        "some value holds a line break") kept in its metadata under ``storeadvise.<name>`` keys."""
+        schema = self.schema
+        if notes:
+            extra = {f"{NOTE_PREFIX}{k}".encode(): v.encode() for k, v in notes.items()}
+            schema = schema.with_metadata({**(schema.metadata or {}), **extra})
+        (self.location / SCHEMA_FILE).write_bytes(schema.serialize().to_pybytes())
+
+    def load_notes(self) -> dict[str, str]:
+        """The notes saved with the schema sidecar (empty when there are none)."""
+        import pyarrow as pa
+
+        path = self.location / SCHEMA_FILE
+        if not path.is_file():
+            return {}
+        metadata = pa.ipc.read_schema(pa.py_buffer(path.read_bytes())).metadata or {}
+        prefix = NOTE_PREFIX.encode()
+        return {k[len(prefix):].decode(): v.decode() for k, v in metadata.items() if k.startswith(prefix)}
 
     @property
     def schema(self) -> pa.Schema:
@@ -329,11 +373,17 @@ class FileBackend(Backend):
         path = self.location / SCHEMA_FILE
         if not path.is_file():
             raise DataError(f"{self.name}: nothing has been written yet; write the dataset first")
-        return pa.ipc.read_schema(pa.py_buffer(path.read_bytes()))
+        schema = pa.ipc.read_schema(pa.py_buffer(path.read_bytes()))
+        prefix = NOTE_PREFIX.encode()
+        if schema.metadata and any(k.startswith(prefix) for k in schema.metadata):
+            kept = {k: v for k, v in schema.metadata.items() if not k.startswith(prefix)}
+            schema = schema.with_metadata(kept) if kept else schema.remove_metadata()
+        return schema
 
     def clear(self) -> None:
         super().clear()
         self._schema = None
+        self._parts = None
 
     def size_bytes(self) -> int:
         if not self.location.exists():
@@ -353,11 +403,13 @@ class FileBackend(Backend):
     # -- operations shared by every file format ------------------------------------------------------
     def write(self, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
         self.write_part(self.start_write(schema), schema, batches, new=True)
+        self._parts = None
 
     def append(self, batch: pa.RecordBatch) -> None:
         batch = self.check_append(batch)
         parts = self.parts()
         path = parts[0] if self.appends_in_place else self.part_path(len(parts))
+        self._parts = None
         self.write_part(path, self.schema, [batch], new=not self.appends_in_place)
 
     @abc.abstractmethod

@@ -13,17 +13,22 @@ Semantics:
   and decimals come back identical. A null is an empty field and an empty string is ``""``, so the
   two stay distinct. Nested struct/list values are stored as JSON text and binary values as base64
   text: both come back as strings (documented loss).
-- Reads: a CSV file has no projection or predicate pushdown; the reader converts only the asked
-  columns, then filters. A lookup scans the whole file (there is no index).
+- Reads: a CSV file has no predicate pushdown; the reader converts only the needed columns, then
+  filters. A lookup scans the whole file (there is no index). Quoted values holding a line break are
+  read correctly; the writer notes in the schema sidecar whether any value it wrote (or appended)
+  holds one, and only then is the reader told to look for them (that option costs about 20-30% of
+  every read, since the file can no longer be cut into blocks at line ends).
 
-Measured (500k mixed rows, medians, see the report of helper-2): polars wrote CSV about 3x faster
-than pyarrow's ``CSVWriter``, and pyarrow read it about 4x faster than ``polars.read_csv`` plus the
-conversion back to Arrow, so each direction uses the faster library.
+Measured (500k mixed rows, interleaved medians): polars wrote CSV about 3x faster than pyarrow's
+``CSVWriter`` (helper-2); pyarrow reads it fastest whole, filtered or looked up (polars 2.5x to 3.8x
+slower: its timestamp parsing and its string columns' conversion to Arrow cost more than pyarrow's),
+but for a projection of numeric and boolean columns only, polars (which parses only those columns)
+took about 0.8x pyarrow's time (helper-10), so such a projection of an uncompressed file uses polars.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
 from storeadvise.backends._arrowfile import (
@@ -39,6 +44,8 @@ from storeadvise.backends._arrowfile import (
 from storeadvise.backends.base import Predicate
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     import pyarrow as pa
 
 
@@ -62,8 +69,41 @@ class CsvBackend(TextFileBackend):
         "nested struct/list": "JSON text, read back as string (loss)",
     }
 
+    def __init__(self, settings: Any) -> None:
+        super().__init__(settings)
+        self._line_breaks: bool | None = None
+
     def write_frame(self, frame: Any, out: BinaryIO, first: bool) -> None:
         frame.write_csv(out, include_header=first)
+
+    def write_part(self, path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch], *, new: bool) -> None:
+        """Write as every text format does, noting whether a value holds a line break (see the module
+        docstring): a new file starts without the note, an append adds it when its rows need it."""
+        if new:
+            self._line_breaks = False
+        found = [any("\n" in n or "\r" in n for n in schema.names)]
+
+        def watched(stream: Iterable[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:
+            for batch in stream:
+                if not found[0]:
+                    found[0] = any(_has_line_break(column) for column in batch.columns)
+                yield batch
+
+        super().write_part(path, schema, watched(batches), new=new)
+        if found[0] and not self.line_breaks:
+            self._line_breaks = True
+            self.save_schema({LINE_BREAKS: "true"})
+
+    @property
+    def line_breaks(self) -> bool:
+        """Whether some stored value holds a line break (from memory, or the schema sidecar's note)."""
+        if self._line_breaks is None:
+            self._line_breaks = self.load_notes().get(LINE_BREAKS) == "true"
+        return self._line_breaks
+
+    def clear(self) -> None:
+        super().clear()
+        self._line_breaks = None
 
     # -- reading ---------------------------------------------------------------------------------------
     def _options(self, columns: Sequence[str] | None) -> dict[str, Any]:
@@ -71,7 +111,7 @@ class CsvBackend(TextFileBackend):
 
         target = text_safe_schema(self.schema)
         return {
-            "parse_options": pcsv.ParseOptions(newlines_in_values=True),
+            "parse_options": pcsv.ParseOptions(newlines_in_values=self.line_breaks),
             "convert_options": pcsv.ConvertOptions(
                 column_types={f.name: f.type for f in target},
                 include_columns=list(columns) if columns is not None else None,
@@ -86,7 +126,11 @@ class CsvBackend(TextFileBackend):
 
         check_columns(self.schema, columns, where)
         load = needed_columns(columns, where)
-        table = pcsv.read_csv(self.parts()[0], **self._options(load))
+        part = self.parts()[0]
+        if load is not None and not part.name.endswith(".gz") and all(_polars_parses_fast(self.schema, load)):
+            table = _polars_read(part, text_safe_schema(self.schema), load)
+        else:
+            table = pcsv.read_csv(part, **self._options(load))
         table = conform(table, subschema(text_safe_schema(self.schema), table.schema.names))
         return select(table, columns, where)
 
@@ -97,3 +141,49 @@ class CsvBackend(TextFileBackend):
         reader = pcsv.open_csv(self.parts()[0], **self._options(columns))
         target = subschema(text_safe_schema(self.schema), reader.schema.names)
         yield from rebatch((conform(b, target) for b in reader if b.num_rows), batch_rows)
+
+
+LINE_BREAKS = "csv_line_breaks"
+"""The schema sidecar's note: "true" when some value written holds a line break."""
+
+
+def _has_line_break(array: pa.Array) -> bool:
+    """Whether a string value of ``array`` holds a line break (other types never do once written:
+    nested values become JSON text, which escapes them, and binary becomes base64). Searches the
+    array's bytes at once (memchr speed, about 1 ms per 10 MB); pyarrow's substring kernels took 15x
+    longer."""
+    import pyarrow as pa
+    import pyarrow.types as pt
+
+    if pt.is_dictionary(array.type):
+        return _has_line_break(array.dictionary)
+    if pt.is_string_view(array.type):
+        array = array.cast(pa.large_string())
+    if not (pt.is_string(array.type) or pt.is_large_string(array.type)) or len(array) == 0:
+        return False
+    _, offsets, data = array.buffers()
+    if data is None:
+        return False
+    width, code = (8, "q") if pt.is_large_string(array.type) else (4, "i")
+    ends = memoryview(offsets)[array.offset * width:(array.offset + len(array) + 1) * width].cast(code)
+    text = memoryview(data)[ends[0]:ends[-1]].tobytes()
+    return b"\n" in text or b"\r" in text
+
+
+def _polars_parses_fast(schema: pa.Schema, names: Sequence[str]) -> Iterator[bool]:
+    """For each of ``names``: a number or boolean, which polars parses and hands to Arrow without copies."""
+    import pyarrow.types as pt
+
+    for name in names:
+        t = schema.field(name).type
+        yield pt.is_integer(t) or pt.is_floating(t) or pt.is_boolean(t)
+
+
+def _polars_read(path: Path, schema: pa.Schema, names: Sequence[str]) -> pa.Table:
+    """Only ``names`` of the file, parsed by polars (the other columns are declared text and skipped)."""
+    import polars as pl
+
+    wanted = set(names)
+    types = pl.from_arrow(subschema(schema, names).empty_table()).schema
+    declared = {f.name: types[f.name] if f.name in wanted else pl.String for f in schema}
+    return pl.scan_csv(path, schema=declared).select(list(names)).collect().to_arrow()

@@ -1,0 +1,85 @@
+"""Read paths of the text and Arrow file backends: CSV line-break note, polars projections, DuckDB for jsonl."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from storeadvise.backends import backend_class
+from storeadvise.backends.base import BackendSettings, Predicate
+
+pa = pytest.importorskip("pyarrow")
+
+
+def make(name: str, scratch: Path, **options: object):
+    backend = backend_class(name)(BackendSettings(run_id="t1", scratch_dir=scratch, key_column="id", options=options))
+    backend.open()
+    return backend
+
+
+def table(texts: list[str | None], start: int = 0) -> pa.Table:
+    return pa.table({"id": pa.array(range(start, start + len(texts)), pa.int64()),
+                     "n": pa.array([float(i) for i in range(len(texts))]),
+                     "text": pa.array(texts, pa.string())})
+
+
+@pytest.mark.parametrize("gzip", [False, True])
+def test_csv_notes_line_breaks_on_write_and_on_append(scratch: Path, gzip: bool) -> None:
+    backend = make("csv", scratch, csv_gzip=gzip)
+    first = table(["a", "", None])
+    backend.write(first.schema, first.to_batches())
+    assert backend.line_breaks is False
+    assert backend.read().equals(first)
+    backend.append(table(["x\ny", "p\rq", ""], start=3).to_batches()[0])
+    assert backend.line_breaks is True
+    fresh = make("csv", scratch, csv_gzip=gzip)  # a new object reads the note from the sidecar
+    assert fresh.line_breaks is True
+    assert fresh.schema.metadata is None
+    got = fresh.read()
+    assert got["text"].to_pylist() == ["a", "", None, "x\ny", "p\rq", ""]
+    assert fresh.read(columns=["n", "id"])["id"].to_pylist() == list(range(6))
+    backend.write(first.schema, first.to_batches())  # a rewrite without line breaks drops the note
+    assert make("csv", scratch, csv_gzip=gzip).line_breaks is False
+
+
+def test_csv_numeric_projection_keeps_nulls_and_order(scratch: Path) -> None:
+    backend = make("csv", scratch)
+    data = pa.table({"id": pa.array([3, None, 1], pa.int64()), "f": pa.array([0.1, float("inf"), None]),
+                     "b": pa.array([True, None, False]), "s": pa.array(["x\ny", "", None])})
+    backend.write(data.schema, data.to_batches())
+    got = backend.read(columns=["f", "id", "b"])
+    assert got.equals(data.select(["f", "id", "b"]))
+    assert backend.read(columns=["f"], where=Predicate("id", ">", 1)).equals(data.select(["f"]).slice(0, 1))
+
+
+@pytest.mark.parametrize("name", ["csv", "jsonl", "arrow"])
+def test_filter_with_a_value_needing_an_implicit_cast(scratch: Path, name: str) -> None:
+    backend = make(name, scratch)
+    data = table(["a", "b", "c"])
+    backend.write(data.schema, data.to_batches())
+    assert backend.read(where=Predicate("n", ">", 0)).column("id").to_pylist() == [1, 2]
+    assert backend.read(columns=["text"], where=Predicate("id", "<=", 1.5)).column("text").to_pylist() == ["a", "b"]
+
+
+def test_jsonl_reads_odd_column_names_and_decimal_filters(scratch: Path) -> None:
+    import decimal
+
+    backend = make("jsonl", scratch)
+    data = pa.table({"it's \"odd\"": pa.array([1, 2, 3], pa.int64()),
+                     "amount": pa.array([decimal.Decimal("1.50"), None, decimal.Decimal("3.25")], pa.decimal128(6, 2)),
+                     "ns": pa.array([1, 2, 3], pa.timestamp("ns", tz="UTC"))})
+    backend.write(data.schema, data.to_batches())
+    assert backend.read().equals(data)
+    got = backend.read(columns=["it's \"odd\""], where=Predicate("amount", ">", decimal.Decimal("2")))
+    assert got.column(0).to_pylist() == [3]
+
+
+def test_arrow_parts_follow_appends_and_clear(scratch: Path) -> None:
+    backend = make("arrow", scratch)
+    data = table(["a", "b"])
+    backend.write(data.schema, data.to_batches())
+    backend.append(table(["c"], start=2).to_batches()[0])
+    assert backend.read()["id"].to_pylist() == [0, 1, 2]
+    backend.clear()
+    backend.write(data.schema, data.to_batches())
+    assert len(backend.parts()) == 1 and backend.read().num_rows == 2
