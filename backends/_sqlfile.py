@@ -45,6 +45,9 @@ class SqlFileBackend(Backend):
     row_order: ClassVar[str] = ""
     """SQL appended to every ``SELECT`` to return rows in insertion order (empty when the engine
     keeps that order by itself)."""
+    load_in_transaction: ClassVar[bool] = True
+    """Wrap the whole write (schema row, rows, key index) in one transaction. SQLite needs it: without
+    it every inserted row commits. A failed write is cleared before the next one either way."""
 
     def __init__(self, settings: Any) -> None:
         super().__init__(settings)
@@ -95,14 +98,16 @@ class SqlFileBackend(Backend):
         self.location.mkdir(parents=True, exist_ok=True)
         con = self._con = self._open_connection()
         self._schema = schema
-        con.execute("BEGIN TRANSACTION")
+        if self.load_in_transaction:
+            con.execute("BEGIN TRANSACTION")
         con.execute(f"CREATE TABLE {SCHEMA_TABLE} (schema BLOB)")
         con.execute(f"INSERT INTO {SCHEMA_TABLE} VALUES (?)", [schema.serialize().to_pybytes()])
         self._load(con, schema, batches)
         key = self.settings.key_column
         if key and schema.get_field_index(key) >= 0:
             con.execute(f"CREATE INDEX {quote(TABLE + '_key')} ON {TABLE} ({quote(key)})")
-        con.execute("COMMIT")
+        if self.load_in_transaction:
+            con.execute("COMMIT")
 
     @abc.abstractmethod
     def _load(self, con: Any, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:

@@ -48,6 +48,9 @@ class DuckdbBackend(SqlFileBackend):
 
     name: ClassVar[str] = "duckdb"
     db_file: ClassVar[str] = DB_FILE
+    load_in_transaction: ClassVar[bool] = False
+    """Each DuckDB statement is atomic already; an explicit transaction around CREATE TABLE AS and the
+    index build measured 8-14% slower (500k rows, interleaved runs)."""
     type_mapping: ClassVar[dict[str, str]] = {
         "timestamp": "TIMESTAMP (TIMESTAMP_S/_MS/_NS for other units) (exact)",
         "timestamp with timezone": "TIMESTAMPTZ, cast back to the written zone (exact)",
