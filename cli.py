@@ -78,14 +78,15 @@ def cli(ctx: click.Context, debug: bool) -> None:
     ctx.obj["debug"] = debug
 
 
-def _terminate(signum: int, frame: object) -> None:
-    # `kill PID` should clean up like Ctrl-C does: stop embedded servers, drop scratch, save the run.
-    raise KeyboardInterrupt
-
-
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point."""
-    signal.signal(signal.SIGTERM, _terminate)
+    from storeadvise.signals import request_stop
+
+    # `kill PID` cleans up like Ctrl-C: stop embedded servers, drop scratch, save the run. An inherited
+    # "ignore" (a shell's background job) is kept for SIGINT.
+    signal.signal(signal.SIGTERM, request_stop)
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        signal.signal(signal.SIGINT, request_stop)
     # A closed pipe (`storeadvise report x | head`) is not an error worth a traceback.
     try:
         cli.main(args=argv, prog_name="storeadvise")

@@ -40,6 +40,7 @@ from storeadvise.bench.results import (
 from storeadvise.bench.verify import verify_round_trip
 from storeadvise.bench.workloads import OPS, WorkloadPlan, plan_workload
 from storeadvise.errors import BackendUnavailable, StoreAdviseError, UnsupportedOperation
+from storeadvise.signals import check_stop
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -266,6 +267,7 @@ class Runner:
                 return entry
             self._last_read = None
             for op in self.config.ops:
+                check_stop()
                 if op == "write":
                     continue
                 if entry.verification is None and op != "read":
@@ -277,6 +279,7 @@ class Runner:
                     self._last_read = None
             if entry.verification is None:
                 entry.verification = self._verify(backend, source)
+            check_stop()
         except BackendUnavailable as exc:
             entry.status, entry.reason = SKIPPED, str(exc)
         except StoreAdviseError as exc:
@@ -435,6 +438,7 @@ class Runner:
         warmups = 0
         first_counted = False
         while len(durations) < c.repeat:
+            check_stop()
             warming = warmups < c.warmup and not first_counted
             self.on_event(backend, op, "warm-up" if warming else f"run {len(durations) + 1}/{c.repeat}")
             if setup:
@@ -486,6 +490,7 @@ class Runner:
                 t0 = time.perf_counter()
                 result = call(item)
                 durations.append(time.perf_counter() - t0)
+                check_stop()
                 if op == "lookup":
                     results.append((item, result))
                 if time.perf_counter() - started > c.max_time and len(durations) >= MIN_LATENCY_CALLS:

@@ -124,3 +124,19 @@ def test_a_users_file_with_nulls_timestamps_and_unicode(suffix: str, tmp_path: P
         assert all(m.status in (OK, UNSUPPORTED) for m in b.measurements), [(m.op, m.reason) for m in b.measurements]
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, "r.json"])
+
+
+def test_a_stop_request_ends_the_run_even_if_a_library_swallowed_the_interrupt(tmp_path: Path) -> None:
+    from storeadvise.signals import STOP
+
+    STOP.set()  # what the CLI's signal handler leaves behind when DuckDB turns Ctrl-C into its own error
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            storeadvise.bench(sample="tabular", rows=200, backends=["csv", "parquet"], repeat=1, warmup=0,
+                              out=tmp_path / "r.json")
+    finally:
+        STOP.clear()
+    saved = load_run(tmp_path / "r.json")
+    assert saved.settings["interrupted"] is True
+    assert [(b.backend, b.reason) for b in saved.backends] == [("csv", "interrupted")]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
