@@ -27,6 +27,19 @@ def _processes_mentioning(text: str) -> list[str]:
     return found
 
 
+def _children_of(pid: int) -> list[int]:
+    children = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                children.append(int(entry.name))
+    return children
+
+
 def test_bench_starts_and_stops_the_embedded_servers(tmp_path: Path) -> None:
     out = tmp_path / "run.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("STOREADVISE_")}
@@ -106,8 +119,9 @@ def test_an_interrupted_run_stops_its_servers_and_keeps_what_it_measured(signame
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
-    while not _processes_mentioning(str(tmp_path / "storeadvise-")) and time.monotonic() < deadline:
-        time.sleep(0.2)  # until the embedded servers run
+    while len(_children_of(proc.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)  # until both embedded servers run
+    assert len(_children_of(proc.pid)) >= 2, "the embedded servers did not start"
     time.sleep(2)
     proc.send_signal(getattr(signal, signame))
     _, err = proc.communicate(timeout=60)
