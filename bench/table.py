@@ -57,6 +57,14 @@ def _sig3(value: float) -> str:
     return f"{value:.2f}"
 
 
+def _scaled(value: float, units: tuple[tuple[str, float], ...]) -> str | None:
+    """``value`` in the largest of ``units`` (name, scale; largest first) it reaches after rounding."""
+    for unit, scale in units:
+        if abs(value) >= scale * _ROUNDS_UP:
+            return f"{_sig3(value / scale)}{unit}"
+    return None
+
+
 def fmt_time(seconds: Any) -> str:
     """Seconds in the unit a person reads without counting zeros: ns, µs, ms or s."""
     value = number(seconds)
@@ -64,10 +72,7 @@ def fmt_time(seconds: Any) -> str:
         return DASH
     if value == 0:
         return "0 s"
-    for unit, scale in (("s", 1.0), ("ms", 1e-3), ("µs", 1e-6)):
-        if abs(value) >= scale * _ROUNDS_UP:
-            return f"{_sig3(value / scale)} {unit}"
-    return f"{_sig3(value / 1e-9)} ns"
+    return _scaled(value, ((" s", 1.0), (" ms", 1e-3), (" µs", 1e-6))) or f"{_sig3(value / 1e-9)} ns"
 
 
 def fmt_bytes(size: Any) -> str:
@@ -75,10 +80,7 @@ def fmt_bytes(size: Any) -> str:
     value = number(size)
     if value is None:
         return DASH
-    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if abs(value) >= scale * _ROUNDS_UP:
-            return f"{_sig3(value / scale)} {unit}"
-    return f"{value:.0f} B"
+    return _scaled(value, ((" GB", 1e9), (" MB", 1e6), (" kB", 1e3))) or f"{value:.0f} B"
 
 
 def fmt_count(count: Any) -> str:
@@ -86,10 +88,7 @@ def fmt_count(count: Any) -> str:
     value = number(count)
     if value is None:
         return DASH
-    for unit, scale in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
-        if abs(value) >= scale * _ROUNDS_UP:
-            return f"{_sig3(value / scale)}{unit}"
-    return _sig3(value)
+    return _scaled(value, (("G", 1e9), ("M", 1e6), ("k", 1e3))) or _sig3(value)
 
 
 def fmt_ratio(ratio: Any) -> str:
