@@ -67,27 +67,11 @@ def _data(rows: int) -> tuple[Any, Any, Any]:
 
 @pytest.fixture(scope="session")
 def file_stores(file_data: Any, perf_scratch: Path) -> Iterator[dict[str, Any]]:
-    """storeadvise file and embedded-database backends holding the sample: opened and written once
-    each, on first use, and cleaned up at the end of the session."""
-    from storeadvise.backends import backend_class
-    from storeadvise.backends.base import BackendSettings
+    """storeadvise file and embedded-database backends holding the sample, written once each."""
+    from stores import written_stores
 
     table, plan, _ = file_data
-    opened: dict[str, Any] = {}
-
-    class Stores(dict):
-        def __missing__(self, name: str) -> Any:
-            settings = BackendSettings(run_id="perf", scratch_dir=perf_scratch / "storeadvise",
-                                       key_column=plan.key_column)
-            backend = backend_class(name)(settings)
-            backend.open()
-            backend.write(table.schema, table.to_batches(max_chunksize=65_536))
-            self[name] = opened[name] = backend
-            return backend
-
-    yield Stores()
-    for backend in opened.values():
-        backend.cleanup()
+    yield from written_stores(table, plan.key_column, perf_scratch / "storeadvise")
 
 
 @pytest.fixture(scope="session")

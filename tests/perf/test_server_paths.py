@@ -19,9 +19,7 @@ from typing import Any
 
 import pairs
 import pytest
-
-from storeadvise.backends import backend_class
-from storeadvise.backends.base import BackendSettings
+from stores import written_stores
 
 pytestmark = pytest.mark.server
 
@@ -34,24 +32,7 @@ LOOKUP_KEYS = 200
 @pytest.fixture(scope="module")
 def server_stores(server_data: Any, perf_servers: dict, perf_scratch: Path) -> Iterator[dict[str, Any]]:
     table, plan, _ = server_data
-    opened: dict[str, Any] = {}
-
-    class Stores(dict):
-        def __missing__(self, name: str) -> Any:
-            cls = backend_class(name)
-            if perf_servers.get(f"{cls.service}_unavailable"):
-                pytest.skip(f"{name}: {perf_servers[f'{cls.service}_unavailable']}")
-            settings = BackendSettings(run_id="perf", scratch_dir=perf_scratch / "storeadvise",
-                                       key_column=plan.key_column, options=dict(perf_servers))
-            backend = cls(settings)
-            backend.open()
-            backend.write(table.schema, table.to_batches(max_chunksize=65_536))
-            self[name] = opened[name] = backend
-            return backend
-
-    yield Stores()
-    for backend in opened.values():
-        backend.cleanup()
+    yield from written_stores(table, plan.key_column, perf_scratch / "storeadvise", perf_servers)
 
 
 @pytest.mark.parametrize(("backend_name", "op"), CASES, ids=[f"{b}-{op}" for b, op in CASES])
