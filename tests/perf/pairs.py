@@ -2,11 +2,22 @@
 
 Why interleave: on a shared machine the same code path moves by up to 1.5x between runs, so timing
 all of A and then all of B measures the machine's mood as much as the code. Here the two sides run
-alternately (B A B A ...), each pair sees the same machine state, and the gate uses the median of the
-per-pair ratios storeadvise / direct, which is robust to a few disturbed pairs.
+alternately, each pair sees the same machine state, and the gate uses the median of the per-pair ratios
+storeadvise / direct, which is robust to a few disturbed pairs. The order within a pair alternates
+(B A, A B, B A, ...), so that whatever the first run of a pair leaves behind (a warm cache, garbage,
+an open database) favours each side equally often; a garbage collection runs before every timed run
+and outside the timer.
+
+How many pairs: enough for the median to settle, within a time budget per case. A case gets
+``budget / (2 x sample)`` pairs, at least ``MIN_PAIRS`` and at most ``MAX_PAIRS`` (an odd number, so the
+median is one pair's ratio); a sample is the reference's selection median. Reads shorter than
+``MIN_SAMPLE_SECONDS`` are repeated within one timed sample (both sides the same number of times), as
+``timeit`` does, so that a 1 ms read is not timed at the clock's and the scheduler's granularity.
+Each case also reports a distribution-free 95% interval of its median ratio: a verdict whose interval
+straddles the limit is one the machine could not settle. ``STOREADVISE_PERF_PAIRS`` fixes the count.
 
 How pytest-benchmark fits in: ``benchmark.pedantic`` times the storeadvise side (it is the recorded
-timing of the test), and its per-round ``setup`` hook runs the reference side first, timed by our own
+timing of the test), and its per-round ``setup`` hook runs the reference side, timed by our own
 clock and outside pytest-benchmark's timer. One loop therefore gives the interleaved pairs and the
 pytest-benchmark record of the same runs; the reference's timings go into ``benchmark.extra_info``.
 
@@ -23,14 +34,16 @@ prints the ratio table.
 
 from __future__ import annotations
 
+import gc
 import json
+import math
 import os
 import statistics
-import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
+from time import perf_counter
 from typing import Any
 
 FILE_THRESHOLD = 1.10
@@ -38,6 +51,18 @@ FILE_THRESHOLD = 1.10
 SERVER_THRESHOLD = 1.15
 """The same for server backends (MongoDB, Kafka): the network and the server add noise."""
 PRUNE_FACTOR = 3.0
+MIN_PAIRS = 9
+MAX_PAIRS = 41
+CASE_SECONDS = {"file": 6.0, "database": 6.0, "server": 30.0}
+"""Time budget of a case's counted pairs by backend kind. The servers' pair ratios spread several times
+wider (measured: 0.6-1.5 for the same MongoDB read, the embedded server sharing the two cores with the
+client), so they get more pairs; a file case reaches ``MAX_PAIRS`` in well under its budget when it is
+quick."""
+MIN_SAMPLE_SECONDS = 0.05
+WRITE_BATCH_ROWS = 65_536
+"""Rows per record batch of the suite's table: the batches the runner writes. Both sides of a write get
+this same table, so a direct call pays for the same input shape as storeadvise (a library that is
+faster on one contiguous chunk may combine the chunks itself, inside its timing)."""
 SCHEMA = "storeadvise-perf/1"
 
 
@@ -62,10 +87,51 @@ def server_rows() -> int:
     return env_int("STOREADVISE_PERF_SERVER_ROWS", 20_000)
 
 
-def pair_count() -> int:
-    """5 interleaved pairs (after one warm-up pair): enough for a median ratio, and the whole suite stays
-    under 15 minutes on two cores."""
-    return env_int("STOREADVISE_PERF_PAIRS", 5)
+def fixed_pair_count() -> int | None:
+    """``STOREADVISE_PERF_PAIRS`` when set: every case runs that many pairs instead of its budget's."""
+    if not os.environ.get("STOREADVISE_PERF_PAIRS", "").strip():
+        return None
+    return env_int("STOREADVISE_PERF_PAIRS", MIN_PAIRS)
+
+
+@dataclass(frozen=True)
+class PairPlan:
+    """How a case is timed: ``pairs`` counted pairs, each sample ``calls`` runs of a side."""
+
+    pairs: int
+    calls: int = 1
+
+
+def plan_pairs(sample_s: float, kind: str, repeatable: bool) -> PairPlan:
+    """Pairs and calls per sample for a case whose one run takes about ``sample_s`` (see the module
+    docstring). ``repeatable``: both sides can run back to back without a setup (reads)."""
+    calls = max(1, math.ceil(MIN_SAMPLE_SECONDS / max(sample_s, 1e-6))) if repeatable else 1
+    fixed = fixed_pair_count()
+    if fixed is not None:
+        return PairPlan(fixed, calls)
+    budget = CASE_SECONDS.get(kind, CASE_SECONDS["file"])
+    wanted = math.ceil(budget / (2 * sample_s * calls))
+    count = min(MAX_PAIRS, max(MIN_PAIRS, wanted))
+    return PairPlan(count | 1, calls)  # odd: the median is one pair's ratio
+
+
+def median_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float]:
+    """A distribution-free ``confidence`` interval of the median of ``values``: the order statistics
+    x(j) and x(n+1-j), j the largest index with P(Binomial(n, 1/2) < j) <= (1 - confidence) / 2
+    (at least 1: with few values the interval is their whole range)."""
+    if not values:
+        raise ValueError("no values")
+    ordered = sorted(values)
+    n = len(ordered)
+    tail = (1 - confidence) / 2
+
+    def at_most(k: int) -> float:  # P(Binomial(n, 1/2) <= k)
+        return sum(math.comb(n, i) for i in range(k + 1)) / 2**n
+
+    j = 1
+    while j < (n + 1) // 2 and at_most(j) <= tail:
+        j += 1
+    return ordered[j - 1], ordered[n - j]
 
 
 def select_rounds() -> int:
@@ -101,13 +167,16 @@ def returned_rows(result: Any) -> int | None:
     return None
 
 
-def timed(side: Side) -> float:
-    """Seconds of one run of ``side.call`` (its setup runs first, untimed)."""
+def timed(side: Side, calls: int = 1) -> float:
+    """Seconds per run of ``side.call``, timed over ``calls`` runs back to back (its setup runs first,
+    and a garbage collection, both untimed)."""
     if side.setup is not None:
         side.setup()
-    t0 = time.perf_counter()
-    result = side.call()
-    seconds = time.perf_counter() - t0
+    gc.collect()
+    t0 = perf_counter()
+    for _ in range(calls):
+        result = side.call()
+    seconds = (perf_counter() - t0) / calls
     side.rows = returned_rows(result)
     return seconds
 
@@ -153,10 +222,12 @@ def choose_fastest(candidates: list[Side], rounds: int | None = None) -> tuple[S
 
 @dataclass
 class PairResult:
-    """Interleaved timings of storeadvise (``a``) and its reference (``b``)."""
+    """Interleaved timings of storeadvise (``a``) and its reference (``b``), seconds per run."""
 
     a: list[float] = field(default_factory=list)
     b: list[float] = field(default_factory=list)
+    calls: int = 1
+    """Runs per timed sample (short reads are repeated, see the module docstring)."""
 
     @property
     def ratios(self) -> list[float]:
@@ -166,50 +237,73 @@ class PairResult:
     def median_ratio(self) -> float:
         return statistics.median(self.ratios)
 
+    @property
+    def ratio_interval(self) -> tuple[float, float]:
+        return median_interval(self.ratios)
 
-def interleave(benchmark: Any, a: Side, b: Side, pairs: int | None = None, warmup: int = 1) -> PairResult:
-    """Run ``b`` then ``a``, ``pairs`` times (plus ``warmup`` uncounted pairs); ``a`` is what
-    ``benchmark`` records. Without a pytest-benchmark fixture (``benchmark=None``) the same loop runs
-    on our clock alone."""
-    pairs = pairs or pair_count()
-    result = PairResult()
-    state = {"counted": -warmup}
+
+def interleave(benchmark: Any, a: Side, b: Side, plan: PairPlan, warmup: int = 1) -> PairResult:
+    """``plan.pairs`` counted pairs of ``a`` and ``b`` (after ``warmup`` uncounted ones), the order
+    within a pair alternating: B A, A B, B A, ... ``a`` is what ``benchmark`` records (``plan.calls``
+    runs per round). Without a pytest-benchmark fixture (``benchmark=None``) the same loop runs on our
+    clock alone."""
+    result = PairResult(calls=plan.calls)
+    state = {"round": -warmup, "b_pending": False}
+
+    def run_b(round_index: int) -> None:
+        seconds = timed(b, plan.calls)
+        if round_index >= 0:
+            result.b.append(seconds)
 
     def before_a() -> None:
-        seconds = timed(b)
-        if state["counted"] >= 0:
-            result.b.append(seconds)
+        this = state["round"]
+        if state["b_pending"]:  # the previous pair ran A first; its B runs now, before this pair
+            run_b(this - 1)
+        b_first = this % 2 == 0
+        if b_first:
+            run_b(this)
+        state["b_pending"] = not b_first
         if a.setup is not None:
             a.setup()
+        gc.collect()
 
     def run_a() -> None:
-        t0 = time.perf_counter()
-        returned = a.call()
-        seconds = time.perf_counter() - t0
+        t0 = perf_counter()
+        for _ in range(plan.calls):
+            returned = a.call()
+        seconds = (perf_counter() - t0) / plan.calls
         a.rows = returned_rows(returned)
-        if state["counted"] >= 0:
+        if state["round"] >= 0:
             result.a.append(seconds)
-        state["counted"] += 1
+        state["round"] += 1
 
     if benchmark is None:
-        for _ in range(pairs + warmup):
+        for _ in range(plan.pairs + warmup):
             before_a()
             run_a()
     else:
-        benchmark.pedantic(run_a, setup=before_a, rounds=pairs, warmup_rounds=warmup)
+        benchmark.pedantic(run_a, setup=before_a, rounds=plan.pairs, warmup_rounds=warmup)
+    if state["b_pending"]:
+        run_b(state["round"] - 1)
+    if benchmark is not None:
+        low, high = result.ratio_interval
         benchmark.extra_info.update(
             reference=b.name,
             reference_median_s=statistics.median(result.b),
             median_pair_ratio=result.median_ratio,
+            ratio_interval_95=[low, high],
+            calls_per_round=plan.calls,
         )
     return result
 
 
 def storeadvise_side(backend: Any, op: str, table: Any, plan: Any, keys: list) -> Side:
     """The backend object's own method for ``op`` (not the CLI); a write starts from an empty store, as
-    in the runner (``clear`` untimed), and writes the table in 64k-row batches, as the runner does."""
+    in the runner (``clear`` untimed), and writes the table's ``WRITE_BATCH_ROWS``-row batches, as the
+    runner does (zero-copy: the suite's table is made of such batches)."""
     if op == "write":
-        return Side("storeadvise", lambda: backend.write(table.schema, table.to_batches(max_chunksize=65_536)),
+        return Side("storeadvise",
+                    lambda: backend.write(table.schema, table.to_batches(max_chunksize=WRITE_BATCH_ROWS)),
                     setup=backend.clear)
     if op == "read":
         return Side("storeadvise", lambda: backend.read())
@@ -238,16 +332,21 @@ class CaseResult:
     reference: str
     reference_median_s: float
     median_ratio: float
+    ratio_interval_95: list[float]
+    """Distribution-free 95% interval of the median ratio (see ``median_interval``)."""
     pair_ratios: list[float]
+    calls_per_sample: int
     threshold: float
     passed: bool
     direct: dict[str, dict[str, Any]]
     notes: str = ""
 
     def message(self) -> str:
+        low, high = self.ratio_interval_95
         return (
             f"storeadvise {self.backend} {self.op} takes {self.median_ratio:.2f}x the time of the fastest direct "
-            f"call ({self.reference}); the limit is {self.threshold:.2f}x" + (f" ({self.notes})" if self.notes else "")
+            f"call ({self.reference}; 95% interval {low:.2f}-{high:.2f} over {len(self.pair_ratios)} pairs); "
+            f"the limit is {self.threshold:.2f}x" + (f" ({self.notes})" if self.notes else "")
         )
 
 
@@ -257,7 +356,9 @@ def run_case(
 ) -> CaseResult:
     """Pick the fastest direct call, run the interleaved pairs against it, record the result."""
     reference, summary = choose_fastest(direct)
-    pairs = interleave(benchmark, storeadvise, reference)
+    repeatable = storeadvise.setup is None and reference.setup is None
+    pairs = interleave(benchmark, storeadvise, reference,
+                       plan_pairs(summary[reference.name]["median_s"], kind, repeatable))
     threshold = threshold_for(kind)
     ratio = pairs.median_ratio
     for side in direct:
@@ -280,7 +381,9 @@ def run_case(
         reference=reference.name,
         reference_median_s=statistics.median(pairs.b),
         median_ratio=ratio,
+        ratio_interval_95=[round(x, 4) for x in pairs.ratio_interval],
         pair_ratios=[round(r, 4) for r in pairs.ratios],
+        calls_per_sample=pairs.calls,
         threshold=threshold,
         passed=ratio <= threshold,
         direct=summary,
@@ -353,19 +456,22 @@ def _fmt_s(seconds: float | None) -> str:
 
 
 def ratio_rows(session: dict[str, list[dict[str, Any]]]) -> list[list[str]]:
-    """The table of cases: backend, op, storeadvise, fastest direct, ratio, limit, verdict, vs pandas."""
+    """The table of cases: backend, op, storeadvise, fastest direct, ratio and its interval, pairs, limit,
+    verdict, vs pandas."""
     rows = []
     for c in session["cases"]:
         pandas = c.get("pandas_ratio")
         rows.append([
             c["backend"], c["op"], _fmt_s(c["storeadvise_median_s"]), c["reference"], _fmt_s(c["reference_median_s"]),
-            f"{c['median_ratio']:.2f}", f"{c['threshold']:.2f}", "ok" if c["passed"] else "SLOWER",
+            f"{c['median_ratio']:.2f}", "{:.2f}-{:.2f}".format(*c["ratio_interval_95"]), str(len(c["pair_ratios"])),
+            f"{c['threshold']:.2f}", "ok" if c["passed"] else "SLOWER",
             f"{pandas:.2f}" if pandas else "-",
         ])
     return rows
 
 
-CASE_HEADER = ["backend", "op", "storeadvise", "fastest direct", "direct", "ratio", "limit", "verdict", "vs pandas"]
+CASE_HEADER = ["backend", "op", "storeadvise", "fastest direct", "direct", "ratio", "95% interval", "pairs", "limit",
+               "verdict", "vs pandas"]
 PANDAS_HEADER = ["format", "op", "storeadvise", "pandas default", "pandas", "ratio"]
 
 
@@ -429,8 +535,8 @@ def markdown(session: dict[str, list[dict[str, Any]]], environment: dict[str, An
         out += [f"Generated tabular sample; {environment.get('rows_note', '')}", ""]
     out += [
         "Ratio = median over interleaved pairs of (storeadvise time / fastest direct call time); "
-        "below 1 storeadvise is faster. \"vs pandas\" is the same kind of ratio against the pandas default "
-        "(next table).", "",
+        "below 1 storeadvise is faster. \"95% interval\" is a distribution-free interval of that median; "
+        "\"vs pandas\" is the same kind of ratio against the pandas default (next table).", "",
         *markdown_table(CASE_HEADER, ratio_rows(session)), "",
     ]
     if session["pandas"]:

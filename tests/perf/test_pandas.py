@@ -79,7 +79,7 @@ def test_storeadvise_vs_pandas_default(benchmark: Any, file_stores: dict[str, An
     # No warm-up pair: both sides ran just before (the direct cases warmed storeadvise, a pandas read
     # follows its own write), and pandas' text writers take 10 s a run at 500k rows.
     result = pairs.interleave(benchmark, storeadvise, pairs.Side(name, call, setup=setup),
-                              pairs=pairs.env_int("STOREADVISE_PERF_PANDAS_PAIRS", 3), warmup=0)
+                              pairs.PairPlan(pairs.env_int("STOREADVISE_PERF_PANDAS_PAIRS", 3)), warmup=0)
     pairs.record("pandas", {
         "backend": fmt, "op": op, "rows": table.num_rows, "pandas_call": name,
         "storeadvise_median_s": statistics.median(result.a), "pandas_median_s": statistics.median(result.b),

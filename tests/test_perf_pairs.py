@@ -1,0 +1,103 @@
+"""The benchmark suite's pair machinery (tests/perf/pairs.py), checked without timing anything real:
+a fake clock makes every run's duration known, so what is asserted is the bookkeeping (order within
+pairs, which run is paired with which, the interval, the pair plan), never a speed."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+PAIRS_PATH = Path(__file__).parent / "perf" / "pairs.py"
+
+
+@pytest.fixture(scope="module")
+def pairs() -> Any:
+    spec = importlib.util.spec_from_file_location("perf_pairs_under_test", PAIRS_PATH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    yield module
+    sys.modules.pop(spec.name, None)
+
+
+class FakeClock:
+    """``time.perf_counter`` that only moves when a side runs."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_sides(pairs: Any, clock: FakeClock, log: list[str]) -> tuple[Any, Any]:
+    """A and B whose k-th runs take 2(k+1) and (k+1) seconds: correctly paired, every ratio is 2."""
+    count = {"A": 0, "B": 0}
+
+    def run(name: str, unit: float) -> Any:
+        def call() -> None:
+            count[name] += 1
+            clock.now += unit * count[name]
+            log.append(name)
+        return call
+
+    return pairs.Side("A", run("A", 2.0)), pairs.Side("B", run("B", 1.0))
+
+
+def test_pairs_alternate_their_order_and_stay_paired(pairs: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock, log = FakeClock(), []
+    monkeypatch.setattr(pairs, "perf_counter", clock)
+    a, b = make_sides(pairs, clock, log)
+
+    result = pairs.interleave(None, a, b, pairs.PairPlan(4), warmup=1)
+
+    # warm-up pair, then B A / A B alternately: each side runs first in half of the counted pairs
+    assert "".join(log) == "AB" + "BA" "AB" "BA" "AB"
+    assert len(result.a) == len(result.b) == 4
+    # the warm-up runs (k=1) are dropped and the k-th A is divided by the k-th B
+    assert result.a == [4.0, 6.0, 8.0, 10.0]
+    assert result.ratios == [2.0, 2.0, 2.0, 2.0]
+
+
+def test_repeated_calls_are_timed_together_and_reported_per_call(pairs: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock, log = FakeClock(), []
+    monkeypatch.setattr(pairs, "perf_counter", clock)
+    a, b = make_sides(pairs, clock, log)
+
+    result = pairs.interleave(None, a, b, pairs.PairPlan(3, calls=5), warmup=0)
+
+    assert log.count("A") == log.count("B") == 15
+    # first sample of A: runs 1..5 take 2+4+6+8+10 = 30 s, 6 s per call
+    assert result.a[0] == pytest.approx(6.0)
+    assert result.calls == 5
+
+
+def test_median_interval_uses_binomial_order_statistics(pairs: Any) -> None:
+    values = [float(v) for v in range(1, 21)]  # n = 20: the 95% interval is (x6, x15)
+    assert pairs.median_interval(values) == (6.0, 15.0)
+    assert pairs.median_interval([float(v) for v in range(9, 0, -1)]) == (2.0, 8.0)  # n = 9: (x2, x8), unsorted
+    assert pairs.median_interval([3.0, 1.0, 2.0, 5.0, 4.0]) == (1.0, 5.0)  # too few: the whole range
+    assert pairs.median_interval([1.5]) == (1.5, 1.5)
+    with pytest.raises(ValueError):
+        pairs.median_interval([])
+
+
+def test_pair_plan_spends_the_budget_within_bounds(pairs: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STOREADVISE_PERF_PAIRS", raising=False)
+    slow = pairs.plan_pairs(5.0, "server", repeatable=False)
+    assert (slow.pairs, slow.calls) == (pairs.MIN_PAIRS, 1)
+    quick = pairs.plan_pairs(0.001, "file", repeatable=True)
+    assert quick.calls * 0.001 >= pairs.MIN_SAMPLE_SECONDS
+    assert quick.pairs == pairs.MAX_PAIRS
+    write = pairs.plan_pairs(0.001, "file", repeatable=False)
+    assert write.calls == 1  # a side with a setup is never repeated back to back
+    middle = pairs.plan_pairs(0.2, "file", repeatable=False)
+    assert pairs.MIN_PAIRS <= middle.pairs <= pairs.MAX_PAIRS and middle.pairs % 2 == 1
+    assert middle.pairs * 2 * 0.2 == pytest.approx(pairs.CASE_SECONDS["file"], abs=0.8)
+
+    monkeypatch.setenv("STOREADVISE_PERF_PAIRS", "6")
+    assert pairs.plan_pairs(5.0, "server", repeatable=False).pairs == 6
