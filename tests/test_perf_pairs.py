@@ -101,3 +101,23 @@ def test_pair_plan_spends_the_budget_within_bounds(pairs: Any, monkeypatch: pyte
 
     monkeypatch.setenv("STOREADVISE_PERF_PAIRS", "6")
     assert pairs.plan_pairs(5.0, "server", repeatable=False).pairs == 6
+
+
+def test_only_an_unsettled_verdict_gets_settling_pairs(pairs: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("STOREADVISE_PERF_PAIRS", raising=False)
+    clear_pass = pairs.PairResult(a=[1.0] * 9, b=[1.0] * 9)  # every ratio 1.00: interval (1, 1)
+    assert pairs.settling_pairs(clear_pass, 1.10, 0.1, "file") == 0
+    clear_fail = pairs.PairResult(a=[1.5] * 9, b=[1.0] * 9)
+    assert pairs.settling_pairs(clear_fail, 1.10, 0.1, "file") == 0
+    spread = pairs.PairResult(a=[0.8, 0.9, 1.0, 1.05, 1.08, 1.12, 1.2, 1.3, 1.4], b=[1.0] * 9)
+    assert pairs.straddles(spread.ratio_interval, 1.10)
+    extra = pairs.settling_pairs(spread, 1.10, 0.1, "file")
+    assert 0 < extra <= pairs.SETTLE_MAX_PAIRS - 9
+    assert pairs.settling_pairs(spread, 1.10, 100.0, "file") == 1  # a slow case still gets one more pair
+    monkeypatch.setenv("STOREADVISE_PERF_PAIRS", "9")
+    assert pairs.settling_pairs(spread, 1.10, 0.1, "file") == 0
+
+
+def test_the_table_shows_settling_pairs_apart(pairs: Any) -> None:
+    assert pairs.pair_label({"pair_ratios": [1.0] * 35, "settling_pairs": 24}) == "11+24"
+    assert pairs.pair_label({"pair_ratios": [1.0] * 11, "settling_pairs": 0}) == "11"
