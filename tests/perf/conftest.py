@@ -104,7 +104,7 @@ def _environment(config: pytest.Config) -> dict[str, Any]:
                if pairs.fixed_pair_count() else
                f"{pairs.MIN_PAIRS}-{pairs.MAX_PAIRS} interleaved pairs per case (time budget "
                f"{pairs.CASE_SECONDS['file']:.0f} s per file case, {pairs.CASE_SECONDS['server']:.0f} s per "
-               f"server case)")
+               f"server case), up to {pairs.SETTLE_MAX_PAIRS} when the first pairs straddle the limit")
             + "; file reads warm (page cache)."
         ),
     )
