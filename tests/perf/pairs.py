@@ -195,12 +195,17 @@ def timed(side: Side, calls: int = 1) -> float:
     if side.setup is not None:
         side.setup()
     gc.collect()
-    t0 = perf_counter()
-    for _ in range(calls):
-        result = side.call()
-    seconds = (perf_counter() - t0) / calls
+    seconds, result = time_calls(side.call, calls)
     side.rows = returned_rows(result)
     return seconds
+
+
+def time_calls(call: Callable[[], Any], calls: int) -> tuple[float, Any]:
+    """Seconds per run of ``call`` over ``calls`` runs back to back, and what the last run returned."""
+    t0 = perf_counter()
+    for _ in range(calls):
+        result = call()
+    return (perf_counter() - t0) / calls, result
 
 
 def choose_fastest(candidates: list[Side], rounds: int | None = None) -> tuple[Side, dict[str, dict[str, Any]]]:
@@ -290,10 +295,7 @@ def interleave(benchmark: Any, a: Side, b: Side, plan: PairPlan, warmup: int = 1
         gc.collect()
 
     def run_a() -> None:
-        t0 = perf_counter()
-        for _ in range(plan.calls):
-            returned = a.call()
-        seconds = (perf_counter() - t0) / plan.calls
+        seconds, returned = time_calls(a.call, plan.calls)
         a.rows = returned_rows(returned)
         if state["round"] >= 0:
             result.a.append(seconds)
