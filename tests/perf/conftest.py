@@ -92,20 +92,21 @@ def _environment(config: pytest.Config) -> dict[str, Any]:
     from storeadvise.bench.probes import environment
 
     pairs = _pairs()
+    fixed = pairs.fixed_pair_count()
     env = environment()
+    per_case = (
+        f"{fixed} interleaved pairs per case" if fixed else
+        f"{pairs.MIN_PAIRS}-{pairs.MAX_PAIRS} interleaved pairs per case (time budget "
+        f"{pairs.CASE_SECONDS['file']:.0f} s per file case, {pairs.CASE_SECONDS['server']:.0f} s per server case), "
+        f"up to {pairs.SETTLE_MAX_PAIRS} when the first pairs straddle the limit"
+    )
     env.update(
         rows_files=pairs.file_rows(),
         rows_servers=pairs.server_rows(),
-        pairs=pairs.fixed_pair_count() or f"{pairs.MIN_PAIRS}-{pairs.MAX_PAIRS} by time budget",
+        pairs=fixed or f"{pairs.MIN_PAIRS}-{pairs.MAX_PAIRS} by time budget",
         rows_note=(
             f"{pairs.file_rows():,} rows for file and embedded-database backends, {pairs.server_rows():,} for "
-            f"servers, in {pairs.WRITE_BATCH_ROWS:,}-row record batches; "
-            + (f"{pairs.fixed_pair_count()} interleaved pairs per case"
-               if pairs.fixed_pair_count() else
-               f"{pairs.MIN_PAIRS}-{pairs.MAX_PAIRS} interleaved pairs per case (time budget "
-               f"{pairs.CASE_SECONDS['file']:.0f} s per file case, {pairs.CASE_SECONDS['server']:.0f} s per "
-               f"server case), up to {pairs.SETTLE_MAX_PAIRS} when the first pairs straddle the limit")
-            + "; file reads warm (page cache)."
+            f"servers, in {pairs.WRITE_BATCH_ROWS:,}-row record batches; {per_case}; file reads warm (page cache)."
         ),
     )
     return env

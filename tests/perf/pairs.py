@@ -49,6 +49,8 @@ from pathlib import Path
 from time import perf_counter
 from typing import Any
 
+from storeadvise.bench.table import fmt_time
+
 FILE_THRESHOLD = 1.10
 """Largest accepted median ratio storeadvise / fastest direct call for file and embedded-database backends."""
 SERVER_THRESHOLD = 1.15
@@ -482,12 +484,6 @@ def compare(current: dict[str, Any], earlier: dict[str, Any]) -> list[str]:
     return lines
 
 
-def _fmt_s(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
-
-
 def pair_label(case: dict[str, Any]) -> str:
     """Pairs of a case: ``11``, or ``11+24`` when 24 settling pairs followed the first 11."""
     extra = case.get("settling_pairs") or 0
@@ -502,7 +498,8 @@ def ratio_rows(session: dict[str, list[dict[str, Any]]]) -> list[list[str]]:
     for c in session["cases"]:
         pandas = c.get("pandas_ratio")
         rows.append([
-            c["backend"], c["op"], _fmt_s(c["storeadvise_median_s"]), c["reference"], _fmt_s(c["reference_median_s"]),
+            c["backend"], c["op"], fmt_time(c["storeadvise_median_s"]), c["reference"],
+            fmt_time(c["reference_median_s"]),
             f"{c['median_ratio']:.2f}", "{:.2f}-{:.2f}".format(*c["ratio_interval_95"]), pair_label(c),
             f"{c['threshold']:.2f}", "ok" if c["passed"] else "SLOWER",
             f"{pandas:.2f}" if pandas else "-",
@@ -517,7 +514,7 @@ PANDAS_HEADER = ["format", "op", "storeadvise", "pandas default", "pandas", "rat
 
 def pandas_rows(session: dict[str, list[dict[str, Any]]]) -> list[list[str]]:
     return [
-        [p["backend"], p["op"], _fmt_s(p["storeadvise_median_s"]), p["pandas_call"], _fmt_s(p["pandas_median_s"]),
+        [p["backend"], p["op"], fmt_time(p["storeadvise_median_s"]), p["pandas_call"], fmt_time(p["pandas_median_s"]),
          f"{p['median_ratio']:.2f}"]
         for p in session["pandas"]
     ]
@@ -545,8 +542,8 @@ def info_lines(session: dict[str, list[dict[str, Any]]]) -> list[str]:
         for name, d in c["direct"].items():
             if not d.get("gate", True) and d.get("median_s") and d["median_s"] < c["storeadvise_median_s"]:
                 lines.append(
-                    f"{c['backend']} {c['op']}: {name} took {_fmt_s(d['median_s'])}, storeadvise "
-                    f"{_fmt_s(c['storeadvise_median_s'])} ({c['storeadvise_median_s'] / d['median_s']:.1f}x); "
+                    f"{c['backend']} {c['op']}: {name} took {fmt_time(d['median_s'])}, storeadvise "
+                    f"{fmt_time(c['storeadvise_median_s'])} ({c['storeadvise_median_s'] / d['median_s']:.1f}x); "
                     f"{d.get('note', '')}"
                 )
     return lines
@@ -561,7 +558,7 @@ def other_lines(session: dict[str, list[dict[str, Any]]]) -> list[str]:
     ]
     lines += [
         f"harness overhead: {o['overhead_per_run_s'] * 1e6:.0f} µs per counted run = {o['overhead_pct']:.2f}% of "
-        f"{o['reference_op']} ({_fmt_s(o['reference_median_s'])}); limit {o['limit_pct']:.0f}%"
+        f"{o['reference_op']} ({fmt_time(o['reference_median_s'])}); limit {o['limit_pct']:.0f}%"
         for o in session["overhead"]
     ]
     return lines
