@@ -4,7 +4,7 @@ Two faces of the same functions: the ``storeadvise`` command line and this Pytho
 
     >>> import storeadvise
     >>> advice = storeadvise.recommend(modality="tabular", purpose="online")
-    >>> run = storeadvise.bench(sample="tabular", rows=10_000, backends=["csv", "parquet"])
+    >>> run = storeadvise.benchmark(sample="tabular", rows=10_000, backends=["csv", "parquet"])
 
 Attributes are imported on first use so that ``import storeadvise`` (and the CLI's ``--help``) stays fast.
 """
@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 
 _LAZY: dict[str, str] = {
     "recommend": "storeadvise.advisor.api:recommend",
-    "bench": "storeadvise.bench.api:bench",  # the package storeadvise.bench is callable too
+    "benchmark": "storeadvise.bench.api:benchmark",
     "load_run": "storeadvise.bench.results:load_run",
     "render": "storeadvise.bench.report:render",
     "load_dataset": "storeadvise.bench.datasets:load_dataset",

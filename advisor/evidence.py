@@ -234,7 +234,7 @@ def gather_evidence(advice: Recommendation, *, data: str | Path | None = None, r
         return replace(advice, notes=(*advice.notes, "No recommended option has a backend to benchmark."))
     if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int) or rows <= 0):
         raise UsageError(f"--bench-rows must be a positive integer, not {rows!r}")
-    from storeadvise.bench.api import bench
+    from storeadvise.bench.api import benchmark
 
     kwargs: dict[str, Any] = {"backends": names, "purpose": advice.inputs.purpose, "save": True}
     if options:
@@ -243,5 +243,5 @@ def gather_evidence(advice: Recommendation, *, data: str | Path | None = None, r
         kwargs.update(sample=modality, rows=rows or DEFAULT_SAMPLE_ROWS)
     elif rows is not None:
         kwargs["rows"] = rows
-    run = bench(data, **kwargs)
+    run = benchmark(data, **kwargs)
     return apply_evidence(advice, run)

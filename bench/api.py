@@ -1,4 +1,4 @@
-"""``storeadvise.bench(...)``: the Python face of ``storeadvise bench``."""
+"""``storeadvise.benchmark(...)``: the Python face of ``storeadvise bench``."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def open_dataset(
     return sample_dataset(sample or "tabular", rows, seed=seed)
 
 
-def bench(
+def benchmark(
     data: str | Path | None = None,
     *,
     sample: str | None = None,

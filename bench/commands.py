@@ -140,7 +140,7 @@ def bench_command(
       storeadvise bench --sample tabular --scale 10k,100k,1M --backends csv,parquet,sqlite
       storeadvise bench mydata.csv --sweep
     """
-    from storeadvise.bench.api import bench
+    from storeadvise.bench.api import benchmark
     from storeadvise.bench.report import render
 
     options = _parse_options(option_pairs)
@@ -149,7 +149,7 @@ def bench_command(
     if kafka_bootstrap:
         options["kafka_bootstrap"] = kafka_bootstrap
     with _Progress(sys.stderr.isatty()) as progress:
-        run = bench(
+        run = benchmark(
             data,
             sample=sample,
             rows=rows,

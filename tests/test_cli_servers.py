@@ -69,7 +69,7 @@ def test_users_own_servers_keep_their_data_and_lose_the_scratch(server_options: 
     try:
         import storeadvise
 
-        run = storeadvise.bench(
+        run = storeadvise.benchmark(
             sample="nested", rows=300, backends=["mongo", "kafka"], repeat=1, warmup=0, lookups=10,
             options={"mongo_uri": server_options["mongo_uri"], "kafka_bootstrap": server_options["kafka_bootstrap"]},
             out=tmp_path / "run.json",

@@ -16,7 +16,7 @@ SAMPLE_KINDS = ["tabular", "time-series", "text", "nested"]
 @pytest.fixture(scope="module")
 def tabular_run(tmp_path_factory: pytest.TempPathFactory):
     out = tmp_path_factory.mktemp("run") / "run.json"
-    run = storeadvise.bench(
+    run = storeadvise.benchmark(
         sample="tabular", rows=3_000, backends=FILE_BACKENDS, repeat=2, warmup=0, lookups=15, max_time=5, out=out
     )
     return run, out
@@ -77,7 +77,7 @@ def test_duckdb_can_query_run_files(tabular_run) -> None:
 
 @pytest.mark.parametrize("kind", SAMPLE_KINDS)
 def test_round_trip_for_every_modality(kind: str, tmp_path: Path) -> None:
-    run = storeadvise.bench(
+    run = storeadvise.benchmark(
         sample=kind, rows=500, backends=FILE_BACKENDS, ops="write", repeat=1, warmup=0, out=tmp_path / "r.json"
     )
     for b in run.backends:
@@ -86,7 +86,7 @@ def test_round_trip_for_every_modality(kind: str, tmp_path: Path) -> None:
 
 
 def test_missing_server_is_a_skipped_row_not_a_crash(tmp_path: Path) -> None:
-    run = storeadvise.bench(
+    run = storeadvise.benchmark(
         sample="tabular", rows=200, backends=["csv", "mongo"], ops="write,read", repeat=1, warmup=0,
         options={"mongo_uri": "mongodb://127.0.0.1:1/?serverSelectionTimeoutMS=500"}, out=tmp_path / "r.json",
     )
@@ -97,7 +97,7 @@ def test_missing_server_is_a_skipped_row_not_a_crash(tmp_path: Path) -> None:
 
 
 def test_purpose_picks_operations(tmp_path: Path) -> None:
-    run = storeadvise.bench(
+    run = storeadvise.benchmark(
         sample="tabular", rows=300, backends=["parquet"], purpose="online", repeat=1, warmup=0, lookups=10,
         out=tmp_path / "r.json",
     )
@@ -117,7 +117,7 @@ def test_a_users_file_with_nulls_timestamps_and_unicode(suffix: str, tmp_path: P
     profile = load_dataset(path).profile
     kinds = {c.kind for c in profile.columns}
     assert {"timestamp", "string", "bool"} <= kinds and any(c.null_count for c in profile.columns)
-    run = storeadvise.bench(path, backends=FILE_BACKENDS, repeat=1, warmup=0, lookups=10, out=tmp_path / "r.json")
+    run = storeadvise.benchmark(path, backends=FILE_BACKENDS, repeat=1, warmup=0, lookups=10, out=tmp_path / "r.json")
     assert run.dataset["name"] == path.name and run.dataset["rows"] == 1_500
     for b in run.backends:
         assert b.status == OK and b.verification and not b.verification.flagged, (b.backend, b.reason)
@@ -132,7 +132,7 @@ def test_a_stop_request_ends_the_run_even_if_a_library_swallowed_the_interrupt(t
     STOP.set()  # what the CLI's signal handler leaves behind when DuckDB turns Ctrl-C into its own error
     try:
         with pytest.raises(KeyboardInterrupt):
-            storeadvise.bench(sample="tabular", rows=200, backends=["csv", "parquet"], repeat=1, warmup=0,
+            storeadvise.benchmark(sample="tabular", rows=200, backends=["csv", "parquet"], repeat=1, warmup=0,
                               out=tmp_path / "r.json")
     finally:
         STOP.clear()

@@ -31,7 +31,7 @@ def test_parse_scale() -> None:
 
 def test_scaling_run_reports_every_size(tmp_path: Path) -> None:
     out = tmp_path / "scale.json"
-    run = storeadvise.bench(
+    run = storeadvise.benchmark(
         sample="tabular", scale="500,2000", backends=["parquet", "sqlite"], ops="write,read,lookup",
         repeat=1, warmup=0, lookups=10, out=out,
     )
@@ -50,7 +50,7 @@ def test_scaling_run_reports_every_size(tmp_path: Path) -> None:
 
 
 def test_codec_sweep_runs_variants_with_their_own_options(tmp_path: Path) -> None:
-    run = storeadvise.bench(
+    run = storeadvise.benchmark(
         sample="tabular", rows=2_000, sweep=True, backends=["parquet", "csv"], repeat=1, warmup=0,
         out=tmp_path / "sweep.json",
     )
