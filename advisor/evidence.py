@@ -24,7 +24,7 @@ from storeadvise.modalities import SAMPLE_KINDS
 from storeadvise.purposes import PURPOSES, Metric
 
 if TYPE_CHECKING:
-    from storeadvise.bench.results import BackendRun, Measurement, Run
+    from storeadvise.bench.api import BackendRun, Measurement, Run
 
 DEFAULT_SAMPLE_ROWS = 10_000
 MARGIN = 0.10

@@ -1,7 +1,9 @@
-"""Purposes and modalities are defined once; everything that names them agrees with that definition."""
+"""Purposes and modalities are defined once; everything that names them agrees with that definition,
+and the advisor reaches the harness only through its public API."""
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,7 @@ from storeadvise.modalities import MODALITIES, SAMPLE_KINDS
 from storeadvise.purposes import PURPOSES
 
 ROOT = Path(__file__).resolve().parent.parent
+HARNESS_API = ("storeadvise", "storeadvise.bench.api")
 
 
 @pytest.mark.parametrize("name", PURPOSES)
@@ -72,3 +75,18 @@ def test_harness_help_lists_every_sample_kind(command: str) -> None:
     result = CliRunner().invoke(cli, [command, "--help"])
     assert result.exit_code == 0, result.output
     assert all(kind in result.output for kind in SAMPLE_KINDS), result.output
+
+
+def _harness_imports(path: Path) -> list[str]:
+    """The ``storeadvise.bench`` / ``storeadvise.backends`` modules ``path`` imports (type-only ones too)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        names = [node.module or ""] if isinstance(node, ast.ImportFrom) else (
+            [a.name for a in node.names] if isinstance(node, ast.Import) else [])
+        found += [n for n in names if n.startswith(("storeadvise.bench", "storeadvise.backends"))]
+    return found
+
+
+@pytest.mark.parametrize("path", sorted((ROOT / "advisor").glob("*.py")), ids=lambda p: p.name)
+def test_the_advisor_uses_only_the_harness_public_api(path: Path) -> None:
+    assert all(name in HARNESS_API for name in _harness_imports(path)), _harness_imports(path)
