@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 DEFAULT_SAMPLE_ROWS = 10_000
 MARGIN = 0.10
 """A measurement overturns the rules only if the winner beats the rules' favourite by at least this
-fraction (and, for a tail-latency metric, is not slower at the median): smaller gaps are noise on a
-shared machine."""
+fraction (and, for a tail-latency metric, is not slower at the median), so that run-to-run noise does
+not reorder the advice; docs/decisions.md records how far results move between runs."""
 
 
 @dataclass(frozen=True)
