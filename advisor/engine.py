@@ -11,13 +11,18 @@ Only the standard library is imported here, so ``storeadvise recommend`` stays f
 from __future__ import annotations
 
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from storeadvise.advisor.inputs import CHOICES, Inputs
 from storeadvise.advisor.ruleset import Effect, Option, Rule, RuleSet
 from storeadvise.errors import UsageError
+from storeadvise.modalities import SAMPLE_KINDS
+from storeadvise.purposes import PURPOSES
+
+CANDIDATES = 3
+"""How many of the recommended options that have a backend are measured (``--bench``, the bench hint)."""
 
 
 @dataclass(frozen=True)
@@ -138,12 +143,17 @@ def _tradeoff(best: Ranked, runner: Ranked, fired: tuple[Fired, ...], options: M
     return text
 
 
-def bench_command_hint(inputs: Inputs, ranked: tuple[Ranked, ...], ruleset: RuleSet, data: str | None = None) -> str:
+def candidate_backends(recommended: Sequence[Ranked], count: int = CANDIDATES) -> list[str]:
+    """The backends of the first ``count`` recommended options that the harness can measure."""
+    return [r.backend for r in recommended if r.backend][:count]
+
+
+def bench_command_hint(inputs: Inputs, ranked: tuple[Ranked, ...], data: str | None = None) -> str:
     """The ``storeadvise bench`` command that measures the top candidates for this purpose."""
-    names = [r.backend for r in ranked if r.backend][:3]
-    if not names or inputs.modality in ("images", "video"):
+    names = candidate_backends(ranked)
+    if not names or inputs.modality not in SAMPLE_KINDS:
         return ""
-    measure = ruleset.purposes.get(inputs.purpose or "", {}).get("measure", "")
+    measure = PURPOSES[inputs.purpose].metric.description if inputs.purpose in PURPOSES else ""
     # Runnable as printed: on the user's file, or on a generated sample of the same modality.
     source = shlex.quote(data) if data else f"--sample {inputs.modality}"
     return f"storeadvise bench {source} --purpose {inputs.purpose} --backends {','.join(names)}: compare {measure}"
@@ -195,7 +205,7 @@ def evaluate(inputs: Inputs, ruleset: RuleSet, data: str | None = None) -> Recom
     notes = []
     if not recommendations:
         notes.append("No option scored above zero with these inputs and rules.")
-    hint = bench_command_hint(inputs, recommendations, ruleset, data)
+    hint = bench_command_hint(inputs, recommendations, data)
     return Recommendation(
         inputs=inputs,
         recommendations=recommendations,
@@ -205,6 +215,5 @@ def evaluate(inputs: Inputs, ruleset: RuleSet, data: str | None = None) -> Recom
         tradeoff=tradeoff,
         measure_next=(hint,) if hint else (),
         notes=tuple(notes),
-        title=f"Where to keep {inputs.modality} data for "
-              f"{ruleset.purposes.get(inputs.purpose, {}).get('label', inputs.purpose)}",
+        title=f"Where to keep {inputs.modality} data for {PURPOSES[inputs.purpose].label}",
     )

@@ -2,13 +2,9 @@
 
 ``gather_evidence`` runs the harness's purpose profile on the top candidates that have a backend;
 ``apply_evidence`` is pure (a finished ``Run`` in, a re-ranked recommendation out), so it can be tested
-on a hand-built run. Each purpose is judged by the one number that matters for it:
-
-    online       lookup p99 latency (lower is better)
-    training     scan throughput in rows/s (higher is better; full read when scan is not supported)
-    batch        projection + filtered-read median time (lower is better)
-    exploration  read + write median time (lower is better)
-    sharing      bytes at rest (lower is better), and the round trip must be clean
+on a hand-built run. Each purpose is judged by the one number its definition names
+(``storeadvise.purposes``: lookup p99 for online, scan throughput for training, ...); this module
+reads that number from the run and compares the candidates on it.
 
 A backend whose round trip was flagged ranks after every clean one, whatever its speed. Re-ranking keeps
 options that were not measured (memory, files index, ...) where the rules put them, and reorders the
@@ -22,59 +18,52 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from storeadvise.advisor.engine import Recommendation, candidate_backends
 from storeadvise.errors import UsageError
+from storeadvise.modalities import SAMPLE_KINDS
+from storeadvise.purposes import PURPOSES, Metric
 
 if TYPE_CHECKING:
-    from storeadvise.advisor.engine import Recommendation
-    from storeadvise.bench.results import BackendRun, Run
-
-SAMPLE_MODALITIES = ("tabular", "time-series", "text", "nested")
-"""Modalities the harness can generate a sample of (``bench.datasets.SAMPLE_KINDS``)."""
+    from storeadvise.bench.api import BackendRun, Measurement, Run
 
 DEFAULT_SAMPLE_ROWS = 10_000
-CANDIDATES = 3
 MARGIN = 0.10
 """A measurement overturns the rules only if the winner beats the rules' favourite by at least this
-fraction (and, for a tail-latency metric, is not slower at the median): smaller gaps are noise on a
-shared machine."""
+fraction (and, for a tail-latency metric, is not slower at the median), so that run-to-run noise does
+not reorder the advice; docs/decisions.md records how far results move between runs."""
 
 
 @dataclass(frozen=True)
-class Metric:
-    """The number that decides a purpose, and how to read it from one backend's measurements."""
+class Statistic:
+    """How to read one statistic from an operation's measurement, and how to show its value."""
 
-    name: str
-    unit: str
-    lower_is_better: bool
-    ops: tuple[str, ...]
-    value: Callable[[dict[str, Any]], float | None]
+    read: Callable[[Measurement], float | None]
     show: Callable[[float], str]
-    median: Callable[[dict[str, Any]], float | None] | None = None  # cross-check of a tail metric
 
 
-def _stat(m: Any, attr: str) -> float | None:
-    return getattr(m.stats, attr, None) if m is not None and m.stats is not None else None
+def _timing(attr: str) -> Callable[[Measurement], float | None]:
+    return lambda m: getattr(m.stats, attr) if m.stats is not None else None
 
 
-def _sum(*values: float | None) -> float | None:
-    return None if any(v is None for v in values) else float(sum(values))  # type: ignore[arg-type]
+def _milliseconds(seconds: float) -> str:
+    return f"{seconds * 1000:.3g} ms"
 
 
-METRICS: dict[str, Metric] = {
-    "online": Metric("lookup p99", "ms", True, ("lookup",),
-                     lambda m: _stat(m["lookup"], "p99"), lambda v: f"{v * 1000:.3g} ms",
-                     lambda m: _stat(m["lookup"], "median")),
-    "training": Metric("scan throughput", "rows/s", False, ("scan",),
-                       lambda m: m["scan"].rows_per_s, lambda v: f"{v:,.0f} rows/s"),
-    "batch": Metric("project + filter median", "s", True, ("project", "filter"),
-                    lambda m: _sum(_stat(m["project"], "median"), _stat(m["filter"], "median")),
-                    lambda v: f"{v * 1000:.3g} ms"),
-    "exploration": Metric("read + write median", "s", True, ("read", "write"),
-                          lambda m: _sum(_stat(m["read"], "median"), _stat(m["write"], "median")),
-                          lambda v: f"{v * 1000:.3g} ms"),
-    "sharing": Metric("bytes at rest", "bytes", True, ("write",),
-                      lambda m: m["write"].bytes_at_rest, lambda v: f"{v / 1e6:.3g} MB"),
+STATISTICS: dict[str, Statistic] = {
+    "median": Statistic(_timing("median"), _milliseconds),
+    "p99": Statistic(_timing("p99"), _milliseconds),
+    "rows_per_s": Statistic(lambda m: m.rows_per_s, lambda v: f"{v:,.0f} rows/s"),
+    "bytes_at_rest": Statistic(lambda m: m.bytes_at_rest, lambda v: f"{v / 1e6:.3g} MB"),
 }
+"""The statistics a purpose's metric can name (``purposes.Metric.statistic``)."""
+
+
+def _total(statistic: str, ops: Sequence[str], by_op: dict[str, Any]) -> float | None:
+    """``statistic`` summed over ``ops``; None when one of them lacks it."""
+    values = [STATISTICS[statistic].read(by_op[op]) for op in ops]
+    if any(v is None for v in values):
+        return None
+    return sum(values[1:], values[0])
 
 
 @dataclass
@@ -113,25 +102,26 @@ class Evidence:
         return {**{k: v for k, v in self.__dict__.items() if k != "rows"}, "rows": [r.to_dict() for r in self.rows]}
 
 
-def _measure(backend: BackendRun, metric: Metric, purpose: str) -> tuple[float | None, str, str, float | None]:
-    """(value, status, note, median cross-check) of one backend for the purpose's metric."""
-    value, status, note, by_op = _measure_value(backend, metric, purpose)
-    median = metric.median(by_op) if metric.median is not None and value is not None else None
-    return value, status, note, median
+def _measure(backend: BackendRun, metric: Metric) -> tuple[float | None, str, str, float | None]:
+    """(value, status, note, cross-check value) of one backend for the purpose's metric."""
+    value, status, note, by_op = _measure_value(backend, metric)
+    check = _total(metric.cross_check, metric.ops, by_op) if metric.cross_check and value is not None else None
+    return value, status, note, check
 
 
-def _measure_value(backend: BackendRun, metric: Metric, purpose: str) -> tuple[float | None, str, str, dict]:
+def _measure_value(backend: BackendRun, metric: Metric) -> tuple[float | None, str, str, dict]:
     if backend.status != "ok":
         return None, "not measured", f"{backend.status}: {backend.reason}".strip(": "), {}
     by_op = {m.op: m for m in backend.measurements}
-    if purpose == "training" and (by_op.get("scan") is None or by_op["scan"].status != "ok"):
-        by_op["scan"] = by_op.get("read")  # a full read is the next best measure of epoch cost
+    for op, substitute in metric.substitutes.items():
+        if by_op.get(op) is None or by_op[op].status != "ok":
+            by_op[op] = by_op.get(substitute)
     for op in metric.ops:
         m = by_op.get(op)
         if m is None or m.status != "ok":
             why = f"{m.status}" + (f" ({m.reason})" if m.reason else "") if m is not None else "not run"
             return None, "not measured", f"{op}: {why}", by_op
-    value = metric.value(by_op)
+    value = _total(metric.statistic, metric.ops, by_op)
     if value is None:
         return None, "not measured", f"no {metric.name} in the run", by_op
     if backend.verification is not None and backend.verification.flagged:
@@ -142,15 +132,16 @@ def _measure_value(backend: BackendRun, metric: Metric, purpose: str) -> tuple[f
 def apply_evidence(advice: Recommendation, run: Run) -> Recommendation:
     """Re-rank ``advice`` with the measurements in ``run`` and attach the side-by-side evidence."""
     purpose = advice.inputs.purpose or ""
-    metric = METRICS[purpose]
+    metric = PURPOSES[purpose].metric
+    show = STATISTICS[metric.statistic].show
     runs = {b.backend: b for b in run.backends}
     everything = sorted((*advice.recommendations, *advice.others, *advice.avoid), key=lambda r: r.rule_rank)
     rows: list[EvidenceRow] = []
     for r in everything:
         if r.backend in runs:
-            value, status, note, median = _measure(runs[r.backend], metric, purpose)
+            value, status, note, median = _measure(runs[r.backend], metric)
             rows.append(EvidenceRow(r.option, r.rule_rank, r.score, value,
-                                    metric.show(value) if value is not None else "-", status, note, median=median))
+                                    show(value) if value is not None else "-", status, note, median=median))
     sign = 1 if metric.lower_is_better else -1
     order = {"ok": 0, "flagged": 1, "not measured": 2}
     ranked = sorted(rows, key=lambda e: (order[e.status], sign * e.value if e.value is not None else 0, e.rule_rank))
@@ -185,8 +176,8 @@ def apply_evidence(advice: Recommendation, run: Run) -> Recommendation:
                                 f"({favourite.display}).")
         else:
             rerank = False
-            why = (f"the median says the opposite ({favourite.option} {metric.show(favourite.median)} vs "
-                   f"{winner.option} {metric.show(winner.median)})" if median_disagrees
+            why = (f"the median says the opposite ({favourite.option} {show(favourite.median)} vs "
+                   f"{winner.option} {show(winner.median)})" if median_disagrees
                    else f"the gap is under {MARGIN:.0%}")
             evidence.message = (f"Inconclusive: {winner.option} has the better {metric.name} ({winner.display} vs "
                                 f"{favourite.display}), but {why}, so the rule ranking stands; measure with more "
@@ -215,21 +206,16 @@ def _gain(winner: float | None, other: float | None) -> float:
     return abs(other - winner) / worse if worse else 0.0
 
 
-def candidate_backends(advice: Recommendation, count: int = CANDIDATES) -> list[str]:
-    """The backends of the top recommended options that the harness can measure."""
-    return [r.backend for r in advice.recommendations if r.backend][:count]
-
-
 def gather_evidence(advice: Recommendation, *, data: str | Path | None = None, rows: int | None = None,
                     backends: Sequence[str] | None = None, options: dict[str, Any] | None = None) -> Recommendation:
     """Benchmark the top candidates on ``data`` (or a generated sample of the modality) with the
     purpose's operations, then re-rank with ``apply_evidence``. Saves the run under ``results/``."""
     modality = advice.inputs.modality
-    if data is None and modality not in SAMPLE_MODALITIES:
+    if data is None and modality not in SAMPLE_KINDS:
         note = (f"Evidence is not available for {modality}: the harness has no sample generator or "
                 "backend for media; time your data loader on a sample of your files instead.")
         return replace(advice, notes=(*advice.notes, note))
-    names = list(backends) if backends else candidate_backends(advice)
+    names = list(backends) if backends else candidate_backends(advice.recommendations)
     if not names:
         return replace(advice, notes=(*advice.notes, "No recommended option has a backend to benchmark."))
     if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int) or rows <= 0):

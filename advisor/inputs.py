@@ -14,26 +14,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from storeadvise.errors import UsageError
+from storeadvise.modalities import MODALITIES
+from storeadvise.purposes import PURPOSES
 from storeadvise.units import format_quantity, parse_quantity
 
 # Canonical value -> accepted spellings (compared after lower-casing and turning spaces/underscores into
-# hyphens). The canonical values are what rules and JSON output use.
+# hyphens). The canonical values are what rules and JSON output use. Modalities and purposes are shared
+# with the harness, so their names and spellings come from their one definition.
 CHOICES: dict[str, dict[str, tuple[str, ...]]] = {
-    "modality": {
-        "tabular": ("table", "tables", "structured"),
-        "time-series": ("timeseries", "ts", "time-series-data"),
-        "images": ("image", "img", "photos", "pictures"),
-        "video": ("videos", "movies", "clips"),
-        "text": ("free-text", "freetext", "texts", "corpus"),
-        "nested": ("documents", "document", "docs", "json", "nested-documents"),
-    },
-    "purpose": {
-        "exploration": ("explore", "play", "ad-hoc", "adhoc", "on-your-own"),
-        "sharing": ("share", "colleagues", "fellow-data-scientists"),
-        "training": ("train",),
-        "batch": ("batch-processing", "etl", "jobs"),
-        "online": ("online-prediction", "serving", "serve", "inference", "real-time-prediction"),
-    },
+    "modality": {m.name: m.aliases for m in MODALITIES.values()},
+    "purpose": {p.name: p.aliases for p in PURPOSES.values()},
     "structure": {"flat": ("tabular", "flattened"), "nested": ("hierarchical", "documents")},
     "arrival": {
         "batch": ("at-rest", "files", "once", "bulk"),
@@ -55,11 +45,6 @@ INPUT_FIELDS: tuple[str, ...] = (
 )
 QUANTITY_FIELDS: tuple[str, ...] = ("size", "rows", "latency")
 """Inputs that are quantities (``storeadvise.units`` kinds); every other input is one of ``CHOICES``."""
-
-# Rough bytes per item, only to estimate a size from a row count when no size is given.
-ROW_BYTES: dict[str, int] = {
-    "tabular": 100, "time-series": 50, "text": 2_000, "nested": 1_000, "images": 200_000, "video": 50_000_000,
-}
 
 
 def normalise_choice(name: str, value: str) -> str:
@@ -129,7 +114,7 @@ def make_inputs(given: Mapping[str, Any] | None = None, inferred: Mapping[str, A
         values["arrival"] = "batch"
         origins["arrival"] = "assumed; say --arrival stream if it arrives continuously"
     if "size" not in values and values.get("rows") and values.get("modality"):
-        per_row = ROW_BYTES[values["modality"]]
+        per_row = MODALITIES[values["modality"]].row_bytes
         values["size"] = values["rows"] * per_row
         origins["size"] = f"estimated from rows at ~{format_quantity(per_row, 'size')} per {values['modality']} row"
     return Inputs(**values, origins=origins)

@@ -1,6 +1,6 @@
 """Advisor inputs from a data file: what ``--data FILE`` infers, and a sentence saying so.
 
-The file is read by ``bench.datasets.load_dataset`` (one streaming pass computes its profile); this
+The file is read by the harness's ``open_dataset`` (one streaming pass computes its profile); this
 module only maps that profile to the advisor's inputs, so the advisor and the benchmark describe a
 file the same way. Imported only when ``--data`` is used: it pulls in pyarrow.
 """
@@ -19,7 +19,7 @@ def _field(profile: Any, name: str) -> Any:
 
 
 def inputs_from_profile(profile: Any) -> tuple[dict[str, Any], list[str]]:
-    """Map a dataset profile (``bench.datasets.DatasetProfile`` or its dict) to advisor inputs,
+    """Map a dataset profile (the ``profile`` of the harness's ``open_dataset``, or its dict) to advisor inputs,
     and describe what was inferred in one note."""
     inferred: dict[str, Any] = {}
     modality = _field(profile, "modality")
@@ -58,6 +58,6 @@ def profile_inputs(path: str | Path) -> tuple[dict[str, Any], list[str]]:
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file; give --data the path of a CSV, Parquet, JSON Lines or Arrow file")
-    from storeadvise.bench.datasets import load_dataset
+    from storeadvise.bench.api import open_dataset
 
-    return inputs_from_profile(load_dataset(path).profile)
+    return inputs_from_profile(open_dataset(path).profile)

@@ -121,10 +121,9 @@ class Rule:
 
 @dataclass(frozen=True)
 class RuleSet:
-    """The options, what each purpose measures, and the rules in evaluation order."""
+    """The options and the rules in evaluation order."""
 
     options: dict[str, Option]
-    purposes: dict[str, dict[str, str]]
     rules: tuple[Rule, ...]
 
     def rule(self, rule_id: str) -> Rule:
@@ -263,9 +262,8 @@ def builtin_rules() -> RuleSet:
                                choose_when=raw.get("choose_when", ""),
                                measure_next=tuple(raw.get("measure_next", ())),
                                is_transport=bool(raw.get("is_transport", False)))
-    purposes = data.get("purposes", {})
     rules = tuple(_parse_rules(data.get("rules", []), options, origin))
-    return RuleSet(options=options, purposes=purposes, rules=rules)
+    return RuleSet(options=options, rules=rules)
 
 
 def load_rules(extra: str | Path | None = None) -> RuleSet:

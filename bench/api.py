@@ -1,4 +1,10 @@
-"""``storeadvise.benchmark(...)``: the Python face of ``storeadvise bench``."""
+"""``storeadvise.benchmark(...)``: the Python face of ``storeadvise bench``.
+
+Part of the harness's public API, with the names the top-level ``storeadvise`` package exports
+(``load_run``, ``render``, ...): ``benchmark`` runs a benchmark and returns a ``Run`` (a ``BackendRun``
+per backend, each with a ``Measurement`` per operation); ``open_dataset`` opens a file or a generated
+sample the way ``benchmark`` does. The advisor reaches the harness only through these.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +13,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from storeadvise.bench.results import BackendRun, Measurement, Run
 from storeadvise.errors import UsageError
 
 if TYPE_CHECKING:
     from storeadvise.bench.datasets import Dataset
-    from storeadvise.bench.results import Run
     from storeadvise.bench.runner import EventCallback
+
+__all__ = ["BackendRun", "Measurement", "Run", "benchmark", "open_dataset"]
 
 RESULTS_DIR = Path("results")
 

@@ -13,6 +13,8 @@ from typing import Any
 import click
 
 from storeadvise.errors import UsageError
+from storeadvise.modalities import SAMPLE_KINDS
+from storeadvise.purposes import PURPOSES
 
 REPORT_FORMATS = ("table", "markdown", "csv", "json", "html")
 
@@ -81,13 +83,13 @@ def _write_output(text: str, output: Path | None) -> None:
 
 @click.command("bench")
 @click.argument("data", required=False, type=click.Path(path_type=Path, dir_okay=True))
-@click.option("--sample", "sample", metavar="KIND", help="Generate a sample: tabular, time-series, text, nested.")
+@click.option("--sample", "sample", metavar="KIND", help=f"Generate a sample: {', '.join(SAMPLE_KINDS)}.")
 @click.option("--rows", type=int, default=100_000, show_default=True, help="Rows of the generated sample.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generated sample and keys.")
 @click.option("--input-format", metavar="FMT", help="Format of DATA when its extension does not say.")
 @click.option("--key", metavar="COLUMN", help="Key column for lookups (inferred when unique).")
 @click.option("-b", "--backends", metavar="LIST", help="Comma-separated backends (default: csv,jsonl,parquet,sqlite,mongo,kafka).")
-@click.option("-p", "--purpose", metavar="PURPOSE", help="exploration, sharing, training, batch or online: picks the ops.")
+@click.option("-p", "--purpose", metavar="PURPOSE", help=f"{', '.join(PURPOSES)}: picks the ops.")
 @click.option("--ops", metavar="LIST", help="Comma-separated operations (overrides --purpose).")
 @click.option("--repeat", type=int, default=5, show_default=True, help="Counted runs per operation.")
 @click.option("--warmup", type=int, default=1, show_default=True, help="Uncounted runs before counting.")

@@ -38,11 +38,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storeadvise.errors import DataError, UsageError
+from storeadvise.modalities import SAMPLE_KINDS
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-SAMPLE_KINDS: tuple[str, ...] = ("tabular", "time-series", "text", "nested")
 INPUT_FORMATS: tuple[str, ...] = ("csv", "tsv", "parquet", "jsonl", "json", "arrow")
 """``arrow`` is the Arrow IPC file or stream format, which includes Feather."""
 

@@ -3,8 +3,9 @@
 An operation is what a user would do with stored data (write it, read it all, scan it in batches,
 project columns, filter rows, look one key up, append, write one row, push one record through a
 stream). A purpose (exploration, sharing, training, batch, online) is a profile: the operations
-that matter for it, as in DESIGN.md's table. ``plan_workload`` derives the concrete inputs (lookup
-keys, the predicate, the projected columns, rows to append) from the dataset, deterministically.
+that matter for it, listed in its definition in ``storeadvise.purposes``. ``plan_workload`` derives
+the concrete inputs (lookup keys, the predicate, the projected columns, rows to append) from the
+dataset, deterministically.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from storeadvise.backends.base import OPERATIONS, Predicate
 from storeadvise.errors import UsageError
+from storeadvise.purposes import PURPOSES
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -48,15 +50,6 @@ OPS: dict[str, OpSpec] = {
 }
 assert tuple(OPS) == OPERATIONS, "bench.workloads.OPS and backends.base.OPERATIONS must list the same ops"
 
-PURPOSES: dict[str, tuple[str, ...]] = {
-    "exploration": ("write", "read"),
-    "sharing": ("write", "read"),
-    "training": ("write", "read", "scan", "project"),
-    "batch": ("write", "project", "filter", "append"),
-    "online": ("write", "lookup", "write_one", "stream_latency"),
-}
-"""Operations each purpose measures (DESIGN.md, "Purposes and what they measure")."""
-
 
 def select_ops(purpose: str | None = None, ops: str | Sequence[str] | None = None) -> list[str]:
     """The operations to run: ``ops`` if given, else the purpose's, else all of them; in run order."""
@@ -70,7 +63,7 @@ def select_ops(purpose: str | None = None, ops: str | Sequence[str] | None = Non
         key = purpose.strip().lower()
         if key not in PURPOSES:
             raise UsageError(f"unknown purpose {purpose!r}; choose from {', '.join(PURPOSES)}")
-        chosen = set(PURPOSES[key])
+        chosen = set(PURPOSES[key].ops)
     else:
         chosen = set(OPS)
     # Reads before mutations, so that every read sees exactly the written dataset.

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from storeadvise.advisor.engine import evaluate
-from storeadvise.advisor.inputs import CHOICES, make_inputs, normalise_choice
+from storeadvise.advisor.inputs import make_inputs, normalise_choice
 from storeadvise.advisor.ruleset import builtin_rules, check_examples, load_rules
 from storeadvise.backends import REGISTRY
 from storeadvise.errors import UsageError
@@ -39,10 +39,6 @@ def test_rule_ids_are_unique_and_options_cover_the_brief():
             assert option.backend is None
         else:
             assert option.backend == name and name in REGISTRY, "option names match harness backend names"
-
-
-def test_every_purpose_has_a_measure():
-    assert set(builtin_rules().purposes) == set(CHOICES["purpose"])
 
 
 def test_check_examples_reports_a_wrong_example(tmp_path: Path):

@@ -14,13 +14,13 @@ import pytest
 
 from storeadvise.bench.datasets import (
     INPUT_FORMATS,
-    SAMPLE_KINDS,
     load_dataset,
     normalise_format,
     sample_dataset,
     write_sample,
 )
 from storeadvise.errors import DataError, UsageError
+from storeadvise.modalities import SAMPLE_KINDS
 
 UTC = dt.timezone.utc
 

@@ -8,9 +8,9 @@ import pytest
 
 import storeadvise
 from storeadvise.bench.results import FAILED, OK, SKIPPED, UNSUPPORTED, load_run
+from storeadvise.modalities import SAMPLE_KINDS
 
 FILE_BACKENDS = ["csv", "jsonl", "parquet", "arrow", "sqlite", "duckdb"]
-SAMPLE_KINDS = ["tabular", "time-series", "text", "nested"]
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,46 @@
+"""Modalities: what kind of data it is, defined once for the advisor and the benchmark harness.
+
+The advisor takes a modality as input (``--modality``), the harness generates samples of some of them
+(``storeadvise sample KIND``, ``bench --sample KIND``) and infers one from a file. Each entry says what
+it means, the spellings the advisor accepts, a rough size per row, and whether the harness can
+generate (and so benchmark) a sample of it; ``bench.samples.GENERATORS`` holds one generator per
+``SAMPLE_KINDS`` entry, which a test checks.
+
+Standard library only, beside ``units`` because the advisor and the harness both use it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Modality:
+    """One kind of data."""
+
+    name: str
+    meaning: str
+    aliases: tuple[str, ...]  # other spellings the advisor accepts (after lower-casing, spaces to hyphens)
+    row_bytes: int  # rough bytes per row or item, only to estimate a size from a row count
+    sample: bool  # the harness generates samples of it, so it can be benchmarked without the user's data
+
+
+MODALITIES: dict[str, Modality] = {
+    m.name: m
+    for m in (
+        Modality("tabular", "rows and columns of numbers, categories, text labels and dates",
+                 ("table", "tables", "structured"), 100, sample=True),
+        Modality("time-series", "measurements indexed by time", ("timeseries", "ts", "time-series-data"), 50,
+                 sample=True),
+        Modality("images", "image files", ("image", "img", "photos", "pictures"), 200_000, sample=False),
+        Modality("video", "video files", ("videos", "movies", "clips"), 50_000_000, sample=False),
+        Modality("text", "documents of free text", ("free-text", "freetext", "texts", "corpus"), 2_000,
+                 sample=True),
+        Modality("nested", "nested documents: structs, lists, lists of structs",
+                 ("documents", "document", "docs", "json", "nested-documents"), 1_000, sample=True),
+    )
+}
+"""Modality name -> definition, in the order the advisor lists them."""
+
+SAMPLE_KINDS: tuple[str, ...] = tuple(name for name, m in MODALITIES.items() if m.sample)
+"""The modalities the harness generates samples of (``storeadvise sample KIND``)."""
