@@ -56,6 +56,17 @@ OPERATIONS: tuple[str, ...] = (
 COMPARISONS: tuple[str, ...] = ("==", "!=", "<", "<=", ">", ">=")
 
 
+def quote_identifier(name: str) -> str:
+    """A column or table name as an SQL identifier (double quotes, inner quotes doubled), so any name
+    a dataset carries is safe in SQLite, DuckDB and standard SQL."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    """A string as an SQL string literal (single quotes, inner quotes doubled)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 @dataclass(frozen=True)
 class Predicate:
     """A comparison of one column with one value: the filtered-read workload's ``where``."""
@@ -82,10 +93,9 @@ class Predicate:
             ">=": col >= self.value,
         }[self.op]
 
-    def to_sql(self, quote: str = '"') -> tuple[str, tuple[Any, ...]]:
+    def to_sql(self) -> tuple[str, tuple[Any, ...]]:
         """A parameterised SQL condition and its parameters."""
-        name = quote + self.column.replace(quote, quote * 2) + quote
-        return f"{name} {'=' if self.op == '==' else self.op} ?", (self.value,)
+        return f"{quote_identifier(self.column)} {'=' if self.op == '==' else self.op} ?", (self.value,)
 
     def to_mongo(self) -> dict[str, Any]:
         """A MongoDB query document."""
