@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from storeadvise.backends._arrowfile import check_columns, subschema
 from storeadvise.backends.base import Backend, Predicate, quote_identifier
-from storeadvise.errors import DataError, UsageError
+from storeadvise.errors import DataError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -158,10 +158,7 @@ class SqlFileBackend(Backend):
         """The ``SELECT`` of every column for one key and the schema it returns (cached)."""
         statement = self._cache.get("lookup")
         if statement is None:
-            key_column = self.settings.key_column
-            if not key_column:
-                raise UsageError(f"{self.name}: a lookup needs a key column; name one (for example --key id)")
-            where = Predicate(key_column, "==", None)
+            where = Predicate(self.lookup_key_column(), "==", None)
             check_columns(self.schema, None, where)
             condition, _ = self._condition(where)
             statement = self._cache["lookup"] = (self._select_sql(self.schema, condition), self.schema)

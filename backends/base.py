@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from storeadvise.errors import UnsupportedOperation
+from storeadvise.errors import UnsupportedOperation, UsageError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -77,7 +77,7 @@ class Predicate:
 
     def __post_init__(self) -> None:
         if self.op not in COMPARISONS:
-            raise ValueError(f"unknown comparison {self.op!r}; use one of {', '.join(COMPARISONS)}")
+            raise UsageError(f"unknown comparison {self.op!r}; use one of {', '.join(COMPARISONS)}")
 
     def to_arrow(self) -> pc.Expression:
         """The predicate as a pyarrow compute expression (for dataset filters)."""
@@ -181,6 +181,13 @@ class Backend(abc.ABC):
     def lookup(self, key: Any) -> pa.Table:
         """The rows whose key column equals ``key``."""
         raise UnsupportedOperation(f"{self.name} has no keyed access")
+
+    def lookup_key_column(self) -> str:
+        """The column a ``lookup`` matches; a ``UsageError`` when the run names none, because the user
+        fixes it with an option (``--key``), whatever the backend."""
+        if not self.settings.key_column:
+            raise UsageError(f"{self.name}: a lookup needs a key column; name one (for example --key id)")
+        return self.settings.key_column
 
     def append(self, batch: pa.RecordBatch) -> None:
         """Add rows to what is stored."""

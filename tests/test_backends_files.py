@@ -178,3 +178,8 @@ def test_documented_loss_matches_what_comes_back(name: str, lossy: set[str], scr
     changed = {f.name for f in table.schema if got.schema.field(f.name).type != f.type}
     assert changed == lossy
     assert {f.name for f in table.schema if backend.documented_loss(f)} == lossy
+
+
+def test_an_unknown_comparison_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="unknown comparison '=~'"):
+        Predicate("id", "=~", 1)
