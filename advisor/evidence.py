@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from storeadvise.errors import UsageError
+from storeadvise.units import parse_count
 
 if TYPE_CHECKING:
     from storeadvise.advisor.engine import Recommendation
@@ -220,7 +220,7 @@ def candidate_backends(advice: Recommendation, count: int = CANDIDATES) -> list[
     return [r.backend for r in advice.recommendations if r.backend][:count]
 
 
-def gather_evidence(advice: Recommendation, *, data: str | Path | None = None, rows: int | None = None,
+def gather_evidence(advice: Recommendation, *, data: str | Path | None = None, rows: int | str | None = None,
                     backends: Sequence[str] | None = None, options: dict[str, Any] | None = None) -> Recommendation:
     """Benchmark the top candidates on ``data`` (or a generated sample of the modality) with the
     purpose's operations, then re-rank with ``apply_evidence``. Saves the run under ``results/``."""
@@ -232,8 +232,8 @@ def gather_evidence(advice: Recommendation, *, data: str | Path | None = None, r
     names = list(backends) if backends else candidate_backends(advice)
     if not names:
         return replace(advice, notes=(*advice.notes, "No recommended option has a backend to benchmark."))
-    if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int) or rows <= 0):
-        raise UsageError(f"--bench-rows must be a positive integer, not {rows!r}")
+    if rows is not None:
+        rows = parse_count(rows, "--bench-rows")
     from storeadvise.bench.api import benchmark
 
     kwargs: dict[str, Any] = {"backends": names, "purpose": advice.inputs.purpose, "save": True}

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storeadvise.errors import UsageError
+from storeadvise.units import parse_bytes, parse_count
 
 if TYPE_CHECKING:
     from storeadvise.bench.datasets import Dataset
@@ -23,7 +24,7 @@ def open_dataset(
     data: str | Path | None = None,
     *,
     sample: str | None = None,
-    rows: int = 100_000,
+    rows: int | str = 100_000,
     seed: int = 0,
     key: str | None = None,
     input_format: str | None = None,
@@ -35,8 +36,6 @@ def open_dataset(
         raise UsageError("give either a data file or --sample, not both")
     if data is not None:
         return load_dataset(data, input_format=input_format, key=key)
-    if isinstance(rows, bool) or not isinstance(rows, int) or rows <= 0:
-        raise UsageError(f"--rows must be a positive integer, not {rows!r}")
     return sample_dataset(sample or "tabular", rows, seed=seed)
 
 
@@ -44,16 +43,16 @@ def benchmark(
     data: str | Path | None = None,
     *,
     sample: str | None = None,
-    rows: int = 100_000,
+    rows: int | str = 100_000,
     seed: int = 0,
     backends: str | Sequence[str] | None = None,
     purpose: str | None = None,
     ops: str | Sequence[str] | None = None,
     repeat: int = 5,
     warmup: int = 1,
-    lookups: int = 200,
+    lookups: int | str = 200,
     max_time: float = 5.0,
-    memory_limit: int | None = None,
+    memory_limit: int | str | None = None,
     key: str | None = None,
     input_format: str | None = None,
     options: dict[str, Any] | None = None,
@@ -70,6 +69,9 @@ def benchmark(
     ``STOREADVISE_MONGO_URI`` / ``STOREADVISE_KAFKA_BOOTSTRAP`` variables, else embedded servers),
     ``kafka_partitions``, ``parquet_compression`` and the like.
 
+    ``rows`` and ``lookups`` take a count or ``"10k"``-style text, ``memory_limit`` bytes or
+    ``"4GB"``-style text (``storeadvise.units`` reads them, as it reads the command line's options).
+
     ``sweep=True`` runs codec and layout variants (Parquet codecs and row groups, CSV and JSON Lines
     plain and gzip) instead of plain backends. ``scale="10k,100k,1M"`` runs the workload at each size
     (of the sample, or of the file's first rows) and adds how each backend's cost grows to the result.
@@ -78,7 +80,10 @@ def benchmark(
     from storeadvise.bench.runner import BenchConfig, Runner, new_run_id
     from storeadvise.bench.workloads import select_ops
 
-    for name, value, low in (("--repeat", repeat, 1), ("--warmup", warmup, 0), ("--lookups", lookups, 1)):
+    lookups = parse_count(lookups, "--lookups")
+    if memory_limit is not None:
+        memory_limit = parse_bytes(memory_limit, "--memory-limit")
+    for name, value, low in (("--repeat", repeat, 1), ("--warmup", warmup, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise UsageError(f"{name} must be an integer of at least {low}, not {value!r}")
     if not max_time > 0:
