@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from storeadvise.formatting import fmt_bytes, fmt_count, fmt_time
 from storeadvise.units import parse_count
 
 if TYPE_CHECKING:
@@ -62,18 +63,18 @@ def _sum(*values: float | None) -> float | None:
 
 METRICS: dict[str, Metric] = {
     "online": Metric("lookup p99", "ms", True, ("lookup",),
-                     lambda m: _stat(m["lookup"], "p99"), lambda v: f"{v * 1000:.3g} ms",
+                     lambda m: _stat(m["lookup"], "p99"), fmt_time,
                      lambda m: _stat(m["lookup"], "median")),
     "training": Metric("scan throughput", "rows/s", False, ("scan",),
-                       lambda m: m["scan"].rows_per_s, lambda v: f"{v:,.0f} rows/s"),
+                       lambda m: m["scan"].rows_per_s, lambda v: f"{fmt_count(v)} rows/s"),
     "batch": Metric("project + filter median", "s", True, ("project", "filter"),
                     lambda m: _sum(_stat(m["project"], "median"), _stat(m["filter"], "median")),
-                    lambda v: f"{v * 1000:.3g} ms"),
+                    fmt_time),
     "exploration": Metric("read + write median", "s", True, ("read", "write"),
                           lambda m: _sum(_stat(m["read"], "median"), _stat(m["write"], "median")),
-                          lambda v: f"{v * 1000:.3g} ms"),
+                          fmt_time),
     "sharing": Metric("bytes at rest", "bytes", True, ("write",),
-                      lambda m: m["write"].bytes_at_rest, lambda v: f"{v / 1e6:.3g} MB"),
+                      lambda m: m["write"].bytes_at_rest, fmt_bytes),
 }
 
 

@@ -49,7 +49,7 @@ from pathlib import Path
 from time import perf_counter
 from typing import Any
 
-from storeadvise.bench.table import fmt_time
+from storeadvise.formatting import fmt_time, markdown_table
 
 FILE_THRESHOLD = 1.10
 """Largest accepted median ratio storeadvise / fastest direct call for file and embedded-database backends."""
@@ -524,15 +524,6 @@ def text_table(header: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()  # noqa: E731
     return [line(header), line(["-" * w for w in widths]), *map(line, rows)]
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    escape = lambda cell: str(cell).replace("|", "\\|")  # noqa: E731
-    return [
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join("---" for _ in header) + "|",
-        *("| " + " | ".join(escape(c) for c in row) + " |" for row in rows),
-    ]
 
 
 def info_lines(session: dict[str, list[dict[str, Any]]]) -> list[str]:
