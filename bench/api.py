@@ -86,10 +86,14 @@ def benchmark(
     for name, value, low in (("--repeat", repeat, 1), ("--warmup", warmup, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise UsageError(f"{name} must be an integer of at least {low}, not {value!r}")
-    if not max_time > 0:
+    if isinstance(max_time, bool) or not isinstance(max_time, (int, float)) or not max_time > 0:
         raise UsageError(f"--max-time must be a positive number of seconds, not {max_time!r}")
-    backend_names = parse_backend_names(",".join(backends) if isinstance(backends, (list, tuple)) else backends)
-    op_names = select_ops(purpose, ops)
+    if purpose is not None and not isinstance(purpose, str):
+        raise UsageError(f"--purpose must be a purpose's name, not {purpose!r}")
+    if options is not None and not isinstance(options, dict):
+        raise UsageError(f"options must be a dict of backend settings, not {options!r}")
+    backend_names = parse_backend_names(_names(backends, "--backends"))
+    op_names = select_ops(purpose, _names(ops, "--ops"))
     targets: list[Any] = list(backend_names)
     if sweep:
         from storeadvise.bench.sweeps import SWEEP_OPS, codec_variants
@@ -140,6 +144,15 @@ def benchmark(
     if save:
         run.settings["saved_to"] = str(target)
     return run
+
+
+def _names(value: str | Sequence[str] | None, option: str) -> str | None:
+    """Names given as comma-separated text or as a list of strings, as text."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return ",".join(value)
+    raise UsageError(f"{option} takes comma-separated names or a list of strings, not {value!r}")
 
 
 def _scaling_run(

@@ -44,7 +44,7 @@ def codec_variants(backends: Sequence[str] | None = None) -> list[Variant]:
 
 def parse_scale(text: str | Sequence[int | str]) -> list[int]:
     """``10k,100k,1M`` -> [10000, 100000, 1000000], sorted, at least two distinct sizes."""
-    parts = text.split(",") if isinstance(text, str) else list(text)
+    parts = text.split(",") if isinstance(text, str) else list(text) if isinstance(text, (list, tuple)) else []
     sizes = sorted({parse_count(str(p).strip(), option="--scale") for p in parts if str(p).strip()})
     if len(sizes) < 2:
         raise UsageError(f"--scale {text!r}: give at least two sizes, like 10k,100k,1M")
