@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storeadvise.errors import UsageError
+from storeadvise.formatting import format_quantity
 from storeadvise.units import parse_bytes, parse_count
 
 if TYPE_CHECKING:
@@ -176,7 +177,8 @@ def _scaling_run(
             dataset = open_dataset(data, key=key, input_format=input_format).head(size)
         else:
             dataset = open_dataset(sample=sample, rows=size, seed=seed)
-        step = (lambda b, o, msg, n=size: on_event(b, o, f"[{n:,} rows] {msg}")) if on_event else None
+        label = f"[{format_quantity(size, 'rows')} rows]"
+        step = (lambda b, o, msg, label=label: on_event(b, o, f"{label} {msg}")) if on_event else None
         runs.append(Runner(dataset, config, on_event=step, run_id=f"{run_id}-{size}").run())
     final = runs[-1]
     final.run_id = run_id

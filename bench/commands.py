@@ -214,9 +214,10 @@ def sample_command(kind: str, rows: int, seed: int, output: Path, output_format:
       storeadvise sample tabular --rows 100000 -o tabular.parquet
     """
     from storeadvise.bench.datasets import write_sample
+    from storeadvise.formatting import format_quantity
 
     path = write_sample(kind, rows, output, seed=seed, output_format=output_format)
-    click.echo(f"wrote {rows:,} {kind} rows to {path}", err=True)
+    click.echo(f"wrote {format_quantity(rows, 'rows')} {kind} rows to {path}", err=True)
 
 
 @click.command("backends")

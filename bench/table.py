@@ -309,7 +309,7 @@ def build_report(run: Run, baseline: Run | None = None) -> Report:
         if v is None:
             verification.append(VerificationLine(b.backend, f"{DASH} not verified", False, False))
             continue
-        counts = f"{v.rows_written:,} rows written, {v.rows_read:,} read"
+        counts = f"{format_quantity(v.rows_written, 'rows')} rows written, {format_quantity(v.rows_read, 'rows')} read"
         text = f"{FLAG_MARK if v.flagged else GOOD_MARK} {v.summary} ({counts})"
         verification.append(VerificationLine(b.backend, text, v.flagged, True))
 
