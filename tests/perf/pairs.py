@@ -543,12 +543,12 @@ def info_lines(session: dict[str, list[dict[str, Any]]]) -> list[str]:
 def other_lines(session: dict[str, list[dict[str, Any]]]) -> list[str]:
     """Startup and harness-overhead results, one line each."""
     lines = [
-        f"startup `{s['command']}`: median {s['median_s'] * 1000:.0f} ms over {s['runs']} runs "
-        f"(limit {s['limit_s'] * 1000:.0f} ms)"
+        f"startup `{s['command']}`: median {fmt_time(s['median_s'])} over {s['runs']} runs "
+        f"(limit {fmt_time(s['limit_s'])})"
         for s in session["startup"]
     ]
     lines += [
-        f"harness overhead: {o['overhead_per_run_s'] * 1e6:.0f} µs per counted run = {o['overhead_pct']:.2f}% of "
+        f"harness overhead: {fmt_time(o['overhead_per_run_s'])} per counted run = {o['overhead_pct']:.2f}% of "
         f"{o['reference_op']} ({fmt_time(o['reference_median_s'])}); limit {o['limit_pct']:.0f}%"
         for o in session["overhead"]
     ]
