@@ -18,6 +18,7 @@ import click
 
 from storeadvise import __version__
 from storeadvise.errors import StoreAdviseError
+from storeadvise.units import parse_quantity
 
 COMMANDS: dict[str, tuple[str, str]] = {
     # name: (module:attribute, one-line help shown by `storeadvise --help` without importing it)
@@ -30,6 +31,30 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 EXIT_INTERRUPTED = 130
+
+# `storeadvise` alone prints its help (click 8.2 and later raise this for it): help, not an error.
+_SHOWS_HELP: tuple[type[Exception], ...] = tuple(
+    cls for cls in (getattr(click.exceptions, "NoArgsIsHelpError", None),) if cls is not None
+)
+
+
+class Quantity(click.ParamType):
+    """An option holding a size, count or latency, read by ``units.parse_quantity``: ``--rows 10k`` means
+    the same on every command, and a mistake is reported as every other usage error is."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self.name = {"size": "size", "rows": "count", "latency": "latency"}[kind]
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int | float:
+        option = max(param.opts, key=len) if param is not None and param.opts else None
+        number = parse_quantity(value, self.kind, option)
+        return number if self.kind == "latency" else int(number)
+
+
+SIZE = Quantity("size")
+COUNT = Quantity("rows")
+LATENCY = Quantity("latency")
 
 
 class LazyGroup(click.Group):
@@ -49,17 +74,41 @@ class LazyGroup(click.Group):
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except _SHOWS_HELP:
+            raise
+        except click.ClickException as exc:
+            _fail(ctx, _click_message(exc), exc.exit_code)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except StoreAdviseError as exc:
             if ctx.obj and ctx.obj.get("debug"):
                 raise
-            click.echo(f"storeadvise: error: {exc}", err=True)
-            ctx.exit(exc.exit_code)
+            _fail(ctx, str(exc), exc.exit_code)
+        except click.ClickException as exc:  # click's own parsing of a command's options and arguments
+            _fail(ctx, _click_message(exc), exc.exit_code)
         except KeyboardInterrupt:
             click.echo("storeadvise: interrupted", err=True)
             ctx.exit(EXIT_INTERRUPTED)
+
+
+def _click_message(exc: click.ClickException) -> str:
+    """Click's message, with where to find help when it is about how the command was called."""
+    message = exc.format_message()
+    where = getattr(exc, "ctx", None)
+    if isinstance(exc, click.UsageError) and where is not None:
+        return f"{message.rstrip('.')}; see '{where.command_path} --help'"
+    return message
+
+
+def _fail(ctx: click.Context, message: str, exit_code: int) -> None:
+    """Every error the command line reports, in one style: one line on stderr and the error's exit code."""
+    click.echo(f"storeadvise: error: {message}", err=True)
+    ctx.exit(exit_code)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

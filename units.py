@@ -1,11 +1,11 @@
 """Quantities as people write them: sizes (``500MB``, ``1.5GiB``), counts (``10k``, ``2.5M``) and
 latencies (``500us``, ``10ms``).
 
-The one parser for the whole project: the benchmark's flags (``--memory-limit``, ``--scale``), the
-advisor's inputs (``--size``, ``--rows``, ``--latency``) and the conditions in advisor rule files all
-read quantities here, so the same text means the same number everywhere and every mistake is reported
-the same way: ``--size '12XB': expected a size like 500MB, 2TB or 1.5GiB``. Standard library only, so
-importing it costs nothing.
+The one parser for the whole project: every command's count, size and latency options (through
+``cli.Quantity``), the Python API's arguments and the conditions in advisor rule files all read
+quantities here, so the same text means the same number everywhere and every mistake is reported the
+same way: ``--size '12XB': expected a size like 500MB, 2TB or 1.5GiB``. ``storeadvise.formatting``
+writes them back. Standard library only, so importing it costs nothing.
 """
 
 from __future__ import annotations
@@ -68,23 +68,3 @@ def parse_bytes(text: str | int | float, option: str = "--size") -> int:
 def parse_count(text: str | int | float, option: str = "--rows") -> int:
     """A count from ``10000`` / ``10k`` / ``2.5M`` / ``1B``; errors name ``option``."""
     return int(parse_quantity(text, "rows", option))
-
-
-def format_quantity(number: float | None, kind: str) -> str:
-    """The human form of a parsed quantity (``500 MB``, ``10,000``, ``5 ms``); ``-`` for None."""
-    if number is None:
-        return "-"
-    if kind == "rows":
-        return f"{int(number):,}"
-    if kind == "latency":
-        return f"{number * 1000:g} us" if number < 1 else f"{number:g} ms" if number < 1000 else f"{number / 1000:g} s"
-    for unit, scale in (("PB", 1e15), ("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        # Compare after rounding to three figures, so 999,700 B reads "1 MB", not "1e+03 kB".
-        if float(f"{number:.3g}") >= scale:
-            return f"{float(f'{number / scale:.3g}'):g} {unit}"
-    return f"{int(number)} B"
-
-
-def format_bytes(n: float | None) -> str:
-    """``1.5 MB`` style, decimal units (what file managers and cloud bills show)."""
-    return format_quantity(n, "size")

@@ -30,7 +30,7 @@ def recommend(
     data: str | Path | None = None,
     rules: str | Path | None = None,
     bench: bool = False,
-    bench_rows: int | None = None,
+    bench_rows: int | str | None = None,
     bench_backends: Sequence[str] | None = None,
     bench_options: dict[str, Any] | None = None,
 ) -> Recommendation:

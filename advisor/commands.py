@@ -11,6 +11,7 @@ import sys
 import click
 
 from storeadvise.advisor.inputs import CHOICES
+from storeadvise.cli import COUNT, LATENCY, SIZE
 
 
 def _output_format(fmt: str | None) -> str:
@@ -29,11 +30,11 @@ def _echo(text: str) -> None:
               help=f"What the data is: {', '.join(CHOICES['modality'])} (nested = documents).")
 @click.option("--purpose", "-p", metavar="PURPOSE",
               help=f"What it is for: {', '.join(CHOICES['purpose'])}.")
-@click.option("--size", metavar="SIZE", help="How big it is, e.g. 500MB, 2TB, 1.5GiB.")
-@click.option("--rows", metavar="N", help="How many rows or items, e.g. 20000, 10k, 1.5M.")
+@click.option("--size", type=SIZE, help="How big it is, e.g. 500MB, 2TB, 1.5GiB.")
+@click.option("--rows", type=COUNT, help="How many rows or items, e.g. 20000, 10k, 1.5M.")
 @click.option("--structure", metavar="flat|nested", help="Flat rows or nested records.")
 @click.option("--arrival", metavar="batch|stream", help="Does data arrive in batches or continuously (stream)?")
-@click.option("--latency", metavar="TARGET", help="Target for online reads, e.g. 500us, 10ms.")
+@click.option("--latency", type=LATENCY, help="Target for online reads, e.g. 500us, 10ms.")
 @click.option("--readers", metavar="one|team|many", help="Who reads it: one person, a team, or many services.")
 @click.option("--update", metavar="append|in-place", help="How it changes: append-only, or updates in place.")
 @click.option("--data", "data", metavar="FILE", type=click.Path(dir_okay=False),
@@ -43,12 +44,12 @@ def _echo(text: str) -> None:
 @click.option("--explain", is_flag=True, help="Print every rule that fired, why, and its sources.")
 @click.option("--bench", "bench", is_flag=True,
               help="Measure the top candidates on --data (or a generated sample) and re-rank by the numbers.")
-@click.option("--bench-rows", type=int, metavar="N", help="Rows of the generated sample for --bench (default 10000).")
+@click.option("--bench-rows", type=COUNT, help="Rows of the generated sample for --bench (default 10000).")
 @click.option("--bench-backends", metavar="LIST", help="Comma-separated backends to measure instead of the top three.")
 @click.option("--format", "fmt", type=click.Choice(["table", "text", "json", "markdown"]), default=None,
               help="Output format (default: a table on a terminal, plain text when piped).")
-def recommend_command(modality: str | None, purpose: str | None, size: str | None, rows: str | None,
-                      structure: str | None, arrival: str | None, latency: str | None, readers: str | None,
+def recommend_command(modality: str | None, purpose: str | None, size: int | None, rows: int | None,
+                      structure: str | None, arrival: str | None, latency: float | None, readers: str | None,
                       update: str | None, data: str | None, rules: str | None, explain: bool, bench: bool,
                       bench_rows: int | None, bench_backends: str | None, fmt: str | None) -> None:
     """Recommend where data should live: a ranked list with reasons, the runner-up and its trade-off,

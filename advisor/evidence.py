@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storeadvise.advisor.engine import Recommendation, candidate_backends
-from storeadvise.errors import UsageError
+from storeadvise.formatting import fmt_bytes, fmt_count, fmt_time
 from storeadvise.modalities import SAMPLE_KINDS
 from storeadvise.purposes import PURPOSES, Metric
+from storeadvise.units import parse_count
 
 if TYPE_CHECKING:
     from storeadvise.bench.api import BackendRun, Measurement, Run
@@ -45,15 +46,12 @@ def _timing(attr: str) -> Callable[[Measurement], float | None]:
     return lambda m: getattr(m.stats, attr) if m.stats is not None else None
 
 
-def _milliseconds(seconds: float) -> str:
-    return f"{seconds * 1000:.3g} ms"
-
 
 STATISTICS: dict[str, Statistic] = {
-    "median": Statistic(_timing("median"), _milliseconds),
-    "p99": Statistic(_timing("p99"), _milliseconds),
-    "rows_per_s": Statistic(lambda m: m.rows_per_s, lambda v: f"{v:,.0f} rows/s"),
-    "bytes_at_rest": Statistic(lambda m: m.bytes_at_rest, lambda v: f"{v / 1e6:.3g} MB"),
+    "median": Statistic(_timing("median"), fmt_time),
+    "p99": Statistic(_timing("p99"), fmt_time),
+    "rows_per_s": Statistic(lambda m: m.rows_per_s, lambda v: f"{fmt_count(v)} rows/s"),
+    "bytes_at_rest": Statistic(lambda m: m.bytes_at_rest, fmt_bytes),
 }
 """The statistics a purpose's metric can name (``purposes.Metric.statistic``)."""
 
@@ -206,7 +204,7 @@ def _gain(winner: float | None, other: float | None) -> float:
     return abs(other - winner) / worse if worse else 0.0
 
 
-def gather_evidence(advice: Recommendation, *, data: str | Path | None = None, rows: int | None = None,
+def gather_evidence(advice: Recommendation, *, data: str | Path | None = None, rows: int | str | None = None,
                     backends: Sequence[str] | None = None, options: dict[str, Any] | None = None) -> Recommendation:
     """Benchmark the top candidates on ``data`` (or a generated sample of the modality) with the
     purpose's operations, then re-rank with ``apply_evidence``. Saves the run under ``results/``."""
@@ -218,8 +216,8 @@ def gather_evidence(advice: Recommendation, *, data: str | Path | None = None, r
     names = list(backends) if backends else candidate_backends(advice.recommendations)
     if not names:
         return replace(advice, notes=(*advice.notes, "No recommended option has a backend to benchmark."))
-    if rows is not None and (isinstance(rows, bool) or not isinstance(rows, int) or rows <= 0):
-        raise UsageError(f"--bench-rows must be a positive integer, not {rows!r}")
+    if rows is not None:
+        rows = parse_count(rows, "--bench-rows")
     from storeadvise.bench.api import benchmark
 
     kwargs: dict[str, Any] = {"backends": names, "purpose": advice.inputs.purpose, "save": True}

@@ -15,6 +15,7 @@ from storeadvise.advisor.engine import evaluate
 from storeadvise.advisor.inputs import CHOICES, make_inputs
 from storeadvise.advisor.ruleset import RuleSet, builtin_rules
 from storeadvise.errors import StoreAdviseError, UsageError
+from storeadvise.formatting import markdown_table
 
 START = "<!-- recommendation-grid:start -->"
 END = "<!-- recommendation-grid:end -->"
@@ -41,15 +42,15 @@ def grid_markdown(ruleset: RuleSet | None = None) -> str:
         "other inputs. Size, nesting, streaming arrival, readers and updates change the answer: run "
         "`storeadvise recommend` with them, and `--explain` for the rules.",
         "",
-        "| modality \\ purpose | " + " | ".join(purposes) + " |",
-        "|---|" + "---|" * len(purposes),
     ]
+    rows = []
     for modality in CHOICES["modality"]:
-        row = []
+        row = [modality]
         for purpose in purposes:
             first, second = cells[modality, purpose]
             row.append(f"**{first}**" + (f", then {second}" if second else ""))
-        lines.append(f"| {modality} | " + " | ".join(row) + " |")
+        rows.append(row)
+    lines += markdown_table(["modality / purpose", *purposes], rows)
     lines.append("")
     lines.append("_Generated from `advisor/rules.toml` by `python -m storeadvise.advisor.grid --write README.md`._")
     return "\n".join(lines) + "\n"

@@ -14,9 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from storeadvise.errors import UsageError
+from storeadvise.formatting import format_quantity
 from storeadvise.modalities import MODALITIES
 from storeadvise.purposes import PURPOSES
-from storeadvise.units import format_quantity, parse_quantity
+from storeadvise.units import parse_quantity
 
 # Canonical value -> accepted spellings (compared after lower-casing and turning spaces/underscores into
 # hyphens). The canonical values are what rules and JSON output use. Modalities and purposes are shared

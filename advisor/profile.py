@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from storeadvise.errors import DataError
-from storeadvise.units import format_quantity
+from storeadvise.formatting import format_quantity
 
 
 def _field(profile: Any, name: str) -> Any:
@@ -39,7 +39,7 @@ def inputs_from_profile(profile: Any) -> tuple[dict[str, Any], list[str]]:
     name = _field(profile, "name") or "the file"
     parts = [f"modality {modality or 'unknown'}"]
     if rows:
-        parts.append(f"{int(rows):,} row" + ("" if int(rows) == 1 else "s"))
+        parts.append(f"{format_quantity(rows, 'rows')} row" + ("" if int(rows) == 1 else "s"))
     if file_bytes:
         parts.append(f"{format_quantity(file_bytes, 'size')} on disk")
     if arrow_bytes:

@@ -13,6 +13,7 @@ from typing import Any
 from storeadvise.advisor.engine import Ranked, Recommendation
 from storeadvise.advisor.ruleset import Rule, RuleSet
 from storeadvise.errors import UsageError
+from storeadvise.formatting import markdown_table
 
 FORMATS: tuple[str, ...] = ("table", "text", "json", "markdown")
 
@@ -134,23 +135,17 @@ def render_text(rec: Recommendation, explain: bool = False) -> str:
 
 
 # -- markdown ---------------------------------------------------------------------------------------
-def _md_table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> list[str]:
-    esc = lambda c: str(c).replace("|", "\\|").replace("\n", "<br>")  # noqa: E731
-    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header),
-            *("| " + " | ".join(esc(c) for c in row) + " |" for row in rows)]
-
-
 def render_markdown(rec: Recommendation, explain: bool = False) -> str:
     lines = [f"## {_title(rec)}", "", f"Inputs: {_inputs_line(rec)}", ""]
-    lines += _md_table(("#", "option", "score", "why"),
-                       [(rank, f"**{option}** ({label})", score, "<br>".join(why))
-                        for rank, option, label, score, why in _ranking_rows(rec)])
+    lines += markdown_table(("#", "option", "score", "why"),
+                            [(rank, f"**{option}** ({label})", score, "<br>".join(why))
+                             for rank, option, label, score, why in _ranking_rows(rec)])
     if rec.evidence is not None:
         lines += ["", f"### Evidence: {rec.evidence.metric}", ""]
-        lines += _md_table(("option", "rule rank", "rule score", rec.evidence.metric, "measured rank"),
-                           _evidence_rows(rec))
+        lines += markdown_table(("option", "rule rank", "rule score", rec.evidence.metric, "measured rank"),
+                                _evidence_rows(rec))
     if rec.avoid:
-        lines += ["", "### Avoid", "", *_md_table(("option", "score", "why"), _avoid_rows(rec))]
+        lines += ["", "### Avoid", "", *markdown_table(("option", "score", "why"), _avoid_rows(rec))]
     for title, items in _details(rec):
         lines += ["", f"### {title}", ""] + [f"- {x}" for x in items]
     lines += ["", _fired_line(rec)]
@@ -246,7 +241,7 @@ def render_rules(ruleset: RuleSet, fmt: str = "text", rule_id: str | None = None
     rows = [(r.id, r.title, r.when_text(), r.then_text()) for r in rules]
     header = ("id", "title", "when", "then")
     if fmt == "markdown":
-        return "\n".join(_md_table(header, rows)) + "\n"
+        return "\n".join(markdown_table(header, rows)) + "\n"
     if fmt == "table":
         import io
 

@@ -17,7 +17,8 @@ from typing import Any
 
 from storeadvise.advisor.inputs import CHOICES, Inputs, make_inputs, normalise_choice
 from storeadvise.errors import UsageError
-from storeadvise.units import format_quantity, parse_quantity
+from storeadvise.formatting import format_quantity
+from storeadvise.units import parse_quantity
 
 if sys.version_info >= (3, 11):
     import tomllib

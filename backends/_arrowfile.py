@@ -283,12 +283,8 @@ def polars_write(
 
 
 def lookup_by_key(backend: Backend, key: Any) -> pa.Table:
-    """The rows whose key column equals ``key``, as a filtered ``read`` (file and SQL backends alike);
-    ``UsageError`` when the run names no key column."""
-    key_column = backend.settings.key_column
-    if not key_column:
-        raise UsageError(f"{backend.name}: a lookup needs a key column; name one (for example --key id)")
-    return backend.read(where=Predicate(key_column, "==", key))
+    """The rows whose key column equals ``key``, as a filtered ``read`` (file and SQL backends alike)."""
+    return backend.read(where=Predicate(backend.lookup_key_column(), "==", key))
 
 
 # -- the base class of the file backends --------------------------------------------------------------

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from storeadvise.backends._arrowfile import check_columns, subschema
-from storeadvise.backends.base import Backend, Predicate
-from storeadvise.errors import DataError, UsageError
+from storeadvise.backends.base import Backend, Predicate, quote_identifier
+from storeadvise.errors import DataError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -28,11 +28,6 @@ if TYPE_CHECKING:
 TABLE = "data"
 SCHEMA_TABLE = "_storeadvise_schema"
 SQL_OPERATIONS = frozenset({"write", "read", "scan", "project", "filter", "lookup", "append", "write_one"})
-
-
-def quote(name: str) -> str:
-    """An SQL identifier, quoted."""
-    return '"' + name.replace('"', '""') + '"'
 
 
 class SqlFileBackend(Backend):
@@ -105,7 +100,7 @@ class SqlFileBackend(Backend):
         self._load(con, schema, batches)
         key = self.settings.key_column
         if key and schema.get_field_index(key) >= 0:
-            con.execute(f"CREATE INDEX {quote(TABLE + '_key')} ON {TABLE} ({quote(key)})")
+            con.execute(f"CREATE INDEX {quote_identifier(TABLE + '_key')} ON {TABLE} ({quote_identifier(key)})")
         if self.load_in_transaction:
             con.execute("COMMIT")
 
@@ -141,7 +136,7 @@ class SqlFileBackend(Backend):
 
         Every column is ``*`` (the table's columns are the schema's, in order): DuckDB answered a
         one-key lookup naming its 9 columns ~12% slower than with ``*``."""
-        names = "*" if target.names == self.schema.names else ", ".join(quote(n) for n in target.names)
+        names = "*" if target.names == self.schema.names else ", ".join(quote_identifier(n) for n in target.names)
         sql = f"SELECT {names} FROM {TABLE}"
         if condition:
             sql += f" WHERE {condition}"
@@ -163,10 +158,7 @@ class SqlFileBackend(Backend):
         """The ``SELECT`` of every column for one key and the schema it returns (cached)."""
         statement = self._cache.get("lookup")
         if statement is None:
-            key_column = self.settings.key_column
-            if not key_column:
-                raise UsageError(f"{self.name}: a lookup needs a key column; name one (for example --key id)")
-            where = Predicate(key_column, "==", None)
+            where = Predicate(self.lookup_key_column(), "==", None)
             check_columns(self.schema, None, where)
             condition, _ = self._condition(where)
             statement = self._cache["lookup"] = (self._select_sql(self.schema, condition), self.schema)

@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from storeadvise.errors import UnsupportedOperation
+from storeadvise.errors import UnsupportedOperation, UsageError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -56,6 +56,17 @@ OPERATIONS: tuple[str, ...] = (
 COMPARISONS: tuple[str, ...] = ("==", "!=", "<", "<=", ">", ">=")
 
 
+def quote_identifier(name: str) -> str:
+    """A column or table name as an SQL identifier (double quotes, inner quotes doubled), so any name
+    a dataset carries is safe in SQLite, DuckDB and standard SQL."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def quote_literal(text: str) -> str:
+    """A string as an SQL string literal (single quotes, inner quotes doubled)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
 @dataclass(frozen=True)
 class Predicate:
     """A comparison of one column with one value: the filtered-read workload's ``where``."""
@@ -66,7 +77,7 @@ class Predicate:
 
     def __post_init__(self) -> None:
         if self.op not in COMPARISONS:
-            raise ValueError(f"unknown comparison {self.op!r}; use one of {', '.join(COMPARISONS)}")
+            raise UsageError(f"unknown comparison {self.op!r}; use one of {', '.join(COMPARISONS)}")
 
     def to_arrow(self) -> pc.Expression:
         """The predicate as a pyarrow compute expression (for dataset filters)."""
@@ -82,10 +93,9 @@ class Predicate:
             ">=": col >= self.value,
         }[self.op]
 
-    def to_sql(self, quote: str = '"') -> tuple[str, tuple[Any, ...]]:
+    def to_sql(self) -> tuple[str, tuple[Any, ...]]:
         """A parameterised SQL condition and its parameters."""
-        name = quote + self.column.replace(quote, quote * 2) + quote
-        return f"{name} {'=' if self.op == '==' else self.op} ?", (self.value,)
+        return f"{quote_identifier(self.column)} {'=' if self.op == '==' else self.op} ?", (self.value,)
 
     def to_mongo(self) -> dict[str, Any]:
         """A MongoDB query document."""
@@ -171,6 +181,13 @@ class Backend(abc.ABC):
     def lookup(self, key: Any) -> pa.Table:
         """The rows whose key column equals ``key``."""
         raise UnsupportedOperation(f"{self.name} has no keyed access")
+
+    def lookup_key_column(self) -> str:
+        """The column a ``lookup`` matches; a ``UsageError`` when the run names none, because the user
+        fixes it with an option (``--key``), whatever the backend."""
+        if not self.settings.key_column:
+            raise UsageError(f"{self.name}: a lookup needs a key column; name one (for example --key id)")
+        return self.settings.key_column
 
     def append(self, batch: pa.RecordBatch) -> None:
         """Add rows to what is stored."""

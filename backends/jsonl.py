@@ -38,7 +38,7 @@ from storeadvise.backends._arrowfile import (
     subschema,
     text_safe_schema,
 )
-from storeadvise.backends.base import Predicate
+from storeadvise.backends.base import Predicate, quote_identifier, quote_literal
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -104,7 +104,9 @@ class JsonlBackend(TextFileBackend):
             target = text_safe_schema(self.schema, keep_nested=True)
             as_read = pa.schema([pa.field(f.name, pa.string()) if _as_text(f.type) else f for f in target])
             types = self._connection().from_arrow(as_read.empty_table()).types
-            spec = ", ".join(f"{_literal(f.name)}: {_literal(str(t))}" for f, t in zip(target, types, strict=True))
+            spec = ", ".join(
+                f"{quote_literal(f.name)}: {quote_literal(str(t))}" for f, t in zip(target, types, strict=True)
+            )
             compression = "gzip" if self.part_suffix().endswith(".gz") else "none"
             call = f"read_json(?, format='newline_delimited', compression='{compression}', columns={{{spec}}})"
             native = frozenset(f.name for f in target if not _as_text(f.type) and not _is_nested(f.type))
@@ -119,7 +121,7 @@ class JsonlBackend(TextFileBackend):
         names = list(columns) if columns is not None else target.names
         if where is not None and not pushed:
             names = needed_columns(names, where) or names
-        sql = f"SELECT {', '.join(_identifier(n) for n in names)} FROM {call}"
+        sql = f"SELECT {', '.join(quote_identifier(n) for n in names)} FROM {call}"
         params: list[Any] = [str(self.parts()[0])]
         if pushed:
             condition, values = where.to_sql()
@@ -158,13 +160,3 @@ def _is_nested(data_type: pa.DataType) -> bool:
     import pyarrow.types as pt
 
     return pt.is_nested(data_type)
-
-
-def _literal(text: str) -> str:
-    """A SQL string literal."""
-    return "'" + text.replace("'", "''") + "'"
-
-
-def _identifier(name: str) -> str:
-    """A quoted SQL identifier."""
-    return '"' + name.replace('"', '""') + '"'

@@ -336,9 +336,7 @@ class MongoBackend(Backend):
         one ``Table.from_pylist`` and one cast back: the schemas are built once per write."""
         import pyarrow as pa
 
-        column = self.settings.key_column
-        if not column:
-            raise DataError("a lookup needs a key column; name one with --key")
+        column = self.lookup_key_column()
         docs = list(self.collection.find({column: self._storage_value(column, key)}, {"_id": 0}))
         if self._schema is None or self._storage is None:
             return self._to_table(docs, None)

@@ -31,8 +31,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from storeadvise.backends._arrowfile import check_batch_rows, is_binary, is_nested, to_text_column
-from storeadvise.backends._sqlfile import TABLE, SqlFileBackend, quote
-from storeadvise.backends.base import Predicate
+from storeadvise.backends._sqlfile import TABLE, SqlFileBackend
+from storeadvise.backends.base import Predicate, quote_identifier
 from storeadvise.errors import DataError, UnsupportedOperation
 
 if TYPE_CHECKING:
@@ -176,7 +176,7 @@ class SqliteBackend(SqlFileBackend):
 
     # -- writing ---------------------------------------------------------------------------------------
     def _load(self, con: sqlite3.Connection, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
-        columns = ", ".join(f"{quote(f.name)} {sql_type(f.type)}" for f in schema)
+        columns = ", ".join(f"{quote_identifier(f.name)} {sql_type(f.type)}" for f in schema)
         con.execute(f"CREATE TABLE {TABLE} ({columns})")
         self._insert(con, schema, batches)
 

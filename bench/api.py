@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from storeadvise.bench.results import BackendRun, Measurement, Run
 from storeadvise.errors import UsageError
+from storeadvise.formatting import format_quantity
+from storeadvise.units import parse_bytes, parse_count
 
 if TYPE_CHECKING:
     from storeadvise.bench.datasets import Dataset
@@ -31,7 +33,7 @@ def open_dataset(
     data: str | Path | None = None,
     *,
     sample: str | None = None,
-    rows: int = 100_000,
+    rows: int | str = 100_000,
     seed: int = 0,
     key: str | None = None,
     input_format: str | None = None,
@@ -43,8 +45,6 @@ def open_dataset(
         raise UsageError("give either a data file or --sample, not both")
     if data is not None:
         return load_dataset(data, input_format=input_format, key=key)
-    if isinstance(rows, bool) or not isinstance(rows, int) or rows <= 0:
-        raise UsageError(f"--rows must be a positive integer, not {rows!r}")
     return sample_dataset(sample or "tabular", rows, seed=seed)
 
 
@@ -52,16 +52,16 @@ def benchmark(
     data: str | Path | None = None,
     *,
     sample: str | None = None,
-    rows: int = 100_000,
+    rows: int | str = 100_000,
     seed: int = 0,
     backends: str | Sequence[str] | None = None,
     purpose: str | None = None,
     ops: str | Sequence[str] | None = None,
     repeat: int = 5,
     warmup: int = 1,
-    lookups: int = 200,
+    lookups: int | str = 200,
     max_time: float = 5.0,
-    memory_limit: int | None = None,
+    memory_limit: int | str | None = None,
     key: str | None = None,
     input_format: str | None = None,
     options: dict[str, Any] | None = None,
@@ -78,6 +78,9 @@ def benchmark(
     ``STOREADVISE_MONGO_URI`` / ``STOREADVISE_KAFKA_BOOTSTRAP`` variables, else embedded servers),
     ``kafka_partitions``, ``parquet_compression`` and the like.
 
+    ``rows`` and ``lookups`` take a count or ``"10k"``-style text, ``memory_limit`` bytes or
+    ``"4GB"``-style text (``storeadvise.units`` reads them, as it reads the command line's options).
+
     ``sweep=True`` runs codec and layout variants (Parquet codecs and row groups, CSV and JSON Lines
     plain and gzip) instead of plain backends. ``scale="10k,100k,1M"`` runs the workload at each size
     (of the sample, or of the file's first rows) and adds how each backend's cost grows to the result.
@@ -86,13 +89,20 @@ def benchmark(
     from storeadvise.bench.runner import BenchConfig, Runner, new_run_id
     from storeadvise.bench.workloads import select_ops
 
-    for name, value, low in (("--repeat", repeat, 1), ("--warmup", warmup, 0), ("--lookups", lookups, 1)):
+    lookups = parse_count(lookups, "--lookups")
+    if memory_limit is not None:
+        memory_limit = parse_bytes(memory_limit, "--memory-limit")
+    for name, value, low in (("--repeat", repeat, 1), ("--warmup", warmup, 0)):
         if isinstance(value, bool) or not isinstance(value, int) or value < low:
             raise UsageError(f"{name} must be an integer of at least {low}, not {value!r}")
-    if not max_time > 0:
+    if isinstance(max_time, bool) or not isinstance(max_time, (int, float)) or not max_time > 0:
         raise UsageError(f"--max-time must be a positive number of seconds, not {max_time!r}")
-    backend_names = parse_backend_names(",".join(backends) if isinstance(backends, (list, tuple)) else backends)
-    op_names = select_ops(purpose, ops)
+    if purpose is not None and not isinstance(purpose, str):
+        raise UsageError(f"--purpose must be a purpose's name, not {purpose!r}")
+    if options is not None and not isinstance(options, dict):
+        raise UsageError(f"options must be a dict of backend settings, not {options!r}")
+    backend_names = parse_backend_names(_names(backends, "--backends"))
+    op_names = select_ops(purpose, _names(ops, "--ops"))
     targets: list[Any] = list(backend_names)
     if sweep:
         from storeadvise.bench.sweeps import SWEEP_OPS, codec_variants
@@ -145,6 +155,15 @@ def benchmark(
     return run
 
 
+def _names(value: str | Sequence[str] | None, option: str) -> str | None:
+    """Names given as comma-separated text or as a list of strings, as text."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value):
+        return ",".join(value)
+    raise UsageError(f"{option} takes comma-separated names or a list of strings, not {value!r}")
+
+
 def _scaling_run(
     data: str | Path | None,
     sample: str | None,
@@ -166,7 +185,8 @@ def _scaling_run(
             dataset = open_dataset(data, key=key, input_format=input_format).head(size)
         else:
             dataset = open_dataset(sample=sample, rows=size, seed=seed)
-        step = (lambda b, o, msg, n=size: on_event(b, o, f"[{n:,} rows] {msg}")) if on_event else None
+        label = f"[{format_quantity(size, 'rows')} rows]"
+        step = (lambda b, o, msg, label=label: on_event(b, o, f"{label} {msg}")) if on_event else None
         runs.append(Runner(dataset, config, on_event=step, run_id=f"{run_id}-{size}").run())
     final = runs[-1]
     final.run_id = run_id

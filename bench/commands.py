@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from storeadvise.cli import COUNT, SIZE
 from storeadvise.errors import UsageError
 from storeadvise.modalities import SAMPLE_KINDS
 from storeadvise.purposes import PURPOSES
@@ -38,14 +39,6 @@ def _parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
                     continue
         options[key.strip()] = value
     return options
-
-
-def _parse_memory(text: str | None) -> int | None:
-    if text is None:
-        return None
-    from storeadvise.units import parse_bytes
-
-    return parse_bytes(text, option="--memory-limit")
 
 
 class _Progress:
@@ -84,7 +77,7 @@ def _write_output(text: str, output: Path | None) -> None:
 @click.command("bench")
 @click.argument("data", required=False, type=click.Path(path_type=Path, dir_okay=True))
 @click.option("--sample", "sample", metavar="KIND", help=f"Generate a sample: {', '.join(SAMPLE_KINDS)}.")
-@click.option("--rows", type=int, default=100_000, show_default=True, help="Rows of the generated sample.")
+@click.option("--rows", type=COUNT, default=100_000, show_default=True, help="Rows of the generated sample, e.g. 200000 or 200k.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generated sample and keys.")
 @click.option("--input-format", metavar="FMT", help="Format of DATA when its extension does not say.")
 @click.option("--key", metavar="COLUMN", help="Key column for lookups (inferred when unique).")
@@ -93,9 +86,9 @@ def _write_output(text: str, output: Path | None) -> None:
 @click.option("--ops", metavar="LIST", help="Comma-separated operations (overrides --purpose).")
 @click.option("--repeat", type=int, default=5, show_default=True, help="Counted runs per operation.")
 @click.option("--warmup", type=int, default=1, show_default=True, help="Uncounted runs before counting.")
-@click.option("--lookups", type=int, default=200, show_default=True, help="Calls per latency operation.")
+@click.option("--lookups", type=COUNT, default=200, show_default=True, help="Calls per latency operation.")
 @click.option("--max-time", type=float, default=5.0, show_default=True, help="Seconds per operation after which counting stops.")
-@click.option("--memory-limit", metavar="SIZE", help="Memory budget: data larger than a quarter of it is streamed, not held; `read` is skipped above it (default: half the RAM).")
+@click.option("--memory-limit", type=SIZE, help="Memory budget: data larger than a quarter of it is streamed, not held; `read` is skipped above it (default: half the RAM).")
 @click.option("--mongo-uri", envvar="STOREADVISE_MONGO_URI", metavar="URI", help="Your MongoDB (default: embedded).")
 @click.option("--kafka-bootstrap", envvar="STOREADVISE_KAFKA_BOOTSTRAP", metavar="HOST:PORT", help="Your Kafka (default: embedded).")
 @click.option("-O", "--option", "option_pairs", multiple=True, metavar="KEY=VALUE", help="Backend option, repeatable.")
@@ -119,7 +112,7 @@ def bench_command(
     warmup: int,
     lookups: int,
     max_time: float,
-    memory_limit: str | None,
+    memory_limit: int | None,
     mongo_uri: str | None,
     kafka_bootstrap: str | None,
     option_pairs: tuple[str, ...],
@@ -163,7 +156,7 @@ def bench_command(
             warmup=warmup,
             lookups=lookups,
             max_time=max_time,
-            memory_limit=_parse_memory(memory_limit),
+            memory_limit=memory_limit,
             key=key,
             input_format=input_format,
             options=options,
@@ -210,7 +203,7 @@ def report_command(run_file: Path, fmt: str, baseline: Path | None, output: Path
 
 @click.command("sample")
 @click.argument("kind")
-@click.option("--rows", type=int, default=100_000, show_default=True)
+@click.option("--rows", type=COUNT, default=100_000, show_default=True, help="Rows to generate, e.g. 100000 or 100k.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True,
               help="File to write; the extension picks the format (.csv .tsv .parquet .jsonl .json .arrow).")
@@ -223,9 +216,10 @@ def sample_command(kind: str, rows: int, seed: int, output: Path, output_format:
       storeadvise sample tabular --rows 100000 -o tabular.parquet
     """
     from storeadvise.bench.datasets import write_sample
+    from storeadvise.formatting import format_quantity
 
     path = write_sample(kind, rows, output, seed=seed, output_format=output_format)
-    click.echo(f"wrote {rows:,} {kind} rows to {path}", err=True)
+    click.echo(f"wrote {format_quantity(rows, 'rows')} {kind} rows to {path}", err=True)
 
 
 @click.command("backends")

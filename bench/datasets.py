@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from storeadvise.errors import DataError, UsageError
 from storeadvise.modalities import SAMPLE_KINDS
+from storeadvise.units import parse_count
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -408,21 +409,21 @@ def load_dataset(path: str | Path, input_format: str | None = None, key: str | N
     return Dataset(source.schema, source.stream, profile)
 
 
-def _check_sample_args(kind: str, rows: int, seed: int) -> None:
+def _check_sample_args(kind: str, rows: int | str, seed: int) -> int:
+    """The number of rows (``10k`` as well as 10000), once the kind and seed are known to be valid."""
     if kind not in SAMPLE_KINDS:
         raise UsageError(f"unknown sample kind {kind!r}; choose from {', '.join(SAMPLE_KINDS)}")
-    if isinstance(rows, bool) or not isinstance(rows, int) or rows <= 0:
-        raise UsageError("--rows must be a positive integer")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise UsageError("--seed must be a non-negative integer")
+    return parse_count(rows, "--rows")
 
 
-def sample_dataset(kind: str, rows: int, seed: int = 0, batch_rows: int = DEFAULT_BATCH_ROWS) -> Dataset:
+def sample_dataset(kind: str, rows: int | str, seed: int = 0, batch_rows: int = DEFAULT_BATCH_ROWS) -> Dataset:
     """A generated dataset of one of ``SAMPLE_KINDS``: the same (kind, rows, seed) gives the same data,
     whatever ``batch_rows`` (the default batch size of ``batches()``)."""
     from storeadvise.bench.samples import GENERATORS, KEY_COLUMN
 
-    _check_sample_args(kind, rows, seed)
+    rows = _check_sample_args(kind, rows, seed)
     if isinstance(batch_rows, bool) or not isinstance(batch_rows, int) or batch_rows <= 0:
         raise UsageError("batch_rows must be a positive integer")
     schema, generate = GENERATORS[kind]
@@ -434,7 +435,7 @@ def sample_dataset(kind: str, rows: int, seed: int = 0, batch_rows: int = DEFAUL
     return Dataset(schema, lambda: generate(rows, seed), profile, batch_rows)
 
 
-def write_sample(kind: str, rows: int, path: str | Path, seed: int = 0, output_format: str | None = None) -> Path:
+def write_sample(kind: str, rows: int | str, path: str | Path, seed: int = 0, output_format: str | None = None) -> Path:
     """Write a generated sample to ``path`` (format from ``output_format`` or the extension).
 
     It streams chunk by chunk, into a temporary file in the same folder that is renamed at the end:
@@ -443,7 +444,7 @@ def write_sample(kind: str, rows: int, path: str | Path, seed: int = 0, output_f
     from storeadvise.bench.formats import write_file
     from storeadvise.bench.samples import GENERATORS
 
-    _check_sample_args(kind, rows, seed)
+    rows = _check_sample_args(kind, rows, seed)
     target = Path(path)
     fmt = normalise_format(output_format) if output_format else format_from_path(target)
     schema, generate = GENERATORS[kind]

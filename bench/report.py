@@ -23,11 +23,9 @@ from storeadvise.bench.table import (
     Section,
     build_entries,
     build_report,
-    fmt_ratio,
-    fmt_time,
-    number,
 )
 from storeadvise.errors import UsageError
+from storeadvise.formatting import fmt_ratio, fmt_time, markdown_table, markdown_text, number
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -188,48 +186,36 @@ def _rich_renderables(report: Report) -> list[RenderableType]:
 
 
 # -- markdown ----------------------------------------------------------------------------------------
-def _md(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-
-def _md_table(head: list[str], rows: list[list[str]], numeric: list[bool]) -> list[str]:
-    lines = ["| " + " | ".join(_md(h) for h in head) + " |"]
-    lines.append("|" + "|".join("---:" if n else "---" for n in numeric) + "|")
-    lines.extend("| " + " | ".join(row) + " |" for row in rows)
-    return lines
-
-
 def _render_markdown(run: Run, *, baseline: Run | None, color: bool | None, width: int | None) -> str:
     report = build_report(run, baseline)
-    lines = [f"# {_md(report.title)}", ""]
-    lines += [f"- **{_md(label)}**: {_md(value)}" for label, value in report.header]
+    md = markdown_text
+    lines = [f"# {md(report.title)}", ""]
+    lines += [f"- **{md(label)}**: {md(value)}" for label, value in report.header]
     for section in report.sections:
         kind = " (latency per call)" if section.latency else ""
-        lines += ["", f"## {_md(section.op)}{kind}", ""]
+        lines += ["", f"## {md(section.op)}{kind}", ""]
         rows = []
         for row in section.rows:
-            name = f"**{_md(row.backend)}**" if row.entry.best else _md(row.backend)
-            rows.append([name] + [_md(row.cells.get(c.key, "")) for c in section.columns])
-        lines += _md_table(
+            name = f"**{row.backend}**" if row.entry.best else row.backend
+            rows.append([name] + [row.cells.get(c.key, "") for c in section.columns])
+        lines += markdown_table(
             ["backend"] + [c.title for c in section.columns],
             rows,
             [False] + [c.numeric for c in section.columns],
         )
     if report.verification:
         lines += ["", "## round-trip verification", ""]
-        rows = [
-            [_md(v.backend), f"**{_md(v.text)}**" if v.flagged else _md(v.text)] for v in report.verification
-        ]
-        lines += _md_table(["backend", "result"], rows, [False, False])
+        rows = [[v.backend, f"**{v.text}**" if v.flagged else v.text] for v in report.verification]
+        lines += markdown_table(["backend", "result"], rows)
     for plain in report.tables:
-        lines += ["", f"## {_md(plain.title)}", ""]
-        lines += _md_table(plain.head, [[_md(c) for c in row] for row in plain.rows], plain.numeric)
+        lines += ["", f"## {md(plain.title)}", ""]
+        lines += markdown_table(plain.head, plain.rows, plain.numeric)
     if report.not_run:
         lines += ["", "## not run", ""]
-        lines += [f"- **{_md(name)}**: {_md(reason)}" for name, reason in report.not_run]
+        lines += [f"- **{md(name)}**: {md(reason)}" for name, reason in report.not_run]
     if report.footnotes:
         lines.append("")
-        lines += [f"{_md(note)}  " for note in report.footnotes]
+        lines += [f"{md(note)}  " for note in report.footnotes]
     return "\n".join(lines) + "\n"
 
 

@@ -27,16 +27,6 @@ SKIPPED = "skipped"  # could not run here (server unreachable, memory limit, no 
 FAILED = "failed"  # it was attempted and raised
 
 
-def _quantile(sorted_values: list[float], q: float) -> float:
-    """Linear-interpolated quantile of already sorted values (q in [0, 1])."""
-    if not sorted_values:
-        return math.nan
-    pos = (len(sorted_values) - 1) * q
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(sorted_values) - 1)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
-
-
 @dataclass
 class Stats:
     """Summary of a list of durations in seconds (pytest-benchmark's ``Stats``, trimmed)."""
@@ -57,17 +47,24 @@ class Stats:
         if not durations:
             raise ValueError("no durations to summarise")
         values = sorted(durations)
+        # Percentile cut points interpolated linearly between the sorted values (the "inclusive"
+        # method, numpy's default); one duration is every percentile of itself.
+        cuts = statistics.quantiles(values, n=100, method="inclusive") if len(values) > 1 else values * 99
+
+        def percentile(p: int) -> float:
+            return cuts[p - 1]
+
         return cls(
             n=len(values),
             median=statistics.median(values),
             mean=statistics.fmean(values),
             min=values[0],
             max=values[-1],
-            iqr=_quantile(values, 0.75) - _quantile(values, 0.25),
+            iqr=percentile(75) - percentile(25),
             stdev=statistics.stdev(values) if len(values) > 1 else 0.0,
-            p50=_quantile(values, 0.50),
-            p95=_quantile(values, 0.95),
-            p99=_quantile(values, 0.99),
+            p50=percentile(50),
+            p95=percentile(95),
+            p99=percentile(99),
         )
 
 

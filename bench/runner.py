@@ -40,6 +40,7 @@ from storeadvise.bench.results import (
 from storeadvise.bench.verify import verify_round_trip
 from storeadvise.bench.workloads import OPS, WorkloadPlan, plan_workload
 from storeadvise.errors import BackendUnavailable, StoreAdviseError, UnsupportedOperation
+from storeadvise.formatting import fmt_bytes
 from storeadvise.signals import check_stop
 
 if TYPE_CHECKING:
@@ -360,8 +361,8 @@ class Runner:
     def _skip_reason(self, op: str, plan: WorkloadPlan) -> str | None:
         if op == "read" and self.dataset.profile.arrow_bytes > self.memory_limit:
             return (
-                f"the data ({self.dataset.profile.arrow_bytes / 1e9:.1f} GB as Arrow) exceeds the memory limit "
-                f"({self.memory_limit / 1e9:.1f} GB); `scan` reads it in batches instead"
+                f"the data ({fmt_bytes(self.dataset.profile.arrow_bytes)} as Arrow) exceeds the memory limit "
+                f"({fmt_bytes(self.memory_limit)}); `scan` reads it in batches instead"
             )
         if op == "lookup" and not plan.lookup_keys:
             return plan.notes.get("lookup", "no keys to look up")

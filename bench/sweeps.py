@@ -9,6 +9,7 @@ sizes, above 1 means the backend slows down per row as data grows.
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Sequence
 from typing import Any
 
@@ -43,7 +44,7 @@ def codec_variants(backends: Sequence[str] | None = None) -> list[Variant]:
 
 def parse_scale(text: str | Sequence[int | str]) -> list[int]:
     """``10k,100k,1M`` -> [10000, 100000, 1000000], sorted, at least two distinct sizes."""
-    parts = text.split(",") if isinstance(text, str) else list(text)
+    parts = text.split(",") if isinstance(text, str) else list(text) if isinstance(text, (list, tuple)) else []
     sizes = sorted({parse_count(str(p).strip(), option="--scale") for p in parts if str(p).strip()})
     if len(sizes) < 2:
         raise UsageError(f"--scale {text!r}: give at least two sizes, like 10k,100k,1M")
@@ -51,16 +52,11 @@ def parse_scale(text: str | Sequence[int | str]) -> list[int]:
 
 
 def growth_exponent(rows: Sequence[int], seconds: Sequence[float]) -> float | None:
-    """Least-squares slope of log(seconds) against log(rows); None with fewer than two points."""
+    """Least-squares slope of log(seconds) against log(rows); None with fewer than two distinct sizes."""
     points = [(math.log(r), math.log(s)) for r, s in zip(rows, seconds, strict=True) if r > 0 and s > 0]
-    if len(points) < 2:
+    if len({x for x, _ in points}) < 2:
         return None
-    mean_x = sum(x for x, _ in points) / len(points)
-    mean_y = sum(y for _, y in points) / len(points)
-    sxx = sum((x - mean_x) ** 2 for x, _ in points)
-    if sxx == 0:
-        return None
-    return sum((x - mean_x) * (y - mean_y) for x, y in points) / sxx
+    return statistics.linear_regression([x for x, _ in points], [y for _, y in points]).slope
 
 
 def scaling_summary(runs: Sequence[Run]) -> list[dict[str, Any]]:

@@ -3,7 +3,7 @@
 Every exporter in ``bench.report`` reads the ``Report`` built here, so the terminal table, Markdown,
 CSV and HTML show the same rows, the same "× best" ratios and the same warnings; they differ only in
 syntax. Nothing here measures or computes statistics: the only arithmetic is ratios (to the best row
-of an operation, to a baseline run) and unit formatting.
+of an operation, to a baseline run); numbers are written by ``storeadvise.formatting``.
 
 Keys read from the run, beyond the dataclass fields (all optional; a missing key is left out):
 
@@ -15,102 +15,31 @@ Keys read from the run, beyond the dataclass fields (all optional; a missing key
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 from storeadvise.bench.results import OK, Measurement, Run
+from storeadvise.formatting import (
+    DASH,
+    fmt_bytes,
+    fmt_change,
+    fmt_count,
+    fmt_plain,
+    fmt_ratio,
+    fmt_time,
+    format_quantity,
+    number,
+)
 
 BEST_MARK = "★"
 UNTRUSTED_MARK = "!"
 FLAG_MARK = "✗"
 GOOD_MARK = "✓"
-DASH = "–"
 
 UNTRUSTED_FOOTNOTE = (
     f"{UNTRUSTED_MARK} this backend failed its round-trip check (see round-trip verification): "
     "its numbers are not trustworthy and it is never ranked best."
 )
-
-
-# -- units -------------------------------------------------------------------------------------------
-def number(value: Any) -> float | None:
-    """A finite float, or None for missing / NaN / infinite values (a saved run may hold either)."""
-    if value is None or isinstance(value, bool):
-        return None
-    try:
-        result = float(value)
-    except (TypeError, ValueError):
-        return None
-    return result if math.isfinite(result) else None
-
-
-_ROUNDS_UP = 0.9995  # 999.96 µs prints as "1.00 ms", not "1000 µs"
-
-
-def _sig3(value: float) -> str:
-    """Three significant digits without scientific notation (12.3, 1.23, 123)."""
-    if value >= 99.95:
-        return f"{value:.0f}"
-    if value >= 9.995:
-        return f"{value:.1f}"
-    return f"{value:.2f}"
-
-
-def _scaled(value: float, units: tuple[tuple[str, float], ...]) -> str | None:
-    """``value`` in the largest of ``units`` (name, scale; largest first) it reaches after rounding."""
-    for unit, scale in units:
-        if abs(value) >= scale * _ROUNDS_UP:
-            return f"{_sig3(value / scale)}{unit}"
-    return None
-
-
-def fmt_time(seconds: Any) -> str:
-    """Seconds in the unit a person reads without counting zeros: ns, µs, ms or s."""
-    value = number(seconds)
-    if value is None:
-        return DASH
-    if value == 0:
-        return "0 s"
-    return _scaled(value, ((" s", 1.0), (" ms", 1e-3), (" µs", 1e-6))) or f"{_sig3(value / 1e-9)} ns"
-
-
-def fmt_bytes(size: Any) -> str:
-    """Bytes in decimal units (MB = 10⁶ bytes, the same MB as MB/s)."""
-    value = number(size)
-    if value is None:
-        return DASH
-    return _scaled(value, ((" GB", 1e9), (" MB", 1e6), (" kB", 1e3))) or f"{value:.0f} B"
-
-
-def fmt_count(count: Any) -> str:
-    """A rate or count with k / M / G suffixes (1.23M)."""
-    value = number(count)
-    if value is None:
-        return DASH
-    return _scaled(value, (("G", 1e9), ("M", 1e6), ("k", 1e3))) or _sig3(value)
-
-
-def fmt_ratio(ratio: Any) -> str:
-    value = number(ratio)
-    if value is None:
-        return DASH
-    return f"{_sig3(value)}×"
-
-
-def fmt_change(ratio: float | None) -> str:
-    """A run-vs-baseline ratio of medians, said in words (bigger median = slower)."""
-    if ratio is None:
-        return "new"
-    text = f"{ratio:.2f}×"
-    if text == "1.00×":
-        return text
-    return f"{text} slower" if ratio > 1 else f"{text} faster"
-
-
-def fmt_plain(value: Any) -> str:
-    number_value = number(value)
-    return _sig3(number_value) if number_value is not None else DASH
 
 
 # -- the model ---------------------------------------------------------------------------------------
@@ -257,7 +186,7 @@ def _header(run: Run, baseline: Run | None) -> list[tuple[str, str]]:
     header: list[tuple[str, str]] = []
     parts = [str(ds["name"])] if ds.get("name") else []
     if number(ds.get("rows")) is not None:
-        parts.append(f"{int(ds['rows']):,} rows")
+        parts.append(f"{format_quantity(ds['rows'], 'rows')} rows")
     if number(ds.get("arrow_bytes")) is not None:
         parts.append(f"{fmt_bytes(ds['arrow_bytes'])} in Arrow")
     if ds.get("modality"):
@@ -380,7 +309,7 @@ def build_report(run: Run, baseline: Run | None = None) -> Report:
         if v is None:
             verification.append(VerificationLine(b.backend, f"{DASH} not verified", False, False))
             continue
-        counts = f"{v.rows_written:,} rows written, {v.rows_read:,} read"
+        counts = f"{format_quantity(v.rows_written, 'rows')} rows written, {format_quantity(v.rows_read, 'rows')} read"
         text = f"{FLAG_MARK if v.flagged else GOOD_MARK} {v.summary} ({counts})"
         verification.append(VerificationLine(b.backend, text, v.flagged, True))
 
@@ -431,7 +360,7 @@ def _scaling_table(scaling: list[dict[str, Any]]) -> PlainTable:
         rows.append([entry["op"], entry["backend"], *cells, DASH if exponent is None else f"{exponent:.2f}"])
     return PlainTable(
         title="scaling",
-        head=["op", "backend", *[f"{size:,} rows" for size in sizes], "growth k"],
+        head=["op", "backend", *[f"{format_quantity(size, 'rows')} rows" for size in sizes], "growth k"],
         numeric=[False, False, *[True] * len(sizes), True],
         rows=rows,
     )

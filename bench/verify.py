@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from storeadvise.backends.base import quote_identifier
 from storeadvise.bench.results import ColumnFidelity, Verification
 
 if TYPE_CHECKING:
@@ -32,10 +33,6 @@ class _Checksums:
     column_sums: dict[str, int] = field(default_factory=dict)
 
 
-def _quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 class _Accumulator:
     """Adds up per-column and per-row hash sums over a stream of batches with identical columns."""
 
@@ -46,9 +43,9 @@ class _Accumulator:
         self.columns = columns
         self.row_columns = row_columns
         parts = ["count(*)"]
-        parts += [f"coalesce(sum(hash({_quote(c)})::HUGEINT), 0)" for c in columns]
+        parts += [f"coalesce(sum(hash({quote_identifier(c)})::HUGEINT), 0)" for c in columns]
         if row_columns:
-            parts.append(f"coalesce(sum(hash({', '.join(map(_quote, row_columns))})::HUGEINT), 0)")
+            parts.append(f"coalesce(sum(hash({', '.join(map(quote_identifier, row_columns))})::HUGEINT), 0)")
         self.sql = f"SELECT {', '.join(parts)} FROM batch"
         self.result = _Checksums(column_sums=dict.fromkeys(columns, 0))
 

@@ -18,7 +18,7 @@ import pytest
 
 from storeadvise.backends import REGISTRY
 from storeadvise.backends.base import OPERATIONS, Backend, BackendSettings, Predicate
-from storeadvise.errors import UnsupportedOperation
+from storeadvise.errors import UnsupportedOperation, UsageError
 
 pa = pytest.importorskip("pyarrow")
 
@@ -197,6 +197,14 @@ def test_lookup_finds_the_row_and_nothing_for_a_missing_key(backend: Backend) ->
     write(backend, table)
     assert_same_rows(backend, backend.lookup(42), table.slice(42, 1))
     assert backend.lookup(10**9).num_rows == 0
+
+
+def test_lookup_without_a_key_column_is_a_usage_error(backend: Backend) -> None:
+    needs(backend, "write", "lookup")
+    write(backend, mixed_table(20))
+    backend.settings.key_column = None
+    with pytest.raises(UsageError, match="lookup needs a key column"):
+        backend.lookup(3)
 
 
 def test_append_adds_exactly_the_rows(backend: Backend) -> None:

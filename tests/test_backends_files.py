@@ -139,6 +139,17 @@ def test_unknown_column_and_missing_key_are_usage_errors(name: str, scratch: Pat
 
 
 @pytest.mark.parametrize("name", LOCAL)
+def test_column_names_with_quotes_work_as_key_projection_and_filter(name: str, scratch: Path) -> None:
+    odd, other = 'it\'s "id"', 'say ""hi""'
+    backend = make(name, scratch, key=odd)
+    table = pa.table({odd: pa.array([1, 2, 3], pa.int64()), other: pa.array(["a", "b", "c"])})
+    backend.write(table.schema, table.to_batches())
+    assert backend.read(columns=[other], where=Predicate(odd, ">=", 2)).column(0).to_pylist() == ["b", "c"]
+    assert backend.lookup(3).column(other).to_pylist() == ["c"]
+    backend.cleanup()
+
+
+@pytest.mark.parametrize("name", LOCAL)
 def test_empty_dataset_round_trips(name: str, scratch: Path) -> None:
     backend = make(name, scratch)
     table = mixed_table(0)
@@ -167,3 +178,8 @@ def test_documented_loss_matches_what_comes_back(name: str, lossy: set[str], scr
     changed = {f.name for f in table.schema if got.schema.field(f.name).type != f.type}
     assert changed == lossy
     assert {f.name for f in table.schema if backend.documented_loss(f)} == lossy
+
+
+def test_an_unknown_comparison_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="unknown comparison '=~'"):
+        Predicate("id", "=~", 1)

@@ -214,7 +214,7 @@ def test_normalise_format_aliases() -> None:
 
 
 def test_bad_sample_arguments(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="--rows must be a positive integer"):
+    with pytest.raises(UsageError, match=r"--rows 0: expected a count like 20000, 10k or 1\.5M, greater than zero"):
         sample_dataset("tabular", 0)
     with pytest.raises(UsageError, match="unknown sample kind 'images'; choose from tabular, time-series"):
         sample_dataset("images", 10)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from storeadvise.errors import UsageError
-from storeadvise.units import format_bytes, format_quantity, parse_bytes, parse_count, parse_quantity
+from storeadvise.units import parse_bytes, parse_count, parse_quantity
 
 
 @pytest.mark.parametrize(
@@ -50,23 +50,3 @@ def test_every_error_is_one_sentence_naming_the_option_with_an_example(call, mes
     with pytest.raises(UsageError) as info:
         call()
     assert str(info.value) == message
-
-
-def test_format_bytes() -> None:
-    assert format_bytes(950) == "950 B"
-    assert format_bytes(1_500_000) == "1.5 MB"
-    assert format_bytes(None) == "-"
-
-
-def test_format_quantity() -> None:
-    assert format_quantity(40 * 10**9, "size") == "40 GB"
-    assert format_quantity(2_000, "size") == "2 kB"
-    assert format_quantity(1_500_000, "rows") == "1,500,000"
-    assert format_quantity(0.5, "latency") == "500 us"
-    assert format_quantity(10, "latency") == "10 ms"
-    assert format_quantity(2_000, "latency") == "2 s"
-
-
-@pytest.mark.parametrize(("n", "text"), [(999_700, "1 MB"), (999, "999 B"), (1_234_567, "1.23 MB"), (2e12, "2 TB")])
-def test_format_bytes_rounds_into_the_next_unit(n: float, text: str) -> None:
-    assert format_bytes(n) == text

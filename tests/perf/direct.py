@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from storeadvise.backends.base import Predicate
+from storeadvise.backends.base import Predicate, quote_identifier, quote_literal
 
 INFO_ONLY: dict[str, str] = {}
 # pyarrow with newlines_in_values=False and pandas' engine=pyarrow used to be listed here: they
@@ -60,7 +60,7 @@ def polars_lazy(frame: Any, columns: Sequence[str] | None, where: Predicate | No
 def duckdb_query(source: str, columns: Sequence[str] | None, where: Predicate | None, con: Any = None) -> Any:
     import duckdb
 
-    names = ", ".join('"' + c + '"' for c in columns) if columns is not None else "*"
+    names = ", ".join(map(quote_identifier, columns)) if columns is not None else "*"
     sql = f"SELECT {names} FROM {source}"
     params: list[Any] = []
     if where is not None:
@@ -75,7 +75,7 @@ DUCKDB_TYPES = {"int64": "BIGINT", "double": "DOUBLE", "string": "VARCHAR", "boo
 
 def duckdb_columns(schema: Any) -> str:
     """A DuckDB ``columns={...}`` argument, so that its readers parse with the schema and skip sniffing."""
-    return "{" + ", ".join(f"'{f.name}': '{DUCKDB_TYPES[str(f.type)]}'" for f in schema) + "}"
+    return "{" + ", ".join(f"{quote_literal(f.name)}: '{DUCKDB_TYPES[str(f.type)]}'" for f in schema) + "}"
 
 
 def polars_schema(schema: Any) -> Any:
@@ -366,7 +366,7 @@ def restore_types(table: Any, schema: Any) -> Any:
 
 def sql_select(schema: Any, table: str, columns: Sequence[str] | None, where: Predicate | None) -> tuple[str, list]:
     names = list(columns) if columns is not None else schema.names
-    sql = f"SELECT {', '.join(chr(34) + n + chr(34) for n in names)} FROM {table}"
+    sql = f"SELECT {', '.join(map(quote_identifier, names))} FROM {table}"
     params: list[Any] = []
     if where is not None:
         condition, values = where.to_sql()

@@ -49,7 +49,7 @@ from pathlib import Path
 from time import perf_counter
 from typing import Any
 
-from storeadvise.bench.table import fmt_time
+from storeadvise.formatting import fmt_time, markdown_table
 
 FILE_THRESHOLD = 1.10
 """Largest accepted median ratio storeadvise / fastest direct call for file and embedded-database backends."""
@@ -526,15 +526,6 @@ def text_table(header: list[str], rows: list[list[str]]) -> list[str]:
     return [line(header), line(["-" * w for w in widths]), *map(line, rows)]
 
 
-def markdown_table(header: list[str], rows: list[list[str]]) -> list[str]:
-    escape = lambda cell: str(cell).replace("|", "\\|")  # noqa: E731
-    return [
-        "| " + " | ".join(header) + " |",
-        "|" + "|".join("---" for _ in header) + "|",
-        *("| " + " | ".join(escape(c) for c in row) + " |" for row in rows),
-    ]
-
-
 def info_lines(session: dict[str, list[dict[str, Any]]]) -> list[str]:
     """Direct calls outside the gate (another client library, or not the same work) that beat storeadvise."""
     lines = []
@@ -552,12 +543,12 @@ def info_lines(session: dict[str, list[dict[str, Any]]]) -> list[str]:
 def other_lines(session: dict[str, list[dict[str, Any]]]) -> list[str]:
     """Startup and harness-overhead results, one line each."""
     lines = [
-        f"startup `{s['command']}`: median {s['median_s'] * 1000:.0f} ms over {s['runs']} runs "
-        f"(limit {s['limit_s'] * 1000:.0f} ms)"
+        f"startup `{s['command']}`: median {fmt_time(s['median_s'])} over {s['runs']} runs "
+        f"(limit {fmt_time(s['limit_s'])})"
         for s in session["startup"]
     ]
     lines += [
-        f"harness overhead: {o['overhead_per_run_s'] * 1e6:.0f} µs per counted run = {o['overhead_pct']:.2f}% of "
+        f"harness overhead: {fmt_time(o['overhead_per_run_s'])} per counted run = {o['overhead_pct']:.2f}% of "
         f"{o['reference_op']} ({fmt_time(o['reference_median_s'])}); limit {o['limit_pct']:.0f}%"
         for o in session["overhead"]
     ]

@@ -24,6 +24,7 @@ import pytest
 import storeadvise.backends
 from storeadvise.bench.datasets import sample_dataset
 from storeadvise.bench.runner import BenchConfig, Runner
+from storeadvise.formatting import fmt_time
 
 LIMIT_PCT = 2.0
 ROWS = 100_000
@@ -71,5 +72,5 @@ def test_runner_overhead_per_counted_run(monkeypatch: pytest.MonkeyPatch, perf_s
         "runs": NOOP_RUNS,
     })
     if pct > LIMIT_PCT:
-        pytest.fail(f"the runner adds {overhead * 1e6:.0f} µs per counted run, {pct:.2f}% of a parquet project "
+        pytest.fail(f"the runner adds {fmt_time(overhead)} per counted run, {pct:.2f}% of a parquet project "
                     f"on {ROWS:,} rows; the limit is {LIMIT_PCT}%", pytrace=False)
