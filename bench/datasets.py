@@ -299,7 +299,7 @@ class Dataset:
         rows = self._batch_rows if batch_rows is None else batch_rows
         if not isinstance(rows, int) or rows <= 0:
             raise UsageError("batch_rows must be a positive integer")
-        from storeadvise.backends._arrowfile import rebatch
+        from storeadvise.backends.batching import rebatch
 
         return rebatch(self._stream(), rows)
 
