@@ -7,8 +7,8 @@ whole file in memory (a JSON array, being a single document, is the exception), 
 serves a 2,000-row CSV and a 20-million-row generated sample.
 
 The input formats (their registry, readers and writers) live in ``bench.formats``, the sample
-generators in ``bench.samples``; both import pyarrow, so this module imports them only inside
-functions and stays cheap to import for the CLI's option parsing.
+generators in ``bench.samples``; readers, writers and generators import pyarrow, so this module
+imports them only inside functions and stays cheap to import for the CLI's option parsing.
 
 Modality inference for files (``infer_modality``), first match wins:
 
