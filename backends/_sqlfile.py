@@ -18,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from storeadvise.backends._arrowfile import check_columns, subschema
+from storeadvise.backends._selection import check_columns, subschema
 from storeadvise.backends.base import Backend, Predicate, quote_identifier
 from storeadvise.errors import DataError
 

@@ -22,8 +22,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from storeadvise.backends._arrowfile import FileBackend, check_columns, rebatch, select
+from storeadvise.backends._partfiles import FileBackend
+from storeadvise.backends._selection import check_columns, select
 from storeadvise.backends.base import Predicate
+from storeadvise.backends.batching import rebatch
 from storeadvise.errors import UsageError
 
 if TYPE_CHECKING:

@@ -25,9 +25,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from storeadvise.backends._arrowfile import check_batch_rows, chunked, conform, rebatch
+from storeadvise.backends._selection import conform
 from storeadvise.backends._sqlfile import TABLE, SqlFileBackend
 from storeadvise.backends.base import Predicate
+from storeadvise.backends.batching import check_batch_rows, chunked, rebatch
 
 if TYPE_CHECKING:
     import duckdb

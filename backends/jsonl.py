@@ -28,17 +28,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
-from storeadvise.backends._arrowfile import (
-    TextFileBackend,
-    check_columns,
-    conform,
-    needed_columns,
-    rebatch,
-    select,
-    subschema,
-    text_safe_schema,
-)
+from storeadvise.backends._selection import check_columns, conform, needed_columns, select, subschema
+from storeadvise.backends._text_columns import text_safe_schema
+from storeadvise.backends._textfile import TextFileBackend
 from storeadvise.backends.base import Predicate, quote_identifier, quote_literal
+from storeadvise.backends.batching import rebatch
 
 if TYPE_CHECKING:
     import pyarrow as pa

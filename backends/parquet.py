@@ -39,16 +39,10 @@ import functools
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from storeadvise.backends._arrowfile import (
-    FileBackend,
-    check_columns,
-    chunked,
-    conform,
-    dataset_read,
-    dataset_scan,
-    subschema,
-)
+from storeadvise.backends._partfiles import FileBackend, dataset_read, dataset_scan
+from storeadvise.backends._selection import check_columns, conform, subschema
 from storeadvise.backends.base import Predicate
+from storeadvise.backends.batching import chunked
 from storeadvise.errors import UsageError
 
 if TYPE_CHECKING:

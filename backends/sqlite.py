@@ -30,9 +30,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from storeadvise.backends._arrowfile import check_batch_rows, is_binary, is_nested, to_text_column
 from storeadvise.backends._sqlfile import TABLE, SqlFileBackend
+from storeadvise.backends._text_columns import is_binary, is_nested, to_text_column
 from storeadvise.backends.base import Predicate, quote_identifier
+from storeadvise.backends.batching import check_batch_rows
 from storeadvise.errors import DataError, UnsupportedOperation
 
 if TYPE_CHECKING:

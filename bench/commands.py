@@ -12,6 +12,7 @@ from typing import Any
 
 import click
 
+from storeadvise.bench.formats import REGISTRY, writable_extensions, writable_formats
 from storeadvise.cli import COUNT, SIZE
 from storeadvise.errors import UsageError
 from storeadvise.modalities import SAMPLE_KINDS
@@ -79,7 +80,7 @@ def _write_output(text: str, output: Path | None) -> None:
 @click.option("--sample", "sample", metavar="KIND", help=f"Generate a sample: {', '.join(SAMPLE_KINDS)}.")
 @click.option("--rows", type=COUNT, default=100_000, show_default=True, help="Rows of the generated sample, e.g. 200000 or 200k.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generated sample and keys.")
-@click.option("--input-format", metavar="FMT", help="Format of DATA when its extension does not say.")
+@click.option("--input-format", metavar="FMT", help=f"Format of DATA when its extension does not say: {', '.join(REGISTRY)}.")
 @click.option("--key", metavar="COLUMN", help="Key column for lookups (inferred when unique).")
 @click.option("-b", "--backends", metavar="LIST", help="Comma-separated backends (default: csv,jsonl,parquet,sqlite,mongo,kafka).")
 @click.option("-p", "--purpose", metavar="PURPOSE", help=f"{', '.join(PURPOSES)}: picks the ops.")
@@ -206,8 +207,8 @@ def report_command(run_file: Path, fmt: str, baseline: Path | None, output: Path
 @click.option("--rows", type=COUNT, default=100_000, show_default=True, help="Rows to generate, e.g. 100000 or 100k.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True,
-              help="File to write; the extension picks the format (.csv .tsv .parquet .jsonl .json .arrow).")
-@click.option("--format", "output_format", metavar="FMT", help="Format when the extension does not say.")
+              help=f"File to write; the extension picks the format ({' '.join(writable_extensions())}).")
+@click.option("--format", "output_format", metavar="FMT", help=f"Format when the extension does not say: {', '.join(writable_formats())}.")
 def sample_command(kind: str, rows: int, seed: int, output: Path, output_format: str | None) -> None:
     """Write a generated sample dataset (tabular, time-series, text, nested) to a file.
 

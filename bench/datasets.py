@@ -6,9 +6,9 @@ Everything downstream (the advisor's profile, the backends, the runner) sees dat
 whole file in memory (a JSON array, being a single document, is the exception), so the same code
 serves a 2,000-row CSV and a 20-million-row generated sample.
 
-Readers and writers live in ``bench.formats``, the sample generators in ``bench.samples``; both
-import pyarrow at module level, so this module imports them only inside functions and stays cheap
-to import for the CLI's option parsing.
+The input formats (their registry, readers and writers) live in ``bench.formats``, the sample
+generators in ``bench.samples``; readers, writers and generators import pyarrow, so this module
+imports them only inside functions and stays cheap to import for the CLI's option parsing.
 
 Modality inference for files (``infer_modality``), first match wins:
 
@@ -44,23 +44,6 @@ from storeadvise.units import parse_count
 if TYPE_CHECKING:
     import pyarrow as pa
 
-INPUT_FORMATS: tuple[str, ...] = ("csv", "tsv", "parquet", "jsonl", "json", "arrow")
-"""``arrow`` is the Arrow IPC file or stream format, which includes Feather."""
-
-FORMAT_ALIASES: dict[str, str] = {
-    "csv": "csv",
-    "tsv": "tsv", "tab": "tsv",
-    "parquet": "parquet", "pq": "parquet",
-    "jsonl": "jsonl", "ndjson": "jsonl", "jsonlines": "jsonl", "json-lines": "jsonl", "ldjson": "jsonl",
-    "json": "json",
-    "arrow": "arrow", "feather": "arrow", "ipc": "arrow", "arrows": "arrow", "arrow-ipc": "arrow",
-}
-EXTENSIONS: dict[str, str] = {
-    ".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".parquet": "parquet", ".pq": "parquet",
-    ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json",
-    ".arrow": "arrow", ".feather": "arrow", ".ipc": "arrow", ".arrows": "arrow",
-}
-
 DEFAULT_BATCH_ROWS = 65_536
 KEY_CHECK_ROWS = 2_000_000
 MAX_KEY_CANDIDATES = 3
@@ -70,24 +53,6 @@ _KEY_NAMES = re.compile(r"^(?i:id|_id|key|uuid|pk)$|.*(?i:_id|_key|_uuid)$|.*[a-
 _TIME_NAMES = re.compile(r"^(ts|time|timestamp|date|datetime)$|.*_(ts|time|timestamp|date|datetime|at)$",
                          re.IGNORECASE)
 _TIME_LIKE = re.compile(r"^(ts|time|timestamp|date|datetime)$", re.IGNORECASE)
-
-
-def normalise_format(name: str) -> str:
-    """The ``INPUT_FORMATS`` entry for a format name or alias (``ndjson``, ``feather``, ``.pq`` ...)."""
-    key = str(name).strip().lower().lstrip(".")
-    if key not in FORMAT_ALIASES:
-        raise UsageError(f"unknown format {name!r}; use one of {', '.join(INPUT_FORMATS)}")
-    return FORMAT_ALIASES[key]
-
-
-def format_from_path(path: Path) -> str:
-    """The format a file name's extension says, or a UsageError asking for ``--input-format``."""
-    suffix = path.suffix.lower()
-    if suffix not in EXTENSIONS:
-        shown = f"extension {suffix!r}" if suffix else "no extension"
-        raise UsageError(f"{path}: cannot tell the format from {shown}; "
-                         f"pass --input-format (one of {', '.join(INPUT_FORMATS)})")
-    return EXTENSIONS[suffix]
 
 
 def column_kind(arrow_type: pa.DataType) -> str:
@@ -300,7 +265,7 @@ class Dataset:
         rows = self._batch_rows if batch_rows is None else batch_rows
         if not isinstance(rows, int) or rows <= 0:
             raise UsageError("batch_rows must be a positive integer")
-        from storeadvise.backends._arrowfile import rebatch
+        from storeadvise.backends.batching import rebatch
 
         return rebatch(self._stream(), rows)
 
@@ -361,7 +326,7 @@ class Dataset:
 
 def _run_scan(source: Any, key_candidates: list[str]) -> _Scan:
     """One profile pass over a file, repairing inferred types that later rows contradict."""
-    from storeadvise.bench.formats import SchemaConflict
+    from storeadvise.bench.formats.source import SchemaConflict
 
     for _ in range(MAX_REPAIRS):
         scan = _Scan(source.schema, [k for k in key_candidates if k in source.schema.names])
@@ -377,18 +342,16 @@ def _run_scan(source: Any, key_candidates: list[str]) -> _Scan:
 
 def load_dataset(path: str | Path, input_format: str | None = None, key: str | None = None,
                  time_column: str | None = None) -> Dataset:
-    """Open a data file as a Dataset (format from ``input_format`` or the extension).
+    """Open a data file as a Dataset (format from ``input_format``, else what ``bench.formats``
+    recognises: a file's extension, a folder's content).
 
     ``key`` and ``time_column`` override inference; a key must be a non-null, unique int or string
     column (DataError otherwise), a time column a timestamp or date column.
     """
-    from storeadvise.bench.formats import check_file, open_source
+    from storeadvise.bench.formats import open_input
 
     file_path = Path(path)
-    fmt = normalise_format(input_format) if input_format else None
-    check_file(file_path)
-    fmt = fmt or format_from_path(file_path)
-    source = open_source(file_path, fmt)
+    source = open_input(file_path, input_format)
     _check_column(source.schema, key, "key column", ("int", "string"))
     _check_column(source.schema, time_column, "time column", ("timestamp", "date"))
     scan = _run_scan(source, [key] if key else _key_candidates(source.schema))
@@ -404,7 +367,7 @@ def load_dataset(path: str | Path, input_format: str | None = None, key: str | N
             raise DataError(f"{file_path}: key column {key!r} has duplicate values; choose a unique column")
     else:
         chosen = next((name for name, check in scan.keys.items() if check.unique()), None)
-    profile = _profile(file_path.name, str(path), source.format, scan, file_path.stat().st_size, chosen,
+    profile = _profile(file_path.name, str(path), source.format, scan, source.bytes_at_rest(), chosen,
                        time_column, None)
     return Dataset(source.schema, source.stream, profile)
 
@@ -441,11 +404,9 @@ def write_sample(kind: str, rows: int | str, path: str | Path, seed: int = 0, ou
     It streams chunk by chunk, into a temporary file in the same folder that is renamed at the end:
     an existing file is replaced only by a complete one, and a failure leaves nothing behind.
     """
-    from storeadvise.bench.formats import write_file
+    from storeadvise.bench.formats import write_output
     from storeadvise.bench.samples import GENERATORS
 
     rows = _check_sample_args(kind, rows, seed)
-    target = Path(path)
-    fmt = normalise_format(output_format) if output_format else format_from_path(target)
     schema, generate = GENERATORS[kind]
-    return write_file(schema, generate(rows, seed), target, fmt)
+    return write_output(schema, generate(rows, seed), Path(path), output_format)

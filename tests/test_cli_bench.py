@@ -57,23 +57,29 @@ def test_bad_file_is_one_line_and_changes_nothing(name: str, tmp_path: Path, mon
         (["bench", "--sample", "tabular", "--rows", "10", "--backends", "csv,oracle"], "oracle"),
         (["bench", "--sample", "tabular", "--rows", "10", "--ops", "write,teleport"], "teleport"),
         (["bench", "--sample", "tabular", "--rows", "10", "--purpose", "fun"], "fun"),
-        (["bench", "--sample", "tabular", "--rows", "10", "--input-format", "xls", "-b", "csv"], None),
         (["bench", "x.csv", "--sample", "tabular"], "not both"),
         (["bench", "--sample", "tabular", "--rows", "10", "--memory-limit", "lots"], "--memory-limit"),
         (["bench", "--sample", "tabular", "--rows", "10", "-O", "novalue"], "KEY=VALUE"),
         (["report", "nothing.json"], "nothing.json"),
     ],
 )
-def test_usage_errors(args: list[str], needle: str | None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_usage_errors(args: list[str], needle: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     result = _invoke(args)
-    if needle is None:  # an input format given for a generated sample is simply unused
-        return
     assert result.exit_code != 0
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0], result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_an_input_format_given_with_a_sample_is_unused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = _invoke(["bench", "--sample", "tabular", "--rows", "10", "--input-format", "xls", "-b", "csv",
+                      "--ops", "write", "--repeat", "1", "--no-save", "-f", "json"])
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["dataset"]["name"] == "sample:tabular"
+    assert "xls" not in result.stderr
 
 
 def test_report_rejects_a_file_that_is_not_a_run(tmp_path: Path) -> None:

@@ -12,13 +12,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from storeadvise.bench.datasets import (
-    INPUT_FORMATS,
-    load_dataset,
-    normalise_format,
-    sample_dataset,
-    write_sample,
-)
+from storeadvise.bench.datasets import load_dataset, sample_dataset, write_sample
+from storeadvise.bench.formats import REGISTRY, format_named
 from storeadvise.errors import DataError, UsageError
 from storeadvise.modalities import SAMPLE_KINDS
 
@@ -207,10 +202,10 @@ def test_missing_file_folder_and_unknown_format(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
-def test_normalise_format_aliases() -> None:
-    assert [normalise_format(n) for n in ("NDJSON", "jsonlines", "feather", "ipc", ".pq", "tsv")] == [
+def test_format_aliases() -> None:
+    assert [format_named(n).name for n in ("NDJSON", "jsonlines", "feather", "ipc", ".pq", "tsv")] == [
         "jsonl", "jsonl", "arrow", "arrow", "parquet", "tsv"]
-    assert set(INPUT_FORMATS) == {normalise_format(f) for f in INPUT_FORMATS}
+    assert set(REGISTRY) == {format_named(f).name for f in REGISTRY}
 
 
 def test_bad_sample_arguments(tmp_path: Path) -> None:

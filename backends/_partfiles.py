@@ -1,0 +1,190 @@
+"""The base class of the file backends (csv, jsonl, parquet, arrow): numbered part files in a folder.
+
+A file backend keeps its data as numbered part files in its own scratch folder
+(``part-00000.<suffix>``, then one more per append for formats that cannot grow a file in place).
+Reading concatenates the parts in order, so rows come back in write order, then appended rows.
+Formats that cannot carry the Arrow schema themselves (CSV, JSON Lines) save it beside the data as
+``_schema.arrow``; files whose name starts with ``_`` are the harness's bookkeeping and are not
+counted as bytes at rest.
+
+Also here: reading and scanning the part files through pyarrow.dataset, for the formats it reads.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from storeadvise.backends._selection import lookup_by_key
+from storeadvise.backends.base import Backend, Predicate
+from storeadvise.backends.batching import rebatch
+from storeadvise.errors import DataError
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+SCHEMA_FILE = "_schema.arrow"
+NOTE_PREFIX = "storeadvise."
+"""Metadata keys of the schema sidecar that are notes about the file, not part of the written schema."""
+FILE_OPERATIONS = frozenset({"write", "read", "scan", "project", "filter", "lookup", "append"})
+
+
+def dataset_read(
+    files: Sequence[Path], file_format: Any, schema: pa.Schema,
+    columns: Sequence[str] | None, where: Predicate | None,
+) -> pa.Table:
+    """Read part files through pyarrow.dataset: projection and predicate pushed down to the format
+    (row-group statistics for Parquet), rows in file order."""
+    import pyarrow.dataset as ds
+
+    dataset = ds.dataset([str(f) for f in files], schema=schema, format=file_format)
+    return dataset.to_table(
+        columns=list(columns) if columns is not None else None,
+        filter=where.to_arrow() if where is not None else None,
+    )
+
+
+def dataset_scan(
+    files: Sequence[Path], file_format: Any, schema: pa.Schema, columns: Sequence[str] | None, batch_rows: int
+) -> Iterator[pa.RecordBatch]:
+    """Stream part files through pyarrow.dataset, in order, in batches of ``batch_rows``."""
+    import pyarrow.dataset as ds
+
+    dataset = ds.dataset([str(f) for f in files], schema=schema, format=file_format)
+    batches = dataset.to_batches(columns=list(columns) if columns is not None else None, batch_size=batch_rows)
+    yield from rebatch((b for b in batches if b.num_rows), batch_rows)
+
+
+class FileBackend(Backend):
+    """Part files in ``self.location``; subclasses say how to write, append and read one format."""
+
+    kind: ClassVar[str] = "file"
+    supports: ClassVar[frozenset[str]] = FILE_OPERATIONS
+    suffix: ClassVar[str] = ""
+    """File name suffix of a part, e.g. ``.csv`` (``.csv.gz`` when compressed)."""
+    saves_schema: ClassVar[bool] = False
+    """True for formats that do not carry the Arrow schema themselves."""
+    appends_in_place: ClassVar[bool] = False
+    """True for formats that can grow a file (text): an append adds to the first part instead of
+    writing one more part."""
+
+    def __init__(self, settings: Any) -> None:
+        super().__init__(settings)
+        self._schema: pa.Schema | None = None
+        self._parts: list[Path] | None = None
+
+    # -- parts and schema ----------------------------------------------------------------------------
+    def part_suffix(self) -> str:
+        """The suffix of this run's part files (subclasses add ``.gz`` when asked to compress)."""
+        return self.suffix
+
+    def part_path(self, index: int) -> Path:
+        return self.location / f"part-{index:05d}{self.part_suffix()}"
+
+    def parts(self) -> list[Path]:
+        """The part files in write order; ``DataError`` if nothing was written.
+
+        Listed once and remembered until ``clear``, ``write`` or ``append`` changes them (the folder is
+        this backend's own): listing costs about 0.1 ms, a tenth of a memory-mapped Arrow read."""
+        if self._parts is None:
+            found = self.location.glob("part-*") if self.location.exists() else []
+            files = sorted(p for p in found if p.is_file())
+            if not files:
+                raise DataError(f"{self.name}: nothing has been written yet; write the dataset first")
+            self._parts = files
+        return list(self._parts)
+
+    def start_write(self, schema: pa.Schema) -> Path:
+        """Empty the folder, remember (and for text formats save) the schema; the first part's path."""
+        self.clear()
+        self.location.mkdir(parents=True, exist_ok=True)
+        self._schema = schema
+        if self.saves_schema:
+            self.save_schema()
+        return self.part_path(0)
+
+    def save_schema(self, notes: dict[str, str] | None = None) -> None:
+        """Write the schema sidecar (``_schema.arrow``), with ``notes`` about the file (e.g. CSV's
+        "some value holds a line break") kept in its metadata under ``storeadvise.<name>`` keys."""
+        schema = self.schema
+        if notes:
+            extra = {f"{NOTE_PREFIX}{k}".encode(): v.encode() for k, v in notes.items()}
+            schema = schema.with_metadata({**(schema.metadata or {}), **extra})
+        (self.location / SCHEMA_FILE).write_bytes(schema.serialize().to_pybytes())
+
+    def load_notes(self) -> dict[str, str]:
+        """The notes saved with the schema sidecar (empty when there are none)."""
+        import pyarrow as pa
+
+        path = self.location / SCHEMA_FILE
+        if not path.is_file():
+            return {}
+        metadata = pa.ipc.read_schema(pa.py_buffer(path.read_bytes())).metadata or {}
+        prefix = NOTE_PREFIX.encode()
+        return {k[len(prefix):].decode(): v.decode() for k, v in metadata.items() if k.startswith(prefix)}
+
+    @property
+    def schema(self) -> pa.Schema:
+        """The schema of what was written (from memory, or the saved sidecar / the first part)."""
+        if self._schema is None:
+            self._schema = self.load_schema()
+        return self._schema
+
+    def load_schema(self) -> pa.Schema:
+        import pyarrow as pa
+
+        path = self.location / SCHEMA_FILE
+        if not path.is_file():
+            raise DataError(f"{self.name}: nothing has been written yet; write the dataset first")
+        schema = pa.ipc.read_schema(pa.py_buffer(path.read_bytes()))
+        prefix = NOTE_PREFIX.encode()
+        if schema.metadata and any(k.startswith(prefix) for k in schema.metadata):
+            kept = {k: v for k, v in schema.metadata.items() if not k.startswith(prefix)}
+            schema = schema.with_metadata(kept) if kept else schema.remove_metadata()
+        return schema
+
+    def clear(self) -> None:
+        super().clear()
+        self._schema = None
+        self._parts = None
+
+    def size_bytes(self) -> int:
+        if not self.location.exists():
+            return 0
+        return sum(p.stat().st_size for p in self.location.glob("part-*") if p.is_file())
+
+    def check_append(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """The batch in the written schema; ``DataError`` if its columns differ."""
+        schema = self.schema
+        if batch.schema.names != schema.names:
+            raise DataError(
+                f"{self.name}: appended rows have columns {', '.join(batch.schema.names)}, "
+                f"but the stored data has {', '.join(schema.names)}"
+            )
+        return batch if batch.schema == schema else batch.cast(schema)
+
+    # -- operations shared by every file format ------------------------------------------------------
+    def write(self, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
+        self.write_part(self.start_write(schema), schema, batches, new=True)
+        self._parts = None
+
+    def append(self, batch: pa.RecordBatch) -> None:
+        batch = self.check_append(batch)
+        parts = self.parts()
+        path = parts[0] if self.appends_in_place else self.part_path(len(parts))
+        self._parts = None
+        self.write_part(path, self.schema, [batch], new=not self.appends_in_place)
+
+    @abc.abstractmethod
+    def write_part(self, path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch], *, new: bool) -> None:
+        """Write the stream to the part file ``path``: a new file, or (``new`` False, only for formats
+        that append in place) added to the end of an existing one."""
+
+    def lookup(self, key: Any) -> pa.Table:
+        """An honest scan-and-filter: files have no index, so every part is read for the key column."""
+        return lookup_by_key(self, key)
+
+    @abc.abstractmethod
+    def read(self, columns: Sequence[str] | None = None, where: Predicate | None = None) -> pa.Table: ...

@@ -1,0 +1,84 @@
+"""Columns a text format cannot hold (nested struct/list values, raw bytes) turned into text.
+
+CSV and JSON Lines files and SQLite's TEXT columns share these conversions: nested values become JSON
+text, binary values base64 text.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+def is_nested(data_type: pa.DataType) -> bool:
+    """Struct, list, map and union columns: JSON text in CSV and SQLite."""
+    import pyarrow.types as pt
+
+    return pt.is_nested(data_type)
+
+
+def is_binary(data_type: pa.DataType) -> bool:
+    """Raw bytes: no text format can hold them, so they become base64 text."""
+    import pyarrow.types as pt
+
+    return pt.is_binary(data_type) or pt.is_large_binary(data_type) or pt.is_fixed_size_binary(data_type)
+
+
+def text_safe_type(data_type: pa.DataType, *, keep_nested: bool = False) -> pa.DataType:
+    """The type a column has once written to a text format: string for binary (and nested unless kept)."""
+    import pyarrow as pa
+
+    if is_binary(data_type) or (is_nested(data_type) and not keep_nested):
+        return pa.string()
+    return data_type
+
+
+def text_safe_schema(schema: pa.Schema, *, keep_nested: bool = False) -> pa.Schema:
+    """``schema`` with every column a text format cannot hold turned into string."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [pa.field(f.name, text_safe_type(f.type, keep_nested=keep_nested), f.nullable) for f in schema]
+    )
+
+
+def to_text_column(array: pa.Array) -> pa.Array:
+    """Nested values as JSON text, binary as base64 text (nulls stay null); other columns unchanged.
+
+    Runs in Python per value, but only for the columns that need it.
+    """
+    import base64
+    import json
+
+    import pyarrow as pa
+
+    if is_binary(array.type):
+        return pa.array(
+            [None if v is None else base64.b64encode(v).decode("ascii") for v in array.to_pylist()],
+            type=pa.string(),
+        )
+    if is_nested(array.type):
+        return pa.array(
+            [
+                None if v is None else json.dumps(v, ensure_ascii=False, default=str, separators=(",", ":"))
+                for v in array.to_pylist()
+            ],
+            type=pa.string(),
+        )
+    return array
+
+
+def to_text_safe(batch: pa.RecordBatch, schema: pa.Schema, *, keep_nested: bool = False) -> pa.RecordBatch:
+    """``batch`` with the columns a text format cannot hold converted by ``to_text_column``."""
+    import pyarrow as pa
+
+    target = text_safe_schema(schema, keep_nested=keep_nested)
+    if target == schema:
+        return batch
+    columns = [
+        col if field.type == col.type else to_text_column(col)
+        for col, field in zip(batch.columns, target, strict=True)
+    ]
+    return pa.RecordBatch.from_arrays(columns, schema=target)

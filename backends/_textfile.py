@@ -1,0 +1,83 @@
+"""The base class of the text file backends (csv, jsonl): one polars-written file, optionally gzip.
+
+``TextFileBackend`` adds to ``FileBackend`` what CSV and JSON Lines share: writing with polars chunk
+by chunk, optional gzip, the schema saved beside the data and their documented losses.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
+
+from storeadvise.backends._partfiles import FILE_OPERATIONS, FileBackend
+from storeadvise.backends._text_columns import is_binary, is_nested, text_safe_schema, to_text_safe
+from storeadvise.backends.batching import chunked
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+
+def open_output(path: Path, mode: str) -> BinaryIO:
+    """A plain or (by its ``.gz`` suffix) gzip file for a text writer; gzip level 6, the usual
+    speed/size trade-off."""
+    if path.name.endswith(".gz"):
+        import gzip
+
+        return gzip.open(path, mode, compresslevel=6)  # type: ignore[return-value]
+    return open(path, mode)
+
+
+POLARS_CHUNK_ROWS = 1_000_000
+"""Rows handed to a polars writer per call: polars is fast on large frames, and memory stays bounded
+by one chunk (measured: chunked writing kept the speed of writing the whole table at once)."""
+
+
+def polars_write(
+    out: BinaryIO, schema: pa.Schema, batches: Iterable[pa.RecordBatch],
+    write: Callable[[Any, BinaryIO, bool], None], *, keep_nested: bool, at_start: bool = True,
+) -> None:
+    """Feed a batch stream to a polars text writer chunk by chunk; ``write(frame, out, first)``
+    writes one frame (``first`` is True for the chunk that starts the file, e.g. to write a CSV
+    header; never when ``at_start`` is False, i.e. when appending to an existing file)."""
+    import polars as pl
+
+    target = text_safe_schema(schema, keep_nested=keep_nested)
+    first = at_start
+    for table in chunked((to_text_safe(b, schema, keep_nested=keep_nested) for b in batches),
+                         target, POLARS_CHUNK_ROWS):
+        write(pl.from_arrow(table, rechunk=False), out, first)
+        first = False
+
+
+class TextFileBackend(FileBackend):
+    """One text file written by polars (gzip-compressed when the format's option asks), grown in place
+    by appends, with the Arrow schema saved beside it; subclasses write one polars frame."""
+
+    saves_schema: ClassVar[bool] = True
+    appends_in_place: ClassVar[bool] = True
+    supports: ClassVar[frozenset[str]] = FILE_OPERATIONS | {"write_one"}
+    gzip_option: ClassVar[str] = ""
+    """The option that asks for a gzip-compressed file, e.g. ``csv_gzip``."""
+    keeps_nested: ClassVar[bool] = False
+    """True when the format holds nested struct/list values natively (JSON); otherwise they become
+    JSON text."""
+
+    def part_suffix(self) -> str:
+        return self.suffix + (".gz" if self.settings.options.get(self.gzip_option) else "")
+
+    def documented_loss(self, field: pa.Field) -> str | None:
+        if is_nested(field.type) and not self.keeps_nested:
+            return "stored as JSON text"
+        if is_binary(field.type):
+            return "stored as base64 text"
+        return None
+
+    def write_part(self, path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch], *, new: bool) -> None:
+        with open_output(path, "wb" if new else "ab") as out:
+            polars_write(out, schema, batches, self.write_frame, keep_nested=self.keeps_nested, at_start=new)
+
+    @abc.abstractmethod
+    def write_frame(self, frame: Any, out: BinaryIO, first: bool) -> None:
+        """Write one polars frame to ``out``; ``first`` is True for the frame that starts the file."""
