@@ -45,6 +45,9 @@ def open_dataset(
         raise UsageError("give either a data file or --sample, not both")
     if data is not None:
         return load_dataset(data, input_format=input_format, key=key)
+    if input_format is not None:
+        # Silently ignoring it would benchmark something other than what the user asked for.
+        raise UsageError(f"--input-format {input_format!r} describes a data file; none was given (samples need none)")
     return sample_dataset(sample or "tabular", rows, seed=seed)
 
 

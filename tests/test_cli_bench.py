@@ -73,13 +73,14 @@ def test_usage_errors(args: list[str], needle: str, tmp_path: Path, monkeypatch:
     assert not (tmp_path / "results").exists()
 
 
-def test_an_input_format_given_with_a_sample_is_unused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_input_format_without_a_data_file_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(tmp_path)
     result = _invoke(["bench", "--sample", "tabular", "--rows", "10", "--input-format", "xls", "-b", "csv",
-                      "--ops", "write", "--repeat", "1", "--no-save", "-f", "json"])
-    assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout)["dataset"]["name"] == "sample:tabular"
-    assert "xls" not in result.stderr
+                      "--ops", "write", "--repeat", "1", "-f", "json"])
+    assert result.exit_code == 2, result.stderr
+    assert "--input-format 'xls' describes a data file; none was given (samples need none)" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "results").exists()
 
 
 def test_report_rejects_a_file_that_is_not_a_run(tmp_path: Path) -> None:
