@@ -13,17 +13,8 @@ Life cycle, as the runner drives it::
     backend.size_bytes()
     backend.cleanup()                    # remove every scratch file, table, collection, topic; close
 
-Operation names (the ``supports`` vocabulary, shared with ``bench.workloads``):
-
-    write         write(schema, batches): the whole dataset, replacing what was there
-    read          read(): everything into one Arrow table (what a DataFrame user does)
-    scan          scan(): iterate record batches without holding everything in memory
-    project       read(columns=[...]): a subset of columns
-    filter        read(where=Predicate): rows matching a predicate on one column
-    lookup        lookup(key): rows whose key column equals key (latency op)
-    append        append(batch): add rows to what is stored
-    write_one     append(one_row_batch): single-row write (latency op)
-    stream_latency deliver(one_row_batch): send one record and block until it is received back
+Operation names (the ``supports`` vocabulary) and how each drives these methods: the table
+``backends.operations.OPERATIONS``.
 """
 
 from __future__ import annotations
@@ -40,18 +31,6 @@ from storeadvise.errors import UnsupportedOperation
 if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.compute as pc
-
-OPERATIONS: tuple[str, ...] = (
-    "write",
-    "read",
-    "scan",
-    "project",
-    "filter",
-    "lookup",
-    "append",
-    "write_one",
-    "stream_latency",
-)
 
 COMPARISONS: tuple[str, ...] = ("==", "!=", "<", "<=", ">", ">=")
 
@@ -119,7 +98,7 @@ class Backend(abc.ABC):
     kind: ClassVar[str] = "file"
     """``file`` (a file on disk), ``database`` (embedded database file) or ``server``."""
     supports: ClassVar[frozenset[str]] = frozenset()
-    """Operation names from ``OPERATIONS`` that this backend really performs."""
+    """Names from ``backends.operations.OPERATIONS`` that this backend really performs."""
     type_mapping: ClassVar[dict[str, str]] = {}
     """What each Arrow type family becomes at rest (documentation, shown by ``storeadvise backends``)."""
     service: ClassVar[str | None] = None
