@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
-from storeadvise.backends.base import Backend, Predicate
+from storeadvise.backends.base import Backend, Predicate, TypeLoss
 from storeadvise.errors import DataError, UsageError
 
 if TYPE_CHECKING:
@@ -441,11 +441,11 @@ class TextFileBackend(FileBackend):
     def part_suffix(self) -> str:
         return self.suffix + (".gz" if self.settings.options.get(self.gzip_option) else "")
 
-    def documented_loss(self, field: pa.Field) -> str | None:
+    def type_loss(self, field: pa.Field) -> TypeLoss | None:
         if is_nested(field.type) and not self.keeps_nested:
-            return "stored as JSON text"
+            return TypeLoss("stored as JSON text", to_text_column)
         if is_binary(field.type):
-            return "stored as base64 text"
+            return TypeLoss("stored as base64 text", to_text_column)
         return None
 
     def write_part(self, path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch], *, new: bool) -> None:

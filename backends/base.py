@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import abc
 import shutil
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -73,6 +73,16 @@ class Predicate:
 
     def __str__(self) -> str:
         return f"{self.column} {self.op} {self.value!r}"
+
+
+@dataclass(frozen=True)
+class TypeLoss:
+    """How a column does not survive a round trip unchanged, as a backend's type mapping documents it."""
+
+    reason: str
+    """In a sentence, for reports: "stored as JSON text", "sub-millisecond digits truncated"."""
+    transform: Callable[[pa.Array], pa.Array]
+    """The written values as the backend gives them back (compare the returned column with this)."""
 
 
 @dataclass
@@ -167,10 +177,15 @@ class Backend(abc.ABC):
         """One sentence shown in the table for an operation not in ``supports`` (override to explain)."""
         return f"{self.name} does not support {op}"
 
-    def documented_loss(self, field: pa.Field) -> str | None:
+    def type_loss(self, field: pa.Field) -> TypeLoss | None:
         """If this backend's type mapping documents that ``field`` does not survive a round trip
-        unchanged, say how (e.g. "timezone dropped"); None means it must come back identical."""
+        unchanged, how it changes; None means it must come back identical."""
         return None
+
+    def documented_loss(self, field: pa.Field) -> str | None:
+        """The sentence of ``type_loss`` for reports (e.g. "stored as JSON text"), or None."""
+        loss = self.type_loss(field)
+        return loss.reason if loss else None
 
     def describe(self) -> dict[str, Any]:
         """Name, kind, supported operations and type mapping, for listings and saved results."""
