@@ -23,18 +23,33 @@ def tabular_run(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_every_backend_runs_every_supported_op(tabular_run) -> None:
+    """Each supported operation is timed over its runs (or calls) and counts what one run moved."""
     run, _ = tabular_run
     assert [b.backend for b in run.backends] == FILE_BACKENDS
+    rows_per_run = {
+        "write": 3_000, "read": 3_000, "scan": 3_000, "project": 3_000, "append": run.settings["plan"]["append_rows"],
+        "lookup": 1, "write_one": 1,
+    }
     for b in run.backends:
         assert b.status == OK, (b.backend, b.reason)
         by_op = {m.op: m for m in b.measurements}
         for op in run.settings["ops"]:
             m = by_op[op]
-            if op in b.description["supports"]:
-                assert m.status == OK, (b.backend, op, m.reason)
-                assert m.stats is not None and m.stats.median > 0
-            else:
+            if op not in b.description["supports"]:
                 assert m.status == UNSUPPORTED and m.reason and m.stats is None
+                continue
+            assert m.status == OK, (b.backend, op, m.reason)
+            runs = m.extra["calls"] if m.latency else 2  # repeat=2
+            assert m.stats.n == runs or "budget was spent" in m.extra.get("note", ""), (b.backend, op, m.extra)
+            if op == "filter":
+                assert 0 < m.rows < 3_000, (b.backend, m.rows)
+            else:
+                assert m.rows == rows_per_run[op], (b.backend, op, m.rows)
+            assert m.rows_per_s == pytest.approx(m.rows / m.stats.median)
+            if not m.latency:
+                assert m.arrow_bytes > 0 and m.mb_per_s == pytest.approx(m.arrow_bytes / m.stats.median / 1e6)
+        assert by_op["project"].arrow_bytes < by_op["read"].arrow_bytes, b.backend
+        assert by_op["lookup"].extra["calls"] == run.settings["plan"]["lookup_keys"] - 5  # after 5 warm-up calls
 
 
 def test_round_trip_verified_and_numbers_present(tabular_run) -> None:
