@@ -324,11 +324,11 @@ def interleave(benchmark: Any, a: Side, b: Side, plan: PairPlan, warmup: int = 1
 
 
 def storeadvise_side(backend: Any, op: str, plan: Any, keys: list) -> Side:
-    """The backend object driven through the operations table (not the CLI), timed as the runner times
-    it: a throughput operation is one call with its input from ``plan`` and the counting of its result,
-    after the operation's reset (a write starts from an empty store; untimed); a latency operation's run
-    is one call per item of ``keys``, each uncounted as in the runner's per-call timing. The suite's plan
-    writes its table in ``WRITE_BATCH_ROWS``-row batches, as the runner does."""
+    """The backend object driven through the operations table (not the CLI): one call with its input
+    from ``plan``, after the operation's reset (a write starts from an empty store; untimed); a latency
+    operation's run is one call per item of ``keys``. The result is not counted (the runner's counting
+    is harness work that the direct calls do not do). The suite's plan writes its table in
+    ``WRITE_BATCH_ROWS``-row batches, as the runner does."""
     from storeadvise.backends.operations import OPERATIONS
 
     operation = OPERATIONS[op]
@@ -336,7 +336,7 @@ def storeadvise_side(backend: Any, op: str, plan: Any, keys: list) -> Side:
     if operation.latency:
         return Side("storeadvise", lambda: [operation.call(backend, k) for k in keys], setup=setup)
     given = next(operation.inputs(plan))
-    return Side("storeadvise", lambda: operation.call_counted(backend, given)[0], setup=setup)
+    return Side("storeadvise", lambda: operation.call(backend, given), setup=setup)
 
 
 # -- the session's records -------------------------------------------------------------------------------
