@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,40 @@ def test_round_trip_for_every_modality(kind: str, tmp_path: Path) -> None:
     for b in run.backends:
         assert b.status == OK, (kind, b.backend, b.reason)
         assert b.verification and not b.verification.flagged, (kind, b.backend, b.verification.message)
+
+
+def test_a_whole_dataset_read_is_skipped_above_the_memory_limit_and_the_scan_verifies(tmp_path: Path) -> None:
+    run = storeadvise.benchmark(
+        sample="tabular", rows=2_000, backends=["parquet"], ops="write,read,scan", repeat=1, warmup=0,
+        memory_limit=10_000, out=tmp_path / "r.json",
+    )
+    (backend,) = run.backends
+    by_op = {m.op: m for m in backend.measurements}
+    assert by_op["read"].status == SKIPPED and "exceeds the memory limit" in by_op["read"].reason
+    assert by_op["scan"].status == OK and by_op["scan"].rows == 2_000
+    assert backend.verification and backend.verification.rows_read == 2_000 and not backend.verification.flagged
+
+
+def test_a_new_operation_is_one_table_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An operation added to the table (and declared by a backend) is selected, driven, counted and
+    reported with no other change: the runner has no per-operation code."""
+    from storeadvise.backends.operations import OPERATIONS, Operation, consume
+    from storeadvise.backends.parquet import ParquetBackend
+
+    head = Operation(
+        "head", "read the first 100 rows", latency=False, mutates=False,
+        inputs=lambda plan: itertools.repeat(100), run=lambda backend, n: backend.read().slice(0, n),
+        count=lambda n, result: consume(result),
+    )
+    monkeypatch.setitem(OPERATIONS, "head", head)
+    monkeypatch.setattr(ParquetBackend, "supports", ParquetBackend.supports | {"head"})
+    run = storeadvise.benchmark(
+        sample="tabular", rows=500, backends=["parquet", "csv"], ops="write,head", repeat=2, warmup=0,
+        out=tmp_path / "r.json",
+    )
+    parquet, csv = ({m.op: m for m in b.measurements} for b in run.backends)
+    assert parquet["head"].status == OK and parquet["head"].rows == 100 and parquet["head"].stats is not None
+    assert csv["head"].status == UNSUPPORTED
 
 
 def test_missing_server_is_a_skipped_row_not_a_crash(tmp_path: Path) -> None:
