@@ -134,7 +134,7 @@ def _stored(data: Data, result: Any) -> Tally:
     return Tally(data.rows, data.nbytes)
 
 
-def _every_call(value: Any) -> Callable[[WorkloadPlan], Iterator[Any]]:
+def _every_call(value: Callable[[WorkloadPlan], Any]) -> Callable[[WorkloadPlan], Iterator[Any]]:
     """Inputs for an operation whose every call takes the same plan value."""
     return lambda plan: itertools.repeat(value(plan))
 
