@@ -5,7 +5,7 @@ user does with stored data. Each entry here says what it means, the spellings th
 the operations ``storeadvise bench --purpose`` measures for it and the number ``recommend --bench``
 ranks the measured candidates by. The advisor's inputs, titles and evidence and the harness's
 workload selection all read this table, so a new purpose is one entry (plus the rules that should
-fire for it). Operations are named as in ``bench.workloads.OPS`` and statistics as in
+fire for it). Operations are named as in ``backends.operations.OPERATIONS`` and statistics as in
 ``advisor.evidence.STATISTICS``; tests check both.
 
 Standard library only, and placed beside ``units`` rather than in ``advisor`` or ``bench`` because

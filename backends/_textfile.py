@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
 from storeadvise.backends._partfiles import FILE_OPERATIONS, FileBackend
-from storeadvise.backends._text_columns import is_binary, is_nested, text_safe_schema, to_text_safe
+from storeadvise.backends._text_columns import is_binary, is_nested, text_safe_schema, to_text_column, to_text_safe
+from storeadvise.backends.base import TypeLoss
 from storeadvise.backends.batching import chunked
 
 if TYPE_CHECKING:
@@ -67,11 +68,11 @@ class TextFileBackend(FileBackend):
     def part_suffix(self) -> str:
         return self.suffix + (".gz" if self.settings.options.get(self.gzip_option) else "")
 
-    def documented_loss(self, field: pa.Field) -> str | None:
+    def type_loss(self, field: pa.Field) -> TypeLoss | None:
         if is_nested(field.type) and not self.keeps_nested:
-            return "stored as JSON text"
+            return TypeLoss("stored as JSON text", to_text_column)
         if is_binary(field.type):
-            return "stored as base64 text"
+            return TypeLoss("stored as base64 text", to_text_column)
         return None
 
     def write_part(self, path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch], *, new: bool) -> None:

@@ -51,6 +51,12 @@ def any_type(dtype: pa.DataType, test: Callable[[pa.DataType], bool]) -> bool:
     return found[0]
 
 
+def round_trip(values: pa.Array, leaf: Leaf) -> pa.Array:
+    """``values`` as they come back from a server that holds them as ``leaf`` says: cast to the storage
+    type (unsafe, as ``to_storage`` does) and back."""
+    return values.cast(map_type(values.type, leaf), safe=False).cast(values.type)
+
+
 def to_storage(batch: pa.RecordBatch, storage: pa.Schema) -> pa.RecordBatch:
     """``batch`` cast to ``storage`` (unsafe casts allowed: the documented truncations happen here)."""
     if batch.schema.equals(storage):

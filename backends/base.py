@@ -13,24 +13,15 @@ Life cycle, as the runner drives it::
     backend.size_bytes()
     backend.cleanup()                    # remove every scratch file, table, collection, topic; close
 
-Operation names (the ``supports`` vocabulary, shared with ``bench.workloads``):
-
-    write         write(schema, batches): the whole dataset, replacing what was there
-    read          read(): everything into one Arrow table (what a DataFrame user does)
-    scan          scan(): iterate record batches without holding everything in memory
-    project       read(columns=[...]): a subset of columns
-    filter        read(where=Predicate): rows matching a predicate on one column
-    lookup        lookup(key): rows whose key column equals key (latency op)
-    append        append(batch): add rows to what is stored
-    write_one     append(one_row_batch): single-row write (latency op)
-    stream_latency deliver(one_row_batch): send one record and block until it is received back
+Operation names (the ``supports`` vocabulary) and how each drives these methods: the table
+``backends.operations.OPERATIONS``.
 """
 
 from __future__ import annotations
 
 import abc
 import shutil
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -40,18 +31,6 @@ from storeadvise.errors import UnsupportedOperation, UsageError
 if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.compute as pc
-
-OPERATIONS: tuple[str, ...] = (
-    "write",
-    "read",
-    "scan",
-    "project",
-    "filter",
-    "lookup",
-    "append",
-    "write_one",
-    "stream_latency",
-)
 
 COMPARISONS: tuple[str, ...] = ("==", "!=", "<", "<=", ">", ">=")
 
@@ -106,6 +85,16 @@ class Predicate:
         return f"{self.column} {self.op} {self.value!r}"
 
 
+@dataclass(frozen=True)
+class TypeLoss:
+    """How a column does not survive a round trip unchanged, as a backend's type mapping documents it."""
+
+    reason: str
+    """In a sentence, for reports: "stored as JSON text", "sub-millisecond digits truncated"."""
+    transform: Callable[[pa.Array], pa.Array]
+    """The written values as the backend gives them back (compare the returned column with this)."""
+
+
 @dataclass
 class BackendSettings:
     """What a backend needs to know about this run; options come from the CLI or the API."""
@@ -129,7 +118,7 @@ class Backend(abc.ABC):
     kind: ClassVar[str] = "file"
     """``file`` (a file on disk), ``database`` (embedded database file) or ``server``."""
     supports: ClassVar[frozenset[str]] = frozenset()
-    """Operation names from ``OPERATIONS`` that this backend really performs."""
+    """Names from ``backends.operations.OPERATIONS`` that this backend really performs."""
     type_mapping: ClassVar[dict[str, str]] = {}
     """What each Arrow type family becomes at rest (documentation, shown by ``storeadvise backends``)."""
     service: ClassVar[str | None] = None
@@ -205,10 +194,15 @@ class Backend(abc.ABC):
         """One sentence shown in the table for an operation not in ``supports`` (override to explain)."""
         return f"{self.name} does not support {op}"
 
-    def documented_loss(self, field: pa.Field) -> str | None:
+    def type_loss(self, field: pa.Field) -> TypeLoss | None:
         """If this backend's type mapping documents that ``field`` does not survive a round trip
-        unchanged, say how (e.g. "timezone dropped"); None means it must come back identical."""
+        unchanged, how it changes; None means it must come back identical."""
         return None
+
+    def documented_loss(self, field: pa.Field) -> str | None:
+        """The sentence of ``type_loss`` for reports (e.g. "stored as JSON text"), or None."""
+        loss = self.type_loss(field)
+        return loss.reason if loss else None
 
     def describe(self) -> dict[str, Any]:
         """Name, kind, supported operations and type mapping, for listings and saved results."""

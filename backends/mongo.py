@@ -43,7 +43,7 @@ from pymongo.errors import (
 )
 
 from storeadvise.backends import _typemap
-from storeadvise.backends.base import Backend, BackendSettings, Predicate
+from storeadvise.backends.base import Backend, BackendSettings, Predicate, TypeLoss
 from storeadvise.backends.services import availability, mask_uri
 from storeadvise.errors import BackendUnavailable, DataError
 
@@ -362,7 +362,7 @@ class MongoBackend(Backend):
             stats = next(iter(cursor), {}).get("storageStats", {})
         return int(stats.get("storageSize", 0) or stats.get("size", 0)) + int(stats.get("totalIndexSize", 0))
 
-    def documented_loss(self, field: pa.Field) -> str | None:
+    def type_loss(self, field: pa.Field) -> TypeLoss | None:
         import pyarrow as pa
 
         def finer_than_ms(t: pa.DataType) -> bool:
@@ -376,4 +376,6 @@ class MongoBackend(Backend):
             losses.append("BSON datetimes hold milliseconds: sub-millisecond digits truncated")
         if _typemap.any_type(field.type, wide_decimal):
             losses.append("Decimal128 holds 34 digits: wider decimals rounded")
-        return "; ".join(losses) or None
+        if not losses:
+            return None
+        return TypeLoss("; ".join(losses), lambda values: _typemap.round_trip(values, _bson_leaf))

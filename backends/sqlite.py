@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from storeadvise.backends._sqlfile import TABLE, SqlFileBackend
 from storeadvise.backends._text_columns import is_binary, is_nested, to_text_column
-from storeadvise.backends.base import Predicate, quote_identifier
+from storeadvise.backends.base import Predicate, TypeLoss, quote_identifier
 from storeadvise.backends.batching import check_batch_rows
 from storeadvise.errors import DataError, UnsupportedOperation
 
@@ -260,8 +260,8 @@ class SqliteBackend(SqlFileBackend):
         for rows in self._chunks(sql, params, batch_rows):
             yield converter.batch(rows)
 
-    def documented_loss(self, field: pa.Field) -> str | None:
-        return "stored as JSON text" if is_nested(field.type) else None
+    def type_loss(self, field: pa.Field) -> TypeLoss | None:
+        return TypeLoss("stored as JSON text", to_text_column) if is_nested(field.type) else None
 
 
 def _returned_schema(schema: pa.Schema) -> pa.Schema:

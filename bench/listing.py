@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from storeadvise.backends import REGISTRY, backend_class
-from storeadvise.backends.base import OPERATIONS
+from storeadvise.backends.operations import OPERATIONS
 
 
 def list_backends() -> list[dict[str, Any]]:

@@ -13,6 +13,7 @@ the others go on; an operation that raises becomes "failed: why" for that cell o
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import tempfile
 import time
@@ -25,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from storeadvise.backends import backend_class
 from storeadvise.backends.base import Backend, BackendSettings
+from storeadvise.backends.operations import OPERATIONS, Operation, Tally, WorkloadPlan
 from storeadvise.bench.probes import PeakMemory, environment, peak_rss_bytes, total_memory_bytes
 from storeadvise.bench.results import (
     FAILED,
@@ -38,7 +40,7 @@ from storeadvise.bench.results import (
     save_run,
 )
 from storeadvise.bench.verify import verify_round_trip
-from storeadvise.bench.workloads import OPS, WorkloadPlan, plan_workload
+from storeadvise.bench.workloads import plan_workload
 from storeadvise.errors import BackendUnavailable, StoreAdviseError, UnsupportedOperation
 from storeadvise.formatting import fmt_bytes
 from storeadvise.signals import check_stop
@@ -125,6 +127,14 @@ class _Source:
     def streamed(self) -> bool:
         return self.table is None
 
+    @property
+    def rows(self) -> int:
+        return self.dataset.profile.rows
+
+    @property
+    def nbytes(self) -> int:
+        return self.dataset.profile.arrow_bytes
+
     def batches(self) -> Iterable[pa.RecordBatch]:
         if self.table is not None:
             return self.table.to_batches(max_chunksize=65_536)
@@ -182,7 +192,9 @@ class Runner:
                 if source.streamed
                 else "held in memory as Arrow before writing"
             )
-            plan = plan_workload(self.dataset, self.config.ops, lookups=self.config.lookups, seed=self.config.seed)
+            plan = plan_workload(
+                self.dataset, self.config.ops, lookups=self.config.lookups, seed=self.config.seed, data=source
+            )
             run.settings["plan"] = {
                 "key_column": plan.key_column,
                 "lookup_keys": len(plan.lookup_keys),
@@ -263,21 +275,22 @@ class Runner:
             self.on_event(name, "", "connecting")
             backend.open()
             entry.server = backend.server_info()
-            self._measure_write(backend, source, entry)
+            self._measure_write(backend, plan, entry)
             if entry.status != OK:
                 return entry
-            self._last_read = None
-            for op in self.config.ops:
+            for name in self.config.ops:
                 check_stop()
-                if op == "write":
+                op = OPERATIONS[name]
+                if op.name == "write":
                     continue
-                if entry.verification is None and op != "read":
+                if entry.verification is None and not op.whole_dataset:
                     entry.verification = self._verify(backend, source)
+                self._last_read = None
                 entry.measurements.append(self._measure(backend, op, plan))
-                if op == "read" and entry.verification is None and self._last_read is not None:
+                if entry.verification is None and self._last_read is not None:
                     # What the timed read returned is what a user gets: verify that, without reading again.
                     entry.verification = self._verify(backend, source, self._last_read)
-                    self._last_read = None
+                self._last_read = None
             if entry.verification is None:
                 entry.verification = self._verify(backend, source)
             check_stop()
@@ -294,20 +307,19 @@ class Runner:
                 entry.reason = (entry.reason + "; " if entry.reason else "") + f"cleanup failed: {_first_line(exc)}"
         return entry
 
-    def _measure_write(self, backend: Backend, source: _Source, entry: BackendRun) -> None:
+    def _measure_write(self, backend: Backend, plan: WorkloadPlan, entry: BackendRun) -> None:
         """Write the dataset (counted when `write` is selected; always done, since reads need it)."""
-        timed = "write" in self.config.ops
-        self.on_event(self._label, "write", "writing")
-
-        def write() -> None:
-            backend.write(source.schema, source.batches())
-
+        op = OPERATIONS["write"]
+        timed = op.name in self.config.ops
+        self.on_event(self._label, op.name, "writing")
         try:
             if timed:
-                m = self._repeat(self._label, "write", write, setup=backend.clear)
+                m, _ = self._repeat_calls(backend, op, plan)
             else:
-                backend.clear()
-                write()
+                data = next(op.inputs(plan))
+                if op.reset:
+                    op.reset(backend)
+                op.call(backend, data)
                 m = None
         except Exception as exc:
             reason = str(exc) if isinstance(exc, StoreAdviseError) else _first_line(exc)
@@ -318,7 +330,6 @@ class Runner:
             return
         if m is not None:
             profile = self.dataset.profile
-            m.rows, m.arrow_bytes = profile.rows, profile.arrow_bytes
             m.bytes_at_rest = backend.size_bytes()
             m.size_ratio = m.bytes_at_rest / profile.arrow_bytes if profile.arrow_bytes else None
             _throughput(m)
@@ -337,19 +348,18 @@ class Runner:
         return verify_round_trip(source.schema, source.batches(), returned, backend)
 
     # -- one operation ---------------------------------------------------------------------------
-    def _measure(self, backend: Backend, op: str, plan: WorkloadPlan) -> Measurement:
-        spec = OPS[op]
-        m = Measurement(backend=self._label, op=op, latency=spec.latency)
-        if op not in backend.supports:
-            m.status, m.reason = UNSUPPORTED, backend.why_unsupported(op)
+    def _measure(self, backend: Backend, op: Operation, plan: WorkloadPlan) -> Measurement:
+        m = Measurement(backend=self._label, op=op.name, latency=op.latency)
+        if not op.supported_by(backend):
+            m.status, m.reason = UNSUPPORTED, backend.why_unsupported(op.name)
             return m
         skip = self._skip_reason(op, plan)
         if skip:
             m.status, m.reason = SKIPPED, skip
             return m
-        self.on_event(self._label, op, spec.description)
+        self.on_event(self._label, op.name, op.description)
         try:
-            if spec.latency:
+            if op.latency:
                 return self._latency(backend, op, plan, m)
             return self._throughput_op(backend, op, plan, m)
         except UnsupportedOperation as exc:
@@ -358,60 +368,22 @@ class Runner:
             m.status, m.reason = FAILED, str(exc) if isinstance(exc, StoreAdviseError) else _first_line(exc)
         return m
 
-    def _skip_reason(self, op: str, plan: WorkloadPlan) -> str | None:
-        if op == "read" and self.dataset.profile.arrow_bytes > self.memory_limit:
+    def _skip_reason(self, op: Operation, plan: WorkloadPlan) -> str | None:
+        if op.whole_dataset and self.dataset.profile.arrow_bytes > self.memory_limit:
             return (
                 f"the data ({fmt_bytes(self.dataset.profile.arrow_bytes)} as Arrow) exceeds the memory limit "
                 f"({fmt_bytes(self.memory_limit)}); `scan` reads it in batches instead"
             )
-        if op == "lookup" and not plan.lookup_keys:
-            return plan.notes.get("lookup", "no keys to look up")
-        if op == "filter" and plan.predicate is None:
-            return plan.notes.get("filter", "no predicate")
-        return None
+        return op.skip(plan)
 
-    def _throughput_op(self, backend: Backend, op: str, plan: WorkloadPlan, m: Measurement) -> Measurement:
-        touched: dict[str, int] = {}
-
-        if op == "read":
-            def call() -> None:
-                self._last_read = None  # let the previous result go before reading again
-                table = backend.read()
-                touched.update(rows=table.num_rows, nbytes=table.nbytes)
-                self._last_read = table
-        elif op == "project":
-            def call() -> None:
-                table = backend.read(columns=plan.projection)
-                touched.update(rows=table.num_rows, nbytes=table.nbytes)
-        elif op == "filter":
-            def call() -> None:
-                table = backend.read(where=plan.predicate)
-                touched.update(rows=table.num_rows, nbytes=table.nbytes)
-        elif op == "scan":
-            def call() -> None:
-                rows = nbytes = 0
-                for batch in backend.scan():
-                    rows += batch.num_rows
-                    nbytes += batch.nbytes
-                touched.update(rows=rows, nbytes=nbytes)
-        elif op == "append":
-            batches = iter(plan.new_rows(plan.append_rows, i) for i in range(1_000_000))
-            appended = [0]
-
-            def call() -> None:
-                batch = next(batches)
-                backend.append(batch)
-                appended[0] += batch.num_rows
-                touched.update(rows=batch.num_rows, nbytes=batch.nbytes)
-        else:
-            raise UnsupportedOperation(f"no throughput driver for {op}")
-
-        measured = self._repeat(self._label, op, call)
+    def _throughput_op(self, backend: Backend, op: Operation, plan: WorkloadPlan, m: Measurement) -> Measurement:
+        measured, tallies = self._repeat_calls(backend, op, plan)
         m.stats, m.peak_memory_bytes, m.extra = measured.stats, measured.peak_memory_bytes, measured.extra
-        m.rows, m.arrow_bytes = touched.get("rows", 0), touched.get("nbytes", 0)
-        if op == "append":
-            m.extra["rows_appended_total"] = appended[0]
-            expected = self.dataset.profile.rows + appended[0]
+        m.rows, m.arrow_bytes = measured.rows, measured.arrow_bytes
+        if op.checks_row_count:
+            added = sum(t.rows for t in tallies)
+            m.extra["rows_appended_total"] = added
+            expected = self.dataset.profile.rows + added
             stored = _count_rows(backend, plan.key_column)
             if stored is not None:
                 m.extra["rows_after_append"] = stored
@@ -420,6 +392,30 @@ class Runner:
                     m.reason = f"after appending, {stored} rows are stored; expected {expected}"
         _throughput(m)
         return m
+
+    def _repeat_calls(self, backend: Backend, op: Operation, plan: WorkloadPlan) -> tuple[Measurement, list[Tally]]:
+        """``op`` timed as whole runs by ``_repeat``: each run is one call and the counting of its result;
+        its input is made, and the previous result let go, before the clock starts. The measurement
+        counts the last run's rows and bytes; the tallies of every run (warm-ups too) come with it."""
+        inputs = op.inputs(plan)
+        given: list[Any] = [None]
+        tallies: list[Tally] = []
+
+        def setup() -> None:
+            self._last_read = None  # let the previous result go before the next call
+            if op.reset:
+                op.reset(backend)
+            given[0] = next(inputs)
+
+        def call() -> None:
+            result, tally = op.call_counted(backend, given[0])
+            tallies.append(tally)
+            if op.whole_dataset:
+                self._last_read = result
+
+        m = self._repeat(self._label, op.name, call, setup=setup)
+        m.rows, m.arrow_bytes = tallies[-1].rows, tallies[-1].nbytes
+        return m, tallies
 
     def _repeat(
         self, backend: str, op: str, call: Callable[[], None], setup: Callable[[], None] | None = None
@@ -466,33 +462,25 @@ class Runner:
             m.extra["note"] = f"{len(durations)} of {c.repeat} runs: the {c.max_time:g} s budget was spent"
         return m
 
-    def _latency(self, backend: Backend, op: str, plan: WorkloadPlan, m: Measurement) -> Measurement:
+    def _latency(self, backend: Backend, op: Operation, plan: WorkloadPlan, m: Measurement) -> Measurement:
+        """Many single calls, each timed on its own. A call's result is counted after its clock stops:
+        the latency is that of the call alone."""
         c = self.config
-        if op == "lookup":
-            inputs: list[Any] = list(plan.lookup_keys)
-
-            def call(item: Any) -> Any:
-                return backend.lookup(item)
-        else:
-            count = max(MIN_LATENCY_CALLS, c.lookups) + LATENCY_WARMUP_CALLS
-            inputs = [plan.new_rows(1, 10_000 + i) for i in range(count)]
-            method = backend.append if op == "write_one" else backend.deliver
-
-            def call(item: Any) -> Any:
-                return method(item)
-
+        calls = max(MIN_LATENCY_CALLS, c.lookups) + LATENCY_WARMUP_CALLS
+        inputs = list(itertools.islice(op.inputs(plan), calls))
         for item in inputs[:LATENCY_WARMUP_CALLS]:
-            call(item)
+            op.count(item, op.call(backend, item))
         durations: list[float] = []
-        results: list[Any] = []
+        results: list[tuple[Any, Any]] = []
         started = time.perf_counter()
         with PeakMemory() as mem:
             for item in inputs[LATENCY_WARMUP_CALLS:] if len(inputs) > LATENCY_WARMUP_CALLS + 1 else inputs:
                 t0 = time.perf_counter()
-                result = call(item)
+                result = op.call(backend, item)
                 durations.append(time.perf_counter() - t0)
+                op.count(item, result)
                 check_stop()
-                if op == "lookup":
+                if op.answers:
                     results.append((item, result))
                 if time.perf_counter() - started > c.max_time and len(durations) >= MIN_LATENCY_CALLS:
                     break
@@ -502,20 +490,16 @@ class Runner:
         m.extra = {"calls": len(durations)}
         if len(durations) < len(inputs) - LATENCY_WARMUP_CALLS:
             m.extra["note"] = f"{len(durations)} calls: the {c.max_time:g} s budget was spent"
-        if op == "lookup":
-            misses = [key for key, table in results if not _holds_key(table, plan.key_column, key)]
+        if op.answers:
+            misses = [item for item, result in results if not op.answers(plan, item, result)]
             m.extra["misses"] = len(misses)
             if misses:
                 m.status = FAILED
-                m.reason = f"{len(misses)} of {len(results)} lookups did not return their row (e.g. key {misses[0]!r})"
+                m.reason = (
+                    f"{len(misses)} of {len(results)} {op.name}s did not return their row (e.g. key {misses[0]!r})"
+                )
         _throughput(m)
         return m
-
-
-def _holds_key(table: pa.Table, key_column: str | None, key: Any) -> bool:
-    if key_column is None or table.num_rows == 0 or key_column not in table.column_names:
-        return False
-    return key in table.column(key_column).to_pylist()
 
 
 def _count_rows(backend: Backend, key_column: str | None) -> int | None:

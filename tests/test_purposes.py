@@ -14,8 +14,9 @@ from storeadvise.advisor.engine import evaluate
 from storeadvise.advisor.evidence import STATISTICS, apply_evidence
 from storeadvise.advisor.inputs import CHOICES, make_inputs
 from storeadvise.advisor.ruleset import builtin_rules
+from storeadvise.backends.operations import OPERATIONS
 from storeadvise.bench.samples import GENERATORS
-from storeadvise.bench.workloads import OPS, select_ops
+from storeadvise.bench.workloads import select_ops
 from storeadvise.cli import cli
 from storeadvise.modalities import MODALITIES, SAMPLE_KINDS
 from storeadvise.purposes import PURPOSES
@@ -28,7 +29,7 @@ HARNESS_API = ("storeadvise", "storeadvise.bench.api")
 def test_a_purpose_measures_known_operations_including_the_ones_its_metric_reads(name: str) -> None:
     purpose = PURPOSES[name]
     assert purpose.label and purpose.meaning and purpose.metric.description
-    assert set(purpose.ops) <= set(OPS), "purposes name the harness's operations"
+    assert set(purpose.ops) <= set(OPERATIONS), "purposes name the harness's operations"
     assert set(select_ops(name)) == set(purpose.ops)
     metric = purpose.metric
     read = set(metric.ops) | set(metric.substitutes) | set(metric.substitutes.values())

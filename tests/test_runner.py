@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 import pytest
@@ -23,18 +24,33 @@ def tabular_run(tmp_path_factory: pytest.TempPathFactory):
 
 
 def test_every_backend_runs_every_supported_op(tabular_run) -> None:
+    """Each supported operation is timed over its runs (or calls) and counts what one run moved."""
     run, _ = tabular_run
     assert [b.backend for b in run.backends] == FILE_BACKENDS
+    rows_per_run = {
+        "write": 3_000, "read": 3_000, "scan": 3_000, "project": 3_000, "append": run.settings["plan"]["append_rows"],
+        "lookup": 1, "write_one": 1,
+    }
     for b in run.backends:
         assert b.status == OK, (b.backend, b.reason)
         by_op = {m.op: m for m in b.measurements}
         for op in run.settings["ops"]:
             m = by_op[op]
-            if op in b.description["supports"]:
-                assert m.status == OK, (b.backend, op, m.reason)
-                assert m.stats is not None and m.stats.median > 0
-            else:
+            if op not in b.description["supports"]:
                 assert m.status == UNSUPPORTED and m.reason and m.stats is None
+                continue
+            assert m.status == OK, (b.backend, op, m.reason)
+            runs = m.extra["calls"] if m.latency else 2  # repeat=2
+            assert m.stats.n == runs or "budget was spent" in m.extra.get("note", ""), (b.backend, op, m.extra)
+            if op == "filter":
+                assert 0 < m.rows < 3_000, (b.backend, m.rows)
+            else:
+                assert m.rows == rows_per_run[op], (b.backend, op, m.rows)
+            assert m.rows_per_s == pytest.approx(m.rows / m.stats.median)
+            if not m.latency:
+                assert m.arrow_bytes > 0 and m.mb_per_s == pytest.approx(m.arrow_bytes / m.stats.median / 1e6)
+        assert by_op["project"].arrow_bytes < by_op["read"].arrow_bytes, b.backend
+        assert by_op["lookup"].extra["calls"] == run.settings["plan"]["lookup_keys"] - 5  # after 5 warm-up calls
 
 
 def test_round_trip_verified_and_numbers_present(tabular_run) -> None:
@@ -83,6 +99,40 @@ def test_round_trip_for_every_modality(kind: str, tmp_path: Path) -> None:
     for b in run.backends:
         assert b.status == OK, (kind, b.backend, b.reason)
         assert b.verification and not b.verification.flagged, (kind, b.backend, b.verification.message)
+
+
+def test_a_whole_dataset_read_is_skipped_above_the_memory_limit_and_the_scan_verifies(tmp_path: Path) -> None:
+    run = storeadvise.benchmark(
+        sample="tabular", rows=2_000, backends=["parquet"], ops="write,read,scan", repeat=1, warmup=0,
+        memory_limit=10_000, out=tmp_path / "r.json",
+    )
+    (backend,) = run.backends
+    by_op = {m.op: m for m in backend.measurements}
+    assert by_op["read"].status == SKIPPED and "exceeds the memory limit" in by_op["read"].reason
+    assert by_op["scan"].status == OK and by_op["scan"].rows == 2_000
+    assert backend.verification and backend.verification.rows_read == 2_000 and not backend.verification.flagged
+
+
+def test_a_new_operation_is_one_table_entry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An operation added to the table (and declared by a backend) is selected, driven, counted and
+    reported with no other change: the runner has no per-operation code."""
+    from storeadvise.backends.operations import OPERATIONS, Operation, consume
+    from storeadvise.backends.parquet import ParquetBackend
+
+    head = Operation(
+        "head", "read the first 100 rows", latency=False, mutates=False,
+        inputs=lambda plan: itertools.repeat(100), run=lambda backend, n: backend.read().slice(0, n),
+        count=lambda n, result: consume(result),
+    )
+    monkeypatch.setitem(OPERATIONS, "head", head)
+    monkeypatch.setattr(ParquetBackend, "supports", ParquetBackend.supports | {"head"})
+    run = storeadvise.benchmark(
+        sample="tabular", rows=500, backends=["parquet", "csv"], ops="write,head", repeat=2, warmup=0,
+        out=tmp_path / "r.json",
+    )
+    parquet, csv = ({m.op: m for m in b.measurements} for b in run.backends)
+    assert parquet["head"].status == OK and parquet["head"].rows == 100 and parquet["head"].stats is not None
+    assert csv["head"].status == UNSUPPORTED
 
 
 def test_missing_server_is_a_skipped_row_not_a_crash(tmp_path: Path) -> None:

@@ -59,14 +59,16 @@ def _pairs() -> Any:
 def _data(rows: int) -> tuple[Any, Any, Any]:
     import pyarrow as pa
 
+    from storeadvise.backends.operations import InMemory
     from storeadvise.bench.datasets import sample_dataset
     from storeadvise.bench.workloads import plan_workload
 
     dataset = sample_dataset("tabular", rows)
-    plan = plan_workload(dataset, ["lookup", "filter", "project"], lookups=200)
     # Record batches of the size the runner writes: both sides of a write case get this same table.
+    batch_rows = _pairs().WRITE_BATCH_ROWS
     contiguous = dataset.to_table().combine_chunks()
-    table = pa.Table.from_batches(contiguous.to_batches(max_chunksize=_pairs().WRITE_BATCH_ROWS))
+    table = pa.Table.from_batches(contiguous.to_batches(max_chunksize=batch_rows))
+    plan = plan_workload(dataset, ["lookup", "filter", "project"], lookups=200, data=InMemory(table, batch_rows))
     return table, plan, dataset
 
 

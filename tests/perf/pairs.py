@@ -323,23 +323,20 @@ def interleave(benchmark: Any, a: Side, b: Side, plan: PairPlan, warmup: int = 1
     return result
 
 
-def storeadvise_side(backend: Any, op: str, table: Any, plan: Any, keys: list) -> Side:
-    """The backend object's own method for ``op`` (not the CLI); a write starts from an empty store, as
-    in the runner (``clear`` untimed), and writes the table's ``WRITE_BATCH_ROWS``-row batches, as the
-    runner does (zero-copy: the suite's table is made of such batches)."""
-    if op == "write":
-        return Side("storeadvise",
-                    lambda: backend.write(table.schema, table.to_batches(max_chunksize=WRITE_BATCH_ROWS)),
-                    setup=backend.clear)
-    if op == "read":
-        return Side("storeadvise", lambda: backend.read())
-    if op == "project":
-        return Side("storeadvise", lambda: backend.read(columns=plan.projection))
-    if op == "filter":
-        return Side("storeadvise", lambda: backend.read(where=plan.predicate))
-    if op == "lookup":
-        return Side("storeadvise", lambda: [backend.lookup(k) for k in keys])
-    raise ValueError(f"no storeadvise side for {op}")
+def storeadvise_side(backend: Any, op: str, plan: Any, keys: list) -> Side:
+    """The backend object driven through the operations table (not the CLI): one call with its input
+    from ``plan``, after the operation's reset (a write starts from an empty store; untimed); a latency
+    operation's run is one call per item of ``keys``. The result is not counted (the runner's counting
+    is harness work that the direct calls do not do). The suite's plan writes its table in
+    ``WRITE_BATCH_ROWS``-row batches, as the runner does."""
+    from storeadvise.backends.operations import OPERATIONS
+
+    operation = OPERATIONS[op]
+    setup = (lambda: operation.reset(backend)) if operation.reset else None
+    if operation.latency:
+        return Side("storeadvise", lambda: [operation.call(backend, k) for k in keys], setup=setup)
+    given = next(operation.inputs(plan))
+    return Side("storeadvise", lambda: operation.call(backend, given), setup=setup)
 
 
 # -- the session's records -------------------------------------------------------------------------------

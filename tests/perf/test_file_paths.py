@@ -40,7 +40,7 @@ def test_storeadvise_vs_direct(benchmark: Any, file_stores: dict[str, Any], file
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     with contextlib.ExitStack() as closing:
-        storeadvise = pairs.storeadvise_side(backend, op, table, plan, keys)
+        storeadvise = pairs.storeadvise_side(backend, op, plan, keys)
         if backend_name in FORMATS:
             candidates = format_sides(backend, op, table, plan, keys, out)
         elif backend_name == "sqlite":

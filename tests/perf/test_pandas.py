@@ -75,7 +75,7 @@ def test_storeadvise_vs_pandas_default(benchmark: Any, file_stores: dict[str, An
             setup()
         write()
     name, call, setup = calls[op]
-    storeadvise = pairs.storeadvise_side(backend, op, table, plan, [])
+    storeadvise = pairs.storeadvise_side(backend, op, plan, [])
     # No warm-up pair: both sides ran just before (the direct cases warmed storeadvise, a pandas read
     # follows its own write), and pandas' text writers take 10 s a run at 500k rows.
     result = pairs.interleave(benchmark, storeadvise, pairs.Side(name, call, setup=setup),

@@ -42,7 +42,7 @@ def test_storeadvise_vs_direct(benchmark: Any, server_stores: dict[str, Any], se
     backend = server_stores[backend_name]
     keys = plan.lookup_keys[:LOOKUP_KEYS]
     with contextlib.ExitStack() as closing:
-        storeadvise = pairs.storeadvise_side(backend, op, table, plan, keys)
+        storeadvise = pairs.storeadvise_side(backend, op, plan, keys)
         if backend_name == "mongo":
             candidates = mongo_sides(backend, op, table, plan, keys, perf_servers, closing)
         else:
