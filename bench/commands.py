@@ -7,14 +7,35 @@ one line by ``cli.py``.
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 from storeadvise.errors import UsageError
 
 REPORT_FORMATS = ("table", "markdown", "csv", "json", "html")
+
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+
+
+def server_address_options(command: _Command) -> _Command:
+    """One option per declared service for the address of the user's own server (``--mongo-uri``,
+    ``--kafka-bootstrap``); the command receives them as keyword arguments named by the service's
+    address option, None when not given."""
+    from storeadvise.backends.services import declared_services
+
+    for service in reversed(declared_services().values()):
+        command = click.option(service.cli_option, service.address_option, metavar=service.metavar, help=service.help)(
+            command
+        )
+    return command
+
+
+def given_addresses(addresses: dict[str, str | None]) -> dict[str, str]:
+    """The server addresses given on the command line, as backend options."""
+    return {option: address for option, address in addresses.items() if address}
 
 
 def _parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -94,8 +115,7 @@ def _write_output(text: str, output: Path | None) -> None:
 @click.option("--lookups", type=int, default=200, show_default=True, help="Calls per latency operation.")
 @click.option("--max-time", type=float, default=5.0, show_default=True, help="Seconds per operation after which counting stops.")
 @click.option("--memory-limit", metavar="SIZE", help="Memory budget: data larger than a quarter of it is streamed, not held; `read` is skipped above it (default: half the RAM).")
-@click.option("--mongo-uri", envvar="STOREADVISE_MONGO_URI", metavar="URI", help="Your MongoDB (default: embedded).")
-@click.option("--kafka-bootstrap", envvar="STOREADVISE_KAFKA_BOOTSTRAP", metavar="HOST:PORT", help="Your Kafka (default: embedded).")
+@server_address_options
 @click.option("-O", "--option", "option_pairs", multiple=True, metavar="KEY=VALUE", help="Backend option, repeatable.")
 @click.option("--scratch-dir", type=click.Path(path_type=Path), help="Where scratch files go (default: system temp).")
 @click.option("--sweep", is_flag=True, help="Codec and layout sweep: Parquet codecs/row groups, CSV and JSONL plain/gzip.")
@@ -118,8 +138,6 @@ def bench_command(
     lookups: int,
     max_time: float,
     memory_limit: str | None,
-    mongo_uri: str | None,
-    kafka_bootstrap: str | None,
     option_pairs: tuple[str, ...],
     scratch_dir: Path | None,
     sweep: bool,
@@ -127,11 +145,12 @@ def bench_command(
     out: Path | None,
     no_save: bool,
     fmt: str,
+    **server_addresses: str | None,
 ) -> None:
     """Store DATA (or a generated sample) in each backend, read it back, verify, compare.
 
-    With no DATA and no --sample, a 100k-row tabular sample is used. MongoDB and Kafka run on the
-    embedded servers unless --mongo-uri / --kafka-bootstrap name your own.
+    With no DATA and no --sample, a 100k-row tabular sample is used. Server backends (MongoDB, Kafka)
+    run on embedded servers unless a server address option below names your own.
 
     \b
     Example:
@@ -143,11 +162,7 @@ def bench_command(
     from storeadvise.bench.api import benchmark
     from storeadvise.bench.report import render
 
-    options = _parse_options(option_pairs)
-    if mongo_uri:
-        options["mongo_uri"] = mongo_uri
-    if kafka_bootstrap:
-        options["kafka_bootstrap"] = kafka_bootstrap
+    options = {**_parse_options(option_pairs), **given_addresses(server_addresses)}
     with _Progress(sys.stderr.isatty()) as progress:
         run = benchmark(
             data,
