@@ -47,6 +47,7 @@ from storeadvise.backends.services import Launch, Service, mask_uri
 from storeadvise.errors import (
     BackendUnavailable,
     DataError,
+    ServerError,
     StoreAdviseError,
     UnsupportedOperation,
     UsageError,
@@ -319,9 +320,7 @@ class KafkaBackend(Backend):
         try:
             self.admin.create_topics([NewTopic(name, partitions, replication)], timeout_ms=REQUEST_TIMEOUT_MS)
         except KafkaError as exc:
-            raise StoreAdviseError(
-                f"Kafka at {self.bootstrap} did not create topic {name} ({self._reason(exc)})"
-            ) from None
+            raise ServerError(f"Kafka at {self.bootstrap} did not create topic {name} ({self._reason(exc)})") from None
         self._created.append(name)
         self._topic, self._produced_bytes, self._produced_rows = name, 0, 0
         if self._listener is not None:
@@ -445,12 +444,10 @@ class KafkaBackend(Backend):
                 self._count(keys, values)
             producer.flush(timeout=self.timeout_s)
         except KafkaError as exc:
-            raise StoreAdviseError(
-                f"Kafka at {self.bootstrap} stopped accepting messages ({self._reason(exc)})"
-            ) from None
+            raise ServerError(f"Kafka at {self.bootstrap} stopped accepting messages ({self._reason(exc)})") from None
         failed = next((f for f in futures if f.failed()), None)
         if failed is not None:
-            raise StoreAdviseError(f"Kafka at {self.bootstrap} rejected messages ({self._reason(failed.exception)})")
+            raise ServerError(f"Kafka at {self.bootstrap} rejected messages ({self._reason(failed.exception)})")
 
     def _count(self, keys: list[bytes | None], values: list[bytes]) -> None:
         self._produced_bytes += sum(map(len, values)) + sum(len(k) for k in keys if k)
@@ -519,7 +516,7 @@ class KafkaBackend(Backend):
                 if polled:
                     deadline = time.monotonic() + self.timeout_s
                 elif time.monotonic() > deadline:
-                    raise StoreAdviseError(
+                    raise ServerError(
                         f"Kafka at {self.bootstrap} delivered {got} of {wanted} messages of {self._topic}"
                     )
                 for records in polled.values():
@@ -531,7 +528,7 @@ class KafkaBackend(Backend):
             if chunk:
                 yield chunk
         except KafkaError as exc:
-            raise StoreAdviseError(f"Kafka at {self.bootstrap} failed while consuming ({self._reason(exc)})") from None
+            raise ServerError(f"Kafka at {self.bootstrap} failed while consuming ({self._reason(exc)})") from None
         finally:
             consumer.close()
 
@@ -564,16 +561,14 @@ class KafkaBackend(Backend):
             self.producer.flush(timeout=self.timeout_s)
             sent = {(m.partition, m.offset) for m in (f.get(timeout=self.timeout_s) for f in futures)}
         except KafkaError as exc:
-            raise StoreAdviseError(
-                f"Kafka at {self.bootstrap} stopped accepting messages ({self._reason(exc)})"
-            ) from None
+            raise ServerError(f"Kafka at {self.bootstrap} stopped accepting messages ({self._reason(exc)})") from None
         self._count(keys, values)
         deadline = time.monotonic() + self.timeout_s
         while sent:  # only the records just sent count: an end offset may sit inside an older batch
             for records in self._listener.poll(timeout_ms=POLL_MS).values():
                 sent -= {(r.partition, r.offset) for r in records}
             if sent and time.monotonic() > deadline:
-                raise StoreAdviseError(f"Kafka at {self.bootstrap} did not deliver the record back")
+                raise ServerError(f"Kafka at {self.bootstrap} did not deliver the record back")
 
     # -- size ------------------------------------------------------------------------------------
     def size_bytes(self) -> int:

@@ -19,7 +19,7 @@ import pytest
 from storeadvise.backends.base import BackendSettings, Predicate
 from storeadvise.backends.kafka import SERVICE, KafkaBackend
 from storeadvise.backends.services import ServiceStatus
-from storeadvise.errors import BackendUnavailable, StoreAdviseError, UnsupportedOperation, UsageError
+from storeadvise.errors import BackendUnavailable, ServerError, UnsupportedOperation, UsageError
 
 pytestmark = pytest.mark.server
 
@@ -228,7 +228,7 @@ def test_a_broker_killed_mid_produce_is_a_clear_error(scratch: Path, tmp_path: P
             yield table.to_batches()[0]
 
         started = time.monotonic()
-        with pytest.raises(StoreAdviseError, match=r"Kafka at 127\.0\.0\.1"):
+        with pytest.raises(ServerError, match=r"Kafka at 127\.0\.0\.1"):
             backend.write(table.schema, batches())
         assert time.monotonic() - started < 60
         assert on_the_broker == [f"{prefix}_1"]  # the run's topic lived on the broker that was killed
