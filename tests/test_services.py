@@ -153,13 +153,11 @@ def test_every_server_backend_declares_its_service() -> None:
     from storeadvise.backends import REGISTRY, backend_class
 
     services = declared_services()
-    assert services == {"mongo": MONGO, "kafka": KAFKA}
-    assert {name for name in REGISTRY if backend_class(name).kind == "server"} == {
-        name for name in REGISTRY if backend_class(name).service is not None
-    }
-    assert [(s.cli_option, s.env_var) for s in services.values()] == [
-        ("--mongo-uri", "STOREADVISE_MONGO_URI"), ("--kafka-bootstrap", "STOREADVISE_KAFKA_BOOTSTRAP"),
-    ]
+    assert services["mongo"] is MONGO and services["kafka"] is KAFKA
+    server_backends = [name for name in REGISTRY if backend_class(name).kind == "server"]
+    assert [backend_class(name).service for name in server_backends] == list(services.values())
+    assert (MONGO.cli_option, MONGO.env_var) == ("--mongo-uri", "STOREADVISE_MONGO_URI")
+    assert (KAFKA.cli_option, KAFKA.env_var) == ("--kafka-bootstrap", "STOREADVISE_KAFKA_BOOTSTRAP")
 
 
 def test_unknown_service_is_refused(tmp_path: Path) -> None:
@@ -197,3 +195,16 @@ def test_mask_options_masks_every_declared_address_and_drops_secrets() -> None:
         "kafka_bootstrap": "alice:***@broker:9093",
         "kafka_partitions": 3,
     }
+
+
+@pytest.mark.parametrize("command", ["bench", "recommend"])
+def test_every_declared_service_has_its_address_option(command: str) -> None:
+    from click.testing import CliRunner
+
+    from storeadvise.cli import cli
+
+    result = CliRunner().invoke(cli, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    for service in declared_services().values():
+        assert f"{service.cli_option} {service.metavar}" in result.output
+        assert service.env_var in result.output
