@@ -12,7 +12,8 @@ import importlib
 import os
 import signal
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
@@ -55,6 +56,27 @@ class Quantity(click.ParamType):
 SIZE = Quantity("size")
 COUNT = Quantity("rows")
 LATENCY = Quantity("latency")
+
+
+_Command = TypeVar("_Command", bound=Callable[..., Any])
+
+
+def server_address_options(command: _Command) -> _Command:
+    """One option per declared service for the address of the user's own server (``--mongo-uri``,
+    ``--kafka-bootstrap``); the command receives them as keyword arguments named by the service's
+    address option, None when not given."""
+    from storeadvise.backends.services import declared_services
+
+    for service in reversed(declared_services().values()):
+        command = click.option(service.cli_option, service.address_option, metavar=service.metavar, help=service.help)(
+            command
+        )
+    return command
+
+
+def given_addresses(addresses: dict[str, str | None]) -> dict[str, str]:
+    """The server addresses given on the command line, as backend options."""
+    return {option: address for option, address in addresses.items() if address}
 
 
 class LazyGroup(click.Group):

@@ -30,6 +30,12 @@ class BackendUnavailable(StoreAdviseError):
     exit_code = 4
 
 
+class ServerError(StoreAdviseError):
+    """A server stopped answering or refused a request in the middle of an operation."""
+
+    exit_code = 6
+
+
 class UnsupportedOperation(StoreAdviseError):
     """The backend cannot do this operation; it is reported, never faked."""
 

@@ -11,7 +11,7 @@ import sys
 import click
 
 from storeadvise.advisor.inputs import CHOICES
-from storeadvise.cli import COUNT, LATENCY, SIZE
+from storeadvise.cli import COUNT, LATENCY, SIZE, given_addresses, server_address_options
 
 
 def _output_format(fmt: str | None) -> str:
@@ -46,12 +46,14 @@ def _echo(text: str) -> None:
               help="Measure the top candidates on --data (or a generated sample) and re-rank by the numbers.")
 @click.option("--bench-rows", type=COUNT, help="Rows of the generated sample for --bench (default 10000).")
 @click.option("--bench-backends", metavar="LIST", help="Comma-separated backends to measure instead of the top three.")
+@server_address_options
 @click.option("--format", "fmt", type=click.Choice(["table", "text", "json", "markdown"]), default=None,
               help="Output format (default: a table on a terminal, plain text when piped).")
 def recommend_command(modality: str | None, purpose: str | None, size: int | None, rows: int | None,
                       structure: str | None, arrival: str | None, latency: float | None, readers: str | None,
                       update: str | None, data: str | None, rules: str | None, explain: bool, bench: bool,
-                      bench_rows: int | None, bench_backends: str | None, fmt: str | None) -> None:
+                      bench_rows: int | None, bench_backends: str | None, fmt: str | None,
+                      **server_addresses: str | None) -> None:
     """Recommend where data should live: a ranked list with reasons, the runner-up and its trade-off,
     what to avoid, and (with --bench) measurements on your own data.
 
@@ -67,7 +69,8 @@ def recommend_command(modality: str | None, purpose: str | None, size: int | Non
     backends = [b.strip() for b in bench_backends.split(",") if b.strip()] if bench_backends else None
     advice = recommend(modality, purpose, size=size, rows=rows, structure=structure, arrival=arrival,
                        latency=latency, readers=readers, update=update, data=data, rules=rules, bench=bench,
-                       bench_rows=bench_rows, bench_backends=backends)
+                       bench_rows=bench_rows, bench_backends=backends,
+                       bench_options=given_addresses(server_addresses) or None)
     _echo(render(advice, _output_format(fmt), explain=explain))
 
 

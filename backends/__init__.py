@@ -1,12 +1,18 @@
-"""Storage backends: one module per store, one registry entry each.
+"""Storage backends: one module per store, found in this folder.
 
-The registry maps the backend's name (the same word as its module and its CLI name) to where its
-class lives, so that listing names never imports pyarrow, pymongo or kafka-python.
+A module is a backend when it defines a class named after it (``csv.py`` → ``CsvBackend``,
+``files_index.py`` → ``FilesIndexBackend``): the registry maps the backend's name (the same word as
+its module and its CLI name) to where that class lives. It is found by reading the module's text,
+not by importing it, so that adding a backend is adding its module, and listing names imports
+nothing. Private modules (``_arrowfile.py``) and modules without such a class are helpers.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
+import re
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from storeadvise.errors import UsageError
@@ -14,19 +20,26 @@ from storeadvise.errors import UsageError
 if TYPE_CHECKING:
     from storeadvise.backends.base import Backend
 
-REGISTRY: dict[str, str] = {
-    "csv": "storeadvise.backends.csv:CsvBackend",
-    "jsonl": "storeadvise.backends.jsonl:JsonlBackend",
-    "parquet": "storeadvise.backends.parquet:ParquetBackend",
-    "arrow": "storeadvise.backends.arrow:ArrowBackend",
-    "sqlite": "storeadvise.backends.sqlite:SqliteBackend",
-    "duckdb": "storeadvise.backends.duckdb:DuckdbBackend",
-    "mongo": "storeadvise.backends.mongo:MongoBackend",
-    "kafka": "storeadvise.backends.kafka:KafkaBackend",
-}
-
 DEFAULT_BACKENDS: tuple[str, ...] = ("csv", "jsonl", "parquet", "sqlite", "mongo", "kafka")
 """What ``bench`` runs when no ``--backends`` is given: the six storage options of the mission."""
+
+
+def _discover(folder: Path = Path(__file__).parent) -> dict[str, str]:
+    """``name -> "module:Class"`` for every backend module in ``folder``: the default six first,
+    then the others by name."""
+    found: dict[str, str] = {}
+    for module in pkgutil.iter_modules([str(folder)]):
+        if module.ispkg or module.name.startswith("_"):
+            continue
+        cls = "".join(part.capitalize() for part in module.name.split("_")) + "Backend"
+        text = (folder / f"{module.name}.py").read_text(encoding="utf-8")
+        if re.search(rf"^class {cls}\(", text, re.MULTILINE):
+            found[module.name] = f"{__name__}.{module.name}:{cls}"
+    order = [n for n in DEFAULT_BACKENDS if n in found] + sorted(n for n in found if n not in DEFAULT_BACKENDS)
+    return {name: found[name] for name in order}
+
+
+REGISTRY: dict[str, str] = _discover()
 
 
 def backend_class(name: str) -> type[Backend]:

@@ -26,12 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from storeadvise.errors import UnsupportedOperation, UsageError
+from storeadvise.errors import BackendUnavailable, UnsupportedOperation, UsageError
 
 if TYPE_CHECKING:
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    from storeadvise.backends.services import Service, ServiceStatus
 COMPARISONS: tuple[str, ...] = ("==", "!=", "<", "<=", ">", ">=")
 
 
@@ -103,6 +104,9 @@ class BackendSettings:
     scratch_dir: Path
     key_column: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    service: ServiceStatus | None = None
+    """For a server backend: its server's address, whether storeadvise started it, and why it is
+    unavailable (``backends.services.Services`` resolves it)."""
 
     @property
     def scratch_name(self) -> str:
@@ -121,9 +125,9 @@ class Backend(abc.ABC):
     """Names from ``backends.operations.OPERATIONS`` that this backend really performs."""
     type_mapping: ClassVar[dict[str, str]] = {}
     """What each Arrow type family becomes at rest (documentation, shown by ``storeadvise backends``)."""
-    service: ClassVar[str | None] = None
-    """The server this backend needs (``mongo`` or ``kafka``); ``backends.services`` provides it and
-    puts its address into ``settings.options`` before ``open()``."""
+    service: ClassVar[Service | None] = None
+    """The server this backend needs, declared beside the backend (a ``backends.services.Service``);
+    the run resolves it and passes its status as ``settings.service``."""
 
     def __init__(self, settings: BackendSettings) -> None:
         self.settings = settings
@@ -132,10 +136,24 @@ class Backend(abc.ABC):
     @classmethod
     def available(cls, settings: BackendSettings | None = None) -> tuple[bool, str]:
         """Whether this backend can run here, and why not (cheap: no connection attempts)."""
+        if cls.service is not None:
+            return cls.service.availability(
+                settings.service if settings is not None else None, settings.options if settings is not None else None
+            )
         return True, "ok"
 
     def open(self) -> None:  # noqa: B027 - optional hook
         """Connect or prepare; raise ``BackendUnavailable`` with a reason when it cannot."""
+
+    @property
+    def address(self) -> str:
+        """The address of this backend's server; ``BackendUnavailable`` when the run has none."""
+        status = self.settings.service
+        if status is not None and status.address:
+            return status.address
+        if status is not None and status.unavailable:
+            raise BackendUnavailable(status.unavailable)
+        raise BackendUnavailable(self.service.no_address if self.service else f"{self.name} uses no server")
 
     @property
     def location(self) -> Path:

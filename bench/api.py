@@ -8,7 +8,6 @@ sample the way ``benchmark`` does. The advisor reaches the harness only through 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,8 +24,6 @@ if TYPE_CHECKING:
 __all__ = ["BackendRun", "Measurement", "Run", "benchmark", "open_dataset"]
 
 RESULTS_DIR = Path("results")
-
-ENV_OPTIONS = {"mongo_uri": "STOREADVISE_MONGO_URI", "kafka_bootstrap": "STOREADVISE_KAFKA_BOOTSTRAP"}
 
 
 def open_dataset(
@@ -77,9 +74,10 @@ def benchmark(
 ) -> Run:
     """Benchmark backends on a dataset and return the ``Run`` (also saved as JSON unless ``save=False``).
 
-    ``options`` carries backend settings: ``mongo_uri``, ``kafka_bootstrap`` (else the
-    ``STOREADVISE_MONGO_URI`` / ``STOREADVISE_KAFKA_BOOTSTRAP`` variables, else embedded servers),
-    ``kafka_partitions``, ``parquet_compression`` and the like.
+    ``options`` carries backend settings: a server's address under the option its service declares
+    (``mongo_uri``, ``kafka_bootstrap``; else its environment variable, ``STOREADVISE_MONGO_URI`` /
+    ``STOREADVISE_KAFKA_BOOTSTRAP``, else an embedded server is started), ``kafka_partitions``,
+    ``parquet_compression`` and the like.
 
     ``rows`` and ``lookups`` take a count or ``"10k"``-style text, ``memory_limit`` bytes or
     ``"4GB"``-style text (``storeadvise.units`` reads them, as it reads the command line's options).
@@ -123,11 +121,6 @@ def benchmark(
     if scratch_dir is not None and not Path(scratch_dir).is_dir():
         raise UsageError(f"--scratch-dir {scratch_dir}: no such folder")
 
-    merged = dict(options or {})
-    for option, variable in ENV_OPTIONS.items():
-        if not merged.get(option) and os.environ.get(variable):
-            merged[option] = os.environ[variable]
-
     run_id = new_run_id()
     target = Path(out) if out is not None else RESULTS_DIR / f"{run_id}.json"
     if target.exists() and target.is_dir():
@@ -140,7 +133,7 @@ def benchmark(
         lookups=lookups,
         max_time=max_time,
         memory_limit=memory_limit,
-        options=merged,
+        options=dict(options or {}),
         scratch_root=Path(scratch_dir) if scratch_dir else None,
         seed=seed,
     )

@@ -13,12 +13,13 @@ from typing import Any
 import click
 
 from storeadvise.bench.formats import REGISTRY, writable_extensions, writable_formats
-from storeadvise.cli import COUNT, SIZE
+from storeadvise.cli import COUNT, SIZE, given_addresses, server_address_options
 from storeadvise.errors import UsageError
 from storeadvise.modalities import SAMPLE_KINDS
 from storeadvise.purposes import PURPOSES
 
 REPORT_FORMATS = ("table", "markdown", "csv", "json", "html")
+
 
 
 def _parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
@@ -90,8 +91,7 @@ def _write_output(text: str, output: Path | None) -> None:
 @click.option("--lookups", type=COUNT, default=200, show_default=True, help="Calls per latency operation.")
 @click.option("--max-time", type=float, default=5.0, show_default=True, help="Seconds per operation after which counting stops.")
 @click.option("--memory-limit", type=SIZE, help="Memory budget: data larger than a quarter of it is streamed, not held; `read` is skipped above it (default: half the RAM).")
-@click.option("--mongo-uri", envvar="STOREADVISE_MONGO_URI", metavar="URI", help="Your MongoDB (default: embedded).")
-@click.option("--kafka-bootstrap", envvar="STOREADVISE_KAFKA_BOOTSTRAP", metavar="HOST:PORT", help="Your Kafka (default: embedded).")
+@server_address_options
 @click.option("-O", "--option", "option_pairs", multiple=True, metavar="KEY=VALUE", help="Backend option, repeatable.")
 @click.option("--scratch-dir", type=click.Path(path_type=Path), help="Where scratch files go (default: system temp).")
 @click.option("--sweep", is_flag=True, help="Codec and layout sweep: Parquet codecs/row groups, CSV and JSONL plain/gzip.")
@@ -114,8 +114,6 @@ def bench_command(
     lookups: int,
     max_time: float,
     memory_limit: int | None,
-    mongo_uri: str | None,
-    kafka_bootstrap: str | None,
     option_pairs: tuple[str, ...],
     scratch_dir: Path | None,
     sweep: bool,
@@ -123,11 +121,12 @@ def bench_command(
     out: Path | None,
     no_save: bool,
     fmt: str,
+    **server_addresses: str | None,
 ) -> None:
     """Store DATA (or a generated sample) in each backend, read it back, verify, compare.
 
-    With no DATA and no --sample, a 100k-row tabular sample is used. MongoDB and Kafka run on the
-    embedded servers unless --mongo-uri / --kafka-bootstrap name your own.
+    With no DATA and no --sample, a 100k-row tabular sample is used. Server backends (MongoDB, Kafka)
+    run on embedded servers unless a server address option below names your own.
 
     \b
     Example:
@@ -139,11 +138,7 @@ def bench_command(
     from storeadvise.bench.api import benchmark
     from storeadvise.bench.report import render
 
-    options = _parse_options(option_pairs)
-    if mongo_uri:
-        options["mongo_uri"] = mongo_uri
-    if kafka_bootstrap:
-        options["kafka_bootstrap"] = kafka_bootstrap
+    options = {**_parse_options(option_pairs), **given_addresses(server_addresses)}
     with _Progress(sys.stderr.isatty()) as progress:
         run = benchmark(
             data,

@@ -28,7 +28,7 @@ def list_backends() -> list[dict[str, Any]]:
                 "available": ok,
                 "reason": reason,
                 "kind": cls.kind,
-                "service": cls.service,
+                "service": cls.service.describe() if cls.service else None,
                 "supports": [op for op in OPERATIONS if op in cls.supports],
                 "type_mapping": dict(cls.type_mapping),
             }

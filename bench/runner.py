@@ -205,17 +205,16 @@ class Runner:
             }
             needed = {cls.service for cls in classes.values() if cls is not None and cls.service}
             self.on_event("", "", "starting servers" if needed else "")
-            with Services(needed, options=dict(self.config.options), scratch_dir=scratch / "servers") as options:
-                run.settings["servers"] = {
-                    k: v for k, v in options.items() if k.endswith(("_embedded", "_unavailable"))
-                }
+            with Services(needed, options=self.config.options, scratch_dir=scratch / "servers") as statuses:
+                run.settings["servers"] = {name: status.to_dict() for name, status in statuses.items()}
                 for variant in variants:
                     cls = classes[variant.backend]
                     settings = BackendSettings(
                         run_id=self.run_id.replace("-", "_"),
                         scratch_dir=scratch,
                         key_column=plan.key_column,
-                        options={**options, **variant.options},
+                        options={**self.config.options, **variant.options},
+                        service=statuses[cls.service.name] if cls is not None and cls.service else None,
                     )
                     if cls is None:
                         entry = BackendRun(
@@ -241,6 +240,8 @@ class Runner:
         return run
 
     def _settings_record(self) -> dict[str, Any]:
+        from storeadvise.backends.services import mask_options
+
         c = self.config
         return {
             "backends": [v.label if isinstance(v, Variant) else v for v in c.backends],
@@ -251,7 +252,7 @@ class Runner:
             "max_time": c.max_time,
             "memory_limit": self.memory_limit,
             "file_reads": "warm: files are read right after they are written, from the page cache",
-            "options": {k: v for k, v in c.options.items() if "uri" not in k and "password" not in k},
+            "options": mask_options(c.options),
         }
 
     def _save(self, run: Run) -> None:
@@ -264,10 +265,9 @@ class Runner:
     ) -> BackendRun:
         name = self._label
         entry = BackendRun(backend=name)
-        unavailable = settings.options.get(f"{cls.service}_unavailable") if cls.service else None
-        ok, why = cls.available(settings)
-        if unavailable or not ok:
-            entry.status, entry.reason = SKIPPED, str(unavailable or why)
+        ok, why = cls.available(settings)  # a server backend's status says why its server cannot be had
+        if not ok:
+            entry.status, entry.reason = SKIPPED, why
             return entry
         backend = cls(settings)
         entry.description = backend.describe()

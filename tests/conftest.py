@@ -1,24 +1,40 @@
-"""Shared fixtures. Server backends run against the embedded servers, started once per session
-the same way `storeadvise bench` starts them (or against STOREADVISE_MONGO_URI /
-STOREADVISE_KAFKA_BOOTSTRAP when those are set)."""
+"""Shared fixtures.
+
+Every service a backend declares gets a session fixture named ``<service>_server`` (``mongo_server``,
+``kafka_server``): the ``ServiceStatus`` of its server, started the same way `storeadvise bench` starts
+it (or the user's own, named by the service's environment variable such as STOREADVISE_MONGO_URI). A
+server that cannot be had fails every test that needs it with the reason: CI never skips them."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from storeadvise.backends.services import Service, Services, ServiceStatus, declared_services
 
-@pytest.fixture(scope="session")
-def server_options(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
-    """Backend options (mongo_uri, kafka_bootstrap, ...) pointing at running servers."""
-    from storeadvise.backends.services import Services
 
-    scratch = tmp_path_factory.mktemp("servers")
-    with Services({"mongo", "kafka"}, options={}, scratch_dir=scratch) as options:
-        yield options
+def _server_fixture(service: Service) -> Callable[..., Iterator[ServiceStatus]]:
+    @pytest.fixture(scope="session", name=f"{service.name}_server")
+    def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServiceStatus]:
+        scratch = tmp_path_factory.mktemp(f"{service.name}-server")
+        with Services([service], options={}, scratch_dir=scratch) as statuses:
+            status = statuses[service.name]
+            if status.unavailable or not status.address:
+                pytest.fail(
+                    f"the server tests need {service.label} (or your own {service.product} in {service.env_var}), "
+                    f"and they never skip: {status.unavailable or service.no_address}",
+                    pytrace=False,
+                )
+            yield status
+
+    return server
+
+
+for _service in declared_services().values():
+    globals()[f"{_service.name}_server"] = _server_fixture(_service)
 
 
 @pytest.fixture

@@ -185,3 +185,18 @@ def test_bench_on_a_user_csv_prints_rule_and_measured_rankings(tmp_path: Path, m
     assert set(rows) == {"csv", "parquet", "sqlite"}
     assert all(r["status"] in ("ok", "flagged", "not measured") for r in rows.values())
     assert any(r["measured_rank"] == 1 for r in rows.values())
+
+
+def test_bench_passes_the_server_addresses_it_is_given_and_masks_them(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # the run file is saved under ./results
+    monkeypatch.delenv("STOREADVISE_MONGO_URI", raising=False)
+    address = "mongodb://alice:hunter2@127.0.0.1:1/?serverSelectionTimeoutMS=500"
+    result = run("recommend", "-m", "tabular", "-p", "online", "--bench", "--bench-backends", "mongo",
+                 "--bench-rows", "200", "--mongo-uri", address, "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert "hunter2" not in result.output
+    (row,) = json.loads(result.output)["evidence"]["rows"]
+    assert row["option"] == "mongo"
+    assert "cannot reach MongoDB at mongodb://alice:***@127.0.0.1:1/" in row["note"]
+    (saved,) = (tmp_path / "results").iterdir()
+    assert "hunter2" not in saved.read_text()

@@ -1,6 +1,7 @@
 """The one contract every backend in the registry passes (YCSB-style: same checks, every store).
 
-Server backends (mongo, kafka) run against the servers of the session fixture ``server_options``.
+Server backends run against their service's session fixture (``mongo_server``, ``kafka_server``),
+which fails rather than skips when the server cannot be had.
 Operations are driven through ``backends.operations.OPERATIONS``, as the runner drives them. Values are
 compared after casting back to the written type; a column the backend's type mapping documents as
 changed is compared with the written values transformed as documented (``Backend.type_loss``).
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import importlib
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -18,17 +18,16 @@ from typing import Any
 
 import pytest
 
-from storeadvise.backends import REGISTRY
+from storeadvise.backends import REGISTRY, backend_class
 from storeadvise.backends.base import Backend, BackendSettings, Predicate
 from storeadvise.backends.operations import OPERATIONS, InMemory, Tally, WorkloadPlan
 from storeadvise.errors import UnsupportedOperation, UsageError
 
 pa = pytest.importorskip("pyarrow")
 
-SERVER_BACKENDS = {"mongo", "kafka"}
 ROWS = 300
 
-PARAMS = [pytest.param(name, marks=pytest.mark.server) if name in SERVER_BACKENDS else name for name in REGISTRY]
+PARAMS = [pytest.param(name, marks=pytest.mark.server) if backend_class(name).service else name for name in REGISTRY]
 
 
 def mixed_table(rows: int = ROWS, start: int = 0) -> pa.Table:
@@ -66,16 +65,12 @@ def mixed_table(rows: int = ROWS, start: int = 0) -> pa.Table:
 
 @pytest.fixture(params=PARAMS)
 def backend(request: pytest.FixtureRequest, scratch: Path) -> Iterator[Backend]:
-    module_name, _, attr = REGISTRY[request.param].partition(":")
-    pytest.importorskip(module_name)
-    cls: type[Backend] = getattr(importlib.import_module(module_name), attr)
-    options = dict(request.getfixturevalue("server_options")) if cls.service else {}
-    settings = BackendSettings(
-        run_id=uuid.uuid4().hex[:8], scratch_dir=scratch, key_column="id", options=options
-    )
+    cls = backend_class(request.param)
+    server = request.getfixturevalue(f"{cls.service.name}_server") if cls.service else None
+    settings = BackendSettings(run_id=uuid.uuid4().hex[:8], scratch_dir=scratch, key_column="id", service=server)
     ok, reason = cls.available(settings)
     if not ok:
-        pytest.skip(f"{request.param}: {reason}")
+        pytest.fail(f"{request.param} cannot run here, and the contract tests never skip a backend: {reason}")
     instance = cls(settings)
     instance.open()
     yield instance
@@ -280,14 +275,24 @@ def test_scan_with_columns(backend: Backend) -> None:
     assert_same_rows(backend, got, table.select(["name", "id"]))
 
 
+def _left_behind(backend: Backend, scratch: Path) -> list[str]:
+    """What the backend's storage still holds of this run: files in its scratch folder, and for a
+    server backend the databases, collections or topics on the server named with the run's prefix."""
+    left = [path.name for path in scratch.iterdir()]
+    if backend.service is not None:
+        left += backend.service.scratch_names(backend.address, backend.settings.scratch_name)
+    return left
+
+
 def test_size_and_cleanup(backend: Backend, scratch: Path) -> None:
     needs(backend, "write")
     write(backend, mixed_table())
     assert backend.size_bytes() > 0
+    assert _left_behind(backend, scratch)  # the check sees what was written ...
     backend.cleanup()
-    assert list(scratch.iterdir()) == []
+    assert _left_behind(backend, scratch) == []  # ... and nothing of it after cleanup
     backend.cleanup()
-    assert list(scratch.iterdir()) == []
+    assert _left_behind(backend, scratch) == []
 
 
 def test_write_after_clear_replaces_the_data(backend: Backend) -> None:

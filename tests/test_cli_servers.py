@@ -58,20 +58,20 @@ def test_bench_starts_and_stops_the_embedded_servers(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["run.json"]  # scratch (server data too) removed
 
 
-def test_users_own_servers_keep_their_data_and_lose_the_scratch(server_options: dict, tmp_path: Path) -> None:
+def test_users_own_servers_keep_their_data_and_lose_the_scratch(mongo_server, kafka_server, tmp_path: Path) -> None:
     import pymongo
     from kafka.admin import KafkaAdminClient, NewTopic
 
-    client = pymongo.MongoClient(server_options["mongo_uri"], serverSelectionTimeoutMS=5000)
+    client = pymongo.MongoClient(mongo_server.address, serverSelectionTimeoutMS=5000)
     client["users_own"]["things"].insert_one({"keep": True})
-    admin = KafkaAdminClient(bootstrap_servers=server_options["kafka_bootstrap"])
+    admin = KafkaAdminClient(bootstrap_servers=kafka_server.address)
     admin.create_topics([NewTopic("users_own_topic", num_partitions=1, replication_factor=1)])
     try:
         import storeadvise
 
         run = storeadvise.benchmark(
             sample="nested", rows=300, backends=["mongo", "kafka"], repeat=1, warmup=0, lookups=10,
-            options={"mongo_uri": server_options["mongo_uri"], "kafka_bootstrap": server_options["kafka_bootstrap"]},
+            options={"mongo_uri": mongo_server.address, "kafka_bootstrap": kafka_server.address},
             out=tmp_path / "run.json",
         )
         assert all(b.status == "ok" for b in run.backends), [(b.backend, b.reason) for b in run.backends]
@@ -87,27 +87,47 @@ def test_users_own_servers_keep_their_data_and_lose_the_scratch(server_options: 
         admin.close()
 
 
-def test_a_password_in_the_uri_is_never_printed_or_saved(tmp_path: Path) -> None:
+def test_a_password_in_a_server_address_is_never_printed_or_saved(tmp_path: Path) -> None:
     out = tmp_path / "run.json"
     secret = "hunter2-secret"
     env = {k: v for k, v in os.environ.items() if not k.startswith("STOREADVISE_")}
     env["STOREADVISE_MONGO_URI"] = f"mongodb://alice:{secret}@127.0.0.1:1/?serverSelectionTimeoutMS=500"
     result = subprocess.run(
         [sys.executable, "-m", "storeadvise.cli", "bench", "--sample", "tabular", "--rows", "200",
-         "-b", "mongo,csv", "--repeat", "1", "--warmup", "0", "-o", str(out)],
+         "-b", "mongo,kafka,csv", "--repeat", "1", "--warmup", "0", "-o", str(out),
+         "--kafka-bootstrap", f"bob:{secret}@127.0.0.1:1"],
         capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     assert secret not in result.stdout + result.stderr
-    assert secret not in out.read_text()
-    mongo = next(b for b in json.loads(out.read_text())["backends"] if b["backend"] == "mongo")
-    assert mongo["status"] == "skipped" and "alice:***@" in mongo["reason"]
+    saved = out.read_text()
+    assert secret not in saved
+    run = json.loads(saved)
+    reasons = {b["backend"]: (b["status"], b["reason"]) for b in run["backends"]}
+    assert reasons["mongo"][0] == "skipped" and "alice:***@" in reasons["mongo"][1]
+    assert reasons["kafka"][0] == "skipped" and "bob:***@127.0.0.1:1" in reasons["kafka"][1]
+    assert run["settings"]["options"]["kafka_bootstrap"] == "bob:***@127.0.0.1:1"
+    assert run["settings"]["servers"]["mongo"]["address"].startswith("mongodb://alice:***@127.0.0.1:1/")
+
+
+def _wait_for_saved_backends(out: Path, proc: subprocess.Popen, count: int) -> None:
+    """Until the run file, rewritten after every backend, lists ``count`` backends."""
+    import time
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if len(json.loads(out.read_text())["backends"]) >= count:
+                return
+        except (OSError, ValueError, KeyError):
+            pass  # not written yet, or caught mid-write
+        time.sleep(0.05)
+    raise AssertionError(f"the run did not save {count} backend(s); it exited with {proc.poll()}")
 
 
 @pytest.mark.parametrize("signame", ["SIGINT", "SIGTERM"])
 def test_an_interrupted_run_stops_its_servers_and_keeps_what_it_measured(signame: str, tmp_path: Path) -> None:
     import signal
-    import time
 
     out = tmp_path / "run.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("STOREADVISE_")}
@@ -118,11 +138,9 @@ def test_an_interrupted_run_stops_its_servers_and_keeps_what_it_measured(signame
         # A shell's background jobs inherit SIGINT ignored, and Python keeps an inherited ignore.
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    deadline = time.monotonic() + 60
-    while len(_children_of(proc.pid)) < 2 and time.monotonic() < deadline:
-        time.sleep(0.2)  # until both embedded servers run
-    assert len(_children_of(proc.pid)) >= 2, "the embedded servers did not start"
-    time.sleep(2)
+    # csv is measured and saved once both servers answer; the interrupt then lands in mongo's turn.
+    _wait_for_saved_backends(out, proc, 1)
+    assert len(_children_of(proc.pid)) >= 2, "the embedded servers are not running"
     proc.send_signal(getattr(signal, signame))
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err
@@ -132,4 +150,5 @@ def test_an_interrupted_run_stops_its_servers_and_keeps_what_it_measured(signame
     assert [p.name for p in tmp_path.iterdir()] == ["run.json"]
     run = json.loads(out.read_text())
     assert run["settings"]["interrupted"] is True
+    assert run["backends"][0]["backend"] == "csv" and run["backends"][0]["status"] == "ok"
     assert run["backends"][-1]["reason"] == "interrupted"

@@ -17,7 +17,9 @@ import pyarrow.compute as pc
 import pytest
 
 from storeadvise.backends.base import BackendSettings, Predicate
-from storeadvise.errors import BackendUnavailable, StoreAdviseError, UnsupportedOperation, UsageError
+from storeadvise.backends.kafka import SERVICE, KafkaBackend
+from storeadvise.backends.services import ServiceStatus
+from storeadvise.errors import BackendUnavailable, ServerError, UnsupportedOperation, UsageError
 
 pytestmark = pytest.mark.server
 
@@ -28,25 +30,21 @@ _spec.loader.exec_module(server_data)
 KEY, typed_table = server_data.KEY, server_data.typed_table
 
 
-def _settings(options: dict, scratch: Path, **extra: object) -> BackendSettings:
+def _settings(server: ServiceStatus, scratch: Path, **options: object) -> BackendSettings:
     return BackendSettings(
-        run_id=f"t{uuid.uuid4().hex[:10]}", scratch_dir=scratch, key_column=KEY, options={**options, **extra}
+        run_id=f"t{uuid.uuid4().hex[:10]}", scratch_dir=scratch, key_column=KEY, options=options, service=server
     )
 
 
-def _backend(options: dict, scratch: Path, **extra: object):
-    from storeadvise.backends.kafka import KafkaBackend
-
-    if options.get("kafka_unavailable"):
-        pytest.fail(options["kafka_unavailable"])  # CI never skips the server tests
-    backend = KafkaBackend(_settings(options, scratch, **extra))
+def _backend(server: ServiceStatus, scratch: Path, **options: object) -> KafkaBackend:
+    backend = KafkaBackend(_settings(server, scratch, **options))
     backend.open()
     return backend
 
 
 @pytest.fixture
-def kafka(server_options: dict, scratch: Path):
-    backend = _backend(server_options, scratch)
+def kafka(kafka_server: ServiceStatus, scratch: Path):
+    backend = _backend(kafka_server, scratch)
     yield backend
     backend.cleanup()
 
@@ -80,8 +78,8 @@ def test_round_trip_of_sample_datasets(kafka, kind: str) -> None:
     assert kafka.read().equals(table)
 
 
-def test_several_partitions_keep_every_row(server_options: dict, scratch: Path) -> None:
-    backend = _backend(server_options, scratch, kafka_partitions=3)
+def test_several_partitions_keep_every_row(kafka_server: ServiceStatus, scratch: Path) -> None:
+    backend = _backend(kafka_server, scratch, kafka_partitions=3)
     try:
         table = typed_table(400)
         backend.write(table.schema, table.to_batches())
@@ -128,13 +126,13 @@ def test_a_log_has_no_keyed_access_or_pushdown(kafka) -> None:
         kafka.read(where=Predicate(KEY, "==", 3))
 
 
-def test_an_independent_librdkafka_client_reads_every_message(server_options: dict, scratch: Path) -> None:
-    backend = _backend(server_options, scratch, kafka_partitions=2)
+def test_an_independent_librdkafka_client_reads_every_message(kafka_server: ServiceStatus, scratch: Path) -> None:
+    backend = _backend(kafka_server, scratch, kafka_partitions=2)
     try:
         table = typed_table(333)
         backend.write(table.schema, table.to_batches(max_chunksize=100))
         out = subprocess.run(
-            [sys.executable, str(HERE / "independent_clients.py"), "kafka", server_options["kafka_bootstrap"],
+            [sys.executable, str(HERE / "independent_clients.py"), "kafka", kafka_server.address,
              backend._topic, "333"],
             capture_output=True, text=True, timeout=90, check=True,
         )  # fmt: skip
@@ -150,16 +148,16 @@ def test_an_independent_librdkafka_client_reads_every_message(server_options: di
         backend.cleanup()
 
 
-def test_cleanup_deletes_only_its_own_topics(server_options: dict, scratch: Path) -> None:
+def test_cleanup_deletes_only_its_own_topics(kafka_server: ServiceStatus, scratch: Path) -> None:
     from kafka import KafkaAdminClient
     from kafka.admin import NewTopic
 
-    bootstrap = server_options["kafka_bootstrap"]
+    bootstrap = kafka_server.address
     other = f"storeadvise_keep_{uuid.uuid4().hex[:8]}"
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, bootstrap_timeout_ms=5000)
     admin.create_topics([NewTopic(other, 1, 1)])
     try:
-        backend = _backend(server_options, scratch)
+        backend = _backend(kafka_server, scratch)
         table = typed_table(20)
         backend.write(table.schema, table.to_batches())
         backend.clear()
@@ -176,57 +174,63 @@ def test_cleanup_deletes_only_its_own_topics(server_options: dict, scratch: Path
         admin.close()
 
 
-def test_server_info_names_the_broker(kafka, server_options: dict) -> None:
+def test_server_info_names_the_broker(kafka, kafka_server: ServiceStatus) -> None:
     info = kafka.server_info()
-    assert info["embedded"] is bool(server_options.get("kafka_embedded"))
+    assert info["embedded"] is kafka_server.embedded
     assert info["api_version"]
-    if server_options.get("kafka_embedded"):
+    if kafka_server.embedded:
         assert info["product"] == "Tansu"
         assert "in-memory" in info["protocol"]
 
 
 @pytest.mark.parametrize("bootstrap", ["127.0.0.1:1", "not a host:xx"], ids=["refused", "garbage"])
 def test_unreachable_broker_is_unavailable_quickly(bootstrap: str, scratch: Path) -> None:
-    from storeadvise.backends.kafka import KafkaBackend
-
-    backend = KafkaBackend(_settings({"kafka_bootstrap": bootstrap}, scratch))
+    backend = KafkaBackend(_settings(ServiceStatus(SERVICE, address=bootstrap), scratch))
     started = time.monotonic()
     with pytest.raises(BackendUnavailable, match="cannot reach Kafka"):
         backend.open()
     assert time.monotonic() - started < 15
 
 
-def test_unavailable_compression_is_a_usage_error(server_options: dict, scratch: Path) -> None:
-    from storeadvise.backends.kafka import KafkaBackend
-
-    backend = KafkaBackend(_settings(server_options, scratch, kafka_compression="brotli"))
+def test_unavailable_compression_is_a_usage_error(kafka_server: ServiceStatus, scratch: Path) -> None:
+    backend = KafkaBackend(_settings(kafka_server, scratch, kafka_compression="brotli"))
     with pytest.raises(UsageError, match="kafka_compression 'brotli'"):
         backend.open()
 
 
+def test_a_password_in_the_bootstrap_is_masked_in_errors(scratch: Path) -> None:
+    backend = KafkaBackend(_settings(ServiceStatus(SERVICE, address="alice:hunter2@127.0.0.1:1"), scratch))
+    with pytest.raises(BackendUnavailable, match="cannot reach Kafka") as err:
+        backend.open()
+    assert "alice:***@127.0.0.1:1" in str(err.value)
+    assert "hunter2" not in str(err.value)
+
+
 @pytest.mark.slow
-def test_a_broker_killed_mid_produce_is_a_clear_error(server_options: dict, scratch: Path, tmp_path: Path) -> None:
+def test_a_broker_killed_mid_produce_is_a_clear_error(scratch: Path, tmp_path: Path) -> None:
     from storeadvise.backends.services import Services
 
     table = typed_table(200)
-    services = Services({"kafka"}, options={}, scratch_dir=tmp_path / "own")
-    with services as own:
-        if own.get("kafka_unavailable"):
-            pytest.fail(own["kafka_unavailable"])
+    services = Services([SERVICE], options={}, scratch_dir=tmp_path / "own")
+    with services as statuses:
+        own = statuses[SERVICE.name]
+        if own.unavailable:
+            pytest.fail(own.unavailable)  # CI never skips the server tests
         backend = _backend(own, scratch, kafka_timeout_s=3)
+        prefix = backend.settings.scratch_name
         (pid,) = services.pids
+        on_the_broker: list[str] = []
 
         def batches():
             yield table.to_batches()[0]
+            on_the_broker.extend(SERVICE.scratch_names(own.address, prefix))  # the private broker, still up
             os.kill(pid, signal.SIGKILL)
-            time.sleep(0.2)
             yield table.to_batches()[0]
 
         started = time.monotonic()
-        with pytest.raises(StoreAdviseError, match=r"Kafka at 127\.0\.0\.1"):
+        with pytest.raises(ServerError, match=r"Kafka at 127\.0\.0\.1"):
             backend.write(table.schema, batches())
         assert time.monotonic() - started < 60
+        assert on_the_broker == [f"{prefix}_1"]  # the run's topic lived on the broker that was killed
         backend.cleanup()  # the broker is gone: cleanup must not hang or raise
-    prefix = backend.settings.scratch_name
-    assert not [t for t in _topics(server_options["kafka_bootstrap"]) if t.startswith(prefix)]
-
+        backend.cleanup()

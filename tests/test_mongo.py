@@ -14,6 +14,8 @@ import pyarrow as pa
 import pytest
 
 from storeadvise.backends.base import BackendSettings, Predicate
+from storeadvise.backends.mongo import SERVICE, MongoBackend
+from storeadvise.backends.services import ServiceStatus
 from storeadvise.errors import BackendUnavailable, DataError
 
 pytestmark = pytest.mark.server
@@ -25,26 +27,22 @@ _spec.loader.exec_module(server_data)
 KEY, typed_table, with_microseconds = server_data.KEY, server_data.typed_table, server_data.with_microseconds
 
 
-def _settings(options: dict, scratch: Path, key: str | None = KEY) -> BackendSettings:
-    return BackendSettings(run_id=f"t{uuid.uuid4().hex[:10]}", scratch_dir=scratch, key_column=key, options=options)
+def _settings(server: ServiceStatus, scratch: Path, key: str | None = KEY) -> BackendSettings:
+    return BackendSettings(run_id=f"t{uuid.uuid4().hex[:10]}", scratch_dir=scratch, key_column=key, service=server)
 
 
 @pytest.fixture
-def mongo(server_options: dict, scratch: Path):
-    from storeadvise.backends.mongo import MongoBackend
-
-    if server_options.get("mongo_unavailable"):
-        pytest.fail(server_options["mongo_unavailable"])  # CI never skips the server tests
-    backend = MongoBackend(_settings(server_options, scratch))
+def mongo(mongo_server: ServiceStatus, scratch: Path):
+    backend = MongoBackend(_settings(mongo_server, scratch))
     backend.open()
     yield backend
     backend.cleanup()
 
 
-def _client(options: dict):
+def _client(server: ServiceStatus):
     import pymongo
 
-    return pymongo.MongoClient(options["mongo_uri"], serverSelectionTimeoutMS=5000)
+    return pymongo.MongoClient(server.address, serverSelectionTimeoutMS=5000)
 
 
 def _truncate_to_ms(table: pa.Table) -> pa.Table:
@@ -97,24 +95,24 @@ def test_lookup_projection_filter_and_scan(mongo) -> None:
     assert pa.Table.from_batches(batches).equals(table)
 
 
-def test_key_index_append_and_size(mongo, server_options: dict) -> None:
+def test_key_index_append_and_size(mongo, mongo_server: ServiceStatus) -> None:
     table = typed_table(200)
     mongo.write(table.schema, table.to_batches())
     size = mongo.size_bytes()
     assert size > 0
     mongo.append(table.slice(0, 10).to_batches()[0])
     assert mongo.read().num_rows == 210
-    indexes = _client(server_options)[mongo.settings.scratch_name]["data"].index_information()
+    indexes = _client(mongo_server)[mongo.settings.scratch_name]["data"].index_information()
     assert any(spec["key"] == [(KEY, 1)] for spec in indexes.values())
     mongo.clear()
     assert mongo.read(columns=[KEY]).num_rows == 0
 
 
-def test_an_independent_client_reads_what_was_written(mongo, server_options: dict) -> None:
+def test_an_independent_client_reads_what_was_written(mongo, mongo_server: ServiceStatus) -> None:
     table = typed_table(250)
     mongo.write(table.schema, table.to_batches())
     out = subprocess.run(
-        [sys.executable, str(HERE / "independent_clients.py"), "mongo", server_options["mongo_uri"],
+        [sys.executable, str(HERE / "independent_clients.py"), "mongo", mongo_server.address,
          mongo.settings.scratch_name, KEY, "42"],
         capture_output=True, text=True, timeout=60, check=True,
     )  # fmt: skip
@@ -126,14 +124,12 @@ def test_an_independent_client_reads_what_was_written(mongo, server_options: dic
     assert len(seen["indexes"]) == 2  # _id and the key column
 
 
-def test_cleanup_drops_its_database_and_nothing_else(server_options: dict, scratch: Path) -> None:
-    from storeadvise.backends.mongo import MongoBackend
-
-    client = _client(server_options)
+def test_cleanup_drops_its_database_and_nothing_else(mongo_server: ServiceStatus, scratch: Path) -> None:
+    client = _client(mongo_server)
     other = f"storeadvise_keep_{uuid.uuid4().hex[:8]}"
     client[other]["data"].insert_one({"keep": True})
     try:
-        backend = MongoBackend(_settings(server_options, scratch))
+        backend = MongoBackend(_settings(mongo_server, scratch))
         backend.open()
         table = typed_table(20)
         backend.write(table.schema, table.to_batches())
@@ -147,11 +143,11 @@ def test_cleanup_drops_its_database_and_nothing_else(server_options: dict, scrat
         client.drop_database(other)
 
 
-def test_server_info_names_the_server(mongo, server_options: dict) -> None:
+def test_server_info_names_the_server(mongo, mongo_server: ServiceStatus) -> None:
     info = mongo.server_info()
     assert info["version"]
-    assert info["embedded"] is bool(server_options.get("mongo_embedded"))
-    if server_options.get("mongo_embedded"):
+    assert info["embedded"] is mongo_server.embedded
+    if mongo_server.embedded:
         assert info["product"] == "SecantusDB"
         assert info["protocol"] == "MongoDB wire protocol"
 
@@ -162,9 +158,7 @@ def test_server_info_names_the_server(mongo, server_options: dict) -> None:
     ids=["bad-scheme", "refused", "refused-with-password"],
 )
 def test_unreachable_server_is_unavailable_quickly(uri: str, scratch: Path) -> None:
-    from storeadvise.backends.mongo import MongoBackend
-
-    backend = MongoBackend(_settings({"mongo_uri": uri}, scratch))
+    backend = MongoBackend(_settings(ServiceStatus(SERVICE, address=uri), scratch))
     started = time.monotonic()
     with pytest.raises(BackendUnavailable, match="cannot reach MongoDB") as err:
         backend.open()

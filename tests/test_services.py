@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
@@ -12,7 +13,9 @@ from pathlib import Path
 import pytest
 
 from storeadvise.backends import services as services_module
-from storeadvise.backends.services import Services, mask_uri
+from storeadvise.backends.kafka import SERVICE as KAFKA
+from storeadvise.backends.mongo import SERVICE as MONGO
+from storeadvise.backends.services import Launch, Services, declared_services, mask_options, mask_uri
 
 server = pytest.mark.server
 
@@ -50,15 +53,16 @@ def test_starts_both_servers_that_answer_and_leave_nothing_behind(tmp_path: Path
 
     before = set(_server_children())  # the session's shared servers, when other tests started them
     services = Services({"mongo", "kafka"}, options={"other": 1}, scratch_dir=tmp_path)
-    with services as options:
-        assert options["other"] == 1
-        assert options["mongo_embedded"] is True and options["kafka_embedded"] is True
-        assert "mongo_unavailable" not in options and "kafka_unavailable" not in options
-        client = pymongo.MongoClient(options["mongo_uri"], serverSelectionTimeoutMS=5000)
+    with services as statuses:
+        assert list(statuses) == ["mongo", "kafka"]
+        assert statuses["mongo"].embedded and statuses["kafka"].embedded
+        assert statuses["mongo"].unavailable is None and statuses["kafka"].unavailable is None
+        assert statuses["mongo"].version and statuses["kafka"].version
+        client = pymongo.MongoClient(statuses["mongo"].address, serverSelectionTimeoutMS=5000)
         assert client.admin.command("ping")["ok"] == 1
         assert client.admin.command("hello").get("setName") == "secantus"
         client.close()
-        admin = KafkaAdminClient(bootstrap_servers=options["kafka_bootstrap"], bootstrap_timeout_ms=5000)
+        admin = KafkaAdminClient(bootstrap_servers=statuses["kafka"].address, bootstrap_timeout_ms=5000)
         assert isinstance(admin.list_topics(), list)
         admin.close()
         pids = services.pids
@@ -108,10 +112,10 @@ def test_given_addresses_are_used_instead_of_starting(tmp_path: Path, monkeypatc
     monkeypatch.setenv("STOREADVISE_MONGO_URI", "mongodb://from-env.invalid:27017/")
     monkeypatch.setenv("STOREADVISE_KAFKA_BOOTSTRAP", "from-env.invalid:9092")
     services = Services({"mongo", "kafka"}, {"kafka_bootstrap": "given.invalid:9092"}, scratch_dir=tmp_path)
-    with services as options:
-        assert options["mongo_uri"] == "mongodb://from-env.invalid:27017/"
-        assert options["kafka_bootstrap"] == "given.invalid:9092"  # the option beats the environment
-        assert options["mongo_embedded"] is False and options["kafka_embedded"] is False
+    with services as statuses:
+        assert statuses["mongo"].address == "mongodb://from-env.invalid:27017/"
+        assert statuses["kafka"].address == "given.invalid:9092"  # the option beats the environment
+        assert not statuses["mongo"].embedded and not statuses["kafka"].embedded
         assert services.pids == []
 
 
@@ -123,32 +127,42 @@ def test_missing_embedded_package_is_a_reason_not_a_crash(
     monkeypatch.setattr(
         services_module.importlib.util, "find_spec", lambda name: None if name == "secantus" else real_find_spec(name)
     )
-    assert services_module.availability("mongo", {}) == (False, services_module.NOT_INSTALLED["mongo"])
-    assert services_module.availability("mongo", {"mongo_uri": "mongodb://u:pw@h/"}) == (True, "uses mongodb://u:***@h/")
-    with Services({"mongo"}, {}, scratch_dir=tmp_path) as options:
-        assert options["mongo_unavailable"] == services_module.NOT_INSTALLED["mongo"]
-        assert "pip install 'storeadvise[embedded]'" in options["mongo_unavailable"]
-        assert "mongo_uri" not in options
+    assert MONGO.availability(None, {}) == (False, MONGO.not_installed)
+    assert MONGO.availability(None, {"mongo_uri": "mongodb://u:pw@h/"}) == (True, "uses mongodb://u:***@h/")
+    with Services({"mongo"}, {}, scratch_dir=tmp_path) as statuses:
+        assert statuses["mongo"].unavailable == MONGO.not_installed
+        assert "pip install 'storeadvise[embedded]'" in statuses["mongo"].unavailable
+        assert "--mongo-uri" in statuses["mongo"].unavailable
+        assert statuses["mongo"].address is None
+        assert MONGO.availability(statuses["mongo"], {}) == (False, MONGO.not_installed)
 
 
 def test_a_server_dying_at_start_up_reports_its_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("STOREADVISE_KAFKA_BOOTSTRAP", raising=False)
 
-    def broken(scratch: Path) -> services_module._Embedded:
-        log = scratch / "broken.log"
-        args = [sys.executable, "-c", "import sys; print('port already in use'); sys.exit(3)"]
-        return services_module._Embedded("kafka", services_module._spawn(args, log), "127.0.0.1:1", log, None, None)
+    def broken(scratch: Path, port: int) -> Launch:
+        return Launch([sys.executable, "-c", "import sys; print('port already in use'); sys.exit(3)"], "127.0.0.1:1")
 
-    monkeypatch.setitem(services_module._STARTERS, "kafka", broken)
-    with Services({"kafka"}, {}, scratch_dir=tmp_path, start_timeout=10) as options:
-        reason = options["kafka_unavailable"]
-    assert "exited at start-up (code 3)" in reason
+    with Services([dataclasses.replace(KAFKA, launch=broken)], {}, scratch_dir=tmp_path, start_timeout=10) as statuses:
+        reason = statuses["kafka"].unavailable
+    assert reason.startswith("embedded Kafka (Tansu) exited at start-up (code 3)")
     assert "port already in use" in reason
+
+
+def test_every_server_backend_declares_its_service() -> None:
+    from storeadvise.backends import REGISTRY, backend_class
+
+    services = declared_services()
+    assert services["mongo"] is MONGO and services["kafka"] is KAFKA
+    server_backends = [name for name in REGISTRY if backend_class(name).kind == "server"]
+    assert [backend_class(name).service for name in server_backends] == list(services.values())
+    assert (MONGO.cli_option, MONGO.env_var) == ("--mongo-uri", "STOREADVISE_MONGO_URI")
+    assert (KAFKA.cli_option, KAFKA.env_var) == ("--kafka-bootstrap", "STOREADVISE_KAFKA_BOOTSTRAP")
 
 
 def test_unknown_service_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown service"):
-        Services({"redis"}, {}, scratch_dir=tmp_path)
+        Services({"no-such-server"}, {}, scratch_dir=tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -160,8 +174,37 @@ def test_unknown_service_is_refused(tmp_path: Path) -> None:
         ("mongodb://h/?tlsCertificateKeyFilePassword=hunter2", "mongodb://h/?tlsCertificateKeyFilePassword=***"),
         ("mongodb://bob@host:1/", "mongodb://bob@host:1/"),
         ("127.0.0.1:9092", "127.0.0.1:9092"),
+        ("alice:hunter2@broker.example:9093", "alice:***@broker.example:9093"),
+        ("alice:hunter2@b1:9093,b2:9093", "alice:***@b1:9093,b2:9093"),
     ],
 )  # fmt: skip
 def test_mask_uri_hides_passwords(uri: str, masked: str) -> None:
     assert mask_uri(uri) == masked
     assert "hunter2" not in mask_uri(uri)
+
+
+def test_mask_options_masks_every_declared_address_and_drops_secrets() -> None:
+    options = {
+        "mongo_uri": "mongodb://bob:hunter2@db:27017/",
+        "kafka_bootstrap": "alice:hunter2@broker:9093",
+        "kafka_sasl_password": "hunter2",
+        "kafka_partitions": 3,
+    }
+    assert mask_options(options) == {
+        "mongo_uri": "mongodb://bob:***@db:27017/",
+        "kafka_bootstrap": "alice:***@broker:9093",
+        "kafka_partitions": 3,
+    }
+
+
+@pytest.mark.parametrize("command", ["bench", "recommend"])
+def test_every_declared_service_has_its_address_option(command: str) -> None:
+    from click.testing import CliRunner
+
+    from storeadvise.cli import cli
+
+    result = CliRunner().invoke(cli, [command, "--help"])
+    assert result.exit_code == 0, result.output
+    for service in declared_services().values():
+        assert f"{service.cli_option} {service.metavar}" in result.output
+        assert service.env_var in result.output

@@ -83,11 +83,11 @@ def file_stores(file_data: Any, perf_scratch: Path) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture(scope="session")
 def perf_servers(perf_scratch: Path) -> Iterator[dict]:
-    """MongoDB and Kafka options: the embedded servers, started once for the suite."""
-    from storeadvise.backends.services import Services
+    """The status of every declared service, by name: the embedded servers, started once for the suite."""
+    from storeadvise.backends.services import Services, declared_services
 
-    with Services({"mongo", "kafka"}, options={}, scratch_dir=perf_scratch / "servers") as options:
-        yield options
+    with Services(declared_services(), options={}, scratch_dir=perf_scratch / "servers") as statuses:
+        yield statuses
 
 
 def _environment(config: pytest.Config) -> dict[str, Any]:

@@ -73,12 +73,12 @@ def to_documents(table: Any) -> list[dict[str, Any]]:
     return table.cast(bson_schema(table.schema), safe=False).to_pylist()
 
 
-def mongo_sides(backend: Any, op: str, table: Any, plan: Any, keys: list, options: dict,
+def mongo_sides(backend: Any, op: str, table: Any, plan: Any, keys: list, servers: dict,
                 closing: contextlib.ExitStack) -> list[pairs.Side]:
     import pyarrow as pa
     import pymongo
 
-    client: pymongo.MongoClient = pymongo.MongoClient(options["mongo_uri"])
+    client: pymongo.MongoClient = pymongo.MongoClient(servers["mongo"].address)
     closing.callback(client.close)
     database = client[backend.settings.scratch_name]
     key = plan.key_column
@@ -164,12 +164,12 @@ def decode(values: list[bytes], schema: Any) -> Any:
     )
 
 
-def kafka_sides(backend: Any, op: str, table: Any, plan: Any, options: dict,
+def kafka_sides(backend: Any, op: str, table: Any, plan: Any, servers: dict,
                 closing: contextlib.ExitStack) -> list[pairs.Side]:
     from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
     from kafka.admin import NewTopic
 
-    bootstrap = options["kafka_bootstrap"]
+    bootstrap = servers["kafka"].address
     rows = table.num_rows
 
     if op == "write":
