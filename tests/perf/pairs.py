@@ -232,21 +232,26 @@ def choose_fastest(candidates: list[Side], rounds: int | None = None) -> tuple[S
     for _ in range(rounds):
         for c in keep:
             times[c.name].append(timed(c))
-    summary: dict[str, dict[str, Any]] = {}
-    for c in candidates:
-        if c.name in failed:
-            summary[c.name] = {"median_s": None, "runs": 0, "note": failed[c.name]}
-        elif c.name in times:
-            summary[c.name] = {"median_s": statistics.median(times[c.name]), "runs": len(times[c.name])}
-        else:
-            summary[c.name] = {"median_s": warm[c.name], "runs": 1, "note": "pruned after its warm-up run"}
-        summary[c.name]["gate"] = c.gate
-        if c.note:
-            summary[c.name]["note"] = (summary[c.name].get("note", "") + "; " + c.note).lstrip("; ")
+    summary = {c.name: _candidate_summary(c, warm, failed, times) for c in candidates}
     measured = [c for c in candidates if c.name in warm]
     eligible = [c for c in measured if c.gate] or measured
     fastest = min(eligible, key=lambda c: summary[c.name]["median_s"])
     return fastest, summary
+
+
+def _candidate_summary(c: Side, warm: dict[str, float], failed: dict[str, str],
+                       times: dict[str, list[float]]) -> dict[str, Any]:
+    """One candidate's line of ``choose_fastest``'s summary: its median, runs, gate and notes."""
+    if c.name in failed:
+        entry: dict[str, Any] = {"median_s": None, "runs": 0, "note": failed[c.name]}
+    elif c.name in times:
+        entry = {"median_s": statistics.median(times[c.name]), "runs": len(times[c.name])}
+    else:
+        entry = {"median_s": warm[c.name], "runs": 1, "note": "pruned after its warm-up run"}
+    entry["gate"] = c.gate
+    if c.note:
+        entry["note"] = (entry.get("note", "") + "; " + c.note).lstrip("; ")
+    return entry
 
 
 @dataclass
@@ -276,41 +281,15 @@ def interleave(benchmark: Any, a: Side, b: Side, plan: PairPlan, warmup: int = 1
     within a pair alternating: B A, A B, B A, ... ``a`` is what ``benchmark`` records (``plan.calls``
     runs per round). Without a pytest-benchmark fixture (``benchmark=None``) the same loop runs on our
     clock alone."""
-    result = PairResult(calls=plan.calls)
-    state = {"round": -warmup, "b_pending": False}
-
-    def run_b(round_index: int) -> None:
-        seconds = timed(b, plan.calls)
-        if round_index >= 0:
-            result.b.append(seconds)
-
-    def before_a() -> None:
-        this = state["round"]
-        if state["b_pending"]:  # the previous pair ran A first; its B runs now, before this pair
-            run_b(this - 1)
-        b_first = this % 2 == 0
-        if b_first:
-            run_b(this)
-        state["b_pending"] = not b_first
-        if a.setup is not None:
-            a.setup()
-        gc.collect()
-
-    def run_a() -> None:
-        seconds, returned = time_calls(a.call, plan.calls)
-        a.rows = returned_rows(returned)
-        if state["round"] >= 0:
-            result.a.append(seconds)
-        state["round"] += 1
-
+    pairing = _Pairing(a, b, plan.calls, warmup)
     if benchmark is None:
         for _ in range(plan.pairs + warmup):
-            before_a()
-            run_a()
+            pairing.before_a()
+            pairing.run_a()
     else:
-        benchmark.pedantic(run_a, setup=before_a, rounds=plan.pairs, warmup_rounds=warmup)
-    if state["b_pending"]:
-        run_b(state["round"] - 1)
+        benchmark.pedantic(pairing.run_a, setup=pairing.before_a, rounds=plan.pairs, warmup_rounds=warmup)
+    pairing.finish()
+    result = pairing.result
     if benchmark is not None:
         low, high = result.ratio_interval
         benchmark.extra_info.update(
@@ -321,6 +300,43 @@ def interleave(benchmark: Any, a: Side, b: Side, plan: PairPlan, warmup: int = 1
             calls_per_round=plan.calls,
         )
     return result
+
+
+class _Pairing:
+    """The state of ``interleave``: which round runs, and whether the previous pair's B is still due."""
+
+    def __init__(self, a: Side, b: Side, calls: int, warmup: int) -> None:
+        self.a, self.b, self.calls = a, b, calls
+        self.result = PairResult(calls=calls)
+        self.round = -warmup  # negative rounds are the uncounted warm-up pairs
+        self.b_pending = False
+
+    def run_b(self, round_index: int) -> None:
+        seconds = timed(self.b, self.calls)
+        if round_index >= 0:
+            self.result.b.append(seconds)
+
+    def before_a(self) -> None:
+        if self.b_pending:  # the previous pair ran A first; its B runs now, before this pair
+            self.run_b(self.round - 1)
+        b_first = self.round % 2 == 0
+        if b_first:
+            self.run_b(self.round)
+        self.b_pending = not b_first
+        if self.a.setup is not None:
+            self.a.setup()
+        gc.collect()
+
+    def run_a(self) -> None:
+        seconds, returned = time_calls(self.a.call, self.calls)
+        self.a.rows = returned_rows(returned)
+        if self.round >= 0:
+            self.result.a.append(seconds)
+        self.round += 1
+
+    def finish(self) -> None:
+        if self.b_pending:
+            self.run_b(self.round - 1)
 
 
 def storeadvise_side(backend: Any, op: str, plan: Any, keys: list) -> Side:

@@ -75,35 +75,44 @@ def to_documents(table: Any) -> list[dict[str, Any]]:
 
 def mongo_sides(backend: Any, op: str, table: Any, plan: Any, keys: list, servers: dict,
                 closing: contextlib.ExitStack) -> list[pairs.Side]:
-    import pyarrow as pa
     import pymongo
 
     client: pymongo.MongoClient = pymongo.MongoClient(servers["mongo"].address)
     closing.callback(client.close)
     database = client[backend.settings.scratch_name]
-    key = plan.key_column
+    if op == "write":
+        return mongo_write_sides(database, table, plan.key_column, closing)
+    return mongo_read_sides(database["data"], op, table, plan, keys)
+
+
+def mongo_write_sides(database: Any, table: Any, key: str, closing: contextlib.ExitStack) -> list[pairs.Side]:
+    import pymongo
+
+    target = database["direct"]
+    closing.callback(target.drop)
     schema = bson_schema(table.schema)
 
-    if op == "write":
-        target = database["direct"]
-        closing.callback(target.drop)
+    def insert_many() -> None:
+        target.insert_many(to_documents(table), ordered=False)
+        target.create_index([(key, pymongo.ASCENDING)])
 
-        def insert_many() -> None:
-            target.insert_many(to_documents(table), ordered=False)
-            target.create_index([(key, pymongo.ASCENDING)])
+    def pymongoarrow_write() -> None:
+        from pymongoarrow.api import write
 
-        def pymongoarrow_write() -> None:
-            from pymongoarrow.api import write
+        write(target, table.cast(schema, safe=False))
+        target.create_index([(key, pymongo.ASCENDING)])
 
-            write(target, table.cast(schema, safe=False))
-            target.create_index([(key, pymongo.ASCENDING)])
+    return [
+        pairs.Side("pymongo insert_many (one call)", insert_many, setup=target.drop),
+        pairs.Side("pymongoarrow write", pymongoarrow_write, setup=target.drop),
+    ]
 
-        return [
-            pairs.Side("pymongo insert_many (one call)", insert_many, setup=target.drop),
-            pairs.Side("pymongoarrow write", pymongoarrow_write, setup=target.drop),
-        ]
 
-    source = database["data"]
+def mongo_read_sides(source: Any, op: str, table: Any, plan: Any, keys: list) -> list[pairs.Side]:
+    import pyarrow as pa
+
+    key = plan.key_column
+    schema = bson_schema(table.schema)
 
     def subschema(columns: Any) -> Any:
         return pa.schema([schema.field(c) for c in columns]) if columns is not None else schema
@@ -166,71 +175,95 @@ def decode(values: list[bytes], schema: Any) -> Any:
 
 def kafka_sides(backend: Any, op: str, table: Any, plan: Any, servers: dict,
                 closing: contextlib.ExitStack) -> list[pairs.Side]:
-    from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
-    from kafka.admin import NewTopic
-
     bootstrap = servers["kafka"].address
-    rows = table.num_rows
-
     if op == "write":
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-        closing.callback(admin.close)
-        names = (f"{backend.settings.scratch_name}_direct_{i}" for i in itertools.count())
-        state: dict[str, Any] = {"topic": None, "producer": None}
+        return kafka_write_sides(backend, table, plan, bootstrap, closing)
+    # the topic storeadvise wrote (private: the backend exposes no accessor)
+    return kafka_read_sides(backend._topic, table, bootstrap)
 
-        def retire() -> None:
-            """Untimed, like storeadvise's clear(): close the producer, delete the last topic."""
-            producer = state.pop("producer", None)
-            if producer is not None:
-                producer.close() if not hasattr(producer, "poll") else producer.flush()
-            if state.get("topic"):
-                with contextlib.suppress(Exception):
-                    admin.delete_topics([state["topic"]])
-            state["topic"] = None
 
-        def new_topic() -> str:
-            state["topic"] = next(names)
-            admin.create_topics([NewTopic(state["topic"], 1, 1)])
-            return state["topic"]
+class DirectTopics:
+    """The direct producers' topics and producer, set up and retired outside the timer like
+    storeadvise's clear(): each timed write goes to a new topic."""
 
-        def kafka_python_setup() -> None:
-            retire()
-            state["producer"] = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, batch_size=1 << 20, acks=1,
-                                              max_request_size=16 << 20)
+    def __init__(self, admin: Any, prefix: str) -> None:
+        self.admin = admin
+        self.names = (f"{prefix}_direct_{i}" for i in itertools.count())
+        self.topic: str | None = None
+        self.producer: Any = None
 
-        def kafka_python_write() -> None:
-            topic, producer = new_topic(), state["producer"]
-            keys, values = encode(table, plan.key_column)
-            for k, v in zip(keys, values, strict=True):
-                producer.send(topic, value=v, key=k)
-            producer.flush()
+    def retire(self) -> None:
+        """Close (kafka-python) or flush (confluent-kafka) the producer and delete the last topic."""
+        producer, self.producer = self.producer, None
+        if producer is not None:
+            producer.close() if not hasattr(producer, "poll") else producer.flush()
+        if self.topic:
+            with contextlib.suppress(Exception):
+                self.admin.delete_topics([self.topic])
+        self.topic = None
 
-        def confluent_setup() -> None:
-            from confluent_kafka import Producer
+    def new_topic(self) -> str:
+        from kafka.admin import NewTopic
 
-            retire()
-            state["producer"] = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": 1})
+        self.topic = next(self.names)
+        self.admin.create_topics([NewTopic(self.topic, 1, 1)])
+        return self.topic
 
-        def confluent_write() -> None:
-            topic, producer = new_topic(), state["producer"]
-            keys, values = encode(table, plan.key_column)
-            for k, v in zip(keys, values, strict=True):
-                while True:
-                    try:
-                        producer.produce(topic, value=v, key=k)
-                        break
-                    except BufferError:
-                        producer.poll(0.05)
-            producer.flush()
 
-        closing.callback(retire)
-        return [
-            pairs.Side("kafka-python producer", kafka_python_write, setup=kafka_python_setup),
-            pairs.Side("confluent-kafka producer", confluent_write, setup=confluent_setup, gate=False,
-                       note="another client library (librdkafka) than the backend's kafka-python"),
-        ]
+def produce_confluent(producer: Any, topic: str, keys: list[bytes], values: list[bytes]) -> None:
+    """Every message through confluent-kafka, waiting for room whenever its local queue is full."""
+    for k, v in zip(keys, values, strict=True):
+        while True:
+            try:
+                producer.produce(topic, value=v, key=k)
+                break
+            except BufferError:
+                producer.poll(0.05)
+    producer.flush()
 
-    topic = backend._topic  # the topic storeadvise wrote (private: the backend exposes no accessor)
+
+def kafka_write_sides(backend: Any, table: Any, plan: Any, bootstrap: str,
+                      closing: contextlib.ExitStack) -> list[pairs.Side]:
+    from kafka import KafkaAdminClient, KafkaProducer
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    closing.callback(admin.close)
+    topics = DirectTopics(admin, backend.settings.scratch_name)
+
+    def kafka_python_setup() -> None:
+        topics.retire()
+        topics.producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, batch_size=1 << 20, acks=1,
+                                        max_request_size=16 << 20)
+
+    def kafka_python_write() -> None:
+        topic, producer = topics.new_topic(), topics.producer
+        keys, values = encode(table, plan.key_column)
+        for k, v in zip(keys, values, strict=True):
+            producer.send(topic, value=v, key=k)
+        producer.flush()
+
+    def confluent_setup() -> None:
+        from confluent_kafka import Producer
+
+        topics.retire()
+        topics.producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 5, "acks": 1})
+
+    def confluent_write() -> None:
+        topic = topics.new_topic()
+        produce_confluent(topics.producer, topic, *encode(table, plan.key_column))
+
+    closing.callback(topics.retire)
+    return [
+        pairs.Side("kafka-python producer", kafka_python_write, setup=kafka_python_setup),
+        pairs.Side("confluent-kafka producer", confluent_write, setup=confluent_setup, gate=False,
+                   note="another client library (librdkafka) than the backend's kafka-python"),
+    ]
+
+
+def kafka_read_sides(topic: str, table: Any, bootstrap: str) -> list[pairs.Side]:
+    from kafka import KafkaConsumer, TopicPartition
+
+    rows = table.num_rows
 
     def kafka_python_read() -> Any:
         consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
