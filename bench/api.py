@@ -8,7 +8,8 @@ sample the way ``benchmark`` does. The advisor reaches the harness only through 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,17 +35,20 @@ def open_dataset(
     seed: int = 0,
     key: str | None = None,
     input_format: str | None = None,
+    table: str | None = None,
 ) -> Dataset:
-    """The user's file, or a generated sample (``tabular`` when neither is named)."""
+    """The user's file, or a generated sample (``tabular`` when neither is named). ``table`` chooses
+    the table of a database file that holds several."""
     from storeadvise.bench.datasets import load_dataset, sample_dataset
 
     if data is not None and sample is not None:
         raise UsageError("give either a data file or --sample, not both")
     if data is not None:
-        return load_dataset(data, input_format=input_format, key=key)
-    if input_format is not None:
-        # Silently ignoring it would benchmark something other than what the user asked for.
-        raise UsageError(f"--input-format {input_format!r} describes a data file; none was given (samples need none)")
+        return load_dataset(data, input_format=input_format, key=key, table=table)
+    # Silently ignoring either would benchmark something other than what the user asked for.
+    for option, value in (("--input-format", input_format), ("--table", table)):
+        if value is not None:
+            raise UsageError(f"{option} {value!r} describes a data file; none was given (samples need none)")
     return sample_dataset(sample or "tabular", rows, seed=seed)
 
 
@@ -64,6 +68,7 @@ def benchmark(
     memory_limit: int | str | None = None,
     key: str | None = None,
     input_format: str | None = None,
+    table: str | None = None,
     options: dict[str, Any] | None = None,
     out: str | Path | None = None,
     save: bool = True,
@@ -137,11 +142,12 @@ def benchmark(
         scratch_root=Path(scratch_dir) if scratch_dir else None,
         seed=seed,
     )
+    opener = partial(open_dataset, data, sample=sample, seed=seed, key=key, input_format=input_format, table=table)
     if not sizes:
-        dataset = open_dataset(data, sample=sample, rows=rows, seed=seed, key=key, input_format=input_format)
+        dataset = opener(rows=rows)
         run = Runner(dataset, config, out=target if save else None, on_event=on_event, run_id=run_id).run()
     else:
-        run = _scaling_run(data, sample, sizes, seed, key, input_format, config, on_event, run_id)
+        run = _scaling_run(opener, data is not None, sizes, config, on_event, run_id)
         if save:
             from storeadvise.bench.results import save_run
 
@@ -161,26 +167,21 @@ def _names(value: str | Sequence[str] | None, option: str) -> str | None:
 
 
 def _scaling_run(
-    data: str | Path | None,
-    sample: str | None,
+    opener: Callable[..., Dataset],
+    from_file: bool,
     sizes: list[int],
-    seed: int,
-    key: str | None,
-    input_format: str | None,
     config: Any,
     on_event: EventCallback | None,
     run_id: str,
 ) -> Run:
-    """One run per size; the largest is the result, with the growth of every (backend, op) added."""
+    """One run per size (the file's first rows, or a sample of that many rows, from ``opener``); the
+    largest is the result, with the growth of every (backend, op) added."""
     from storeadvise.bench.runner import Runner
     from storeadvise.bench.sweeps import scaling_summary
 
     runs = []
     for size in sizes:
-        if data is not None:
-            dataset = open_dataset(data, key=key, input_format=input_format).head(size)
-        else:
-            dataset = open_dataset(sample=sample, rows=size, seed=seed)
+        dataset = opener().head(size) if from_file else opener(rows=size)
         label = f"[{format_quantity(size, 'rows')} rows]"
         step = (lambda b, o, msg, label=label: on_event(b, o, f"{label} {msg}")) if on_event else None
         runs.append(Runner(dataset, config, on_event=step, run_id=f"{run_id}-{size}").run())

@@ -82,6 +82,7 @@ def _write_output(text: str, output: Path | None) -> None:
 @click.option("--rows", type=COUNT, default=100_000, show_default=True, help="Rows of the generated sample, e.g. 200000 or 200k.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generated sample and keys.")
 @click.option("--input-format", metavar="FMT", help=f"Format of DATA when its extension does not say: {', '.join(REGISTRY)}.")
+@click.option("--table", metavar="NAME", help="Table of a database file (.sqlite) that holds several.")
 @click.option("--key", metavar="COLUMN", help="Key column for lookups (inferred when unique).")
 @click.option("-b", "--backends", metavar="LIST", help="Comma-separated backends (default: csv,jsonl,parquet,sqlite,mongo,kafka).")
 @click.option("-p", "--purpose", metavar="PURPOSE", help=f"{', '.join(PURPOSES)}: picks the ops.")
@@ -105,6 +106,7 @@ def bench_command(
     rows: int,
     seed: int,
     input_format: str | None,
+    table: str | None,
     key: str | None,
     backends: str | None,
     purpose: str | None,
@@ -155,6 +157,7 @@ def bench_command(
             memory_limit=memory_limit,
             key=key,
             input_format=input_format,
+            table=table,
             options=options,
             out=out,
             save=not no_save,
@@ -197,7 +200,13 @@ def report_command(run_file: Path, fmt: str, baseline: Path | None, output: Path
         _write_output(render(run, fmt, baseline=base, color=False), output)
 
 
-@click.command("sample")
+@click.command("sample", help=f"""Write a generated sample dataset ({', '.join(SAMPLE_KINDS)}) to a file.
+
+    \b
+    Example:
+      storeadvise sample tabular --rows 100000 -o tabular.parquet
+      storeadvise sample time-series --rows 1M -o readings.sqlite
+    """)
 @click.argument("kind")
 @click.option("--rows", type=COUNT, default=100_000, show_default=True, help="Rows to generate, e.g. 100000 or 100k.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -205,12 +214,6 @@ def report_command(run_file: Path, fmt: str, baseline: Path | None, output: Path
               help=f"File to write; the extension picks the format ({' '.join(writable_extensions())}).")
 @click.option("--format", "output_format", metavar="FMT", help=f"Format when the extension does not say: {', '.join(writable_formats())}.")
 def sample_command(kind: str, rows: int, seed: int, output: Path, output_format: str | None) -> None:
-    """Write a generated sample dataset (tabular, time-series, text, nested) to a file.
-
-    \b
-    Example:
-      storeadvise sample tabular --rows 100000 -o tabular.parquet
-    """
     from storeadvise.bench.datasets import write_sample
     from storeadvise.formatting import format_quantity
 

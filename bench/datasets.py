@@ -341,17 +341,18 @@ def _run_scan(source: Any, key_candidates: list[str]) -> _Scan:
 
 
 def load_dataset(path: str | Path, input_format: str | None = None, key: str | None = None,
-                 time_column: str | None = None) -> Dataset:
+                 time_column: str | None = None, table: str | None = None) -> Dataset:
     """Open a data file as a Dataset (format from ``input_format``, else what ``bench.formats``
     recognises: a file's extension, a folder's content).
 
     ``key`` and ``time_column`` override inference; a key must be a non-null, unique int or string
-    column (DataError otherwise), a time column a timestamp or date column.
+    column (DataError otherwise), a time column a timestamp or date column. ``table`` chooses the
+    table of a database file that holds several.
     """
     from storeadvise.bench.formats import open_input
 
     file_path = Path(path)
-    source = open_input(file_path, input_format)
+    source = open_input(file_path, input_format, table)
     _check_column(source.schema, key, "key column", ("int", "string"))
     _check_column(source.schema, time_column, "time column", ("timestamp", "date"))
     scan = _run_scan(source, [key] if key else _key_candidates(source.schema))

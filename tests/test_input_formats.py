@@ -14,7 +14,14 @@ import pytest
 from click.testing import CliRunner
 
 from storeadvise.bench.datasets import load_dataset, write_sample
-from storeadvise.bench.formats import REGISTRY, InputFormat, format_named, format_of_file, writable_formats
+from storeadvise.bench.formats import (
+    REGISTRY,
+    InputFormat,
+    format_named,
+    format_of_file,
+    writable_extensions,
+    writable_formats,
+)
 from storeadvise.bench.formats.source import Source
 from storeadvise.cli import cli
 from storeadvise.errors import UsageError
@@ -34,7 +41,7 @@ def test_the_help_lists_every_registered_format() -> None:
     bench_help = " ".join(CliRunner().invoke(cli, ["bench", "--help"]).output.split())
     assert f"extension does not say: {', '.join(REGISTRY)}." in bench_help
     sample_help = " ".join(CliRunner().invoke(cli, ["sample", "--help"]).output.split())
-    assert "the format (.csv .tsv .parquet .jsonl .json .arrow)" in sample_help
+    assert f"the format ({' '.join(writable_extensions())})" in sample_help
     assert f"does not say: {', '.join(writable_formats())}." in sample_help
 
 

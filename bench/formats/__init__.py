@@ -53,6 +53,9 @@ class InputFormat:
     folder: str | None = None
     """For a format stored as a folder: ``module:callable`` called as ``folder(path)`` on a folder,
     True when that folder holds this format. None for a format stored as one file."""
+    tables: bool = False
+    """True when one input holds several tables (a database file): its reader then takes ``table=``,
+    the one to read (``--table``)."""
 
     def names(self) -> tuple[str, ...]:
         """Every word that selects this format: its name, its aliases, its extensions without the dot."""
@@ -62,9 +65,14 @@ class InputFormat:
         """Whether ``folder`` holds data in this format (always False for a one-file format)."""
         return self.folder is not None and bool(_resolve(self.folder)(folder))
 
-    def open(self, path: Path) -> Source:
-        """Open ``path`` with this format's reader."""
-        return _resolve(self.reader)(path, self.name)
+    def open(self, path: Path, table: str | None = None) -> Source:
+        """Open ``path`` with this format's reader (``table``: which of its tables, for a database)."""
+        if not self.tables:
+            if table is not None:
+                raise UsageError(f"--table {table!r}: {path} is {self.name}, which holds one table; "
+                                 f"--table applies to {', '.join(n for n, e in REGISTRY.items() if e.tables)}")
+            return _resolve(self.reader)(path, self.name)
+        return _resolve(self.reader)(path, self.name, table=table)
 
 
 _FORMATS = "storeadvise.bench.formats"
@@ -82,6 +90,9 @@ REGISTRY: dict[str, InputFormat] = {entry.name: entry for entry in (
     # the Arrow IPC file or stream format, which includes Feather
     InputFormat("arrow", f"{_FORMATS}.arrow:ArrowSource", (".arrow", ".feather", ".ipc", ".arrows"),
                 aliases=("arrow-ipc",), writer=f"{_FORMATS}.arrow:write_arrow"),
+    # nested columns would come back as JSON text
+    InputFormat("sqlite", f"{_FORMATS}.sqlite:SqliteSource", (".sqlite", ".sqlite3", ".db"),
+                writer=f"{_FORMATS}.sqlite:write_sqlite", holds_nested=False, tables=True),
 )}
 """Every input format by name, in the order the help and the error messages list them."""
 
@@ -121,8 +132,9 @@ def format_of_folder(path: Path) -> InputFormat | None:
     return next((entry for entry in REGISTRY.values() if entry.claims(path)), None)
 
 
-def open_input(path: Path, name: str | None = None) -> Source:
-    """Open the file or folder ``path`` in the format ``name`` selects, else the one it is recognised as.
+def open_input(path: Path, name: str | None = None, table: str | None = None) -> Source:
+    """Open the file or folder ``path`` in the format ``name`` selects, else the one it is recognised as
+    (``table``: which table of a database file).
 
     A ``UsageError`` for an unknown format, a missing path, a folder no format claims and an
     extension no format has; a ``DataError`` for a file that is empty or blank.
@@ -134,10 +146,10 @@ def open_input(path: Path, name: str | None = None) -> Source:
         claimed = chosen or format_of_folder(path)
         if claimed is None or claimed.folder is None:
             raise _not_a_folder_input(path, chosen)
-        return claimed.open(path)
+        return claimed.open(path, table)
     chosen = chosen or format_of_file(path)
     _check_has_content(path)
-    return chosen.open(path)
+    return chosen.open(path, table)
 
 
 def _not_a_folder_input(path: Path, chosen: InputFormat | None) -> UsageError:
