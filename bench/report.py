@@ -12,7 +12,8 @@ import html
 import io
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storeadvise.bench.results import Run, run_to_json
@@ -50,6 +51,25 @@ def render(
     except KeyError:
         raise UsageError(f"unknown report format {fmt!r}; choose from {', '.join(FORMATS)}") from None
     return exporter(run, baseline=baseline, color=color, width=width)
+
+
+def write_report(
+    run: Run,
+    path: str | os.PathLike[str],
+    fmt: str = "markdown",
+    *,
+    baseline: Run | None = None,
+    force: bool = False,
+    inputs: Iterable[str | os.PathLike[str] | None] = (),
+) -> Path:
+    """Write the run rendered in ``fmt`` (without colour) to the file ``path``, atomically.
+
+    An existing file is replaced only with ``force``; ``inputs`` (the run files it was loaded from) never are.
+    """
+    from storeadvise.outputs import prepare_output, write_text_atomically
+
+    prepare_output(path, force=force, inputs=inputs, option="-o")
+    return write_text_atomically(path, render(run, fmt, baseline=baseline, color=False))
 
 
 def print_run(run: Run, *, console: Console | None = None, baseline: Run | None = None) -> None:

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import statistics
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -203,18 +201,15 @@ def run_to_json(run: Run, indent: int | None = 2) -> str:
 
 
 def save_run(run: Run, path: Path) -> Path:
-    """Write the run atomically (a crash mid-write never leaves half a file)."""
+    """Write the run atomically (a crash mid-write never leaves half a file), with the user's umask.
+
+    It replaces ``path``: whether it may is decided once, up front, by ``outputs.prepare_output``
+    (a run file is rewritten after every backend)."""
+    from storeadvise.outputs import write_text_atomically
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".run-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(run_to_json(run) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text_atomically(path, run_to_json(run) + "\n")
 
 
 def load_run(path: str | Path) -> Run:
