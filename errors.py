@@ -34,3 +34,9 @@ class UnsupportedOperation(StoreAdviseError):
     """The backend cannot do this operation; it is reported, never faked."""
 
     exit_code = 5
+
+
+class PartialRun(StoreAdviseError):
+    """The run finished without all it was asked for: a backend or an operation failed or was skipped."""
+
+    exit_code = 6

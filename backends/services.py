@@ -38,6 +38,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from storeadvise.signals import check_stop
+
 SERVICES: tuple[str, ...] = ("mongo", "kafka")
 ADDRESS_OPTION = {"mongo": "mongo_uri", "kafka": "kafka_bootstrap"}
 ENV_VAR = {"mongo": "STOREADVISE_MONGO_URI", "kafka": "STOREADVISE_KAFKA_BOOTSTRAP"}
@@ -351,6 +353,7 @@ class Services:
         """None once the server answers; else why it did not (exit code or timeout, plus its log)."""
         answers = _ANSWERS[server.service]
         while True:
+            check_stop()  # a stop asked for while a server boots ends the run now, not after start-up
             code = server.proc.poll()
             if code is not None:
                 tail = _log_tail(server.log_path)

@@ -14,7 +14,7 @@ import click
 
 from storeadvise.bench.formats import REGISTRY, writable_extensions, writable_formats
 from storeadvise.cli import COUNT, SIZE
-from storeadvise.errors import UsageError
+from storeadvise.errors import PartialRun, UsageError
 from storeadvise.modalities import SAMPLE_KINDS
 from storeadvise.purposes import PURPOSES
 
@@ -178,6 +178,11 @@ def bench_command(
         _echo(render(run, fmt))
     if run.settings.get("saved_to"):
         click.echo(f"saved {run.settings['saved_to']}  (storeadvise report {run.settings['saved_to']})", err=True)
+    if not run.complete:
+        # After the table and the run file: what was measured is shown, and the exit code says it is not all.
+        problems = run.problems
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise PartialRun(f"partial run: {problems[0]}{more}")
 
 
 @click.command("report")

@@ -16,7 +16,8 @@ from typing import Any
 
 from storeadvise.errors import DataError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2 added ``complete`` and ``problems`` (derived from the rest, so a version-1 file loads the same)."""
 
 # Status of one (backend, operation) cell.
 OK = "ok"
@@ -149,13 +150,40 @@ class Run:
     def measurements(self) -> list[Measurement]:
         return [m for b in self.backends for m in b.measurements]
 
+    @property
+    def problems(self) -> list[str]:
+        """Why the run does not hold everything it was asked for, one sentence each; empty when complete.
+
+        An interruption, a backend skipped (unreachable server, missing package) or failed, a backend
+        never reached, an operation that failed. An unsupported operation is not a problem: it is a
+        property of the store, reported as such.
+        """
+        problems = ["interrupted before it finished"] if self.settings.get("interrupted") else []
+        for b in self.backends:
+            if b.status != OK:
+                problems.append(f"{b.backend} {b.status}: {b.reason}" if b.reason else f"{b.backend} {b.status}")
+                continue
+            problems += [f"{b.backend} {m.op} {m.status}: {m.reason}" for m in b.measurements if m.status == FAILED]
+        return problems + [f"{name} not run" for name in self.not_reached()]
+
+    def not_reached(self) -> list[str]:
+        """Backends the run was asked for but never came to (it was interrupted first)."""
+        reached = {b.backend for b in self.backends}
+        return [name for name in self.settings.get("backends", []) if name not in reached]
+
+    @property
+    def complete(self) -> bool:
+        """True when nothing was skipped, failed or interrupted (see ``problems``)."""
+        return not self.problems
+
     def ops(self) -> list[str]:
         """Operation names in the order they were run."""
         return list(dict.fromkeys(m.op for m in self.measurements()))
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        return {"schema_version": data.pop("schema_version"), **data}
+        return {"schema_version": data.pop("schema_version"), "complete": self.complete, "problems": self.problems,
+                **data}
 
 
 def run_from_dict(data: dict[str, Any]) -> Run:
@@ -180,7 +208,8 @@ def run_from_dict(data: dict[str, Any]) -> Run:
             for m in b.get("measurements", [])
         ]
         backends.append(BackendRun(**{**b, "verification": verification, "measurements": measurements}))
-    fields = {k: v for k, v in data.items() if k != "backends"}
+    # `complete` and `problems` are derived from the rest when the run is loaded, never trusted as stored.
+    fields = {k: v for k, v in data.items() if k not in ("backends", "complete", "problems")}
     return Run(**fields, backends=backends)
 
 

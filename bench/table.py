@@ -330,9 +330,19 @@ def build_report(run: Run, baseline: Run | None = None) -> Report:
             "growth k: the fitted exponent of time ~ rows^k; 1 is linear, below 1 fixed costs dominate, "
             "above 1 each row costs more as data grows (latency ops: p50 per call)."
         )
+    not_run += [(name, "not run: the run was stopped first") for name in run.not_reached()]
+    header = _header(run, baseline)
+    if run.settings.get("interrupted"):
+        header.insert(0, ("interrupted", "stopped before it finished (Ctrl-C or SIGTERM); what it measured is shown"))
+    title = f"storeadvise run {run.run_id}"
+    problems = len(run.problems)
+    if problems:
+        # In the first line, where nobody can miss it: this is not the whole comparison asked for. Each
+        # problem is shown where it happened (an operation's row, "not run", the header).
+        title += f" (PARTIAL: {problems} problem{'s' if problems > 1 else ''})"
     return Report(
-        title=f"storeadvise run {run.run_id}",
-        header=_header(run, baseline),
+        title=title,
+        header=header,
         sections=sections,
         verification=verification,
         not_run=not_run,

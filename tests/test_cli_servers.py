@@ -97,7 +97,7 @@ def test_a_password_in_the_uri_is_never_printed_or_saved(tmp_path: Path) -> None
          "-b", "mongo,csv", "--repeat", "1", "--warmup", "0", "-o", str(out)],
         capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
     )
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 6, result.stderr  # partial: the unreachable server's backend was skipped
     assert secret not in result.stdout + result.stderr
     assert secret not in out.read_text()
     mongo = next(b for b in json.loads(out.read_text())["backends"] if b["backend"] == "mongo")
