@@ -15,6 +15,7 @@ import click
 from storeadvise.bench.formats import REGISTRY, writable_extensions, writable_formats
 from storeadvise.cli import COUNT, SIZE
 from storeadvise.errors import PartialRun, UsageError
+from storeadvise.formatting import format_quantity, printable
 from storeadvise.modalities import SAMPLE_KINDS
 from storeadvise.purposes import PURPOSES
 
@@ -177,7 +178,8 @@ def bench_command(
     else:
         _echo(render(run, fmt))
     if run.settings.get("saved_to"):
-        click.echo(f"saved {run.settings['saved_to']}  (storeadvise report {run.settings['saved_to']})", err=True)
+        saved = printable(run.settings["saved_to"])
+        click.echo(f"saved {saved}  (storeadvise report {saved})", err=True)
     if not run.complete:
         # After the table and the run file: what was measured is shown, and the exit code says it is not all.
         problems = run.problems
@@ -206,7 +208,7 @@ def report_command(run_file: Path, fmt: str, baseline: Path | None, output: Path
     base = load_run(baseline) if baseline else None
     if output is not None:
         write_report(run, output, fmt, baseline=base, force=force, inputs=[run_file, baseline])
-        click.echo(f"wrote {output}", err=True)
+        click.echo(f"wrote {printable(output)}", err=True)
     elif fmt == "table":
         print_run(run, baseline=base)
     else:
@@ -229,10 +231,8 @@ def sample_command(kind: str, rows: int, seed: int, output: Path, output_format:
       storeadvise sample tabular --rows 100000 -o tabular.parquet
     """
     from storeadvise.bench.datasets import write_sample
-    from storeadvise.formatting import format_quantity
-
     path = write_sample(kind, rows, output, seed=seed, output_format=output_format, force=force)
-    click.echo(f"wrote {format_quantity(rows, 'rows')} {kind} rows to {path}", err=True)
+    click.echo(f"wrote {format_quantity(rows, 'rows')} {kind} rows to {printable(path)}", err=True)
 
 
 @click.command("backends")
@@ -255,6 +255,6 @@ def backends_command(fmt: str) -> None:
     width = max(len(r["name"]) for r in rows)
     for r in rows:
         state = "available" if r["available"] else "not available"
-        click.echo(f"{r['name']:<{width}}  {state}: {r['reason']}")
+        click.echo(f"{r['name']:<{width}}  {state}: {printable(r['reason'])}")
         if r.get("supports"):
             click.echo(f"{'':<{width}}  supports: {', '.join(r['supports'])}")

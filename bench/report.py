@@ -26,7 +26,7 @@ from storeadvise.bench.table import (
     build_report,
 )
 from storeadvise.errors import UsageError
-from storeadvise.formatting import fmt_ratio, fmt_time, markdown_table, markdown_text, number
+from storeadvise.formatting import fmt_ratio, fmt_time, markdown_table, markdown_text, number, printable
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -258,6 +258,11 @@ def _raw(value: Any) -> Any:
     return "" if result is None else repr(result)
 
 
+def _printable_row(row: dict[str, Any]) -> dict[str, Any]:
+    """Text cells ``printable`` (a CSV is often read on a terminal); numbers as they are."""
+    return {key: printable(value) if isinstance(value, str) else value for key, value in row.items()}
+
+
 def _render_csv(run: Run, *, baseline: Run | None, color: bool | None, width: int | None) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
@@ -278,11 +283,11 @@ def _render_csv(run: Run, *, baseline: Run | None, color: bool | None, width: in
             row["n"] = m.stats.n
             for name in ("median", "mean", "min", "max", "iqr", "stdev", "p50", "p95", "p99"):
                 row[f"{name}_s"] = _raw(getattr(m.stats, name))
-        writer.writerow(row)
+        writer.writerow(_printable_row(row))
     # A backend that did not run at all appears once, with its reason.
     for b in run.backends:
         if b.status != "ok":
-            writer.writerow({"backend": b.backend, "op": "", "status": b.status, "reason": b.reason})
+            writer.writerow(_printable_row({"backend": b.backend, "op": "", "status": b.status, "reason": b.reason}))
     return buffer.getvalue()
 
 
