@@ -19,6 +19,7 @@ import click
 
 from storeadvise import __version__
 from storeadvise.errors import StoreAdviseError
+from storeadvise.formatting import printable
 from storeadvise.units import parse_quantity
 
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -129,7 +130,8 @@ def _click_message(exc: click.ClickException) -> str:
 
 def _fail(ctx: click.Context, message: str, exit_code: int) -> None:
     """Every error the command line reports, in one style: one line on stderr and the error's exit code."""
-    click.echo(f"storeadvise: error: {message}", err=True)
+    # One line, whatever the message quotes from the user's file: every control character is escaped.
+    click.echo(f"storeadvise: error: {printable(message, keep='')}", err=True)
     ctx.exit(exit_code)
 
 

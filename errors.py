@@ -33,10 +33,16 @@ class BackendUnavailable(StoreAdviseError):
 class ServerError(StoreAdviseError):
     """A server stopped answering or refused a request in the middle of an operation."""
 
-    exit_code = 6
+    exit_code = 7
 
 
 class UnsupportedOperation(StoreAdviseError):
     """The backend cannot do this operation; it is reported, never faked."""
 
     exit_code = 5
+
+
+class PartialRun(StoreAdviseError):
+    """The run finished without all it was asked for: a backend or an operation failed or was skipped."""
+
+    exit_code = 6

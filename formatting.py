@@ -13,6 +13,7 @@ writes ``950 bytes``, always one decimal (``40.0 GB``, ``123.5 MB``) and ``1,000
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -114,6 +115,28 @@ def format_quantity(value: float | None, kind: str) -> str:
     if kind == "latency":
         return fmt_time(value / 1000, trim=True)
     return fmt_bytes(value, trim=True)
+
+
+# -- text from outside (a user's file, a server, an exception) ---------------------------------------
+# C0 controls, DEL and C1 controls (ESC starts ANSI sequences; C1 0x9b is a one-byte CSI), plus the
+# bidirectional overrides and isolates that make a terminal show text in an order it is not in.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(text: Any, keep: str = "\n\t") -> str:
+    """``text`` safe to print on a terminal: every control character except those in ``keep`` is written
+    as a visible escape (``\\x1b``, ``\\u202e``), so bytes quoted from a user's file (a column name, a
+    value, a path) can never move the cursor, retitle the window or recolour what follows. Applied where
+    text leaves storeadvise for a person: the CLI's error line, report tables, advice."""
+
+    def escape(match: re.Match[str]) -> str:
+        char = match.group()
+        if char in keep:
+            return char
+        code = ord(char)
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+    return _UNPRINTABLE.sub(escape, str(text))
 
 
 # -- Markdown ----------------------------------------------------------------------------------------

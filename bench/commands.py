@@ -14,7 +14,8 @@ import click
 
 from storeadvise.bench.formats import REGISTRY, writable_extensions, writable_formats
 from storeadvise.cli import COUNT, SIZE, given_addresses, server_address_options
-from storeadvise.errors import UsageError
+from storeadvise.errors import PartialRun, UsageError
+from storeadvise.formatting import format_quantity, printable
 from storeadvise.modalities import SAMPLE_KINDS
 from storeadvise.purposes import PURPOSES
 
@@ -68,12 +69,11 @@ class _Progress:
             self.status.update(f"[bold]{where}[/bold] {message}" if where else message)
 
 
-def _write_output(text: str, output: Path | None) -> None:
-    if output is None:
-        click.echo(text, nl=not text.endswith("\n"))
-    else:
-        output.write_text(text, encoding="utf-8")
-        click.echo(f"wrote {output}", err=True)
+def _echo(text: str) -> None:
+    click.echo(text, nl=not text.endswith("\n"))
+
+
+FORCE = click.option("--force", is_flag=True, help="Replace the output file if it exists (never the input).")
 
 
 @click.command("bench")
@@ -98,6 +98,7 @@ def _write_output(text: str, output: Path | None) -> None:
 @click.option("--sweep", is_flag=True, help="Codec and layout sweep: Parquet codecs/row groups, CSV and JSONL plain/gzip.")
 @click.option("--scale", metavar="SIZES", help="Run at several sizes, e.g. 10k,100k,1M, and fit how cost grows.")
 @click.option("-o", "--out", type=click.Path(path_type=Path), help="Run file to write (default: results/<run-id>.json).")
+@FORCE
 @click.option("--no-save", is_flag=True, help="Do not save the run file.")
 @click.option("-f", "--format", "fmt", type=click.Choice(REPORT_FORMATS), default="table", show_default=True)
 def bench_command(
@@ -121,6 +122,7 @@ def bench_command(
     sweep: bool,
     scale: str | None,
     out: Path | None,
+    force: bool,
     no_save: bool,
     fmt: str,
     **server_addresses: str | None,
@@ -161,6 +163,7 @@ def bench_command(
             options=options,
             out=out,
             save=not no_save,
+            force=force,
             scratch_dir=scratch_dir,
             sweep=sweep,
             scale=scale,
@@ -171,17 +174,24 @@ def bench_command(
 
         print_run(run)
     else:
-        _write_output(render(run, fmt), None)
+        _echo(render(run, fmt))
     if run.settings.get("saved_to"):
-        click.echo(f"saved {run.settings['saved_to']}  (storeadvise report {run.settings['saved_to']})", err=True)
+        saved = printable(run.settings["saved_to"])
+        click.echo(f"saved {saved}  (storeadvise report {saved})", err=True)
+    if not run.complete:
+        # After the table and the run file: what was measured is shown, and the exit code says it is not all.
+        problems = run.problems
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise PartialRun(f"partial run: {problems[0]}{more}")
 
 
 @click.command("report")
 @click.argument("run_file", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("-f", "--format", "fmt", type=click.Choice(REPORT_FORMATS), default="table", show_default=True)
 @click.option("--baseline", type=click.Path(path_type=Path, dir_okay=False), help="An earlier run to compare with.")
-@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), help="Write to a file, not stdout.")
-def report_command(run_file: Path, fmt: str, baseline: Path | None, output: Path | None) -> None:
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to a file, not stdout.")
+@FORCE
+def report_command(run_file: Path, fmt: str, baseline: Path | None, output: Path | None, force: bool) -> None:
     """Render a saved run as a table, Markdown, CSV, JSON or a self-contained HTML page.
 
     \b
@@ -189,15 +199,18 @@ def report_command(run_file: Path, fmt: str, baseline: Path | None, output: Path
       storeadvise report results/20261127T052000-ab12cd.json --format markdown
       storeadvise report new.json --baseline old.json
     """
-    from storeadvise.bench.report import print_run, render
+    from storeadvise.bench.report import print_run, render, write_report
     from storeadvise.bench.results import load_run
 
     run = load_run(run_file)
     base = load_run(baseline) if baseline else None
-    if fmt == "table" and output is None:
+    if output is not None:
+        write_report(run, output, fmt, baseline=base, force=force, inputs=[run_file, baseline])
+        click.echo(f"wrote {printable(output)}", err=True)
+    elif fmt == "table":
         print_run(run, baseline=base)
     else:
-        _write_output(render(run, fmt, baseline=base, color=False), output)
+        _echo(render(run, fmt, baseline=base, color=False))
 
 
 @click.command("sample", help=f"""Write a generated sample dataset ({', '.join(SAMPLE_KINDS)}) to a file.
@@ -210,15 +223,15 @@ def report_command(run_file: Path, fmt: str, baseline: Path | None, output: Path
 @click.argument("kind")
 @click.option("--rows", type=COUNT, default=100_000, show_default=True, help="Rows to generate, e.g. 100000 or 100k.")
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("-o", "--output", type=click.Path(path_type=Path, dir_okay=False), required=True,
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help=f"File to write; the extension picks the format ({' '.join(writable_extensions())}).")
 @click.option("--format", "output_format", metavar="FMT", help=f"Format when the extension does not say: {', '.join(writable_formats())}.")
-def sample_command(kind: str, rows: int, seed: int, output: Path, output_format: str | None) -> None:
+@FORCE
+def sample_command(kind: str, rows: int, seed: int, output: Path, output_format: str | None, force: bool) -> None:
     from storeadvise.bench.datasets import write_sample
-    from storeadvise.formatting import format_quantity
 
-    path = write_sample(kind, rows, output, seed=seed, output_format=output_format)
-    click.echo(f"wrote {format_quantity(rows, 'rows')} {kind} rows to {path}", err=True)
+    path = write_sample(kind, rows, output, seed=seed, output_format=output_format, force=force)
+    click.echo(f"wrote {format_quantity(rows, 'rows')} {kind} rows to {printable(path)}", err=True)
 
 
 @click.command("backends")
@@ -241,6 +254,6 @@ def backends_command(fmt: str) -> None:
     width = max(len(r["name"]) for r in rows)
     for r in rows:
         state = "available" if r["available"] else "not available"
-        click.echo(f"{r['name']:<{width}}  {state}: {r['reason']}")
+        click.echo(f"{r['name']:<{width}}  {state}: {printable(r['reason'])}")
         if r.get("supports"):
             click.echo(f"{'':<{width}}  supports: {', '.join(r['supports'])}")

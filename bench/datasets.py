@@ -399,15 +399,17 @@ def sample_dataset(kind: str, rows: int | str, seed: int = 0, batch_rows: int = 
     return Dataset(schema, lambda: generate(rows, seed), profile, batch_rows)
 
 
-def write_sample(kind: str, rows: int | str, path: str | Path, seed: int = 0, output_format: str | None = None) -> Path:
+def write_sample(kind: str, rows: int | str, path: str | Path, seed: int = 0, output_format: str | None = None,
+                 *, force: bool = False) -> Path:
     """Write a generated sample to ``path`` (format from ``output_format`` or the extension).
 
     It streams chunk by chunk, into a temporary file in the same folder that is renamed at the end:
-    an existing file is replaced only by a complete one, and a failure leaves nothing behind.
+    an existing file is replaced only with ``force``, only by a complete one, and a failure leaves
+    nothing behind.
     """
     from storeadvise.bench.formats import write_output
     from storeadvise.bench.samples import GENERATORS
 
     rows = _check_sample_args(kind, rows, seed)
     schema, generate = GENERATORS[kind]
-    return write_output(schema, generate(rows, seed), Path(path), output_format)
+    return write_output(schema, generate(rows, seed), Path(path), output_format, force=force)

@@ -12,7 +12,8 @@ import html
 import io
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storeadvise.bench.results import Run, run_to_json
@@ -25,7 +26,7 @@ from storeadvise.bench.table import (
     build_report,
 )
 from storeadvise.errors import UsageError
-from storeadvise.formatting import fmt_ratio, fmt_time, markdown_table, markdown_text, number
+from storeadvise.formatting import fmt_ratio, fmt_time, markdown_table, markdown_text, number, printable
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -50,6 +51,25 @@ def render(
     except KeyError:
         raise UsageError(f"unknown report format {fmt!r}; choose from {', '.join(FORMATS)}") from None
     return exporter(run, baseline=baseline, color=color, width=width)
+
+
+def write_report(
+    run: Run,
+    path: str | os.PathLike[str],
+    fmt: str = "markdown",
+    *,
+    baseline: Run | None = None,
+    force: bool = False,
+    inputs: Iterable[str | os.PathLike[str] | None] = (),
+) -> Path:
+    """Write the run rendered in ``fmt`` (without colour) to the file ``path``, atomically.
+
+    An existing file is replaced only with ``force``; ``inputs`` (the run files it was loaded from) never are.
+    """
+    from storeadvise.outputs import prepare_output, write_text_atomically
+
+    prepare_output(path, force=force, inputs=inputs, option="-o")
+    return write_text_atomically(path, render(run, fmt, baseline=baseline, color=False))
 
 
 def print_run(run: Run, *, console: Console | None = None, baseline: Run | None = None) -> None:
@@ -238,6 +258,11 @@ def _raw(value: Any) -> Any:
     return "" if result is None else repr(result)
 
 
+def _printable_row(row: dict[str, Any]) -> dict[str, Any]:
+    """Text cells ``printable`` (a CSV is often read on a terminal); numbers as they are."""
+    return {key: printable(value) if isinstance(value, str) else value for key, value in row.items()}
+
+
 def _render_csv(run: Run, *, baseline: Run | None, color: bool | None, width: int | None) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
@@ -258,11 +283,11 @@ def _render_csv(run: Run, *, baseline: Run | None, color: bool | None, width: in
             row["n"] = m.stats.n
             for name in ("median", "mean", "min", "max", "iqr", "stdev", "p50", "p95", "p99"):
                 row[f"{name}_s"] = _raw(getattr(m.stats, name))
-        writer.writerow(row)
+        writer.writerow(_printable_row(row))
     # A backend that did not run at all appears once, with its reason.
     for b in run.backends:
         if b.status != "ok":
-            writer.writerow({"backend": b.backend, "op": "", "status": b.status, "reason": b.reason})
+            writer.writerow(_printable_row({"backend": b.backend, "op": "", "status": b.status, "reason": b.reason}))
     return buffer.getvalue()
 
 

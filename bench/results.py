@@ -9,16 +9,15 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import statistics
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from storeadvise.errors import DataError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2 added ``complete`` and ``problems`` (derived from the rest, so a version-1 file loads the same)."""
 
 # Status of one (backend, operation) cell.
 OK = "ok"
@@ -151,13 +150,40 @@ class Run:
     def measurements(self) -> list[Measurement]:
         return [m for b in self.backends for m in b.measurements]
 
+    @property
+    def problems(self) -> list[str]:
+        """Why the run does not hold everything it was asked for, one sentence each; empty when complete.
+
+        An interruption, a backend skipped (unreachable server, missing package) or failed, a backend
+        never reached, an operation that failed. An unsupported operation is not a problem: it is a
+        property of the store, reported as such.
+        """
+        problems = ["interrupted before it finished"] if self.settings.get("interrupted") else []
+        for b in self.backends:
+            if b.status != OK:
+                problems.append(f"{b.backend} {b.status}: {b.reason}" if b.reason else f"{b.backend} {b.status}")
+                continue
+            problems += [f"{b.backend} {m.op} {m.status}: {m.reason}" for m in b.measurements if m.status == FAILED]
+        return problems + [f"{name} not run" for name in self.not_reached()]
+
+    def not_reached(self) -> list[str]:
+        """Backends the run was asked for but never came to (it was interrupted first)."""
+        reached = {b.backend for b in self.backends}
+        return [name for name in self.settings.get("backends", []) if name not in reached]
+
+    @property
+    def complete(self) -> bool:
+        """True when nothing was skipped, failed or interrupted (see ``problems``)."""
+        return not self.problems
+
     def ops(self) -> list[str]:
         """Operation names in the order they were run."""
         return list(dict.fromkeys(m.op for m in self.measurements()))
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        return {"schema_version": data.pop("schema_version"), **data}
+        return {"schema_version": data.pop("schema_version"), "complete": self.complete, "problems": self.problems,
+                **data}
 
 
 def run_from_dict(data: dict[str, Any]) -> Run:
@@ -182,7 +208,8 @@ def run_from_dict(data: dict[str, Any]) -> Run:
             for m in b.get("measurements", [])
         ]
         backends.append(BackendRun(**{**b, "verification": verification, "measurements": measurements}))
-    fields = {k: v for k, v in data.items() if k != "backends"}
+    # `complete` and `problems` are derived from the rest when the run is loaded, never trusted as stored.
+    fields = {k: v for k, v in data.items() if k not in ("backends", "complete", "problems")}
     return Run(**fields, backends=backends)
 
 
@@ -203,18 +230,15 @@ def run_to_json(run: Run, indent: int | None = 2) -> str:
 
 
 def save_run(run: Run, path: Path) -> Path:
-    """Write the run atomically (a crash mid-write never leaves half a file)."""
+    """Write the run atomically (a crash mid-write never leaves half a file), with the user's umask.
+
+    It replaces ``path``: whether it may is decided once, up front, by ``outputs.prepare_output``
+    (a run file is rewritten after every backend)."""
+    from storeadvise.outputs import write_text_atomically
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".run-", suffix=".json", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(run_to_json(run) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_text_atomically(path, run_to_json(run) + "\n")
 
 
 def load_run(path: str | Path) -> Run:

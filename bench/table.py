@@ -15,7 +15,7 @@ Keys read from the run, beyond the dataclass fields (all optional; a missing key
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
 from storeadvise.bench.results import OK, Measurement, Run
@@ -29,6 +29,7 @@ from storeadvise.formatting import (
     fmt_time,
     format_quantity,
     number,
+    printable,
 )
 
 BEST_MARK = "★"
@@ -330,15 +331,43 @@ def build_report(run: Run, baseline: Run | None = None) -> Report:
             "growth k: the fitted exponent of time ~ rows^k; 1 is linear, below 1 fixed costs dominate, "
             "above 1 each row costs more as data grows (latency ops: p50 per call)."
         )
-    return Report(
-        title=f"storeadvise run {run.run_id}",
-        header=_header(run, baseline),
+    not_run += [(name, "not run: the run was stopped first") for name in run.not_reached()]
+    header = _header(run, baseline)
+    if run.settings.get("interrupted"):
+        header.insert(0, ("interrupted", "stopped before it finished (Ctrl-C or SIGTERM); what it measured is shown"))
+    title = f"storeadvise run {run.run_id}"
+    problems = len(run.problems)
+    if problems:
+        # In the first line, where nobody can miss it: this is not the whole comparison asked for. Each
+        # problem is shown where it happened (an operation's row, "not run", the header).
+        title += f" (PARTIAL: {problems} problem{'s' if problems > 1 else ''})"
+    report = Report(
+        title=title,
+        header=header,
         sections=sections,
         verification=verification,
         not_run=not_run,
         footnotes=footnotes,
         tables=tables,
     )
+    return _printable(report)
+
+
+def _printable(item: Any) -> Any:
+    """``item`` with every text in it made ``printable``: column names, values, paths and error messages
+    quoted from the user's file reach every exporter already escaped. Entries hold the run's raw data,
+    which exporters read for numbers and flags, never print."""
+    if isinstance(item, str):
+        return printable(item)
+    if isinstance(item, Entry):
+        return item
+    if is_dataclass(item) and not isinstance(item, type):
+        return replace(item, **{f.name: _printable(getattr(item, f.name)) for f in fields(item)})
+    if isinstance(item, (list, tuple)):
+        return type(item)(_printable(x) for x in item)
+    if isinstance(item, dict):
+        return {_printable(k): _printable(v) for k, v in item.items()}
+    return item
 
 
 def _scaling_table(scaling: list[dict[str, Any]]) -> PlainTable:

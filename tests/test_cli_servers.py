@@ -98,7 +98,7 @@ def test_a_password_in_a_server_address_is_never_printed_or_saved(tmp_path: Path
          "--kafka-bootstrap", f"bob:{secret}@127.0.0.1:1"],
         capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path,
     )
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 6, result.stderr  # partial: the unreachable server's backend was skipped
     assert secret not in result.stdout + result.stderr
     saved = out.read_text()
     assert secret not in saved

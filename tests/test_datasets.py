@@ -279,7 +279,10 @@ def test_written_samples_load_back_with_the_same_profile(tmp_path: Path, kind: s
 def test_write_sample_replaces_atomically_and_refuses_missing_folder(tmp_path: Path) -> None:
     path = tmp_path / "s.parquet"
     path.write_bytes(b"old")
-    write_sample("tabular", 100, path)
+    with pytest.raises(UsageError, match="already exists; pass --force"):
+        write_sample("tabular", 100, path)
+    assert path.read_bytes() == b"old"
+    write_sample("tabular", 100, path, force=True)
     assert pq.read_table(path).num_rows == 100
     with pytest.raises(UsageError, match="does not exist"):
         write_sample("tabular", 100, tmp_path / "nope" / "s.csv")

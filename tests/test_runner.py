@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import storeadvise
-from storeadvise.bench.results import FAILED, OK, SKIPPED, UNSUPPORTED, load_run
+from storeadvise.bench.results import FAILED, OK, SCHEMA_VERSION, SKIPPED, UNSUPPORTED, load_run
 from storeadvise.modalities import SAMPLE_KINDS
 
 FILE_BACKENDS = ["csv", "jsonl", "parquet", "arrow", "sqlite", "duckdb"]
@@ -88,7 +88,7 @@ def test_duckdb_can_query_run_files(tabular_run) -> None:
 
     _, out = tabular_run
     rows = duckdb.sql(f"SELECT schema_version, run_id FROM read_json_auto('{out}')").fetchall()
-    assert rows and rows[0][0] == 1
+    assert rows and rows[0][0] == SCHEMA_VERSION
 
 
 @pytest.mark.parametrize("kind", SAMPLE_KINDS)

@@ -176,36 +176,24 @@ def _check_has_content(path: Path) -> None:
         raise fail(path, "contains only whitespace", "give a file that contains data")
 
 
-def write_output(schema: pa.Schema, batches: Iterable[pa.RecordBatch], path: Path, name: str | None = None) -> Path:
-    """Write the stream to the new file ``path`` (format: ``name``, else the extension) through a
-    temporary file in the same folder renamed into place: a failure leaves nothing behind."""
-    import contextlib
-    import os
-    import tempfile
-
+def write_output(schema: pa.Schema, batches: Iterable[pa.RecordBatch], path: Path, name: str | None = None,
+                 *, force: bool = False) -> Path:
+    """Write the stream to ``path`` (format: ``name``, else the extension), checked by
+    ``outputs.prepare_output`` first and written by ``outputs.write_atomically``: an existing file is
+    replaced only with ``force``, and only by a complete one."""
     import pyarrow as pa
+
+    from storeadvise.outputs import prepare_output, write_atomically
 
     chosen = format_named(name) if name else format_of_file(path, option="--format")
     if chosen.writer is None:
         raise UsageError(f"{path}: a sample cannot be written as {chosen.name}; "
                          f"use one of {', '.join(writable_formats())}")
-    if path.is_dir():
-        raise UsageError(f"{path}: is a folder; give a file name such as {path / ('sample.' + chosen.name)}")
-    if not path.parent.is_dir():
-        raise UsageError(f"{path}: folder {path.parent} does not exist; create it first")
     nested = [f.name for f in schema if pa.types.is_nested(f.type)]
     if nested and not chosen.holds_nested:
         suggested = writable_extensions(nested=True)
         raise UsageError(f"{path}: {chosen.name.upper()} cannot hold nested columns ({', '.join(nested)}); "
                          f"write {', '.join(suggested[:-1])} or {suggested[-1]} instead")
+    prepare_output(path, force=force, option="-o")
     write = _resolve(chosen.writer)
-    descriptor, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(descriptor)
-    try:
-        write(schema, batches, Path(temporary), chosen.name)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temporary)
-        raise
-    return path
+    return write_atomically(path, lambda temporary: write(schema, batches, temporary, chosen.name))
