@@ -87,7 +87,8 @@ class FileBackend(Backend):
         """The part files in write order; ``DataError`` if nothing was written.
 
         Listed once and remembered until ``clear``, ``write`` or ``append`` changes them (the folder is
-        this backend's own): listing costs about 0.1 ms, a tenth of a memory-mapped Arrow read."""
+        this backend's own): listing the folder costs a tenth of a memory-mapped Arrow read
+        (docs/decisions.md, 'File parts listed once; Arrow reads without per-call extras')."""
         if self._parts is None:
             found = self.location.glob("part-*") if self.location.exists() else []
             files = sorted(p for p in found if p.is_file())

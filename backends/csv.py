@@ -16,17 +16,15 @@ Semantics:
 - Reads: a CSV file has no predicate pushdown; the reader converts only the needed columns, then
   filters. A lookup scans the whole file (there is no index). Quoted values holding a line break are
   read correctly; the writer notes in the schema sidecar whether any value it wrote (or appended)
-  holds one, and only then is the reader told to look for them (that option costs about 20-30% of
-  every read, since the file can no longer be cut into blocks at line ends).
+  holds one, and only then is the reader told to look for them (that option slows every read, since
+  the file can no longer be cut into blocks at line ends; docs/decisions.md, 'CSV: pyarrow looks for
+  line breaks only in files that hold one').
 
-Measured (500k mixed rows, interleaved medians): polars wrote CSV about 3x faster than pyarrow's
-``CSVWriter`` (helper-2); pyarrow reads it fastest whole, filtered or looked up (polars 2.5x to 3.8x
-slower: its timestamp parsing and its string columns' conversion to Arrow cost more than pyarrow's),
-and for a projection too, once the file holds no line break: a projection of the three numeric
-columns took 107 ms with pyarrow against 114 ms through polars, whose times also spread twice as wide
-(41 interleaved runs). When the file does hold line breaks, pyarrow must parse it serially, and there
-polars (which parses only the projected columns) took 0.72x pyarrow's time (119 vs 164 ms), so a
-projection of numeric and boolean columns from such an uncompressed file goes through polars.
+polars writes and pyarrow reads, each the faster library in its direction (docs/decisions.md, 'CSV:
+polars writes, pyarrow reads'). One exception: a projection of numeric and boolean columns from an
+uncompressed file that holds line breaks goes through polars, which parses only the projected
+columns while pyarrow must then parse the whole file serially (docs/decisions.md, 'CSV: projections
+through polars only when the file holds line breaks').
 """
 
 from __future__ import annotations
@@ -148,8 +146,8 @@ LINE_BREAKS = "csv_line_breaks"
 def _has_line_break(array: pa.Array) -> bool:
     """Whether a string value of ``array`` holds a line break (other types never do once written:
     nested values become JSON text, which escapes them, and binary becomes base64). Searches the
-    array's bytes at once (memchr speed, about 1 ms per 10 MB); pyarrow's substring kernels took 15x
-    longer."""
+    array's bytes at once, far faster than pyarrow's substring kernels (docs/decisions.md, 'CSV: pyarrow
+    looks for line breaks only in files that hold one')."""
     import pyarrow as pa
     import pyarrow.types as pt
 

@@ -38,10 +38,9 @@ DB_FILE = "data.duckdb"
 SOURCE = "_storeadvise_source"
 LOAD_CHUNK_ROWS = 1_000_000
 """Rows loaded per statement. DuckDB scans an in-memory Arrow table in parallel but a stream
-(``RecordBatchReader``) on one thread, and a contiguous table faster than many small chunks: measured on
-500k rows, loading from the stream took 0.40 s, from a table of 64k-row batches 0.45 s and from one
-contiguous chunk 0.32-0.35 s. Each chunk is therefore made contiguous (one copy); memory stays bounded by
-one chunk."""
+(``RecordBatchReader``) on one thread, and a contiguous table faster than many small chunks, so each
+chunk is made contiguous (one copy); memory stays bounded by one chunk (docs/decisions.md, 'DuckDB:
+loaded from contiguous chunks of a million rows')."""
 
 
 class DuckdbBackend(SqlFileBackend):
@@ -51,7 +50,8 @@ class DuckdbBackend(SqlFileBackend):
     db_file: ClassVar[str] = DB_FILE
     load_in_transaction: ClassVar[bool] = False
     """Each DuckDB statement is atomic already; an explicit transaction around CREATE TABLE AS and the
-    index build measured 8-14% slower (500k rows, interleaved runs)."""
+    index build only slowed the load (docs/decisions.md, 'DuckDB: no explicit transaction around the
+    load')."""
     type_mapping: ClassVar[dict[str, str]] = {
         "timestamp": "TIMESTAMP (TIMESTAMP_S/_MS/_NS for other units) (exact)",
         "timestamp with timezone": "TIMESTAMPTZ, cast back to the written zone (exact)",
@@ -79,7 +79,7 @@ class DuckdbBackend(SqlFileBackend):
 
         con = duckdb.connect(str(self.path))
         # Zoned timestamps come back in the session's zone: UTC, the zone most written schemas carry,
-        # so that reads need no cast back (measured: the cast cost ~60 us of a ~1.5 ms lookup).
+        # so that reads need no cast back (docs/decisions.md, 'DuckDB: sessions in UTC').
         con.execute("SET TimeZone = 'UTC'")
         return con
 

@@ -15,12 +15,11 @@ Semantics:
   columns, and applies a filter on a natively typed column in its own scan; rows keep file order
   (DuckDB preserves insertion order). A lookup is such a filtered read: it still scans the whole file.
 
-Measured (500k rows, interleaved medians, helper-10): DuckDB with explicit column types read about
-2x faster than pyarrow's JSON reader (which read temporal columns as strings, then cast), and its
-projection and filter pushdown about 4x and 3x faster than pyarrow reading everything and then
-selecting. Dates and timestamps in s/ms/us are parsed by DuckDB itself (twice as fast as reading them
-as strings and casting); nanosecond timestamps, times, durations and decimals are read as strings and
-cast by pyarrow, which keeps their full precision. Polars is the only fast writer.
+DuckDB reads because, told every column's type, it parses faster than pyarrow's JSON reader and does
+projection and filter inside its scan; polars is the fast writer (docs/decisions.md, 'JSON Lines: polars
+writes, DuckDB reads with every column type given'). Dates and timestamps in s/ms/us are parsed by
+DuckDB itself (faster than reading them as strings and casting); nanosecond timestamps, times,
+durations and decimals are read as strings and cast by pyarrow, which keeps their full precision.
 """
 
 from __future__ import annotations

@@ -341,8 +341,8 @@ class KafkaBackend(Backend):
 
     def clear(self) -> None:
         """Delete the current topic; the producer closed for it (``_delete``) is replaced here, so the
-        next timed ``write`` never pays for building one (the last suite run had measured that write at
-        1.20x a kafka-python producer built beforehand).
+        next timed ``write`` never pays for building one (docs/decisions.md, 'Kafka: the next producer is
+        built outside the timed write').
 
         Why not one producer kept for the backend's life: Tansu re-creates a deleted topic whenever a
         live producer that once sent to it refreshes its metadata, so the topic could only be deleted at
@@ -593,7 +593,8 @@ def _encode_keys(column: pa.Array, values: list[Any], dumps: Callable[[Any], str
     """Message keys of a key column in its stored form: strings as UTF-8, other values as JSON.
 
     Integer and string columns are converted by Arrow in one call (an integer's JSON is its decimal
-    digits): a JSON encoder call per key cost about 5% of a write."""
+    digits) instead of one JSON encoder call per key, a visible share of a write (docs/decisions.md,
+    'Kafka: message keys encoded by Arrow')."""
     import pyarrow as pa
 
     if pa.types.is_integer(column.type):

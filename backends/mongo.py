@@ -2,18 +2,18 @@
 
 Semantics. Database ``storeadvise_<runid>``, collection ``data``; ``cleanup()`` drops exactly that
 database and nothing else. Writes are unordered ``insert_many`` calls of ``mongo_batch_size`` rows
-(default 2,000: on SecantusDB batches of 500 / 1,000 / 2,000 / 20,000 / 100,000 rows and 2-4 parallel
-writers were within noise of each other, the server being the bottleneck; one writer keeps insertion
-order). Acknowledged writes (the URI's write concern, default w=1) are durable as the server makes
-them. The key column gets an ascending index after the load (part of the timed write: it is what
-makes lookups fast). Rows come back in natural order, which for a collection only ever inserted into
-is insertion order (no sort: sorting by ``_id`` cost ~20% more on a full read). Projections and
+(default 2,000: on SecantusDB other batch sizes and 2-4 parallel writers were within noise of it, the
+server being the bottleneck, and one writer keeps insertion order; docs/decisions.md, 'MongoDB: writes
+of 2,000 documents, one writer'). Acknowledged writes (the URI's write concern, default w=1) are durable
+as the server makes them. The key column gets an ascending index after the load (part of the timed
+write: it is what makes lookups fast). Rows come back in natural order, which for a collection only ever
+inserted into is insertion order (no sort: sorting by ``_id`` slowed a full read). Projections and
 predicates go to the server (``Predicate.to_mongo()``).
 
 Read path: the hand-written one (cursor batches -> ``Table.from_pylist`` with the stored types ->
-cast back) was kept over pymongoarrow's ``find_arrow_all``: both read 50,000 rows in 2.3 s on
-SecantusDB (the server dominates), and the hand-written path handles every type below, nested ones
-included, without another compiled dependency.
+cast back) was kept over pymongoarrow's ``find_arrow_all``: both read as fast on SecantusDB (the server
+dominates), and the hand-written path handles every type below, nested ones included, without another
+compiled dependency (docs/decisions.md, 'MongoDB: natural order, and the hand-written read path').
 
 Arrow <-> BSON (``type_mapping``): integers -> int32/int64; uint64 -> Decimal128 (BSON has no
 unsigned 64-bit integer; exact); floats -> double; strings -> string; bool -> bool; null -> null;
@@ -252,7 +252,8 @@ class MongoBackend(Backend):
     def collection(self) -> Any:
         """The collection, with the Decimal codec only when the stored schema holds decimals (or is
         unknown): a type registry with a decoder makes pymongo decode every reply through its
-        Python raw-BSON path, which cost ~20% of a one-key lookup. Both handles are built once."""
+        Python raw-BSON path, a sizeable share of a one-key lookup (docs/decisions.md, 'MongoDB lookups:
+        no Decimal codec unless needed, no temporal casts'). Both handles are built once."""
         codec = self._storage is None or self._decimals
         handle = self._collections.get(codec)
         if handle is None:
@@ -403,7 +404,8 @@ class MongoBackend(Backend):
         if self._lookup_types is None:
             # Top-level timestamps and dates are built straight in their written type from the decoded
             # datetimes (exact: BSON holds whole milliseconds, dates as midnight), not cast afterwards:
-            # in a lookup's one-row table those casts cost up to ~0.2 ms, ~15% of the lookup.
+            # in a lookup's one-row table those casts are a sizeable share of the lookup
+            # (docs/decisions.md, 'MongoDB lookups: no Decimal codec unless needed, no temporal casts').
             decoded = pa.schema([
                 w if pa.types.is_timestamp(w.type) or pa.types.is_date(w.type) else f
                 for f, w in zip(self._storage, self._schema, strict=True)

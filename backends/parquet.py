@@ -16,8 +16,9 @@ Semantics:
   arriving (memory stays bounded by a few row groups); polars' own schema note (``large_string``
   where the data had ``string``, ...) is replaced by the written Arrow schema. Other types (time of
   day, fixed-size lists, ``timestamp[s]``, ...) are written by pyarrow's ``ParquetWriter``, one row group
-  at a time, on one core, and so are appends of fewer than ``SMALL_WRITE_ROWS`` rows. Measured on 500k
-  mixed rows: polars 1.5-2.5x faster than pyarrow on two cores.
+  at a time, on one core, and so are appends of fewer than ``SMALL_WRITE_ROWS`` rows. polars is the
+  faster writer because it encodes on every core (docs/decisions.md, 'Parquet: polars writes through
+  its streaming sink').
 - Options: ``parquet_compression`` (default ``snappy``; ``zstd``, ``gzip``, ``lz4``, ``brotli``,
   ``none``), ``parquet_compression_level`` (the codec's level, e.g. zstd 1-22) and
   ``parquet_row_group_rows`` (default 131,072: row groups of that size let a filter or lookup skip
@@ -28,9 +29,9 @@ Semantics:
   like pyarrow (``polars_predicate``): only the asked columns are decoded, row groups whose min/max
   statistics exclude the filter are skipped, the filter column is decoded first and the others only
   for the matching rows; the result is cast back to the written schema. Anything else goes through
-  ``pyarrow.dataset``. Measured on 500k rows (128k-row row groups): polars plus the cast back about 2x
-  faster than ``pyarrow.dataset`` for a full read, 3-4x for a 10 % filter and for a lookup. Batch
-  scans stay on ``pyarrow.dataset``, which streams.
+  ``pyarrow.dataset``. polars plus the cast back is the faster path for reads, filters and lookups
+  (docs/decisions.md, 'Parquet: reads through polars, cast back to the written schema'). Batch scans
+  stay on ``pyarrow.dataset``, which streams.
 """
 
 from __future__ import annotations
@@ -55,9 +56,9 @@ COMPRESSIONS = ("snappy", "zstd", "gzip", "lz4", "brotli", "none")
 DEFAULT_ROW_GROUP_ROWS = 131_072
 ARROW_SCHEMA_KEY = "ARROW:schema"
 SMALL_WRITE_ROWS = 4_096
-"""Below this many rows, known up front (an ``append`` of one batch), pyarrow writes: polars' streaming
-sink costs about 2 ms to set up. Measured: 1,000 rows 1.7 ms with pyarrow against 2.9 ms with polars;
-10,000 rows 8.6 ms against 6.3 ms."""
+"""Below this many rows, known up front (an ``append`` of one batch), pyarrow writes: setting up polars'
+streaming sink costs more than writing such a small file (docs/decisions.md, 'Parquet: small appends
+through pyarrow')."""
 
 
 # -- which data polars handles exactly --------------------------------------------------------------
@@ -152,11 +153,11 @@ def polars_predicate(data_type: pa.DataType, where: Predicate) -> pl.Expr | None
 
 def frame_to_arrow(frame: pl.DataFrame) -> pa.Table:
     """A polars frame as Arrow without copying: strings and binaries stay views, which the cast back to
-    the written schema then copies once. Measured (500k rows, and 1-row lookups): the Arrow C stream
-    (``pa.table(frame)``) is the cheapest export of a frame in one chunk (30 µs against 110 µs for
-    ``to_arrow``), but copies a frame of several chunks into one (4 ms for a 3-column projection),
-    where ``to_arrow`` at polars' newest Arrow level hands the chunks over (0.5 ms); polars' default
-    ``to_arrow`` copies strings into large_string (17 ms for a full read)."""
+    the written schema then copies once. The Arrow C stream (``pa.table(frame)``) is the cheapest
+    export of a frame in one chunk, but copies a frame of several chunks into one, where ``to_arrow`` at
+    polars' newest Arrow level hands the chunks over; polars' default ``to_arrow`` would copy strings
+    into large_string (docs/decisions.md, 'Parquet: a polars frame exported to Arrow by its chunk
+    count')."""
     import polars as pl
     import pyarrow as pa
 

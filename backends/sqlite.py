@@ -47,7 +47,8 @@ PLAIN_VALUES = {"int64": int, "double": float, "string": str}
 """Arrow types whose Python values SQLite stores unchanged, with that Python type."""
 READ_CHUNK_ROWS = 65_536
 """Rows fetched and converted to Arrow at a time by a read: the Python tuples of one chunk are freed
-before the next is fetched (measured: as fast as one ``fetchall``, 16k-64k chunks alike)."""
+before the next is fetched, at no cost in speed against one ``fetchall`` (docs/decisions.md, 'SQLite:
+rows to Arrow as one struct array per chunk')."""
 
 
 def storage_type(data_type: pa.DataType) -> pa.DataType:
@@ -117,9 +118,9 @@ class RowConverter:
     """Fetched rows (tuples) into Arrow for one column list, built once and reused per call.
 
     The rows go to pyarrow as one struct array (``pa.array(rows, type=struct)``): the conversion runs in
-    C++ without transposing the rows in Python first. Measured on 200k rows of the tabular sample, it and
-    the fetch took 0.81-0.87 of polars ``read_database``, against 1.39 for ``zip(*rows)`` plus one
-    ``pa.array`` per column. Columns whose stored type differs from the written one (bool as 0/1,
+    C++ without transposing the rows in Python first, which makes reads faster than one ``pa.array``
+    per column or polars ``read_database`` (docs/decisions.md, 'SQLite: rows to Arrow as one struct
+    array per chunk'). Columns whose stored type differs from the written one (bool as 0/1,
     decimal as text, ...) are cast afterwards; nested columns stay JSON text.
     """
 
@@ -132,7 +133,7 @@ class RowConverter:
 
     def batch(self, rows: list[tuple]) -> pa.RecordBatch:
         """One record batch of ``rows`` in the returned schema (per call: one conversion, then one cast
-        per column stored in another type; a lookup's one row costs tens of microseconds)."""
+        per column stored in another type; everything else is built once)."""
         import pyarrow as pa
 
         batch = pa.RecordBatch.from_struct_array(pa.array(rows, type=self.struct))

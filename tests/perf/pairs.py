@@ -1,6 +1,7 @@
 """Interleaved A/B timing, the ratio gate, and the suite's saved results.
 
-Why interleave: on a shared machine the same code path moves by up to 1.5x between runs, so timing
+Why interleave: on a shared machine the same code path moves between runs by more than the gate allows
+(docs/decisions.md, 'Perf suite: interleaved pairs, a time budget per case, settling pairs'), so timing
 all of A and then all of B measures the machine's mood as much as the code. Here the two sides run
 alternately, each pair sees the same machine state, and the gate uses the median of the per-pair ratios
 storeadvise / direct, which is robust to a few disturbed pairs. The order within a pair alternates
@@ -60,9 +61,9 @@ MIN_PAIRS = 9
 MAX_PAIRS = 41
 CASE_SECONDS = {"file": 6.0, "database": 6.0, "server": 30.0}
 """Time budget of a case's counted pairs by backend kind. The servers' pair ratios spread several times
-wider (measured: 0.6-1.5 for the same MongoDB read, the embedded server sharing the two cores with the
-client), so they get more pairs; a file case reaches ``MAX_PAIRS`` in well under its budget when it is
-quick."""
+wider (the embedded server shares the two cores with the client; docs/decisions.md, 'Perf suite:
+interleaved pairs, a time budget per case, settling pairs'), so they get more pairs; a file case
+reaches ``MAX_PAIRS`` in well under its budget when it is quick."""
 SETTLE_BUDGET_FACTOR = 2.0
 SETTLE_MAX_PAIRS = 81
 MIN_SAMPLE_SECONDS = 0.05

@@ -181,7 +181,8 @@ def duckdb_sides(backend: Any, op: str, table: Any, plan: Any, keys: list, out: 
 
         closing.callback(reset)
         # DuckDB scans one contiguous Arrow chunk faster than many record batches, so combining the
-        # chunks first (a copy, inside the timing) is a candidate of its own.
+        # chunks first (a copy, inside the timing) is a candidate of its own (docs/decisions.md, 'DuckDB:
+        # loaded from contiguous chunks of a million rows').
         return [
             pairs.Side("duckdb CREATE TABLE AS from Arrow", lambda: create_table_as(table), setup=reset),
             pairs.Side("duckdb CREATE TABLE AS from Arrow (chunks combined)",

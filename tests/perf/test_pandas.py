@@ -77,7 +77,8 @@ def test_storeadvise_vs_pandas_default(benchmark: Any, file_stores: dict[str, An
     name, call, setup = calls[op]
     storeadvise = pairs.storeadvise_side(backend, op, plan, [])
     # No warm-up pair: both sides ran just before (the direct cases warmed storeadvise, a pandas read
-    # follows its own write), and pandas' text writers take 10 s a run at 500k rows.
+    # follows its own write), and pandas' text writers take seconds a run at 500k rows (the README's
+    # pandas table).
     result = pairs.interleave(benchmark, storeadvise, pairs.Side(name, call, setup=setup),
                               pairs.PairPlan(pairs.env_int("STOREADVISE_PERF_PANDAS_PAIRS", 3)), warmup=0)
     pairs.record("pandas", {
