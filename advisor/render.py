@@ -8,12 +8,16 @@ only for terminal output, so piped and scripted use stays fast.
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from storeadvise.advisor.engine import Ranked, Recommendation
 from storeadvise.advisor.ruleset import Rule, RuleSet
 from storeadvise.errors import UsageError
 from storeadvise.formatting import markdown_table, printable
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 FORMATS: tuple[str, ...] = ("table", "text", "json", "markdown")
 
@@ -182,28 +186,29 @@ def render_rich(rec: Recommendation, explain: bool = False, width: int | None = 
         table.add_row(rank, printable(f"{option}\n[dim]{label}[/dim]"), score, _text("\n".join(why)))
     console.print(table)
     if rec.evidence is not None:
-        ev = Table(title=_text(f"Evidence: {rec.evidence.metric} (run {rec.evidence.run_id})"))
-        for name in ("option", "rule rank", "rule score", rec.evidence.metric, "measured rank"):
-            ev.add_column(name)
-        for row in _evidence_rows(rec):
-            ev.add_row(*(_text(c) for c in row))
-        console.print(ev)
+        console.print(_rich_rows(Table(title=_text(f"Evidence: {rec.evidence.metric} (run {rec.evidence.run_id})")),
+                                 ("option", "rule rank", "rule score", rec.evidence.metric, "measured rank"),
+                                 _evidence_rows(rec)))
     if rec.avoid:
-        avoid = Table(title="Avoid", title_justify="left")
-        for name in ("option", "score", "why"):
-            avoid.add_column(name)
-        for row in _avoid_rows(rec):
-            avoid.add_row(*(_text(c) for c in row), style="red")
-        console.print(avoid)
+        console.print(_rich_rows(Table(title="Avoid", title_justify="left"), ("option", "score", "why"),
+                                 _avoid_rows(rec), style="red"))
     for title, items in _details(rec):
         console.print(_text(f"{title}:", style="bold"))
         for item in items:
             console.print(_text(f"  - {item}"))
     console.print(_text(_fired_line(rec) + ("" if explain else "  (--explain shows each rule)"), style="dim"))
-    if explain:
-        for line in _explain_lines(rec):
-            console.print(_text(line))
+    for line in _explain_lines(rec) if explain else ():
+        console.print(_text(line))
     return buffer.getvalue()
+
+
+def _rich_rows(table: Table, head: Sequence[str], rows: Iterable[Sequence[str]], style: str = "") -> Table:
+    """``table`` with a column per name in ``head`` and the given rows, every cell as plain text."""
+    for name in head:
+        table.add_column(name)
+    for row in rows:
+        table.add_row(*(_text(c) for c in row), style=style)
+    return table
 
 
 def render(rec: Recommendation, fmt: str = "text", explain: bool = False) -> str:

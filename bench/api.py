@@ -96,40 +96,19 @@ def benchmark(
     ``out`` (default ``results/<run id>.json``) is checked before anything runs: an existing file is
     replaced only with ``force=True``, and the data file itself never is.
     """
-    from storeadvise.backends import parse_backend_names
     from storeadvise.bench.runner import BenchConfig, Runner, new_run_id
-    from storeadvise.bench.workloads import select_ops
 
     lookups = parse_count(lookups, "--lookups")
     if memory_limit is not None:
         memory_limit = parse_bytes(memory_limit, "--memory-limit")
-    for name, value, low in (("--repeat", repeat, 1), ("--warmup", warmup, 0)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise UsageError(f"{name} must be an integer of at least {low}, not {value!r}")
-    if isinstance(max_time, bool) or not isinstance(max_time, (int, float)) or not max_time > 0:
-        raise UsageError(f"--max-time must be a positive number of seconds, not {max_time!r}")
-    if purpose is not None and not isinstance(purpose, str):
-        raise UsageError(f"--purpose must be a purpose's name, not {purpose!r}")
-    if options is not None and not isinstance(options, dict):
-        raise UsageError(f"options must be a dict of backend settings, not {options!r}")
-    backend_names = parse_backend_names(_names(backends, "--backends"))
-    op_names = select_ops(purpose, _names(ops, "--ops"))
-    targets: list[Any] = list(backend_names)
-    if sweep:
-        from storeadvise.bench.sweeps import SWEEP_OPS, codec_variants
-
-        targets = codec_variants(backend_names if backends else None)
-        if not targets:
-            raise UsageError("--sweep covers parquet, csv and jsonl; --backends names none of them")
-        if not ops and not purpose:
-            op_names = list(SWEEP_OPS)
+    _check_run_arguments(repeat=repeat, warmup=warmup, max_time=max_time, purpose=purpose, options=options,
+                         scratch_dir=scratch_dir)
+    targets, op_names = _targets_and_ops(backends, ops, purpose, sweep)
     sizes: list[int] = []
     if scale is not None:
         from storeadvise.bench.sweeps import parse_scale
 
         sizes = parse_scale(scale)
-    if scratch_dir is not None and not Path(scratch_dir).is_dir():
-        raise UsageError(f"--scratch-dir {scratch_dir}: no such folder")
 
     run_id = new_run_id()
     target = Path(out) if out is not None else RESULTS_DIR / f"{run_id}.json"
@@ -161,6 +140,40 @@ def benchmark(
     if save:
         run.settings["saved_to"] = str(target)
     return run
+
+
+def _check_run_arguments(*, repeat: Any, warmup: Any, max_time: Any, purpose: Any, options: Any,
+                         scratch_dir: Any) -> None:
+    """A ``UsageError`` for an argument of the wrong kind, before anything is read or run."""
+    for name, value, low in (("--repeat", repeat, 1), ("--warmup", warmup, 0)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise UsageError(f"{name} must be an integer of at least {low}, not {value!r}")
+    if isinstance(max_time, bool) or not isinstance(max_time, (int, float)) or not max_time > 0:
+        raise UsageError(f"--max-time must be a positive number of seconds, not {max_time!r}")
+    if purpose is not None and not isinstance(purpose, str):
+        raise UsageError(f"--purpose must be a purpose's name, not {purpose!r}")
+    if options is not None and not isinstance(options, dict):
+        raise UsageError(f"options must be a dict of backend settings, not {options!r}")
+    if scratch_dir is not None and not Path(scratch_dir).is_dir():
+        raise UsageError(f"--scratch-dir {scratch_dir}: no such folder")
+
+
+def _targets_and_ops(backends: str | Sequence[str] | None, ops: str | Sequence[str] | None, purpose: str | None,
+                     sweep: bool) -> tuple[list[Any], list[str]]:
+    """The backends (or, with ``sweep``, their codec variants) and the operations to run."""
+    from storeadvise.backends import parse_backend_names
+    from storeadvise.bench.workloads import select_ops
+
+    backend_names = parse_backend_names(_names(backends, "--backends"))
+    op_names = select_ops(purpose, _names(ops, "--ops"))
+    if not sweep:
+        return list(backend_names), op_names
+    from storeadvise.bench.sweeps import SWEEP_OPS, codec_variants
+
+    targets = codec_variants(backend_names if backends else None)
+    if not targets:
+        raise UsageError("--sweep covers parquet, csv and jsonl; --backends names none of them")
+    return targets, op_names if ops or purpose else list(SWEEP_OPS)
 
 
 def _names(value: str | Sequence[str] | None, option: str) -> str | None:

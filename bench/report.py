@@ -30,6 +30,7 @@ from storeadvise.formatting import fmt_ratio, fmt_time, markdown_table, markdown
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
+    from rich.table import Table
 
 FORMATS: tuple[str, ...] = ("table", "markdown", "csv", "json", "html")
 
@@ -132,8 +133,6 @@ def _render_table(run: Run, *, baseline: Run | None, color: bool | None, width: 
 
 
 def _rich_renderables(report: Report) -> list[RenderableType]:
-    from rich import box
-    from rich.cells import cell_len
     from rich.table import Table
     from rich.text import Text
 
@@ -144,65 +143,70 @@ def _rich_renderables(report: Report) -> list[RenderableType]:
     for label, value in report.header:
         grid.add_row(Text(label), Text(value))
     out.append(grid)
-
-    for section in report.sections:
-        kind = " (latency per call)" if section.latency else ""
-        table = Table(
-            title=Text(f"{section.op}{kind}", style="bold"),
-            title_justify="left",
-            box=box.SIMPLE_HEAD,
-            pad_edge=False,
-        )
-        # Numbers are never cropped: each numeric column is at least as wide as its widest cell.
-        table.add_column("backend", no_wrap=True, min_width=max(cell_len(r.backend) for r in section.rows))
-        for column in section.columns:
-            if column.numeric:
-                widest = max(cell_len(r.cells.get(column.key, "")) for r in section.rows)
-                table.add_column(column.title, justify="right", no_wrap=True,
-                                 min_width=max(widest, cell_len(column.title)))
-            else:
-                table.add_column(column.title, overflow="fold", ratio=1, min_width=20)
-        for row in section.rows:
-            entry = row.entry
-            if not entry.ok:
-                style = "red" if entry.measurement.status == "failed" else "yellow"
-            elif entry.untrusted:
-                style = "bold red"
-            elif entry.best:
-                style = "bold green"
-            else:
-                style = ""
-            cells = [Text(row.backend)] + [Text(row.cells.get(c.key, "")) for c in section.columns]
-            table.add_row(*cells, style=style)
-        out.append(table)
-
+    out.extend(_rich_section(section) for section in report.sections)
     if report.verification:
-        table = Table(title=Text("round-trip verification", style="bold"), title_justify="left",
-                      box=box.SIMPLE_HEAD, pad_edge=False)
-        table.add_column("backend", no_wrap=True)
-        table.add_column("result", overflow="fold")
-        for line in report.verification:
-            style = "bold red" if line.flagged else ("green" if line.verified else "yellow")
-            table.add_row(Text(line.backend), Text(line.text), style=style)
-        out.append(table)
+        out.append(_rich_list("round-trip verification", ("backend", "result"), [
+            ((line.backend, line.text), "bold red" if line.flagged else ("green" if line.verified else "yellow"))
+            for line in report.verification
+        ]))
     for plain in report.tables:
-        table = Table(title=Text(plain.title, style="bold"), title_justify="left", box=box.SIMPLE_HEAD,
-                      pad_edge=False)
+        table = _rich_table(plain.title)
         for heading, numeric in zip(plain.head, plain.numeric, strict=True):
             table.add_column(heading, justify="right" if numeric else "left", no_wrap=True)
         for cells in plain.rows:
             table.add_row(*cells)
         out.append(table)
     if report.not_run:
-        table = Table(title=Text("not run", style="bold"), title_justify="left", box=box.SIMPLE_HEAD,
-                      pad_edge=False)
-        table.add_column("backend", no_wrap=True)
-        table.add_column("reason", overflow="fold")
-        for name, reason in report.not_run:
-            table.add_row(Text(name), Text(reason), style="yellow")
-        out.append(table)
+        out.append(_rich_list("not run", ("backend", "reason"), [(row, "yellow") for row in report.not_run]))
     out.extend(Text(note, style="dim") for note in report.footnotes)
     return out
+
+
+def _rich_table(title: str) -> Table:
+    from rich import box
+    from rich.table import Table
+    from rich.text import Text
+
+    return Table(title=Text(title, style="bold"), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False)
+
+
+def _rich_list(title: str, head: tuple[str, str], rows: list[tuple[tuple[str, str], str]]) -> Table:
+    """A two-column table of a name and a sentence (verification results, backends not run)."""
+    from rich.text import Text
+
+    table = _rich_table(title)
+    table.add_column(head[0], no_wrap=True)
+    table.add_column(head[1], overflow="fold")
+    for (name, text), style in rows:
+        table.add_row(Text(name), Text(text), style=style)
+    return table
+
+
+def _row_style(entry: Any) -> str:
+    if not entry.ok:
+        return "red" if entry.measurement.status == "failed" else "yellow"
+    if entry.untrusted:
+        return "bold red"
+    return "bold green" if entry.best else ""
+
+
+def _rich_section(section: Section) -> Table:
+    from rich.cells import cell_len
+    from rich.text import Text
+
+    table = _rich_table(f"{section.op}{' (latency per call)' if section.latency else ''}")
+    # Numbers are never cropped: each numeric column is at least as wide as its widest cell.
+    table.add_column("backend", no_wrap=True, min_width=max(cell_len(r.backend) for r in section.rows))
+    for column in section.columns:
+        if column.numeric:
+            widest = max(cell_len(r.cells.get(column.key, "")) for r in section.rows)
+            table.add_column(column.title, justify="right", no_wrap=True, min_width=max(widest, cell_len(column.title)))
+        else:
+            table.add_column(column.title, overflow="fold", ratio=1, min_width=20)
+    for row in section.rows:
+        cells = [Text(row.backend)] + [Text(row.cells.get(c.key, "")) for c in section.columns]
+        table.add_row(*cells, style=_row_style(row.entry))
+    return table
 
 
 # -- markdown ----------------------------------------------------------------------------------------

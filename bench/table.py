@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
-from storeadvise.bench.results import OK, Measurement, Run
+from storeadvise.bench.results import OK, BackendRun, Measurement, Run
 from storeadvise.formatting import (
     DASH,
     fmt_bytes,
@@ -182,9 +182,7 @@ def server_label(server: dict[str, Any]) -> str:
     return f"{name}, at {server['address']}" if server.get("address") else name
 
 
-def _header(run: Run, baseline: Run | None) -> list[tuple[str, str]]:
-    ds, settings, env = run.dataset, run.settings, run.environment
-    header: list[tuple[str, str]] = []
+def _dataset_line(ds: dict[str, Any]) -> str:
     parts = [str(ds["name"])] if ds.get("name") else []
     if number(ds.get("rows")) is not None:
         parts.append(f"{format_quantity(ds['rows'], 'rows')} rows")
@@ -192,9 +190,10 @@ def _header(run: Run, baseline: Run | None) -> list[tuple[str, str]]:
         parts.append(f"{fmt_bytes(ds['arrow_bytes'])} in Arrow")
     if ds.get("modality"):
         parts.append(str(ds["modality"]))
-    if parts:
-        header.append(("dataset", ", ".join(parts)))
-    header.append(("run", f"{run.run_id}, {run.started_at}" if run.started_at else run.run_id))
+    return ", ".join(parts)
+
+
+def _timing_line(settings: dict[str, Any]) -> str:
     timing = []
     if settings.get("repeat") is not None:
         timing.append(f"up to {settings['repeat']} counted runs")
@@ -204,19 +203,30 @@ def _header(run: Run, baseline: Run | None) -> list[tuple[str, str]]:
         timing.append(f"{settings['max_time']:g} s budget per operation")
     if settings.get("file_reads"):
         timing.append(f"file reads {settings['file_reads']}")
-    if timing:
-        header.append(("timing", ", ".join(timing)))
-    if settings.get("source"):
-        header.append(("source", str(settings["source"])))
-    if number(settings.get("process_peak_rss_bytes")) is not None:
-        header.append(("memory", f"peak resident {fmt_bytes(settings['process_peak_rss_bytes'])} for the whole run"))
+    return ", ".join(timing)
+
+
+def _machine_line(env: dict[str, Any]) -> str:
     machine = [str(env[k]) for k in ("os", "cpu") if env.get(k)]
     if env.get("cpu_count"):
         machine.append(f"{env['cpu_count']} CPUs")
     if env.get("python"):
         machine.insert(0, f"Python {env['python']}")
-    if machine:
-        header.append(("environment", ", ".join(machine)))
+    return ", ".join(machine)
+
+
+def _header(run: Run, baseline: Run | None) -> list[tuple[str, str]]:
+    settings = run.settings
+    lines = [
+        ("dataset", _dataset_line(run.dataset)),
+        ("run", f"{run.run_id}, {run.started_at}" if run.started_at else run.run_id),
+        ("timing", _timing_line(settings)),
+        ("source", str(settings.get("source") or "")),
+    ]
+    if number(settings.get("process_peak_rss_bytes")) is not None:
+        lines.append(("memory", f"peak resident {fmt_bytes(settings['process_peak_rss_bytes'])} for the whole run"))
+    lines.append(("environment", _machine_line(run.environment)))
+    header = [(label, text) for label, text in lines if text]
     for b in run.backends:
         if b.server:
             header.append((f"{b.backend} server", server_label(b.server)))
@@ -286,6 +296,15 @@ def _latency(entries: list[Entry]) -> bool:
     return any(e.measurement.latency for e in entries)
 
 
+def _verification_line(b: BackendRun) -> VerificationLine:
+    v = b.verification
+    if v is None:
+        return VerificationLine(b.backend, f"{DASH} not verified", False, False)
+    counts = f"{format_quantity(v.rows_written, 'rows')} rows written, {format_quantity(v.rows_read, 'rows')} read"
+    mark = FLAG_MARK if v.flagged else GOOD_MARK
+    return VerificationLine(b.backend, f"{mark} {v.summary} ({counts})", v.flagged, True)
+
+
 def build_report(run: Run, baseline: Run | None = None) -> Report:
     """The whole comparison, ready for any text syntax."""
     entries = build_entries(run, baseline)
@@ -300,19 +319,8 @@ def build_report(run: Run, baseline: Run | None = None) -> Report:
         rows = [Row(e.measurement.backend, _cells(e), e) for e in op_entries]
         sections.append(Section(op, latency, _columns(latency, op_entries, baseline is not None), rows))
 
-    verification = []
-    not_run = []
-    for b in run.backends:
-        if b.status != OK:
-            not_run.append((b.backend, f"{b.status}: {b.reason}" if b.reason else b.status))
-            continue
-        v = b.verification
-        if v is None:
-            verification.append(VerificationLine(b.backend, f"{DASH} not verified", False, False))
-            continue
-        counts = f"{format_quantity(v.rows_written, 'rows')} rows written, {format_quantity(v.rows_read, 'rows')} read"
-        text = f"{FLAG_MARK if v.flagged else GOOD_MARK} {v.summary} ({counts})"
-        verification.append(VerificationLine(b.backend, text, v.flagged, True))
+    verification = [_verification_line(b) for b in run.backends if b.status == OK]
+    not_run = [(b.backend, f"{b.status}: {b.reason}" if b.reason else b.status) for b in run.backends if b.status != OK]
 
     footnotes = []
     if any(e.untrusted and e.ok for e in entries):
