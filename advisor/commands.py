@@ -11,6 +11,7 @@ import sys
 import click
 
 from storeadvise.advisor.inputs import CHOICES
+from storeadvise.advisor.render import FORMATS
 from storeadvise.cli import COUNT, LATENCY, SIZE, given_addresses, server_address_options
 
 
@@ -47,7 +48,7 @@ def _echo(text: str) -> None:
 @click.option("--bench-rows", type=COUNT, help="Rows of the generated sample for --bench (default 10000).")
 @click.option("--bench-backends", metavar="LIST", help="Comma-separated backends to measure instead of the top three.")
 @server_address_options
-@click.option("--format", "fmt", type=click.Choice(["table", "text", "json", "markdown"]), default=None,
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
               help="Output format (default: a table on a terminal, plain text when piped).")
 def recommend_command(modality: str | None, purpose: str | None, size: int | None, rows: int | None,
                       structure: str | None, arrival: str | None, latency: float | None, readers: str | None,
@@ -79,7 +80,7 @@ def recommend_command(modality: str | None, purpose: str | None, size: int | Non
 @click.option("--rules", "rules", metavar="FILE", type=click.Path(dir_okay=False),
               help="Include your own rules file (as `recommend --rules` would).")
 @click.option("--check", is_flag=True, help="Check that every rule's examples fire (and do not fire) as declared.")
-@click.option("--format", "fmt", type=click.Choice(["table", "text", "json", "markdown"]), default=None,
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
               help="Output format (default: a table on a terminal, plain text when piped).")
 def rules_command(rule_id: str | None, rules: str | None, check: bool, fmt: str | None) -> None:
     """List the advisor's rules: id, title, when it fires and what it changes. Give an ID to see one

@@ -4,7 +4,7 @@ A module is a backend when it defines a class named after it (``csv.py`` → ``C
 ``files_index.py`` → ``FilesIndexBackend``): the registry maps the backend's name (the same word as
 its module and its CLI name) to where that class lives. It is found by reading the module's text,
 not by importing it, so that adding a backend is adding its module, and listing names imports
-nothing. Private modules (``_arrowfile.py``) and modules without such a class are helpers.
+nothing. Private modules (``_partfiles.py``) and modules without such a class (``batching.py``) are helpers.
 """
 
 from __future__ import annotations

@@ -152,6 +152,11 @@ def _needs_data(plan: WorkloadPlan) -> str | None:
     return None if plan.data is not None else "no data to write"
 
 
+def _append(backend: Backend, batch: pa.RecordBatch) -> None:
+    """Add ``batch`` to what is stored: one call serves both the batch append and the single-row write."""
+    backend.append(batch)
+
+
 def _holds_key(plan: WorkloadPlan, key: Any, table: pa.Table) -> bool:
     """Whether a lookup of ``key`` returned its row."""
     column = plan.key_column
@@ -173,7 +178,9 @@ class Operation:
     inputs: Callable[[WorkloadPlan], Iterator[Any]]
     """The input of each successive call, from the plan; made before the call, outside any timer."""
     run: Callable[[Backend, Any], Any]
-    """One call: drive ``backend`` with one input and return what it gave back."""
+    """One call: drive ``backend`` with one input and return what it gave back. Operations that make
+    the same call share one function (append and write_one): a backend that declares one of them can
+    do the other, and only its declaration refuses it."""
     count: Callable[[Any, Any], Tally]
     """What one call moved, given its input and its result; read-like results go through ``consume``."""
     skip: Callable[[WorkloadPlan], str | None] = _never
@@ -241,13 +248,13 @@ OPERATIONS: dict[str, Operation] = {
         ),
         Operation(
             "append", "add a batch of new rows to what is stored", latency=False, mutates=True,
-            inputs=_new_rows(lambda plan: plan.append_rows), run=lambda backend, batch: backend.append(batch),
+            inputs=_new_rows(lambda plan: plan.append_rows), run=_append,
             count=_sent, checks_row_count=True,
         ),
         Operation(
             "write_one", "write a single new row", latency=True, mutates=True,
             # Keys far from the append's, so that both can run on the same store.
-            inputs=_new_rows(lambda plan: 1, first_round=10_000), run=lambda backend, row: backend.append(row),
+            inputs=_new_rows(lambda plan: 1, first_round=10_000), run=_append,
             count=_sent,
         ),
         Operation(

@@ -13,14 +13,12 @@ from typing import Any
 import click
 
 from storeadvise.bench.formats import REGISTRY, writable_extensions, writable_formats
+from storeadvise.bench.report import FORMATS as REPORT_FORMATS
 from storeadvise.cli import COUNT, SIZE, given_addresses, server_address_options
 from storeadvise.errors import PartialRun, UsageError
 from storeadvise.formatting import format_quantity, printable
 from storeadvise.modalities import SAMPLE_KINDS
 from storeadvise.purposes import PURPOSES
-
-REPORT_FORMATS = ("table", "markdown", "csv", "json", "html")
-
 
 
 def _parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:

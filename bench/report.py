@@ -32,8 +32,6 @@ if TYPE_CHECKING:
     from rich.console import Console, RenderableType
     from rich.table import Table
 
-FORMATS: tuple[str, ...] = ("table", "markdown", "csv", "json", "html")
-
 PLAIN_WIDTH = 120
 """Width of the plain-text table when no terminal says otherwise (a CI log has no width)."""
 
@@ -403,3 +401,5 @@ EXPORTERS: dict[str, Callable[..., str]] = {
     "json": _render_json,
     "html": _render_html,
 }
+FORMATS: tuple[str, ...] = tuple(EXPORTERS)
+"""The formats a run can be rendered in."""
