@@ -123,6 +123,8 @@ class Backend(abc.ABC):
     """``file`` (a file on disk), ``database`` (embedded database file) or ``server``."""
     supports: ClassVar[frozenset[str]] = frozenset()
     """Names from ``backends.operations.OPERATIONS`` that this backend really performs."""
+    sweep_variants: ClassVar[dict[str, dict[str, Any]]] = {}
+    """Codec and layout variants that ``bench --sweep`` compares: label -> the backend options it sets."""
     type_mapping: ClassVar[dict[str, str]] = {}
     """What each Arrow type family becomes at rest (documentation, shown by ``storeadvise backends``)."""
     service: ClassVar[Service | None] = None
@@ -228,5 +230,6 @@ class Backend(abc.ABC):
             "name": self.name,
             "kind": self.kind,
             "supports": sorted(self.supports),
+            "sweep_variants": list(self.sweep_variants),
             "type_mapping": dict(self.type_mapping),
         }

@@ -50,6 +50,7 @@ class CsvBackend(TextFileBackend):
     name: ClassVar[str] = "csv"
     suffix: ClassVar[str] = ".csv"
     gzip_option: ClassVar[str] = "csv_gzip"
+    sweep_variants: ClassVar[dict[str, dict[str, Any]]] = {"plain": {}, "gzip": {gzip_option: True}}
     type_mapping: ClassVar[dict[str, str]] = {
         "timestamp": "ISO-8601 text, read back to the same unit (exact)",
         "timestamp with timezone": "ISO-8601 text of the UTC instant with +0000, read back with the same zone",

@@ -43,6 +43,7 @@ class JsonlBackend(TextFileBackend):
     name: ClassVar[str] = "jsonl"
     suffix: ClassVar[str] = ".jsonl"
     gzip_option: ClassVar[str] = "jsonl_gzip"
+    sweep_variants: ClassVar[dict[str, dict[str, Any]]] = {"plain": {}, "gzip": {gzip_option: True}}
     keeps_nested: ClassVar[bool] = True
     type_mapping: ClassVar[dict[str, str]] = {
         "timestamp": "ISO-8601 string, cast back to the same unit (exact)",

@@ -205,6 +205,16 @@ class ParquetBackend(FileBackend):
 
     name: ClassVar[str] = "parquet"
     suffix: ClassVar[str] = ".parquet"
+    sweep_variants: ClassVar[dict[str, dict[str, Any]]] = {
+        "none": {"parquet_compression": "none"},
+        "snappy": {"parquet_compression": "snappy"},
+        "lz4": {"parquet_compression": "lz4"},
+        "zstd-1": {"parquet_compression": "zstd", "parquet_compression_level": 1},
+        "zstd-3": {"parquet_compression": "zstd", "parquet_compression_level": 3},
+        "zstd-9": {"parquet_compression": "zstd", "parquet_compression_level": 9},
+        "rg=64k": {"parquet_row_group_rows": 65_536},
+        "rg=1M": {"parquet_row_group_rows": 1_048_576},
+    }
     type_mapping: ClassVar[dict[str, str]] = {
         "timestamp": "INT64 timestamp with its unit (exact)",
         "timestamp with timezone": "INT64 UTC timestamp, zone kept in the Arrow schema (exact)",

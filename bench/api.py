@@ -171,8 +171,6 @@ def _targets_and_ops(backends: str | Sequence[str] | None, ops: str | Sequence[s
     from storeadvise.bench.sweeps import SWEEP_OPS, codec_variants
 
     targets = codec_variants(backend_names if backends else None)
-    if not targets:
-        raise UsageError("--sweep covers parquet, csv and jsonl; --backends names none of them")
     return targets, op_names if ops or purpose else list(SWEEP_OPS)
 
 

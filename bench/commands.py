@@ -93,7 +93,7 @@ FORCE = click.option("--force", is_flag=True, help="Replace the output file if i
 @server_address_options
 @click.option("-O", "--option", "option_pairs", multiple=True, metavar="KEY=VALUE", help="Backend option, repeatable.")
 @click.option("--scratch-dir", type=click.Path(path_type=Path), help="Where scratch files go (default: system temp).")
-@click.option("--sweep", is_flag=True, help="Codec and layout sweep: Parquet codecs/row groups, CSV and JSONL plain/gzip.")
+@click.option("--sweep", is_flag=True, help="Codec and layout sweep: the variants each backend declares (Parquet codecs and row groups, CSV and JSON Lines plain and gzip).")
 @click.option("--scale", metavar="SIZES", help="Run at several sizes, e.g. 10k,100k,1M, and fit how cost grows.")
 @click.option("-o", "--out", type=click.Path(path_type=Path), help="Run file to write (default: results/<run-id>.json).")
 @FORCE

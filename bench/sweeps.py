@@ -22,23 +22,22 @@ SWEEP_OPS = ("write", "read")
 
 
 def codec_variants(backends: Sequence[str] | None = None) -> list[Variant]:
-    """Parquet codecs and row-group sizes, CSV and JSON Lines plain and gzip."""
-    variants = [
-        Variant("parquet", "parquet[none]", {"parquet_compression": "none"}),
-        Variant("parquet", "parquet[snappy]", {"parquet_compression": "snappy"}),
-        Variant("parquet", "parquet[lz4]", {"parquet_compression": "lz4"}),
-        Variant("parquet", "parquet[zstd-1]", {"parquet_compression": "zstd", "parquet_compression_level": 1}),
-        Variant("parquet", "parquet[zstd-3]", {"parquet_compression": "zstd", "parquet_compression_level": 3}),
-        Variant("parquet", "parquet[zstd-9]", {"parquet_compression": "zstd", "parquet_compression_level": 9}),
-        Variant("parquet", "parquet[rg=64k]", {"parquet_row_group_rows": 65_536}),
-        Variant("parquet", "parquet[rg=1M]", {"parquet_row_group_rows": 1_048_576}),
-        Variant("csv", "csv[plain]", {}),
-        Variant("csv", "csv[gzip]", {"csv_gzip": True}),
-        Variant("jsonl", "jsonl[plain]", {}),
-        Variant("jsonl", "jsonl[gzip]", {"jsonl_gzip": True}),
-    ]
-    if backends:
-        variants = [v for v in variants if v.backend in backends]
+    """The codec and layout variants each backend declares (``Backend.sweep_variants``), for the named
+    backends or all of them; a ``UsageError`` when none of them declares any."""
+    from storeadvise.backends import REGISTRY, backend_class
+
+    variants = []
+    swept = []
+    for name in REGISTRY:
+        try:
+            declared = backend_class(name).sweep_variants
+        except ImportError:  # a backend whose client library is missing has nothing to sweep here
+            continue
+        swept += [name] if declared else []
+        if backends is None or name in backends:
+            variants += [Variant(name, f"{name}[{label}]", dict(options)) for label, options in declared.items()]
+    if not variants:
+        raise UsageError(f"--sweep covers {', '.join(swept)}; --backends names none of them")
     return variants
 
 

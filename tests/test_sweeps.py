@@ -64,3 +64,17 @@ def test_codec_sweep_runs_variants_with_their_own_options(tmp_path: Path) -> Non
     assert sizes["csv[gzip]"] < sizes["csv[plain]"]
     assert sizes["parquet[zstd-9]"] < sizes["parquet[none]"]
     assert next(b for b in run.backends if b.backend == "csv[gzip]").description["options"] == {"csv_gzip": True}
+
+
+def test_the_codec_sweep_is_what_each_backend_declares() -> None:
+    from storeadvise.backends import REGISTRY, backend_class
+    from storeadvise.bench.sweeps import codec_variants
+
+    declared = {name: backend_class(name).sweep_variants for name in REGISTRY}
+    variants = codec_variants()
+    assert [(v.backend, v.options) for v in variants] == [
+        (name, options) for name, by_label in declared.items() for options in by_label.values()
+    ]
+    assert {v.backend for v in codec_variants(["csv", "sqlite"])} == {"csv"}
+    with pytest.raises(UsageError, match="--sweep covers csv, jsonl, parquet; --backends names none of them"):
+        codec_variants(["sqlite"])
