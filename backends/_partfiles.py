@@ -93,7 +93,7 @@ class FileBackend(Backend):
             found = self.location.glob("part-*") if self.location.exists() else []
             files = sorted(p for p in found if p.is_file())
             if not files:
-                raise DataError(f"{self.name}: nothing has been written yet; write the dataset first")
+                raise self.nothing_written()
             self._parts = files
         return list(self._parts)
 
@@ -138,7 +138,7 @@ class FileBackend(Backend):
 
         path = self.location / SCHEMA_FILE
         if not path.is_file():
-            raise DataError(f"{self.name}: nothing has been written yet; write the dataset first")
+            raise self.nothing_written()
         schema = pa.ipc.read_schema(pa.py_buffer(path.read_bytes()))
         prefix = NOTE_PREFIX.encode()
         if schema.metadata and any(k.startswith(prefix) for k in schema.metadata):

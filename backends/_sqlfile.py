@@ -61,7 +61,7 @@ class SqlFileBackend(Backend):
         """The open connection, opened on first use; ``DataError`` if nothing was written."""
         if self._con is None:
             if not self.path.is_file():
-                raise DataError(f"{self.name}: nothing has been written yet; write the dataset first")
+                raise self.nothing_written()
             self._con = self._open_connection()
         return self._con
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from storeadvise.errors import BackendUnavailable, UnsupportedOperation, UsageError
+from storeadvise.errors import BackendUnavailable, DataError, UnsupportedOperation, UsageError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -209,6 +209,10 @@ class Backend(abc.ABC):
     def size_bytes(self) -> int:
         """Bytes at rest of what is stored now."""
         return sum(p.stat().st_size for p in self.location.rglob("*") if p.is_file())
+
+    def nothing_written(self) -> DataError:
+        """The error of a read, scan or lookup before this backend stored anything."""
+        return DataError(f"{self.name}: nothing has been written yet; write the dataset first")
 
     def why_unsupported(self, op: str) -> str:
         """One sentence shown in the table for an operation not in ``supports`` (override to explain)."""

@@ -423,7 +423,7 @@ class KafkaBackend(Backend):
         loads = json.loads
         rows = [loads(v) for v in values]
         if self._schema is None or self._storage is None:
-            return pa.Table.from_pylist(rows)  # nothing written by this object: infer the types
+            raise self.nothing_written()
         for name in self._binary:
             for row in rows:
                 if row.get(name) is not None:
@@ -499,6 +499,8 @@ class KafkaBackend(Backend):
         reliable stop there."""
         from kafka.errors import KafkaError
 
+        if self._schema is None:
+            raise self.nothing_written()
         consumer = self._consumer()
         try:
             parts = self._partitions(consumer)

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from storeadvise.backends import _typemap
+from storeadvise.backends._selection import check_columns
 from storeadvise.backends.base import Backend, BackendSettings, Predicate, TypeLoss
 from storeadvise.backends.services import Launch, Service, has_module, mask_uri
 from storeadvise.errors import BackendUnavailable, DataError
@@ -353,12 +354,15 @@ class MongoBackend(Backend):
         import pyarrow as pa
 
         if self._schema is None or self._storage is None:
-            return pa.Table.from_pylist(docs)  # nothing written by this object: infer the types
+            raise self.nothing_written()
         names = list(columns) if columns is not None else self._schema.names
         storage = pa.schema([self._storage.field(n) for n in names])
         return _typemap.from_storage(pa.Table.from_pylist(docs, schema=storage), self._schema)
 
     def _find(self, columns: Sequence[str] | None, where: Predicate | None, batch_rows: int) -> Any:
+        if self._schema is None:
+            raise self.nothing_written()
+        check_columns(self._schema, columns, where)
         projection: dict[str, int] = {"_id": 0}
         if columns is not None:
             projection.update(dict.fromkeys(columns, 1))

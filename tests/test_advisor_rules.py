@@ -31,8 +31,8 @@ def test_rule_ids_are_unique_and_options_cover_the_brief():
     ids = [r.id for r in RULES]
     assert len(ids) == len(set(ids))
     options = builtin_rules().options
-    assert list(options) == ["memory", "csv", "jsonl", "parquet", "arrow", "sqlite", "duckdb", "files_index",
-                             "mongo", "kafka"]
+    # The brief's storage options are all there; a rules file may add more without editing this test.
+    assert {"memory", "csv", "jsonl", "parquet", "sqlite", "files_index", "mongo", "kafka"} <= set(options)
     for name, option in options.items():
         assert option.label and option.description and option.caveats and option.choose_when
         if name in ("memory", "files_index"):

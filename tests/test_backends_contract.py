@@ -21,7 +21,7 @@ import pytest
 from storeadvise.backends import REGISTRY, backend_class
 from storeadvise.backends.base import Backend, BackendSettings, Predicate
 from storeadvise.backends.operations import OPERATIONS, InMemory, Tally, WorkloadPlan
-from storeadvise.errors import UnsupportedOperation, UsageError
+from storeadvise.errors import DataError, UnsupportedOperation, UsageError
 
 pa = pytest.importorskip("pyarrow")
 
@@ -325,3 +325,35 @@ def test_write_after_clear_replaces_the_data(backend: Backend) -> None:
     assert_same_rows(backend, backend.read(), second)
     write(backend, mixed_table(30, start=5000))
     assert backend.read().num_rows == 30
+
+
+def test_read_before_write_is_a_clear_error(backend: Backend) -> None:
+    needs(backend, "read")
+    with pytest.raises(DataError, match="write the dataset first"):
+        backend.read()
+
+
+def test_an_unknown_column_is_a_usage_error(backend: Backend) -> None:
+    needs(backend, "write", "project")
+    write(backend, mixed_table(10))
+    with pytest.raises(UsageError, match="no column 'nope'"):
+        backend.read(columns=["nope"])
+
+
+def test_column_names_with_quotes_work_as_key_projection_and_filter(backend: Backend) -> None:
+    needs(backend, "write", "filter", "lookup")
+    odd, other = 'it\'s "id"', 'say ""hi""'
+    backend.settings.key_column = odd
+    table = pa.table({odd: pa.array([1, 2, 3], pa.int64()), other: pa.array(["a", "b", "c"])})
+    write(backend, table)
+    assert backend.read(columns=[other], where=Predicate(odd, ">=", 2)).column(0).to_pylist() == ["b", "c"]
+    assert backend.lookup(3).column(other).to_pylist() == ["c"]
+
+
+def test_an_empty_dataset_round_trips(backend: Backend) -> None:
+    needs(backend, "write", "read")
+    table = mixed_table(0)
+    run(backend, "write", OneShot(table))
+    got = backend.read()
+    assert got.num_rows == 0
+    assert got.column_names == table.column_names

@@ -12,13 +12,11 @@ import pytest
 
 from storeadvise.backends import backend_class
 from storeadvise.backends.base import Backend, BackendSettings, Predicate
-from storeadvise.errors import DataError, UsageError
+from storeadvise.errors import UsageError
 
 pa = pytest.importorskip("pyarrow")
 sys.path.insert(0, str(Path(__file__).parent))
 from test_backends_contract import mixed_table  # noqa: E402
-
-LOCAL = ["csv", "jsonl", "parquet", "arrow", "sqlite", "duckdb"]
 
 
 def make(name: str, scratch: Path, key: str | None = "id", **options: object) -> Backend:
@@ -118,45 +116,6 @@ def test_duckdb_builds_an_index_on_the_key(scratch: Path) -> None:
     backend.write(table.schema, table.to_batches())
     indexes = backend._connect().sql("SELECT table_name, expressions FROM duckdb_indexes()").fetchall()
     assert ("data", "[id]") in indexes
-
-
-@pytest.mark.parametrize("name", LOCAL)
-def test_read_before_write_is_a_clear_error(name: str, scratch: Path) -> None:
-    with pytest.raises(DataError, match="write the dataset first"):
-        make(name, scratch).read()
-
-
-@pytest.mark.parametrize("name", LOCAL)
-def test_unknown_column_and_missing_key_are_usage_errors(name: str, scratch: Path) -> None:
-    backend = make(name, scratch, key=None)
-    table = mixed_table(10)
-    backend.write(table.schema, table.to_batches())
-    with pytest.raises(UsageError, match="no column 'nope'"):
-        backend.read(columns=["nope"])
-    with pytest.raises(UsageError, match="key column"):
-        backend.lookup(1)
-    backend.cleanup()
-
-
-@pytest.mark.parametrize("name", LOCAL)
-def test_column_names_with_quotes_work_as_key_projection_and_filter(name: str, scratch: Path) -> None:
-    odd, other = 'it\'s "id"', 'say ""hi""'
-    backend = make(name, scratch, key=odd)
-    table = pa.table({odd: pa.array([1, 2, 3], pa.int64()), other: pa.array(["a", "b", "c"])})
-    backend.write(table.schema, table.to_batches())
-    assert backend.read(columns=[other], where=Predicate(odd, ">=", 2)).column(0).to_pylist() == ["b", "c"]
-    assert backend.lookup(3).column(other).to_pylist() == ["c"]
-    backend.cleanup()
-
-
-@pytest.mark.parametrize("name", LOCAL)
-def test_empty_dataset_round_trips(name: str, scratch: Path) -> None:
-    backend = make(name, scratch)
-    table = mixed_table(0)
-    backend.write(table.schema, iter([]))
-    got = backend.read()
-    assert got.num_rows == 0
-    assert got.column_names == table.column_names
 
 
 @pytest.mark.parametrize(

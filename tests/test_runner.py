@@ -190,3 +190,18 @@ def test_a_stop_request_ends_the_run_even_if_a_library_swallowed_the_interrupt(t
     assert saved.settings["interrupted"] is True
     assert [(b.backend, b.reason) for b in saved.backends] == [("csv", "interrupted")]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+
+
+def test_a_run_records_the_version_of_every_declared_library_but_the_tools() -> None:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+
+    from storeadvise.bench.probes import TOOLS, recorded_libraries
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
+    declared = project["dependencies"] + project["optional-dependencies"]["embedded"]
+    names = {d.split(">")[0].split("=")[0].split(";")[0].strip() for d in declared} - TOOLS
+    assert names <= set(recorded_libraries())
+    assert not TOOLS & set(recorded_libraries())
