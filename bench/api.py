@@ -47,7 +47,7 @@ def open_dataset(
     if data is not None:
         return load_dataset(data, input_format=input_format, key=key, table=table)
     # Silently ignoring either would benchmark something other than what the user asked for.
-    for option, value in (("--input-format", input_format), ("--table", table)):
+    for option, value in (("--input-format", input_format), ("--table", table), ("--key", key)):
         if value is not None:
             raise UsageError(f"{option} {value!r} describes a data file; none was given (samples need none)")
     return sample_dataset(sample or "tabular", rows, seed=seed)

@@ -192,7 +192,7 @@ def _rich_section(section: Section) -> Table:
     from rich.cells import cell_len
     from rich.text import Text
 
-    table = _rich_table(f"{section.op}{' (latency per call)' if section.latency else ''}")
+    table = _rich_table(section.title)
     # Numbers are never cropped: each numeric column is at least as wide as its widest cell.
     table.add_column("backend", no_wrap=True, min_width=max(cell_len(r.backend) for r in section.rows))
     for column in section.columns:
@@ -214,8 +214,7 @@ def _render_markdown(run: Run, *, baseline: Run | None, color: bool | None, widt
     lines = [f"# {md(report.title)}", ""]
     lines += [f"- **{md(label)}**: {md(value)}" for label, value in report.header]
     for section in report.sections:
-        kind = " (latency per call)" if section.latency else ""
-        lines += ["", f"## {md(section.op)}{kind}", ""]
+        lines += ["", f"## {md(section.title)}", ""]
         rows = []
         for row in section.rows:
             name = f"**{row.backend}**" if row.entry.best else row.backend
@@ -364,8 +363,7 @@ def _render_html(run: Run, *, baseline: Run | None, color: bool | None, width: i
     body += [f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in report.header]
     body.append("</dl>")
     for section in report.sections:
-        kind = " (latency per call)" if section.latency else ""
-        body.append(f"<h2>{html.escape(section.op)}{kind}</h2>")
+        body.append(f"<h2>{html.escape(section.title)}</h2>")
         body.append(_bar_chart(section))
         head = [("backend", False)] + [(c.title, c.numeric) for c in section.columns]
         rows = []

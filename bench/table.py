@@ -97,6 +97,10 @@ class Section:
     columns: list[Column]
     rows: list[Row]
 
+    @property
+    def title(self) -> str:
+        return f"{self.op} (latency per call)" if self.latency else self.op
+
 
 @dataclass
 class VerificationLine:

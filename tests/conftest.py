@@ -46,7 +46,8 @@ def scratch(tmp_path: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def _no_user_server_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests never pick up a developer's own server by accident, except through the fixture."""
-    for name in ("STOREADVISE_DEBUG",):
+    """Tests never pick up a developer's own server by accident, except through the ``<service>_server``
+    fixtures (session-scoped, so they read the environment before this removes it), nor ``--debug``."""
+    for name in ("STOREADVISE_DEBUG", *(s.env_var for s in declared_services().values())):
         monkeypatch.delenv(name, raising=False)
     os.environ.setdefault("COLUMNS", "200")

@@ -74,6 +74,8 @@ def test_table_applies_only_to_database_inputs(tmp_path: Path) -> None:
         open_dataset(path, table="x")
     with pytest.raises(UsageError, match="--table 'x' describes a data file; none was given"):
         open_dataset(sample="tabular", rows=10, table="x")
+    with pytest.raises(UsageError, match="--key 'id' describes a data file; none was given"):
+        open_dataset(sample="tabular", rows=10, key="id")
 
 
 def test_bench_on_a_database_verifies_every_backend_and_leaves_it_unchanged(tmp_path: Path,
