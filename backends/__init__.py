@@ -12,8 +12,9 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from storeadvise.errors import UsageError
 
@@ -52,6 +53,25 @@ def backend_class(name: str) -> type[Backend]:
         ) from None
     module_name, _, attr = target.partition(":")
     return getattr(importlib.import_module(module_name), attr)
+
+
+def runnable_here(names: Sequence[str], options: Mapping[str, Any] | None = None) -> tuple[list[str], dict[str, str]]:
+    """Which of ``names`` can run here, judged without connecting (the client library imports; a server
+    address is given or the embedded server is installed), and why each of the others cannot."""
+    runnable: list[str] = []
+    why_not: dict[str, str] = {}
+    for name in names:
+        try:
+            cls = backend_class(name)
+        except ImportError as exc:
+            why_not[name] = f"cannot import its client library ({exc.name or exc})"
+            continue
+        ok, reason = cls.service.availability(None, options) if cls.service else (True, "")
+        if ok:
+            runnable.append(name)
+        else:
+            why_not[name] = reason
+    return runnable, why_not
 
 
 def parse_backend_names(text: str | None) -> list[str]:

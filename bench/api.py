@@ -104,6 +104,13 @@ def benchmark(
     _check_run_arguments(repeat=repeat, warmup=warmup, max_time=max_time, purpose=purpose, options=options,
                          scratch_dir=scratch_dir)
     targets, op_names = _targets_and_ops(backends, ops, purpose, sweep)
+    unavailable: dict[str, str] = {}
+    if not _names(backends, "--backends") and not sweep:
+        # Defaults that cannot run here (no embedded server installed, no address given) are left out
+        # and said so; a backend the user names is run, and its skip makes the run partial.
+        from storeadvise.backends import runnable_here
+
+        targets, unavailable = runnable_here(targets, options)
     sizes: list[int] = []
     if scale is not None:
         from storeadvise.bench.sweeps import parse_scale
@@ -126,6 +133,7 @@ def benchmark(
         options=dict(options or {}),
         scratch_root=Path(scratch_dir) if scratch_dir else None,
         seed=seed,
+        unavailable=unavailable,
     )
     opener = partial(open_dataset, data, sample=sample, seed=seed, key=key, input_format=input_format, table=table)
     if not sizes:

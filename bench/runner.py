@@ -90,6 +90,9 @@ class BenchConfig:
     options: dict[str, Any] = field(default_factory=dict)
     scratch_root: Path | None = None
     seed: int = 0
+    unavailable: dict[str, str] = field(default_factory=dict)
+    """Default backends left out because they cannot run here (name -> why); not asked for, so not a
+    problem of the run, but shown with it."""
 
     def effective_memory_limit(self) -> int:
         if self.memory_limit is not None:
@@ -257,6 +260,7 @@ class Runner:
             "memory_limit": self.memory_limit,
             "file_reads": "warm: files are read right after they are written, from the page cache",
             "options": mask_options(c.options),
+            "unavailable": dict(c.unavailable),
         }
 
     def _save(self, run: Run) -> None:

@@ -325,6 +325,7 @@ def build_report(run: Run, baseline: Run | None = None) -> Report:
 
     verification = [_verification_line(b) for b in run.backends if b.status == OK]
     not_run = [(b.backend, f"{b.status}: {b.reason}" if b.reason else b.status) for b in run.backends if b.status != OK]
+    not_run += [(name, f"not available here: {why}") for name, why in run.settings.get("unavailable", {}).items()]
 
     footnotes = []
     if any(e.untrusted and e.ok for e in entries):

@@ -83,3 +83,10 @@ def test_wheel_without_extras_runs_the_main_commands(tmp_path: Path) -> None:
     run = json.loads(benched.stdout)
     statuses = {b["backend"]: b["status"] for b in run["backends"]}
     assert statuses == dict.fromkeys(FILE_BACKENDS.split(","), "ok"), statuses
+
+    # The default backends without the embedded extra: the servers' backends are left out and said so,
+    # and the run of the others is complete.
+    default = _run([exe, "bench", "data.csv", "--repeat", "1", "--warmup", "0", "--lookups", "10", "--no-save"],
+                   work, env)
+    assert default.returncode == 0, default.stderr[-2000:]
+    assert "not available here" in default.stdout and "storeadvise[embedded]" in default.stdout
