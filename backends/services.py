@@ -223,12 +223,16 @@ def has_module(name: str) -> Callable[[], bool]:
 def declared_services() -> dict[str, Service]:
     """Every service that a registered backend declares, by name, in registry order.
 
-    It imports the backend modules, which import no client library at import time."""
+    It imports the backend modules, which should import no client library at import time; one that
+    does and cannot here is left out, so that a backend missing its library never stops every command."""
     from storeadvise.backends import REGISTRY, backend_class
 
     found: dict[str, Service] = {}
     for name in REGISTRY:
-        service = backend_class(name).service
+        try:
+            service = backend_class(name).service
+        except ImportError:
+            continue
         if service is not None:
             found.setdefault(service.name, service)
     return found

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from storeadvise.backends import DEFAULT_BACKENDS, REGISTRY, _discover, backend_class
 
 
@@ -27,3 +29,15 @@ def test_a_module_defining_a_class_named_after_it_is_a_backend_and_helpers_are_n
         "files_index": "storeadvise.backends.files_index:FilesIndexBackend",
         "redis": "storeadvise.backends.redis:RedisBackend",
     }
+
+
+def test_a_backend_whose_library_is_missing_stops_no_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    from storeadvise.backends import REGISTRY, runnable_here
+    from storeadvise.backends.services import declared_services
+    from storeadvise.bench.listing import list_backends
+
+    monkeypatch.setitem(REGISTRY, "broken", "storeadvise.backends.no_such_module:BrokenBackend")
+    assert set(declared_services()) == {"mongo", "kafka"}
+    assert next(row for row in list_backends() if row["name"] == "broken")["available"] is False
+    runnable, why_not = runnable_here(["csv", "broken"])
+    assert runnable == ["csv"] and "cannot import" in why_not["broken"]
