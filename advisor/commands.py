@@ -12,6 +12,7 @@ import click
 
 from storeadvise.advisor.inputs import CHOICES
 from storeadvise.advisor.render import FORMATS
+from storeadvise.bench.api import input_formats
 from storeadvise.cli import COUNT, LATENCY, SIZE, given_addresses, server_address_options
 
 
@@ -39,7 +40,7 @@ def _echo(text: str) -> None:
 @click.option("--readers", metavar="one|team|many", help="Who reads it: one person, a team, or many services.")
 @click.option("--update", metavar="append|in-place", help="How it changes: append-only, or updates in place.")
 @click.option("--data", "data", metavar="FILE", type=click.Path(dir_okay=False),
-              help="Profile this file (CSV, Parquet, JSON Lines, Arrow) to infer modality, structure and size.")
+              help=f"Profile this file ({', '.join(input_formats())}) to infer modality, structure and size.")
 @click.option("--rules", "rules", metavar="FILE", type=click.Path(dir_okay=False),
               help="A TOML file of your own rules, added to (or overriding) the built-in ones.")
 @click.option("--explain", is_flag=True, help="Print every rule that fired, why, and its sources.")

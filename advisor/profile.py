@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from storeadvise.errors import DataError
 from storeadvise.formatting import format_quantity
 
 
@@ -55,9 +54,6 @@ def inputs_from_profile(profile: Any) -> tuple[dict[str, Any], list[str]]:
 
 def profile_inputs(path: str | Path) -> tuple[dict[str, Any], list[str]]:
     """Profile the file at ``path`` and return the inputs it implies, with a note saying what was inferred."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file; give --data the path of a CSV, Parquet, JSON Lines or Arrow file")
     from storeadvise.bench.api import open_dataset
 
-    return inputs_from_profile(open_dataset(path).profile)
+    return inputs_from_profile(open_dataset(Path(path)).profile)

@@ -23,9 +23,16 @@ if TYPE_CHECKING:
     from storeadvise.bench.datasets import Dataset
     from storeadvise.bench.runner import EventCallback
 
-__all__ = ["BackendRun", "Measurement", "Run", "benchmark", "open_dataset"]
+__all__ = ["BackendRun", "Measurement", "Run", "benchmark", "input_formats", "open_dataset"]
 
 RESULTS_DIR = Path("results")
+
+
+def input_formats() -> list[str]:
+    """The names of the formats a dataset can be read from (``--input-format``)."""
+    from storeadvise.bench.formats import REGISTRY
+
+    return list(REGISTRY)
 
 
 def open_dataset(
