@@ -73,7 +73,7 @@ def test_recommend_with_user_rules(tmp_path: Path):
     (["-m", "tabular", "-p", "online", "--size", "lots"], "--size 'lots': expected a size like 500MB", 2),
     (["-m", "tabular", "-p", "online", "--readers", "everyone"], "unknown readers 'everyone'", 2),
     (["-p", "online"], "--modality", 2),
-    (["-m", "tabular", "-p", "online", "--data", "no/such/file.csv"], "no such file", 2),  # as for bench: the path given is wrong
+    (["-m", "tabular", "-p", "online", "--data", "no/such/file.csv"], "no such file", 2),
 ])
 def test_bad_input_is_one_line_and_non_zero(args, message, code):
     result = run("recommend", *args)
