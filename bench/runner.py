@@ -56,6 +56,12 @@ EventCallback = Callable[[str, str, str], None]
 MEMORY_SHARE = 0.5
 """Default ``memory_limit``: this share of the machine's memory."""
 
+STOPS = (KeyboardInterrupt, SystemExit, GeneratorExit)
+"""What ends a run when raised inside a backend: Ctrl-C, SIGTERM and the stop request (both raise
+``KeyboardInterrupt``), an exit, a generator being closed. Anything else a backend raises, including a
+``BaseException`` from native code (pyo3's ``PanicException`` when polars panics), fails that backend
+or operation only."""
+
 LATENCY_WARMUP_CALLS = 5
 MIN_LATENCY_CALLS = 10
 
@@ -298,12 +304,16 @@ class Runner:
             entry.status, entry.reason = SKIPPED, str(exc)
         except StoreAdviseError as exc:
             entry.status, entry.reason = FAILED, str(exc)
-        except Exception as exc:  # a backend failing is a result to report, not a crash of the run
+        except STOPS:
+            raise
+        except BaseException as exc:  # a backend failing is a result to report, not a crash of the run
             entry.status, entry.reason = FAILED, _first_line(exc)
         finally:
             try:
                 backend.cleanup()
-            except Exception as exc:
+            except STOPS:
+                raise
+            except BaseException as exc:
                 entry.reason = (entry.reason + "; " if entry.reason else "") + f"cleanup failed: {_first_line(exc)}"
         return entry
 
@@ -321,7 +331,9 @@ class Runner:
                     op.reset(backend)
                 op.call(backend, data)
                 m = None
-        except Exception as exc:
+        except STOPS:
+            raise
+        except BaseException as exc:
             reason = str(exc) if isinstance(exc, StoreAdviseError) else _first_line(exc)
             entry.status = SKIPPED if isinstance(exc, BackendUnavailable) else FAILED
             entry.reason = f"write failed: {reason}"
@@ -364,7 +376,9 @@ class Runner:
             return self._throughput_op(backend, op, plan, m)
         except UnsupportedOperation as exc:
             m.status, m.reason = UNSUPPORTED, str(exc)
-        except Exception as exc:
+        except STOPS:
+            raise
+        except BaseException as exc:
             m.status, m.reason = FAILED, str(exc) if isinstance(exc, StoreAdviseError) else _first_line(exc)
         return m
 

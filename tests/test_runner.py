@@ -190,3 +190,31 @@ def test_a_stop_request_ends_the_run_even_if_a_library_swallowed_the_interrupt(t
     assert saved.settings["interrupted"] is True
     assert [(b.backend, b.reason) for b in saved.backends] == [("csv", "interrupted")]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+
+
+class _NativePanic(BaseException):
+    """What a panic inside native code looks like to Python (pyo3's ``PanicException`` derives from
+    ``BaseException``, not ``Exception``)."""
+
+
+def test_a_backend_raising_a_base_exception_fails_alone_and_the_run_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storeadvise.backends.arrow import ArrowBackend
+    from storeadvise.backends.parquet import ParquetBackend
+
+    def panic(self, *args, **kwargs):
+        raise _NativePanic("called `Result::unwrap()` on an `Err` value")
+
+    monkeypatch.setattr(ParquetBackend, "open", panic)  # the backend's own boundary
+    monkeypatch.setattr(ArrowBackend, "lookup", panic)  # one operation's boundary
+    run = storeadvise.benchmark(sample="tabular", rows=300, backends=["csv", "parquet", "arrow", "sqlite"],
+                                ops="write,read,lookup", repeat=1, warmup=0, lookups=5, out=tmp_path / "r.json")
+    saved = load_run(tmp_path / "r.json")
+    assert [b.backend for b in saved.backends] == ["csv", "parquet", "arrow", "sqlite"]
+    by_name = {b.backend: b for b in saved.backends}
+    assert by_name["parquet"].status == FAILED and "_NativePanic" in by_name["parquet"].reason
+    arrow_ops = {m.op: m for m in by_name["arrow"].measurements}
+    assert arrow_ops["lookup"].status == FAILED and arrow_ops["read"].status == OK
+    assert by_name["csv"].status == OK and by_name["sqlite"].status == OK
+    assert run.backends[-1].status == OK
