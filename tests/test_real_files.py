@@ -1,0 +1,76 @@
+"""Real files that used to crash or lose values: each class of problem, tested over the class.
+
+The end-to-end cases (one CLI run per hostile file) are in ``test_hostile_inputs.py``; these pin
+the mechanism behind each fix on its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+
+from storeadvise.bench.workloads import NEW_KEY_ROOM, _choose_predicate, _free_key_offset
+
+EXTREME_INTEGERS = {
+    "int8": (pa.int8(), -128, 127),
+    "int32": (pa.int32(), -(2**31), 2**31 - 1),
+    "int64 beyond 2^53": (pa.int64(), 2**60, 2**63 - 1),
+    "int64 negative": (pa.int64(), -(2**63), -(2**62)),
+    "uint64 beyond int64": (pa.uint64(), 2**63, 2**64 - 1),
+}
+
+
+def _spread(low: int, high: int, n: int = 1_000) -> list[int]:
+    """n distinct integers from low to high inclusive, exact (no float in between)."""
+    step = max(1, (high - low) // (n - 1))
+    return [min(low + i * step, high) for i in range(n)]
+
+
+@pytest.mark.parametrize("case", sorted(EXTREME_INTEGERS))
+def test_the_filter_predicate_on_any_integer_is_an_exact_value_selecting_a_tenth(case: str) -> None:
+    arrow_type, low, high = EXTREME_INTEGERS[case]
+    values = pa.array(_spread(low, high, min(1_000, high - low + 1)), arrow_type)
+    predicate = _choose_predicate(pa.table({"v": values}), key=None)
+    assert predicate is not None and isinstance(predicate.value, int)
+    assert predicate.value in values.to_pylist()  # a stored value, not a rounded neighbour
+    share = pc.sum(pc.greater(values, pa.scalar(predicate.value, arrow_type))).as_py() / len(values)
+    assert 0.05 <= share <= 0.15, share
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_the_filter_predicate_on_timestamps_near_their_range_ends_is_exact(unit: str) -> None:
+    epoch = pa.array(_spread(2**62, 2**63 - 2), pa.int64())
+    if unit != "ns":  # the same instants as nanoseconds would overflow; stay inside year 9999
+        epoch = pa.array(_spread(0, 253_402_300_799 * {"s": 1, "ms": 10**3, "us": 10**6}[unit]), pa.int64())
+    values = epoch.cast(pa.timestamp(unit, tz="+05:30"))
+    predicate = _choose_predicate(pa.table({"t": values}), key=None)
+    assert predicate is not None
+    assert pc.any(pc.equal(values, pa.scalar(predicate.value, values.type))).as_py()
+    share = pc.sum(pc.greater(values, pa.scalar(predicate.value, values.type))).as_py() / len(values)
+    assert 0.05 <= share <= 0.15, share
+
+
+def test_the_filter_predicate_skips_nan_and_infinity() -> None:
+    values = pa.array([float("nan"), float("inf"), float("-inf")] * 10 + [float(i) for i in range(100)])
+    predicate = _choose_predicate(pa.table({"f": values}), key=None)
+    assert predicate is not None and 85 <= predicate.value <= 95
+
+
+def test_dates_from_year_1_to_9999_give_an_exact_predicate() -> None:
+    days = _spread(0, (dt.date(9999, 12, 31) - dt.date(1, 1, 1)).days)
+    values = pa.array([dt.date(1, 1, 1) + dt.timedelta(days=d) for d in days])
+    predicate = _choose_predicate(pa.table({"d": values}), key=None)
+    assert predicate is not None and predicate.value in values.to_pylist()
+
+
+@pytest.mark.parametrize("case", [name for name in sorted(EXTREME_INTEGERS) if "64" in name])
+def test_new_keys_fit_the_key_type_and_miss_every_sampled_key(case: str) -> None:
+    arrow_type, low, high = EXTREME_INTEGERS[case]
+    keys = pa.chunked_array([pa.array(_spread(low + NEW_KEY_ROOM * 2, high - NEW_KEY_ROOM * 2), arrow_type)])
+    offset = _free_key_offset(keys, len(keys), arrow_type)
+    new = pa.array([offset, offset + NEW_KEY_ROOM - 1], arrow_type)  # raises if outside the type
+    overlap = pc.is_in(new, value_set=keys.combine_chunks())
+    assert not any(overlap.to_pylist()) and not (keys.to_pylist()[0] <= offset <= keys.to_pylist()[-1])
