@@ -61,6 +61,23 @@ def select(table: pa.Table, columns: Sequence[str] | None, where: Predicate | No
     return (table if columns is None else table.select(list(columns))).filter(mask)
 
 
+def value_type(data_type: pa.DataType) -> pa.DataType:
+    """The type of a column's values: a dictionary-encoded (categorical) column's value type, else itself."""
+    import pyarrow as pa
+
+    return data_type.value_type if pa.types.is_dictionary(data_type) else data_type
+
+
+def cast_values(column: Any, target: pa.DataType, safe: bool = True) -> Any:
+    """``column`` cast to ``target``, also to a dictionary-encoded (categorical) type from its plain
+    values, which Arrow casts only from strings: the values are cast, then encoded."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(target) and not pa.types.is_dictionary(column.type):
+        column = column.cast(target.value_type, safe=safe).dictionary_encode()
+    return column.cast(target, safe=safe)
+
+
 def conform(data: Any, schema: pa.Schema) -> Any:
     """A table or record batch cast to ``schema`` (the written one), casting only the columns whose
     type differs (readers give e.g. string for JSON timestamps, or another zone for a timestamp)."""
@@ -69,7 +86,7 @@ def conform(data: Any, schema: pa.Schema) -> Any:
     if data.schema == schema:
         return data
     columns = [
-        col if col.type == field.type else col.cast(field.type)
+        col if col.type == field.type else cast_values(col, field.type)
         for col, field in zip(data.columns, schema, strict=True)
     ]
     kind = pa.Table if isinstance(data, pa.Table) else pa.RecordBatch

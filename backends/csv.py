@@ -34,7 +34,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
-from storeadvise.backends._selection import check_columns, conform, needed_columns, select, subschema
+from storeadvise.backends._selection import check_columns, conform, needed_columns, select, subschema, value_type
 from storeadvise.backends._text_columns import text_safe_schema
 from storeadvise.backends._textfile import TextFileBackend
 from storeadvise.backends.base import Predicate
@@ -105,12 +105,16 @@ class CsvBackend(TextFileBackend):
     # -- reading ---------------------------------------------------------------------------------------
     def _options(self, columns: Sequence[str] | None) -> dict[str, Any]:
         import pyarrow.csv as pcsv
+        import pyarrow.types as pt
 
         target = text_safe_schema(self.schema)
         return {
             "parse_options": pcsv.ParseOptions(newlines_in_values=self.line_breaks),
             "convert_options": pcsv.ConvertOptions(
-                column_types={f.name: f.type for f in target},
+                # the reader makes categories of strings only: other dictionaries are read as their
+                # values and encoded again by ``conform``
+                column_types={f.name: f.type if pt.is_string(value_type(f.type)) else value_type(f.type)
+                              for f in target},
                 include_columns=list(columns) if columns is not None else None,
                 null_values=[""],
                 strings_can_be_null=True,

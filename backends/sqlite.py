@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from storeadvise.backends._selection import cast_values
 from storeadvise.backends._sqlfile import TABLE, SqlFileBackend
 from storeadvise.backends._text_columns import is_binary, is_nested, to_text_column
 from storeadvise.backends.base import Predicate, TypeLoss, quote_identifier
@@ -137,7 +138,7 @@ class RowConverter:
 
         batch = pa.RecordBatch.from_struct_array(pa.array(rows, type=self.struct))
         for i, field in self.casts:
-            batch = batch.set_column(i, field, batch.column(i).cast(field.type))
+            batch = batch.set_column(i, field, cast_values(batch.column(i), field.type))
         return batch
 
     def table(self, chunks: Iterable[list[tuple]]) -> pa.Table:

@@ -55,11 +55,21 @@ _TIME_NAMES = re.compile(r"^(ts|time|timestamp|date|datetime)$|.*_(ts|time|times
 _TIME_LIKE = re.compile(r"^(ts|time|timestamp|date|datetime)$", re.IGNORECASE)
 
 
+def decoded(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """The column with its values spelled out (dictionary-encoded columns decoded), for the compute
+    functions that have no kernel for dictionaries (binary_length, greater, quantiles ...)."""
+    import pyarrow as pa
+
+    return column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
+
+
 def column_kind(arrow_type: pa.DataType) -> str:
     """int | float | string | bool | timestamp | date | binary | nested | decimal | other."""
     import pyarrow as pa
 
-    t = arrow_type.value_type if pa.types.is_dictionary(arrow_type) else arrow_type
+    from storeadvise.backends._selection import value_type
+
+    t = value_type(arrow_type)
     checks = (
         ("bool", pa.types.is_boolean), ("int", pa.types.is_integer), ("float", pa.types.is_floating),
         ("decimal", pa.types.is_decimal), ("timestamp", pa.types.is_timestamp), ("date", pa.types.is_date),
@@ -168,16 +178,16 @@ class _Scan:
         for i, column in enumerate(batch.columns):
             self.nulls[i] += column.null_count
         for i in self.text_bytes:
-            self.text_bytes[i] += pc.sum(pc.binary_length(batch.column(i))).as_py() or 0
+            self.text_bytes[i] += pc.sum(pc.binary_length(decoded(batch.column(i)))).as_py() or 0
         for i, still in self.sorted.items():
             if still:
-                values = batch.column(i).drop_null().to_numpy(zero_copy_only=False)
+                values = decoded(batch.column(i)).drop_null().to_numpy(zero_copy_only=False)
                 if len(values):
                     before = self.last_time.get(i)
                     self.sorted[i] = bool(np.all(values[1:] >= values[:-1])) and (before is None or values[0] >= before)
                     self.last_time[i] = values[-1]
         for name, check in self.keys.items():
-            check.add(batch.column(name))
+            check.add(decoded(batch.column(batch.schema.get_field_index(name))))
 
     def columns(self) -> list[ColumnProfile]:
         return [ColumnProfile(f.name, str(f.type), kind, nulls)
@@ -190,7 +200,11 @@ class _Scan:
 
 
 def _key_candidates(schema: pa.Schema) -> list[str]:
-    eligible = [f.name for f in schema if column_kind(f.type) in ("int", "string")]
+    import pyarrow as pa
+
+    # a dictionary-encoded column is a category, not an identifier (and new keys cannot be made for it)
+    eligible = [f.name for f in schema
+                if column_kind(f.type) in ("int", "string") and not pa.types.is_dictionary(f.type)]
     named = [n for n in eligible if _KEY_NAMES.match(n)]
     named.sort(key=lambda n: (0 if n.lower() in ("id", "_id", "key", "uuid", "pk") else 1))
     if not named and eligible and eligible[0] == schema.names[0]:

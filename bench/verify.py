@@ -68,10 +68,12 @@ def _cast_back(column: pa.Array, target: pa.DataType) -> pa.Array:
     """The returned column in the original type, or ``ValueError`` if it cannot be converted."""
     import pyarrow as pa
 
+    from storeadvise.backends._selection import cast_values
+
     if column.type.equals(target):
         return column
     try:
-        return column.cast(target, safe=True)
+        return cast_values(column, target)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
         raise ValueError(str(exc).splitlines()[0]) from None
 

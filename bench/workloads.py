@@ -130,25 +130,24 @@ def _upper_tenth(values: pa.ChunkedArray) -> Any:
 
 def _choose_predicate(sample: pa.Table, key: str | None) -> Predicate | None:
     """A predicate selecting about a tenth of the rows, on the first suitable column."""
-    import pyarrow as pa
     import pyarrow.compute as pc
 
-    for f in sample.schema:
-        if f.name == key:
-            continue
-        col = sample.column(f.name).drop_null()
-        if pa.types.is_floating(f.type):
+    from storeadvise.bench.datasets import column_kind, decoded
+
+    columns = [(f.name, column_kind(f.type), decoded(sample.column(i))) for i, f in enumerate(sample.schema)
+               if f.name != key]
+    for name, kind, col in columns:
+        col = col.drop_null()
+        if kind == "float":
             col = col.filter(pc.is_finite(col))
-        if len(col) == 0:
-            continue
-        if _numeric(f.type) or pa.types.is_timestamp(f.type) or pa.types.is_date(f.type):
+        if len(col) and kind in ("int", "float", "timestamp", "date"):
             value = _upper_tenth(col)
             if value is not None:
-                return Predicate(f.name, ">", value)
-    for f in sample.schema:
-        if f.name != key and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type)):
-            counts = pc.value_counts(sample.column(f.name).drop_null())
+                return Predicate(name, ">", value)
+    for name, kind, col in columns:
+        if kind == "string":
+            counts = pc.value_counts(col.drop_null())
             if 0 < len(counts) <= max(2, sample.num_rows // 20):
                 top = max(counts.to_pylist(), key=lambda c: c["counts"])
-                return Predicate(f.name, "==", top["values"])
+                return Predicate(name, "==", top["values"])
     return None

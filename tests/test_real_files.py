@@ -74,3 +74,30 @@ def test_new_keys_fit_the_key_type_and_miss_every_sampled_key(case: str) -> None
     new = pa.array([offset, offset + NEW_KEY_ROOM - 1], arrow_type)  # raises if outside the type
     overlap = pc.is_in(new, value_set=keys.combine_chunks())
     assert not any(overlap.to_pylist()) and not (keys.to_pylist()[0] <= offset <= keys.to_pylist()[-1])
+
+
+DICTIONARY_COLUMNS = {
+    "string": (pa.array(["red", "green", "blue"] * 100), "string"),
+    "int": (pa.array(range(300)), "int"),
+    "float": (pa.array([i / 4 for i in range(300)]), "float"),
+    "timestamp": (pa.array([dt.datetime(2024, 1, 1) + dt.timedelta(minutes=i) for i in range(300)]), "timestamp"),
+    "date": (pa.array([dt.date(2024, 1, 1) + dt.timedelta(days=i) for i in range(300)]), "date"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DICTIONARY_COLUMNS))
+def test_a_dictionary_encoded_column_is_profiled_and_filtered_like_its_values(case: str, tmp_path) -> None:
+    import pyarrow.feather as feather
+
+    from storeadvise.bench.datasets import load_dataset
+    from storeadvise.bench.workloads import plan_workload
+
+    values, kind = DICTIONARY_COLUMNS[case]
+    path = tmp_path / "categorical.feather"  # Feather keeps every dictionary type (Parquet: strings only)
+    feather.write_feather(pa.table({"id": range(300), "c": values.dictionary_encode()}), path)
+    dataset = load_dataset(path)
+    assert pa.types.is_dictionary(dataset.schema.field("c").type)
+    assert [(c.name, c.kind) for c in dataset.profile.columns] == [("id", "int"), ("c", kind)]
+    plan = plan_workload(dataset, ["filter"], lookups=5)
+    assert plan.predicate is not None and plan.predicate.column == "c"
+    assert 0 < dataset.to_table().filter(plan.predicate.to_arrow()).num_rows < 300
