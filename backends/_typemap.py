@@ -32,6 +32,18 @@ def map_type(dtype: pa.DataType, leaf: Leaf) -> pa.DataType:
     return leaf(dtype)
 
 
+def in_utc(dtype: pa.DataType) -> pa.DataType:
+    """A leaf rule: a timestamp with a time zone as the same instant in UTC (a change of metadata
+    only). Text writers use it so that every instant of years 1 to 9999 has an ISO-8601 form (in
+    +05:30, 9999-12-31 23:59 UTC is in year 10000) and polars, which knows only named zones, never
+    sees a fixed offset."""
+    import pyarrow as pa
+
+    if pa.types.is_timestamp(dtype) and dtype.tz is not None:
+        return pa.timestamp(dtype.unit, tz="UTC")
+    return dtype
+
+
 def storage_schema(schema: pa.Schema, leaf: Leaf) -> pa.Schema:
     """The schema with ``leaf`` applied to every column."""
     import pyarrow as pa

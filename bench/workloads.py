@@ -114,13 +114,9 @@ def _free_key_offset(keys: pa.ChunkedArray, rows: int, key_type: pa.DataType) ->
 def _upper_tenth(values: pa.ChunkedArray) -> Any:
     """The value with nine tenths of ``values`` at or below it, picked by sorting: exact for every
     ordered type (a cast to float64 would round integers beyond 2^53, and refuse them). None when
-    Python cannot hold it (a timestamp past year 9999)."""
-    import pyarrow as pa
+    Python cannot hold it in the column's zone (9999-12-31 UTC is in year 10000 in +05:30)."""
     import pyarrow.compute as pc
 
-    if pa.types.is_timestamp(values.type) and values.type.tz:
-        # the same instant in UTC: 9999-12-31 UTC is a valid datetime, in +05:30 it is year 10000
-        values = values.cast(pa.timestamp(values.type.unit, tz="UTC"))
     order = pc.sort_indices(values)
     try:
         return values.take(order.slice(int(0.9 * (len(values) - 1)), 1))[0].as_py()

@@ -101,3 +101,33 @@ def test_a_dictionary_encoded_column_is_profiled_and_filtered_like_its_values(ca
     plan = plan_workload(dataset, ["filter"], lookups=5)
     assert plan.predicate is not None and plan.predicate.column == "c"
     assert 0 < dataset.to_table().filter(plan.predicate.to_arrow()).num_rows < 300
+
+
+ZONES = ["+05:30", "-09:30", "+00:00", "UTC", "Asia/Kolkata", "America/New_York", "Pacific/Kiritimati"]
+FILE_BACKENDS = ["csv", "jsonl", "parquet", "arrow", "sqlite", "duckdb"]
+
+
+def test_zoned_timestamps_from_year_1_to_9999_survive_every_file_backend(tmp_path) -> None:
+    """Fixed offsets (which made polars panic) and named zones, at the ends of the range a datetime
+    can hold in UTC: in +05:30 the last instant of 9999 is in year 10000, in -09:30 the first of year 1
+    is in year 0."""
+    import pyarrow.parquet as pq
+
+    import storeadvise
+
+    instants = pa.array([dt.datetime(1, 1, 1), dt.datetime(1, 1, 1, 23, 59), dt.datetime(1970, 1, 1),
+                         dt.datetime(9999, 12, 31), dt.datetime(9999, 12, 31, 23, 59, 59, 999_999), None] * 4,
+                        pa.timestamp("us"))
+    columns = {"id": pa.array(range(len(instants)))}
+    for i, zone in enumerate(ZONES):
+        unit = ["s", "ms", "us"][i % 3]
+        columns[f"t{i}"] = instants.cast(pa.timestamp(unit), safe=False).cast(pa.timestamp(unit, tz=zone))
+    path = tmp_path / "zones.parquet"
+    pq.write_table(pa.table(columns), path)
+    run = storeadvise.benchmark(path, backends=FILE_BACKENDS, ops="write,read,filter", repeat=1, warmup=0,
+                                save=False)
+    for b in run.backends:
+        assert b.status == "ok", (b.backend, b.reason)
+        assert not b.verification.flagged, (b.backend, b.verification.message)
+        assert all(c.status != "lost" for c in b.verification.columns), (b.backend, b.verification.columns)
+        assert all(m.status == "ok" for m in b.measurements), [(m.op, m.reason) for m in b.measurements]
