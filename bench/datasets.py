@@ -106,6 +106,10 @@ class DatasetProfile:
     key_column: str | None = None
     time_column: str | None = None
     nested: bool = False
+    renamed_columns: list[dict[str, Any]] = field(default_factory=list)
+    """Columns renamed so that every backend accepts them: ``{"position", "from", "to"}`` each."""
+    notes: list[str] = field(default_factory=list)
+    """What a user must know about the input, one sentence each (shown with the run's header)."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -302,6 +306,7 @@ class Dataset:
         p = self.profile
         profile = _profile(f"{p.name}[:{scan.rows}]", p.source, p.format, scan, p.file_bytes, p.key_column,
                            p.time_column, p.modality)
+        profile.renamed_columns, profile.notes = p.renamed_columns, list(p.notes)
         return Dataset(self.schema, stream, profile, self._batch_rows)
 
     def to_table(self) -> pa.Table:
@@ -338,6 +343,62 @@ class Dataset:
         return table.take(pa.array(rng.permutation(table.num_rows)))
 
 
+def unique_names(names: list[str]) -> list[str]:
+    """Column names every backend accepts: each name unique and non-empty. An empty name becomes
+    ``column_<position>``, a repeated one ``<name>_2``, ``_3`` ..., skipping names already in use."""
+    taken = set(names)
+    result: list[str] = []
+    for position, name in enumerate(names, 1):
+        if name and name not in result:
+            result.append(name)
+            continue
+        base = name or f"column_{position}"
+        candidate, suffix = base, 2 if name else 1
+        while candidate in taken or candidate in result:
+            candidate, suffix = f"{base}_{suffix}", suffix + 1
+        result.append(candidate)
+    return result
+
+
+class _Renamed:
+    """A source whose columns are given other names; everything else is the source's."""
+
+    def __init__(self, source: Any, names: list[str]) -> None:
+        self.source = source
+        self.names = names
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self.source, attribute)
+
+    @property
+    def schema(self) -> pa.Schema:
+        import pyarrow as pa
+
+        schema = self.source.schema
+        return pa.schema([f.with_name(n) for f, n in zip(schema, self.names, strict=True)], metadata=schema.metadata)
+
+    def stream(self) -> Iterator[pa.RecordBatch]:
+        import pyarrow as pa
+
+        schema = self.schema
+        for batch in self.source.stream():
+            yield pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+
+
+def _renamed(source: Any) -> tuple[Any, list[dict[str, Any]]]:
+    """The source with names every backend accepts (see ``unique_names``), and what was renamed."""
+    names = source.schema.names
+    fixed = unique_names(names)
+    renamed = [{"position": i, "from": old, "to": new}
+               for i, (old, new) in enumerate(zip(names, fixed, strict=True), 1) if old != new]
+    return (_Renamed(source, fixed) if renamed else source), renamed
+
+
+def _renaming_note(renamed: list[dict[str, Any]]) -> str:
+    changes = ", ".join(f"column {r['position']} {r['from']!r} -> {r['to']!r}" for r in renamed)
+    return f"columns renamed, since every backend needs unique, non-empty names: {changes}"
+
+
 def _run_scan(source: Any, key_candidates: list[str]) -> _Scan:
     """One profile pass over a file, repairing inferred types that later rows contradict."""
     from storeadvise.bench.formats.source import SchemaConflict
@@ -365,7 +426,7 @@ def load_dataset(path: str | Path, input_format: str | None = None, key: str | N
     from storeadvise.bench.formats import open_input
 
     file_path = Path(path)
-    source = open_input(file_path, input_format)
+    source, renamed = _renamed(open_input(file_path, input_format))
     _check_column(source.schema, key, "key column", ("int", "string"))
     _check_column(source.schema, time_column, "time column", ("timestamp", "date"))
     scan = _run_scan(source, [key] if key else _key_candidates(source.schema))
@@ -383,6 +444,9 @@ def load_dataset(path: str | Path, input_format: str | None = None, key: str | N
         chosen = next((name for name, check in scan.keys.items() if check.unique()), None)
     profile = _profile(file_path.name, str(path), source.format, scan, source.bytes_at_rest(), chosen,
                        time_column, None)
+    if renamed:
+        profile.renamed_columns = renamed
+        profile.notes.append(_renaming_note(renamed))
     return Dataset(source.schema, source.stream, profile)
 
 

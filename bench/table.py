@@ -193,6 +193,7 @@ def _header(run: Run, baseline: Run | None) -> list[tuple[str, str]]:
         parts.append(str(ds["modality"]))
     if parts:
         header.append(("dataset", ", ".join(parts)))
+    header.extend(("input", str(note)) for note in ds.get("notes") or [])
     header.append(("run", f"{run.run_id}, {run.started_at}" if run.started_at else run.run_id))
     timing = []
     if settings.get("repeat") is not None:

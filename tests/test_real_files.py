@@ -131,3 +131,38 @@ def test_zoned_timestamps_from_year_1_to_9999_survive_every_file_backend(tmp_pat
         assert not b.verification.flagged, (b.backend, b.verification.message)
         assert all(c.status != "lost" for c in b.verification.columns), (b.backend, b.verification.columns)
         assert all(m.status == "ok" for m in b.measurements), [(m.op, m.reason) for m in b.measurements]
+
+
+@pytest.mark.parametrize(("names", "expected"), [
+    (["a", "a", "b"], ["a", "a_2", "b"]),
+    (["", "a", ""], ["column_1", "a", "column_3"]),
+    (["x", "x", "x_2", "x"], ["x", "x_3", "x_2", "x_4"]),
+    (["column_1", ""], ["column_1", "column_2"]),
+    (["", "column_1"], ["column_1_1", "column_1"]),
+    (["id", "name"], ["id", "name"]),
+])
+def test_column_names_are_made_unique_and_non_empty(names: list[str], expected: list[str]) -> None:
+    from storeadvise.bench.datasets import unique_names
+
+    assert unique_names(names) == expected
+
+
+def test_duplicate_and_empty_column_names_are_renamed_visibly_and_every_backend_verifies(tmp_path) -> None:
+    import pyarrow.parquet as pq
+
+    import storeadvise
+
+    table = pa.Table.from_arrays([pa.array(range(50)), pa.array([1.5] * 50), pa.array(["v"] * 50),
+                                  pa.array(range(50, 100))], names=["id", "", "id", "x"])
+    path = tmp_path / "names.parquet"
+    pq.write_table(table, path)
+    run = storeadvise.benchmark(path, backends=FILE_BACKENDS, ops="write,read", repeat=1, warmup=0,
+                                out=tmp_path / "run.json")
+    assert run.dataset["renamed_columns"] == [{"position": 2, "from": "", "to": "column_2"},
+                                              {"position": 3, "from": "id", "to": "id_2"}]
+    assert any("'id' -> 'id_2'" in note for note in run.dataset["notes"])
+    for b in run.backends:
+        assert b.status == "ok" and not b.verification.flagged, (b.backend, b.reason)
+    from storeadvise.bench.report import render
+
+    assert "'' -> 'column_2'" in render(run, "markdown")
