@@ -166,3 +166,26 @@ def test_duplicate_and_empty_column_names_are_renamed_visibly_and_every_backend_
     from storeadvise.bench.report import render
 
     assert "'' -> 'column_2'" in render(run, "markdown")
+
+
+@pytest.mark.parametrize("rows_before", [0, pytest.param(400_000, marks=pytest.mark.slow)])
+def test_a_csv_value_longer_than_the_readers_block_is_read(rows_before: int, tmp_path) -> None:
+    """A 10 MB cell, at the start (inside the first block) or after ~6 MB of rows (the reader is
+    already streaming): the input reader and the CSV backend both grow their block and read it."""
+    import storeadvise
+    from storeadvise.bench.datasets import load_dataset
+
+    big = "x" * (10 << 20)
+    path = tmp_path / "long_cell.csv"
+    with open(path, "w") as out:
+        out.write("id,text\n")
+        out.writelines(f"{i},short{i}\n" for i in range(rows_before))
+        out.write(f"{rows_before},{big}\n{rows_before + 1},after\n")
+    table = load_dataset(path).to_table()
+    assert table.num_rows == rows_before + 2
+    assert table.column("text")[rows_before].as_py() == big and table.column("id")[-1].as_py() == rows_before + 1
+    run = storeadvise.benchmark(path, backends=["csv", "jsonl"], ops="write,read,scan", repeat=1, warmup=0,
+                                save=False)
+    for b in run.backends:
+        assert b.status == "ok" and not b.verification.flagged, (b.backend, b.reason)
+        assert all(m.status == "ok" for m in b.measurements), [(m.op, m.reason) for m in b.measurements]

@@ -31,16 +31,20 @@ class CsvSource(Source):
         if binary:
             raise self._not_utf8(binary[0])
 
-    def _open(self, threads: bool = True) -> Any:
+    def _options(self, threads: bool = True) -> dict[str, Any]:
         import pyarrow.csv as pacsv
 
+        return {
+            "read_options": pacsv.ReadOptions(use_threads=threads, block_size=CSV_BLOCK_BYTES),
+            "parse_options": pacsv.ParseOptions(delimiter=_delimiter(self.format)),
+            "convert_options": pacsv.ConvertOptions(strings_can_be_null=True, column_types=self.column_types),
+        }
+
+    def _open(self, threads: bool = True) -> Any:
+        from storeadvise.backends.csv import open_csv_growing
+
         try:
-            return pacsv.open_csv(
-                self.path,
-                read_options=pacsv.ReadOptions(use_threads=threads, block_size=CSV_BLOCK_BYTES),
-                parse_options=pacsv.ParseOptions(delimiter=_delimiter(self.format)),
-                convert_options=pacsv.ConvertOptions(strings_can_be_null=True, column_types=self.column_types),
-            )
+            return open_csv_growing(self.path, **self._options(threads))
         except (pa.ArrowInvalid, OSError) as exc:
             raise self._translate(exc) from None
 
@@ -75,10 +79,12 @@ class CsvSource(Source):
         return f"row {found.group(1)}, counting the header as row 1: {detail}" if found else detail
 
     def stream(self) -> Iterator[pa.RecordBatch]:
-        reader = self._open()
+        from storeadvise.backends.csv import csv_batches
+
+        batches = csv_batches(self.path, **self._options())
         while True:
             try:
-                batch = reader.read_next_batch()
+                batch = next(batches)
             except StopIteration:
                 return
             except (pa.ArrowInvalid, OSError) as exc:
