@@ -55,7 +55,7 @@ def select(table: pa.Table, columns: Sequence[str] | None, where: Predicate | No
 
     try:
         mask = pc.call_function(COMPUTE_FUNCTIONS[where.op], [table.column(where.column), where.value])
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError):
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError, OverflowError):
         table = table.filter(where.to_arrow())
         return table if columns is None else table.select(list(columns))
     return (table if columns is None else table.select(list(columns))).filter(mask)

@@ -60,16 +60,20 @@ class Predicate:
 
     def to_arrow(self) -> pc.Expression:
         """The predicate as a pyarrow compute expression (for dataset filters)."""
+        import pyarrow as pa
         import pyarrow.compute as pc
 
         col = pc.field(self.column)
+        value = self.value
+        if isinstance(value, int) and not isinstance(value, bool) and value > 2**63 - 1:
+            value = pa.scalar(value, pa.uint64())  # pyarrow would take a Python int for an int64, and overflow
         return {
-            "==": col == self.value,
-            "!=": col != self.value,
-            "<": col < self.value,
-            "<=": col <= self.value,
-            ">": col > self.value,
-            ">=": col >= self.value,
+            "==": col == value,
+            "!=": col != value,
+            "<": col < value,
+            "<=": col <= value,
+            ">": col > value,
+            ">=": col >= value,
         }[self.op]
 
     def to_sql(self) -> tuple[str, tuple[Any, ...]]:

@@ -189,3 +189,31 @@ def test_a_csv_value_longer_than_the_readers_block_is_read(rows_before: int, tmp
     for b in run.backends:
         assert b.status == "ok" and not b.verification.flagged, (b.backend, b.reason)
         assert all(m.status == "ok" for m in b.measurements), [(m.op, m.reason) for m in b.measurements]
+
+
+BIG_INTEGER_COLUMNS = {  # values of one CSV column -> the type that holds them exactly
+    "int64 range": ([2**63 - 1, -(2**63)], pa.int64()),
+    "just above int64": ([2**63, 1], pa.uint64()),
+    "uint64 max": ([2**64 - 1, 0], pa.uint64()),
+    "above uint64": ([2**64, 5], pa.decimal128(38, 0)),
+    "negative below int64": ([-(2**63) - 1, 7], pa.decimal128(38, 0)),
+    "uint64 and negative": ([2**64 - 1, -1], pa.decimal128(38, 0)),
+    "39 digits": ([10**38, 1], pa.string()),
+}
+
+
+@pytest.mark.parametrize("late", [False, pytest.param(True, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("case", sorted(BIG_INTEGER_COLUMNS))
+def test_csv_integers_beyond_int64_are_read_exactly(case: str, late: bool, tmp_path) -> None:
+    """In the first block (pyarrow would infer float64 and round) or after 4 MB of small integers
+    (the column was inferred int64, then widened when the big value comes)."""
+    from storeadvise.bench.datasets import load_dataset
+
+    values, expected = BIG_INTEGER_COLUMNS[case]
+    before = list(range(300_000)) if late else []
+    path = tmp_path / "big_integers.csv"
+    path.write_text("n\n" + "".join(f"{v}\n" for v in before + values))
+    dataset = load_dataset(path)
+    assert dataset.schema.field("n").type == expected
+    got = dataset.to_table().column("n").to_pylist()[len(before):]
+    assert [str(v) for v in got] == [str(v) for v in values]

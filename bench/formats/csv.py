@@ -16,6 +16,27 @@ _CSV_CONVERSION = re.compile(r"In CSV column #(\d+): CSV conversion error to ([^
 _CSV_ROW = re.compile(r"Row #(\d+)")
 
 
+_INTEGER = re.compile(r"^\s*[+-]?\d+\s*$")
+_EXACT_INTEGERS = (  # the narrowest first; decimal128(38, 0) holds every integer of up to 38 digits
+    ("int64", -(2**63), 2**63 - 1), ("uint64", 0, 2**64 - 1), ("decimal128(38, 0)", -(10**38 - 1), 10**38 - 1),
+)
+
+
+def integer_type(texts: list[str], at_least: pa.DataType | None = None) -> pa.DataType | None:
+    """The narrowest of int64, uint64 and decimal128(38, 0) that holds every integer written in
+    ``texts`` exactly (and every value of ``at_least``, a type already chosen); string for longer
+    integers; None if some text is not an integer."""
+    if not all(_INTEGER.match(t) for t in texts):
+        return None
+    numbers = [int(t) for t in texts]
+    names = [name for name, _, _ in _EXACT_INTEGERS]
+    start = names.index(str(at_least)) if str(at_least) in names else 0
+    for name, low, high in _EXACT_INTEGERS[start:]:
+        if all(low <= n <= high for n in numbers):
+            return pa.decimal128(38, 0) if name.startswith("decimal") else pa.type_for_alias(name)
+    return pa.string()
+
+
 def _delimiter(name: str) -> str:
     return "\t" if name == "tsv" else ","
 
@@ -26,10 +47,44 @@ class CsvSource(Source):
     def __init__(self, path: Path, name: str) -> None:
         super().__init__(path, name)
         self.column_types: dict[str, pa.DataType] = {}
-        self.schema = self._open().schema
+        reader = self._open()
+        self.schema = reader.schema
         binary = [f.name for f in self.schema if pa.types.is_binary(f.type)]
         if binary:
             raise self._not_utf8(binary[0])
+        self._keep_big_integers(reader)
+
+    def _keep_big_integers(self, reader: Any) -> None:
+        """Integers that do not fit int64 (above 2^63: uint64 ids, some hashes) are inferred as
+        float64 by pyarrow, which rounds them. A float column of the first block holding only whole
+        numbers beyond 2^53 is read again as text: if all of it is integers, it gets an exact type."""
+        import pyarrow.compute as pc
+
+        try:
+            first = reader.read_next_batch()
+        except (StopIteration, pa.ArrowInvalid, OSError):
+            return  # no rows, or an error the stream reports in its own words
+        suspects = []
+        for field, column in zip(self.schema, first.columns, strict=True):
+            values = column.drop_null() if pa.types.is_floating(field.type) else None
+            if values is not None and len(values) and pc.all(pc.is_finite(values)).as_py() \
+                    and pc.max(pc.abs(values)).as_py() >= 2**53 and pc.all(pc.equal(values, pc.floor(values))).as_py():
+                suspects.append(field.name)
+        if not suspects:
+            return
+        self.column_types.update(dict.fromkeys(suspects, pa.string()))
+        try:
+            text = self._open().read_next_batch()
+        except (StopIteration, pa.ArrowInvalid, OSError):
+            text = None
+        for name in suspects:
+            values = [] if text is None else text.column(name).drop_null().to_pylist()
+            exact = integer_type(values)
+            if exact is None:
+                del self.column_types[name]
+            else:
+                self.column_types[name] = exact
+        self.schema = self._open().schema
 
     def _options(self, threads: bool = True) -> dict[str, Any]:
         import pyarrow.csv as pacsv
@@ -92,7 +147,8 @@ class CsvSource(Source):
             yield batch
 
     def repair(self, conflict: SchemaConflict) -> None:
-        """Widen the column: null -> the late value's type, int -> float, anything else -> string."""
+        """Widen the column: null -> the late value's type, an integer column -> the integer type that
+        holds the late integer too (uint64, decimal128(38, 0)), int -> float, anything else -> string."""
         import pyarrow.csv as pacsv
 
         old = self.schema.field(conflict.column).type
@@ -101,8 +157,11 @@ class CsvSource(Source):
             seen = pacsv.read_csv(pa.py_buffer(f"v\n{value}\n".encode())).schema.field("v").type
         except pa.ArrowInvalid:
             seen = pa.string()
+        wider = integer_type([value], at_least=old) if _INTEGER.match(value) else None
         if pa.types.is_null(old):
-            new = seen
+            new = integer_type([value]) if _INTEGER.match(value) else seen
+        elif wider is not None and (pa.types.is_integer(old) or pa.types.is_decimal(old)):
+            new = wider
         elif {str(old), str(seen)} <= {"int64", "double"}:
             new = pa.float64()
         else:
