@@ -98,3 +98,19 @@ def apply_casts(table: pa.Table, plan: list[tuple[int, pa.Field]]) -> pa.Table:
 def from_storage(table: pa.Table, target: pa.Schema) -> pa.Table:
     """Decoded ``table`` (in storage types) cast back to the columns of ``target`` it holds."""
     return apply_casts(table, cast_plan(table.schema, target))
+
+
+def nulled(values: pa.Array, which: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """``values`` with those that ``which`` marks replaced by null (how a store without NaN gives
+    them back)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pc.if_else(pc.fill_null(which(values), False), pa.scalar(None, values.type), values)
+
+
+def not_finite(values: pa.Array) -> pa.Array:
+    """True for NaN and +-infinity."""
+    import pyarrow.compute as pc
+
+    return pc.invert(pc.is_finite(values))

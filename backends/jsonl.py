@@ -28,10 +28,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
+from storeadvise.backends import _typemap
 from storeadvise.backends._selection import check_columns, conform, needed_columns, select, subschema
 from storeadvise.backends._text_columns import text_safe_schema
 from storeadvise.backends._textfile import TextFileBackend
-from storeadvise.backends.base import Predicate, quote_identifier, quote_literal
+from storeadvise.backends.base import Predicate, TypeLoss, quote_identifier, quote_literal
 from storeadvise.backends.batching import rebatch
 
 if TYPE_CHECKING:
@@ -58,6 +59,14 @@ class JsonlBackend(TextFileBackend):
         "string": "JSON string (exact)",
         "nested struct/list": "JSON object / array (exact)",
     }
+
+    def type_loss(self, field: pa.Field) -> TypeLoss | None:
+        import pyarrow.types as pt
+
+        if pt.is_floating(field.type):
+            return TypeLoss("NaN and infinity have no JSON form: they come back null",
+                            lambda values: _typemap.nulled(values, _typemap.not_finite))
+        return super().type_loss(field)
 
     def __init__(self, settings: Any) -> None:
         super().__init__(settings)

@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from storeadvise.backends import _typemap
 from storeadvise.backends._selection import cast_values
 from storeadvise.backends._sqlfile import TABLE, SqlFileBackend
 from storeadvise.backends._text_columns import is_binary, is_nested, to_text_column
@@ -262,7 +263,15 @@ class SqliteBackend(SqlFileBackend):
             yield converter.batch(rows)
 
     def type_loss(self, field: pa.Field) -> TypeLoss | None:
-        return TypeLoss("stored as JSON text", to_text_column) if is_nested(field.type) else None
+        import pyarrow.compute as pc
+        import pyarrow.types as pt
+
+        if is_nested(field.type):
+            return TypeLoss("stored as JSON text", to_text_column)
+        if pt.is_floating(field.type):
+            return TypeLoss("NaN is stored as NULL (SQLite has no NaN; infinities are kept)",
+                            lambda values: _typemap.nulled(values, pc.is_nan))
+        return None
 
 
 def _returned_schema(schema: pa.Schema) -> pa.Schema:

@@ -217,3 +217,35 @@ def test_csv_integers_beyond_int64_are_read_exactly(case: str, late: bool, tmp_p
     assert dataset.schema.field("n").type == expected
     got = dataset.to_table().column("n").to_pylist()[len(before):]
     assert [str(v) for v in got] == [str(v) for v in values]
+
+
+def test_nan_infinity_and_extreme_dates_are_kept_or_lost_exactly_as_documented(tmp_path) -> None:
+    """Every file backend keeps these values, or its type mapping says what it loses and the verifier
+    finds exactly that loss (NaN in SQLite, NaN and infinities in JSON Lines), never a surprise."""
+    import pyarrow.parquet as pq
+
+    import storeadvise
+
+    n = 12
+    table = pa.table({
+        "id": range(n),
+        "f64": [float("nan"), float("inf"), float("-inf"), 1.5, None, -0.0] * 2,
+        "f32": pa.array([float("inf"), 2.5, float("nan"), None, 0.0, -1.0] * 2, pa.float32()),
+        "d": [dt.date(1, 1, 1), dt.date(9999, 12, 31), None] * 4,
+        "t_utc": pa.array([dt.datetime(1, 1, 1), dt.datetime(9999, 12, 31, 23, 59, 59), None] * 4,
+                          pa.timestamp("us", tz="UTC")),
+        "t_local": pa.array([dt.datetime(1, 1, 1), dt.datetime(9999, 12, 31, 23, 59, 59), None] * 4,
+                            pa.timestamp("ms")),
+    })
+    path = tmp_path / "extremes.parquet"
+    pq.write_table(table, path)
+    run = storeadvise.benchmark(path, backends=FILE_BACKENDS, ops="write,read", repeat=1, warmup=0, save=False)
+    lost = {}
+    for b in run.backends:
+        assert b.status == "ok" and not b.verification.flagged, (b.backend, b.reason, b.verification.message)
+        assert all(c.documented for c in b.verification.columns)
+        lost[b.backend] = sorted(c.column for c in b.verification.columns if c.status == "lost")
+    assert lost == {"csv": [], "jsonl": ["f32", "f64"], "parquet": [], "arrow": [], "sqlite": ["f32", "f64"],
+                    "duckdb": []}
+    sqlite = next(b for b in run.backends if b.backend == "sqlite")
+    assert "NaN is stored as NULL" in next(c.detail for c in sqlite.verification.columns if c.column == "f64")
