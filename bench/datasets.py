@@ -110,6 +110,50 @@ class DatasetProfile:
     """Columns renamed so that every backend accepts them: ``{"position", "from", "to"}`` each."""
     notes: list[str] = field(default_factory=list)
     """What a user must know about the input, one sentence each (shown with the run's header)."""
+    fingerprint: dict[str, Any] | None = None
+    """The input file's size, modification time and inode when it was read (``Fingerprint``)."""
+    changed_during_run: bool = False
+    """True when the input file changed while a benchmark ran: its numbers may mix two versions."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# -- the input's fingerprint ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What identifies the bytes of an input file without reading them: its size, modification time
+    and inode (a file replaced by another under the same name gets another inode)."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    inode: int
+
+    @classmethod
+    def of(cls, path: Path) -> Fingerprint | None:
+        """The file's fingerprint now; None for a folder or a path that cannot be examined."""
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        if not path.is_file():
+            return None
+        return cls(str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+
+    def change(self) -> str | None:
+        """How the file differs from this fingerprint now ("grew from 10 to 12 bytes"), or None."""
+        now = Fingerprint.of(Path(self.path))
+        if now == self:
+            return None
+        if now is None:
+            return "was removed"
+        if now.inode != self.inode:
+            return "was replaced by another file"
+        if now.size != self.size:
+            return f"changed size from {self.size} to {now.size} bytes"
+        return "was modified (its modification time changed)"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -266,11 +310,18 @@ class Dataset:
     """A schema, a restartable batch stream and the profile of what it streams."""
 
     def __init__(self, schema: pa.Schema, stream: Callable[[], Iterator[pa.RecordBatch]],
-                 profile: DatasetProfile, batch_rows: int = DEFAULT_BATCH_ROWS) -> None:
+                 profile: DatasetProfile, batch_rows: int = DEFAULT_BATCH_ROWS,
+                 fingerprint: Fingerprint | None = None) -> None:
         self.schema = schema
         self.profile = profile
         self._stream = stream
         self._batch_rows = batch_rows
+        self.fingerprint = fingerprint
+        """The input file as it was when the profile read it (None for generated data)."""
+
+    def input_change(self) -> str | None:
+        """How the input file changed since the profile read it ("changed size from ..."), or None."""
+        return None if self.fingerprint is None else self.fingerprint.change()
 
     def __repr__(self) -> str:
         p = self.profile
@@ -306,8 +357,8 @@ class Dataset:
         p = self.profile
         profile = _profile(f"{p.name}[:{scan.rows}]", p.source, p.format, scan, p.file_bytes, p.key_column,
                            p.time_column, p.modality)
-        profile.renamed_columns, profile.notes = p.renamed_columns, list(p.notes)
-        return Dataset(self.schema, stream, profile, self._batch_rows)
+        profile.renamed_columns, profile.notes, profile.fingerprint = p.renamed_columns, list(p.notes), p.fingerprint
+        return Dataset(self.schema, stream, profile, self._batch_rows, self.fingerprint)
 
     def to_table(self) -> pa.Table:
         """The whole dataset in memory (what a DataFrame user does)."""
@@ -426,6 +477,7 @@ def load_dataset(path: str | Path, input_format: str | None = None, key: str | N
     from storeadvise.bench.formats import open_input
 
     file_path = Path(path)
+    before = Fingerprint.of(file_path)
     source, renamed = _renamed(open_input(file_path, input_format))
     _check_column(source.schema, key, "key column", ("int", "string"))
     _check_column(source.schema, time_column, "time column", ("timestamp", "date"))
@@ -447,7 +499,12 @@ def load_dataset(path: str | Path, input_format: str | None = None, key: str | N
     if renamed:
         profile.renamed_columns = renamed
         profile.notes.append(_renaming_note(renamed))
-    return Dataset(source.schema, source.stream, profile)
+    change = before.change() if before is not None else None
+    if change:
+        raise DataError(f"{file_path}: {change} while it was being read; run again once it is complete")
+    if before is not None:
+        profile.fingerprint = before.to_dict()
+    return Dataset(source.schema, source.stream, profile, fingerprint=before)
 
 
 def _check_sample_args(kind: str, rows: int | str, seed: int) -> int:

@@ -41,7 +41,7 @@ from storeadvise.bench.results import (
 )
 from storeadvise.bench.verify import verify_round_trip
 from storeadvise.bench.workloads import plan_workload
-from storeadvise.errors import BackendUnavailable, StoreAdviseError, UnsupportedOperation
+from storeadvise.errors import BackendUnavailable, DataError, StoreAdviseError, UnsupportedOperation
 from storeadvise.formatting import fmt_bytes
 from storeadvise.signals import check_stop
 
@@ -173,6 +173,9 @@ class Runner:
         from storeadvise.backends.services import Services
 
         profile = self.dataset.profile
+        change = self.dataset.input_change()
+        if change:
+            raise DataError(f"{profile.source}: {change} since it was profiled; run again once it is complete")
         variants = [v if isinstance(v, Variant) else Variant(v) for v in self.config.backends]
         classes: dict[str, type[Backend] | None] = {}
         import_errors: dict[str, str] = {}
@@ -240,6 +243,7 @@ class Runner:
                     run.backends.append(entry)
                     self._save(run)
         finally:
+            _note_input_change(run, self.dataset.input_change())
             run.finished_at = _now()
             run.settings["process_peak_rss_bytes"] = peak_rss_bytes()
             shutil.rmtree(scratch, ignore_errors=True)
@@ -514,6 +518,15 @@ class Runner:
                 )
         _throughput(m)
         return m
+
+
+def _note_input_change(run: Run, change: str | None) -> None:
+    """Mark the run when its input file changed while it ran: its writes, reads and verification may
+    have seen different versions of the data."""
+    if change:
+        run.dataset["changed_during_run"] = True
+        run.dataset.setdefault("notes", []).append(
+            f"the input file {change} during the run: its numbers may mix two versions of the data")
 
 
 def _count_rows(backend: Backend, key_column: str | None) -> int | None:

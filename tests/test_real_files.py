@@ -249,3 +249,75 @@ def test_nan_infinity_and_extreme_dates_are_kept_or_lost_exactly_as_documented(t
                     "duckdb": []}
     sqlite = next(b for b in run.backends if b.backend == "sqlite")
     assert "NaN is stored as NULL" in next(c.detail for c in sqlite.verification.columns if c.column == "f64")
+
+
+def _small_csv(tmp_path):
+    path = tmp_path / "live.csv"
+    path.write_text("id,v\n" + "".join(f"{i},{i * 2}\n" for i in range(200)))
+    return path
+
+
+def test_an_input_that_changes_while_it_is_profiled_is_refused(tmp_path, monkeypatch) -> None:
+    from storeadvise.bench import datasets
+    from storeadvise.errors import DataError
+
+    path = _small_csv(tmp_path)
+    real_add = datasets._Scan.add
+
+    def add_then_write(self, batch):  # another program appends while the file is being read
+        with open(path, "a") as out:
+            out.write("999,1\n")
+        return real_add(self, batch)
+
+    monkeypatch.setattr(datasets._Scan, "add", add_then_write)
+    with pytest.raises(DataError, match="changed size from .* while it was being read"):
+        datasets.load_dataset(path)
+
+
+@pytest.mark.parametrize("change", ["append", "replace", "touch"])
+def test_an_input_that_changed_before_the_run_is_refused(change: str, tmp_path) -> None:
+    import os
+
+    from storeadvise.bench.datasets import load_dataset
+    from storeadvise.bench.runner import BenchConfig, Runner
+    from storeadvise.errors import DataError
+
+    path = _small_csv(tmp_path)
+    dataset = load_dataset(path)
+    if change == "append":
+        with open(path, "a") as out:
+            out.write("999,1\n")
+    elif change == "replace":
+        replacement = tmp_path / "other.csv"
+        replacement.write_bytes(path.read_bytes())
+        os.replace(replacement, path)
+    else:
+        stat = path.stat()
+        os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+    with pytest.raises(DataError, match="since it was profiled"):
+        Runner(dataset, BenchConfig(backends=["csv"], ops=["write"], repeat=1, warmup=0)).run()
+
+
+def test_an_input_that_changes_during_the_run_marks_the_run_file(tmp_path) -> None:
+    import storeadvise
+    from storeadvise.bench.results import load_run
+
+    path = _small_csv(tmp_path)
+    changed = []
+
+    def on_event(backend: str, op: str, message: str) -> None:
+        if backend == "parquet" and not changed:  # after csv finished, before parquet runs
+            with open(path, "a") as out:
+                out.write("999,1\n")
+            changed.append(True)
+
+    run = storeadvise.benchmark(path, backends=["csv", "parquet"], ops="write,read", repeat=1, warmup=0,
+                                out=tmp_path / "run.json", on_event=on_event)
+    saved = load_run(tmp_path / "run.json")
+    for data in (run.dataset, saved.dataset):
+        assert data["changed_during_run"] is True
+        assert any("changed size" in note and "during the run" in note for note in data["notes"])
+    assert saved.dataset["fingerprint"]["size"] == path.stat().st_size - len("999,1\n")
+    from storeadvise.bench.report import render
+
+    assert "during the run" in render(run, "markdown")
