@@ -7,6 +7,7 @@ file the same way. Imported only when ``--data`` is used: it pulls in pyarrow.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +57,7 @@ def inputs_from_profile(profile: Any) -> tuple[dict[str, Any], list[str]]:
 def profile_inputs(path: str | Path) -> tuple[dict[str, Any], list[str]]:
     """Profile the file at ``path`` and return the inputs it implies, with a note saying what was inferred."""
     path = Path(path)
-    if not path.is_file():
+    if not os.path.lexists(path):  # anything else that is not a data file, the reader explains
         raise DataError(f"{path}: no such file; give --data the path of a CSV, Parquet, JSON Lines or Arrow file")
     from storeadvise.bench.api import open_dataset
 

@@ -270,7 +270,7 @@ def test_an_input_that_changes_while_it_is_profiled_is_refused(tmp_path, monkeyp
         return real_add(self, batch)
 
     monkeypatch.setattr(datasets._Scan, "add", add_then_write)
-    with pytest.raises(DataError, match="changed size from .* while it was being read"):
+    with pytest.raises(DataError, match=r"changed size from .* while it was being read"):
         datasets.load_dataset(path)
 
 
