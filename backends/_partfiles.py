@@ -56,7 +56,7 @@ def dataset_read(
     dataset = ds.dataset([str(f) for f in files], schema=plain or schema, format=file_format)
     table = dataset.to_table(
         columns=list(columns) if columns is not None else None,
-        filter=where.to_arrow() if where is not None else None,
+        filter=where.to_arrow(schema.field(where.column).type) if where is not None else None,
     )
     return table if plain is None else conform(table, subschema(schema, table.schema.names))
 

@@ -53,10 +53,11 @@ def select(table: pa.Table, columns: Sequence[str] | None, where: Predicate | No
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    column = table.column(where.column)
     try:
-        mask = pc.call_function(COMPUTE_FUNCTIONS[where.op], [table.column(where.column), where.value])
+        mask = pc.call_function(COMPUTE_FUNCTIONS[where.op], [column, where.typed_value(column.type)])
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError, OverflowError):
-        table = table.filter(where.to_arrow())
+        table = table.filter(where.to_arrow(column.type))
         return table if columns is None else table.select(list(columns))
     return (table if columns is None else table.select(list(columns))).filter(mask)
 

@@ -59,7 +59,7 @@ def storage_type(data_type: pa.DataType) -> pa.DataType:
 
     if pt.is_dictionary(data_type):
         return storage_type(data_type.value_type)
-    if pt.is_boolean(data_type) or pt.is_timestamp(data_type) or pt.is_duration(data_type):
+    if pt.is_boolean(data_type) or pt.is_timestamp(data_type) or pt.is_duration(data_type) or pt.is_uint64(data_type):
         return pa.int64()
     if pt.is_date32(data_type) or pt.is_time32(data_type):
         return pa.int32()
@@ -101,7 +101,27 @@ def to_storage(array: pa.Array) -> pa.Array:
         return array
     if pt.is_temporal(array.type) and pt.is_integer(target):
         return array.view(target)
+    if pt.is_uint64(array.type):
+        return _flip_top_bit(array).view(target)
     return array.cast(target)
+
+
+def _flip_top_bit(array: pa.Array) -> pa.Array:
+    """uint64 values v as v XOR 2^63, which, read as int64, is v - 2^63: every uint64 fits SQLite's
+    signed INTEGER and the order is kept, so filters and the key index still work. Its own inverse."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pc.bit_wise_xor(array.view(pa.uint64()), pa.scalar(1 << 63, pa.uint64()))
+
+
+def from_storage(array: pa.Array, target: pa.DataType) -> pa.Array:
+    """A column read back from its stored form (see ``to_storage``) into ``target``."""
+    import pyarrow.types as pt
+
+    if pt.is_uint64(target):
+        return _flip_top_bit(array)
+    return cast_values(array, target)
 
 
 def read_type(data_type: pa.DataType) -> pa.DataType:
@@ -139,7 +159,7 @@ class RowConverter:
 
         batch = pa.RecordBatch.from_struct_array(pa.array(rows, type=self.struct))
         for i, field in self.casts:
-            batch = batch.set_column(i, field, cast_values(batch.column(i), field.type))
+            batch = batch.set_column(i, field, from_storage(batch.column(i), field.type))
         return batch
 
     def table(self, chunks: Iterable[list[tuple]]) -> pa.Table:
@@ -162,6 +182,7 @@ class SqliteBackend(SqlFileBackend):
         "null": "NULL (exact)",
         "bool": "INTEGER 0/1, converted back (exact)",
         "int64": "INTEGER (exact)",
+        "uint64": "INTEGER holding the value minus 2^63, so that all of them fit in order; converted back (exact)",
         "float": "REAL (exact; NaN becomes NULL)",
         "decimal": "TEXT of the exact decimal, converted back (exact; range filters unsupported)",
         "binary": "BLOB (exact)",

@@ -321,3 +321,24 @@ def test_an_input_that_changes_during_the_run_marks_the_run_file(tmp_path) -> No
     from storeadvise.bench.report import render
 
     assert "during the run" in render(run, "markdown")
+
+
+@pytest.mark.parametrize("backend_name", FILE_BACKENDS)
+def test_uint64_values_across_the_whole_range_are_stored_filtered_and_looked_up_exactly(backend_name, tmp_path):
+    from storeadvise.backends import backend_class
+    from storeadvise.backends.base import BackendSettings, Predicate
+
+    values = [0, 1, 2**53 + 1, 2**63 - 1, 2**63, 2**63 + 1, 2**64 - 2, 2**64 - 1]
+    table = pa.table({"u": pa.array(values, pa.uint64()), "n": range(len(values))})
+    backend = backend_class(backend_name)(BackendSettings(run_id="t", scratch_dir=tmp_path, key_column="u"))
+    backend.open()
+    try:
+        backend.write(table.schema, table.to_batches())
+        assert backend.read().column("u").to_pylist() == values
+        for pivot in (2**63 - 1, 2**63, 2**64 - 2):
+            got = backend.read(where=Predicate("u", ">", pivot)).column("u").to_pylist()
+            assert sorted(got) == [v for v in values if v > pivot], pivot
+        if "lookup" in backend.supports:
+            assert backend.lookup(2**63 + 1).column("n").to_pylist() == [5]
+    finally:
+        backend.cleanup()
