@@ -9,7 +9,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from storeadvise.bench.formats.source import CSV_BLOCK_BYTES, SchemaConflict, Source, arrow_message, fail
+from storeadvise.bench.formats.source import (
+    CSV_BLOCK_BYTES,
+    SchemaConflict,
+    Source,
+    arrow_message,
+    compressed_hint,
+    fail,
+)
 from storeadvise.errors import DataError
 
 _CSV_CONVERSION = re.compile(r"In CSV column #(\d+): CSV conversion error to ([^:]+): invalid value '(.*)'", re.S)
@@ -49,6 +56,11 @@ class CsvSource(Source):
         self.column_types: dict[str, pa.DataType] = {}
         reader = self._open()
         self.schema = reader.schema
+        try:
+            self.schema.names  # noqa: B018 - pyarrow decodes the header's names only when asked
+        except UnicodeDecodeError:
+            raise fail(path, f"its header is not UTF-8 text{compressed_hint(path)}",
+                       "give a plain UTF-8 file (re-encode it, or decompress it first)") from None
         binary = [f.name for f in self.schema if pa.types.is_binary(f.type)]
         if binary:
             raise self._not_utf8(binary[0])
@@ -115,6 +127,9 @@ class CsvSource(Source):
             if conversion.group(2) in ("string", "large_string"):
                 return self._not_utf8(column)
             return SchemaConflict(self.path, column, f"{conversion.group(3)!r} is not {conversion.group(2)}")
+        if compressed_hint(self.path):  # a binary file read as text fails in arbitrary ways: say what it is
+            return fail(self.path, f"is not {self.format.upper()} text{compressed_hint(self.path)}",
+                        "decompress it first, or give the right --input-format")
         if "Expected" in message and "columns" in message:
             return fail(self.path, f"rows have different numbers of fields ({self._ragged_where(message)})",
                         "fix that row or quote fields that contain the delimiter")

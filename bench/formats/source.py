@@ -79,6 +79,24 @@ class Source:
         return self.path.stat().st_size
 
 
+_COMPRESSED = ((b"\x1f\x8b", "gzip"), (b"PK\x03\x04", "zip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"),
+               (b"\x28\xb5\x2f\xfd", "zstd"), (b"PAR1", "Parquet"), (b"ARROW1", "Arrow IPC"))
+
+
+def compressed_hint(path: Path) -> str:
+    """", it is gzip-compressed" (or another container its first bytes say) when a text reader meets
+    one, else ""."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+    except OSError:
+        return ""
+    kind = next((name for magic, name in _COMPRESSED if head.startswith(magic)), None)
+    if kind is None:
+        return ""
+    return f" (it is a {kind} file)" if kind in ("Parquet", "Arrow IPC") else f" (it is {kind}-compressed)"
+
+
 def first_char(path: Path) -> str:
     """The first non-whitespace character ('' if there is none), skipping a UTF-8 byte-order mark."""
     with open(path, "rb") as handle:
