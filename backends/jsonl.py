@@ -10,7 +10,7 @@ Semantics:
   and decimals are written as strings (ISO-8601; a decimal as its exact text) and converted back to
   their Arrow type with the schema saved beside the file (``_schema.arrow``), so they come back
   identical too. Binary values are stored as base64 text and come back as strings (documented loss).
-  Floats that are NaN or infinite have no JSON form and come back null.
+  Floats that are NaN or infinite have no JSON form and come back null (documented, value by value).
 - Reads: DuckDB's ``read_json`` is told every column's type (no sniffing), parses only the asked
   columns, and applies a filter on a natively typed column in its own scan; rows keep file order
   (DuckDB preserves insertion order). A lookup is such a filtered read: it still scans the whole file.
@@ -48,7 +48,7 @@ class JsonlBackend(TextFileBackend):
     keeps_nested: ClassVar[bool] = True
     type_mapping: ClassVar[dict[str, str]] = {
         "timestamp": "ISO-8601 string, cast back to the same unit (exact)",
-        "timestamp with timezone": "ISO-8601 string with its offset, cast back to the same zone (exact)",
+        "timestamp with timezone": "ISO-8601 string of the UTC instant, cast back to the same zone (exact)",
         "date": "ISO-8601 date string (exact)",
         "null": "null (exact)",
         "bool": "true / false (exact)",

@@ -12,10 +12,11 @@ Semantics:
   loading into an indexed table); lookups and filtered reads are parameterised ``SELECT ... WHERE``.
 - Type mapping: SQLite has INTEGER, REAL, TEXT and BLOB. Bools are 0/1 integers, timestamps are
   integers in the column's own unit since the Unix epoch (UTC for zoned ones), dates are integer days
-  since the epoch, decimals are their exact text, binary is a BLOB and nested struct/list values are
+  since the epoch, uint64 values are stored minus 2^63 (so that all of them fit SQLite's signed
+  INTEGER, in order), decimals are their exact text, binary is a BLOB and nested struct/list values are
   JSON text. The Arrow schema is saved in a metadata table (``_storeadvise_schema``) and each column
   is converted back to its Arrow type on read, so all but nested values come back identical. Floats
-  that are NaN come back NULL (SQLite has no NaN).
+  that are NaN come back NULL (SQLite has no NaN; infinities are kept): documented, value by value.
 - Filters on a decimal column support ``==`` and ``!=`` only: stored as text, they would otherwise
   compare as text.
 

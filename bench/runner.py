@@ -117,6 +117,13 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
+def _failure(exc: BaseException) -> str:
+    """Why a backend or an operation failed, in one line; first, if a stop was requested (a library
+    may have turned Ctrl-C or SIGTERM into an error of its own), the run stops instead."""
+    check_stop()
+    return str(exc) if isinstance(exc, StoreAdviseError) else _first_line(exc)
+
+
 class _Source:
     """The dataset as the user would hold it before writing: in memory when it fits, else streamed."""
 
@@ -238,6 +245,10 @@ class Runner:
                             run.backends.append(BackendRun(backend=variant.label, status=FAILED, reason="interrupted"))
                             run.settings["interrupted"] = True
                             raise
+                        except STOPS:
+                            raise
+                        except BaseException as exc:  # from outside the backend's own boundary: its set-up
+                            entry = BackendRun(backend=variant.label, status=FAILED, reason=_failure(exc))
                         if variant.options:
                             entry.description["options"] = dict(variant.options)
                     run.backends.append(entry)
@@ -311,14 +322,14 @@ class Runner:
         except STOPS:
             raise
         except BaseException as exc:  # a backend failing is a result to report, not a crash of the run
-            entry.status, entry.reason = FAILED, _first_line(exc)
+            entry.status, entry.reason = FAILED, _failure(exc)
         finally:
             try:
                 backend.cleanup()
             except STOPS:
                 raise
             except BaseException as exc:
-                entry.reason = (entry.reason + "; " if entry.reason else "") + f"cleanup failed: {_first_line(exc)}"
+                entry.reason = (entry.reason + "; " if entry.reason else "") + f"cleanup failed: {_failure(exc)}"
         return entry
 
     def _measure_write(self, backend: Backend, plan: WorkloadPlan, entry: BackendRun) -> None:
@@ -338,7 +349,7 @@ class Runner:
         except STOPS:
             raise
         except BaseException as exc:
-            reason = str(exc) if isinstance(exc, StoreAdviseError) else _first_line(exc)
+            reason = _failure(exc)
             entry.status = SKIPPED if isinstance(exc, BackendUnavailable) else FAILED
             entry.reason = f"write failed: {reason}"
             if timed:
@@ -383,7 +394,7 @@ class Runner:
         except STOPS:
             raise
         except BaseException as exc:
-            m.status, m.reason = FAILED, str(exc) if isinstance(exc, StoreAdviseError) else _first_line(exc)
+            m.status, m.reason = FAILED, _failure(exc)
         return m
 
     def _skip_reason(self, op: Operation, plan: WorkloadPlan) -> str | None:
