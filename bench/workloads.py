@@ -47,12 +47,6 @@ def select_ops(purpose: str | None = None, ops: str | Sequence[str] | None = Non
     return [name for name in OPERATIONS if name in chosen]
 
 
-def _numeric(t: pa.DataType) -> bool:
-    import pyarrow as pa
-
-    return pa.types.is_integer(t) or pa.types.is_floating(t)
-
-
 def plan_workload(
     dataset: Dataset, ops: Sequence[str], lookups: int = 200, seed: int = 0, data: Data | None = None
 ) -> WorkloadPlan:
