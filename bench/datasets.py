@@ -44,6 +44,8 @@ from storeadvise.units import parse_count
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from storeadvise.bench.formats.source import Fingerprint
+
 DEFAULT_BATCH_ROWS = 65_536
 KEY_CHECK_ROWS = 2_000_000
 MAX_KEY_CANDIDATES = 3
@@ -114,46 +116,6 @@ class DatasetProfile:
     """The input file's size, modification time and inode when it was read (``Fingerprint``)."""
     changed_during_run: bool = False
     """True when the input file changed while a benchmark ran: its numbers may mix two versions."""
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-# -- the input's fingerprint ---------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class Fingerprint:
-    """What identifies the bytes of an input file without reading them: its size, modification time
-    and inode (a file replaced by another under the same name gets another inode)."""
-
-    path: str
-    size: int
-    mtime_ns: int
-    inode: int
-
-    @classmethod
-    def of(cls, path: Path) -> Fingerprint | None:
-        """The file's fingerprint now; None for a folder or a path that cannot be examined."""
-        try:
-            stat = path.stat()
-        except OSError:
-            return None
-        if not path.is_file():
-            return None
-        return cls(str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
-
-    def change(self) -> str | None:
-        """How the file differs from this fingerprint now ("grew from 10 to 12 bytes"), or None."""
-        now = Fingerprint.of(Path(self.path))
-        if now == self:
-            return None
-        if now is None:
-            return "was removed"
-        if now.inode != self.inode:
-            return "was replaced by another file"
-        if now.size != self.size:
-            return f"changed size from {self.size} to {now.size} bytes"
-        return "was modified (its modification time changed)"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -394,62 +356,6 @@ class Dataset:
         return table.take(pa.array(rng.permutation(table.num_rows)))
 
 
-def unique_names(names: list[str]) -> list[str]:
-    """Column names every backend accepts: each name unique and non-empty. An empty name becomes
-    ``column_<position>``, a repeated one ``<name>_2``, ``_3`` ..., skipping names already in use."""
-    taken = set(names)
-    result: list[str] = []
-    for position, name in enumerate(names, 1):
-        if name and name not in result:
-            result.append(name)
-            continue
-        base = name or f"column_{position}"
-        candidate, suffix = base, 2 if name else 1
-        while candidate in taken or candidate in result:
-            candidate, suffix = f"{base}_{suffix}", suffix + 1
-        result.append(candidate)
-    return result
-
-
-class _Renamed:
-    """A source whose columns are given other names; everything else is the source's."""
-
-    def __init__(self, source: Any, names: list[str]) -> None:
-        self.source = source
-        self.names = names
-
-    def __getattr__(self, attribute: str) -> Any:
-        return getattr(self.source, attribute)
-
-    @property
-    def schema(self) -> pa.Schema:
-        import pyarrow as pa
-
-        schema = self.source.schema
-        return pa.schema([f.with_name(n) for f, n in zip(schema, self.names, strict=True)], metadata=schema.metadata)
-
-    def stream(self) -> Iterator[pa.RecordBatch]:
-        import pyarrow as pa
-
-        schema = self.schema
-        for batch in self.source.stream():
-            yield pa.RecordBatch.from_arrays(batch.columns, schema=schema)
-
-
-def _renamed(source: Any) -> tuple[Any, list[dict[str, Any]]]:
-    """The source with names every backend accepts (see ``unique_names``), and what was renamed."""
-    names = source.schema.names
-    fixed = unique_names(names)
-    renamed = [{"position": i, "from": old, "to": new}
-               for i, (old, new) in enumerate(zip(names, fixed, strict=True), 1) if old != new]
-    return (_Renamed(source, fixed) if renamed else source), renamed
-
-
-def _renaming_note(renamed: list[dict[str, Any]]) -> str:
-    changes = ", ".join(f"column {r['position']} {r['from']!r} -> {r['to']!r}" for r in renamed)
-    return f"columns renamed, since every backend needs unique, non-empty names: {changes}"
-
-
 def _run_scan(source: Any, key_candidates: list[str]) -> _Scan:
     """One profile pass over a file, repairing inferred types that later rows contradict."""
     from storeadvise.bench.formats.source import SchemaConflict
@@ -475,10 +381,11 @@ def load_dataset(path: str | Path, input_format: str | None = None, key: str | N
     column (DataError otherwise), a time column a timestamp or date column.
     """
     from storeadvise.bench.formats import open_input
+    from storeadvise.bench.formats.source import Fingerprint, renaming_note, with_unique_names
 
     file_path = Path(path)
     before = Fingerprint.of(file_path)
-    source, renamed = _renamed(open_input(file_path, input_format))
+    source, renamed = with_unique_names(open_input(file_path, input_format))
     _check_column(source.schema, key, "key column", ("int", "string"))
     _check_column(source.schema, time_column, "time column", ("timestamp", "date"))
     scan = _run_scan(source, [key] if key else _key_candidates(source.schema))
@@ -498,7 +405,7 @@ def load_dataset(path: str | Path, input_format: str | None = None, key: str | N
                        time_column, None)
     if renamed:
         profile.renamed_columns = renamed
-        profile.notes.append(_renaming_note(renamed))
+        profile.notes.append(renaming_note(renamed))
     change = before.change() if before is not None else None
     if change:
         raise DataError(f"{file_path}: {change} while it was being read; run again once it is complete")

@@ -142,7 +142,7 @@ def test_zoned_timestamps_from_year_1_to_9999_survive_every_file_backend(tmp_pat
     (["id", "name"], ["id", "name"]),
 ])
 def test_column_names_are_made_unique_and_non_empty(names: list[str], expected: list[str]) -> None:
-    from storeadvise.bench.datasets import unique_names
+    from storeadvise.bench.formats.source import unique_names
 
     assert unique_names(names) == expected
 
