@@ -63,9 +63,12 @@ def plan_workload(
     if key is not None:
         keys = sample.column(key).slice(0, lookups).to_pylist()
         plan.lookup_keys = [k for k in keys if k is not None]
-        key_type = schema.field(key).type
+        from storeadvise.backends._selection import value_type
+        from storeadvise.bench.datasets import decoded
+
+        key_type = value_type(schema.field(key).type)
         if pa.types.is_integer(key_type):
-            plan.key_offset = _free_key_offset(sample.column(key), profile.rows, key_type)
+            plan.key_offset = _free_key_offset(decoded(sample.column(key)), profile.rows, key_type)
     else:
         plan.notes["lookup"] = "no key column (pass --key COLUMN to name one)"
 

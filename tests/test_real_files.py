@@ -342,3 +342,19 @@ def test_uint64_values_across_the_whole_range_are_stored_filtered_and_looked_up_
             assert backend.lookup(2**63 + 1).column("n").to_pylist() == [5]
     finally:
         backend.cleanup()
+
+
+@pytest.mark.parametrize("values", [pa.array(range(100)), pa.array([f"user-{i}" for i in range(100)])])
+def test_a_categorical_key_named_with_key_is_looked_up_and_appended_to(values: pa.Array, tmp_path) -> None:
+    import pyarrow.feather as feather
+
+    import storeadvise
+
+    path = tmp_path / "keyed.feather"
+    feather.write_feather(pa.table({"k": values.dictionary_encode(), "v": range(100)}), path)
+    run = storeadvise.benchmark(path, key="k", backends=FILE_BACKENDS, ops="write,lookup,append,write_one",
+                                repeat=1, warmup=0, lookups=5, save=False)
+    for b in run.backends:
+        assert b.status == "ok" and not b.verification.flagged, (b.backend, b.reason)
+        ran = [(m.op, m.status, m.reason) for m in b.measurements if m.status != "unsupported"]
+        assert all(status == "ok" for _, status, _ in ran), (b.backend, ran)
