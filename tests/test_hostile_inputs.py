@@ -138,6 +138,9 @@ CASES: dict[str, tuple[str, Callable[[Path], None], str]] = {
     "uint64 beyond int64": ("u64.parquet", _parquet({"id": IDS, "u": pa.array([2**64 - 1 - i for i in range(ROWS)],
                                                                                 pa.uint64())}), OK_RUN),
     "uint64 in CSV": ("u64.csv", _bytes(_csv_rows("id,u", lambda i: f"{i},{2**64 - 1 - i}")), OK_RUN),
+    "uint64 in JSON Lines": ("u64.jsonl", _jsonl([{"id": i, "u": 2**64 - 1 - i} for i in range(ROWS)]), OK_RUN),
+    "integers beyond uint64 in a JSON array": ("huge.json", lambda path: path.write_text(json.dumps(
+        [{"id": i, "h": -(2**64) - i} for i in range(ROWS)])), OK_RUN),
     "integers beyond uint64 in CSV": ("huge.csv", _bytes(_csv_rows("id,h", lambda i: f"{i},{10**30 + i}")), OK_RUN),
     "decimal(38)": ("dec.parquet", _parquet({"id": IDS, "d": pa.array([10**37 + i for i in range(ROWS)],
                                                                         pa.decimal128(38, 0))}), OK_RUN),

@@ -16,32 +16,13 @@ from storeadvise.bench.formats.source import (
     arrow_message,
     compressed_hint,
     fail,
+    integer_text,
+    integer_type,
 )
 from storeadvise.errors import DataError
 
 _CSV_CONVERSION = re.compile(r"In CSV column #(\d+): CSV conversion error to ([^:]+): invalid value '(.*)'", re.S)
 _CSV_ROW = re.compile(r"Row #(\d+)")
-
-
-_INTEGER = re.compile(r"^\s*[+-]?\d+\s*$")
-_EXACT_INTEGERS = (  # the narrowest first; decimal128(38, 0) holds every integer of up to 38 digits
-    ("int64", -(2**63), 2**63 - 1), ("uint64", 0, 2**64 - 1), ("decimal128(38, 0)", -(10**38 - 1), 10**38 - 1),
-)
-
-
-def integer_type(texts: list[str], at_least: pa.DataType | None = None) -> pa.DataType | None:
-    """The narrowest of int64, uint64 and decimal128(38, 0) that holds every integer written in
-    ``texts`` exactly (and every value of ``at_least``, a type already chosen); string for longer
-    integers; None if some text is not an integer."""
-    if not all(_INTEGER.match(t) for t in texts):
-        return None
-    numbers = [int(t) for t in texts]
-    names = [name for name, _, _ in _EXACT_INTEGERS]
-    start = names.index(str(at_least)) if str(at_least) in names else 0
-    for name, low, high in _EXACT_INTEGERS[start:]:
-        if all(low <= n <= high for n in numbers):
-            return pa.decimal128(38, 0) if name.startswith("decimal") else pa.type_for_alias(name)
-    return pa.string()
 
 
 def _delimiter(name: str) -> str:
@@ -172,9 +153,9 @@ class CsvSource(Source):
             seen = pacsv.read_csv(pa.py_buffer(f"v\n{value}\n".encode())).schema.field("v").type
         except pa.ArrowInvalid:
             seen = pa.string()
-        wider = integer_type([value], at_least=old) if _INTEGER.match(value) else None
+        wider = integer_type([value], at_least=old) if integer_text(value) else None
         if pa.types.is_null(old):
-            new = integer_type([value]) if _INTEGER.match(value) else seen
+            new = integer_type([value]) if integer_text(value) else seen
         elif wider is not None and (pa.types.is_integer(old) or pa.types.is_decimal(old)):
             new = wider
         elif {str(old), str(seen)} <= {"int64", "double"}:
