@@ -44,6 +44,22 @@ def in_utc(dtype: pa.DataType) -> pa.DataType:
     return dtype
 
 
+def float16_as_float32(dtype: pa.DataType) -> pa.DataType:
+    """A leaf rule for stores that do not take half floats (DuckDB): float32, which holds each exactly."""
+    import pyarrow as pa
+
+    return pa.float32() if pa.types.is_float16(dtype) else dtype
+
+
+def without_float16(schema: pa.Schema) -> pa.Schema | None:
+    """``schema`` with half floats as float32 (``float16_as_float32``), or None when it has none."""
+    import pyarrow as pa
+
+    if not any(any_type(f.type, pa.types.is_float16) for f in schema):
+        return None
+    return storage_schema(schema, float16_as_float32)
+
+
 def storage_schema(schema: pa.Schema, leaf: Leaf) -> pa.Schema:
     """The schema with ``leaf`` applied to every column."""
     import pyarrow as pa

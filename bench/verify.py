@@ -52,6 +52,7 @@ class _Accumulator:
     def add(self, batch: pa.RecordBatch) -> None:
         if batch.num_rows == 0:
             return
+        batch = _hashable(batch)
         self.con.register("batch", batch)
         try:
             values = self.con.execute(self.sql).fetchall()[0]
@@ -62,6 +63,14 @@ class _Accumulator:
             self.result.column_sums[name] += int(value)
         for i, value in enumerate(values[1 + len(self.columns):]):
             self.result.row_sums[i] += int(value)
+
+
+def _hashable(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch`` in types DuckDB can hash: float16 (which it does not read) as float32."""
+    from storeadvise.backends import _typemap
+
+    wider = _typemap.without_float16(batch.schema)
+    return batch if wider is None else _typemap.to_storage(batch, wider)
 
 
 def _cast_back(column: pa.Array, target: pa.DataType) -> pa.Array:

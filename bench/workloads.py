@@ -111,13 +111,15 @@ def _free_key_offset(keys: pa.ChunkedArray, rows: int, key_type: pa.DataType) ->
 def _upper_tenth(values: pa.ChunkedArray) -> Any:
     """The value with nine tenths of ``values`` at or below it, picked by sorting: exact for every
     ordered type (a cast to float64 would round integers beyond 2^53, and refuse them). None when
-    Python cannot hold it in the column's zone (9999-12-31 UTC is in year 10000 in +05:30)."""
+    pyarrow cannot sort the type (float16) or Python cannot hold the value in the column's zone
+    (9999-12-31 UTC is in year 10000 in +05:30)."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
-    order = pc.sort_indices(values)
     try:
+        order = pc.sort_indices(values)
         return values.take(order.slice(int(0.9 * (len(values) - 1)), 1))[0].as_py()
-    except (OverflowError, ValueError):
+    except (pa.ArrowNotImplementedError, OverflowError, ValueError):
         return None
 
 

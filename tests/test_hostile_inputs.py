@@ -144,6 +144,9 @@ CASES: dict[str, tuple[str, Callable[[Path], None], str]] = {
     "integers beyond uint64 in CSV": ("huge.csv", _bytes(_csv_rows("id,h", lambda i: f"{i},{10**30 + i}")), OK_RUN),
     "decimal(38)": ("dec.parquet", _parquet({"id": IDS, "d": pa.array([10**37 + i for i in range(ROWS)],
                                                                         pa.decimal128(38, 0))}), OK_RUN),
+    "half floats": ("half.feather", lambda path: feather.write_feather(pa.table({
+        "id": IDS, "h": pa.array([0.5, -2.0, None, 65504.0, float("inf"), 1e-3] * (ROWS // 6), pa.float32())
+        .cast(pa.float16())}), path), OK_RUN),
     "NaN and infinities": ("nan.parquet", _parquet({"id": IDS, "f": [float("nan"), float("inf"), float("-inf"),
                                                                       1.0, None, -0.0] * (ROWS // 6)}), OK_RUN),
     # time
