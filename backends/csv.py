@@ -105,16 +105,13 @@ class CsvBackend(TextFileBackend):
     # -- reading ---------------------------------------------------------------------------------------
     def _options(self, columns: Sequence[str] | None) -> dict[str, Any]:
         import pyarrow.csv as pcsv
-        import pyarrow.types as pt
 
         target = text_safe_schema(self.schema)
         return {
-            "parse_options": pcsv.ParseOptions(newlines_in_values=self.line_breaks),
+            # a null in a one-column file is an empty line, which must count as a row
+            "parse_options": pcsv.ParseOptions(newlines_in_values=self.line_breaks, ignore_empty_lines=False),
             "convert_options": pcsv.ConvertOptions(
-                # the reader makes categories of strings only: other dictionaries are read as their
-                # values and encoded again by ``conform``
-                column_types={f.name: f.type if pt.is_string(value_type(f.type)) else value_type(f.type)
-                              for f in target},
+                column_types={f.name: _read_type(f.type) for f in target},
                 include_columns=list(columns) if columns is not None else None,
                 null_values=[""],
                 strings_can_be_null=True,
@@ -139,6 +136,22 @@ class CsvBackend(TextFileBackend):
         target = subschema(text_safe_schema(self.schema), list(columns) if columns is not None else self.schema.names)
         batches = csv_batches(self.parts()[0], **self._options(columns))
         yield from rebatch((conform(b, target) for b in batches if b.num_rows), batch_rows)
+
+
+def _read_type(data_type: pa.DataType) -> pa.DataType:
+    """The type the CSV reader is told for a column, when ``conform`` casts it to ``data_type`` after:
+    a category of other values than strings is read as its values (the reader makes categories of
+    strings only), and a timestamp in seconds in milliseconds (polars, which has no seconds unit,
+    writes ``.000``, which the reader refuses for seconds)."""
+    import pyarrow as pa
+    import pyarrow.types as pt
+
+    if pt.is_dictionary(data_type) and pt.is_string(data_type.value_type):
+        return data_type
+    data_type = value_type(data_type)
+    if pt.is_timestamp(data_type) and data_type.unit == "s":
+        return pa.timestamp("ms", tz=data_type.tz)
+    return data_type
 
 
 MAX_BLOCK_BYTES = 1 << 30

@@ -115,6 +115,8 @@ CASES: dict[str, tuple[str, Callable[[Path], None], str]] = {
     "a very long JSON line": ("long_line.jsonl", _jsonl([{"id": 1, "text": "y" * (5 << 20)}, {"id": 2, "text": "z"}]),
                               OK_RUN),
     # columns: how many, their names, their contents
+    "one column of nulls and empty strings": ("blanks.parquet", _parquet({"s": ["", None, "x"] * (ROWS // 3)}),
+                                              OK_RUN),
     "one column": ("one.csv", _bytes(_csv_rows("v", lambda i: str(i % 7))), OK_RUN),
     "2,000 columns": ("wide.csv", _bytes(_csv_rows(",".join(f"c{j}" for j in range(2000)),
                                                    lambda i: ",".join(str(i + j) for j in range(2000)), rows=5)),
@@ -160,6 +162,8 @@ CASES: dict[str, tuple[str, Callable[[Path], None], str]] = {
         "id": pa.array(range(3)), "t": pa.array([dt.datetime(1, 1, 1), dt.datetime(9999, 12, 31, 23), None],
                                                 pa.timestamp("ms")).cast(pa.timestamp("ms", tz="America/New_York"))}),
         OK_RUN),
+    "offsets in CSV text (seconds)": ("offsets.csv", _bytes(_csv_rows(
+        "id,t", lambda i: f"{i},2024-03-01T10:00:{i % 60:02d}{('+05:30', 'Z', '-08:00')[i % 3]}")), OK_RUN),
     "time zones in JSON text": ("tz.jsonl", _jsonl([{"id": i, "t": f"2024-03-{i % 28 + 1:02d}T10:00:00+05:30"}
                                                     for i in range(ROWS)]), OK_RUN),
     # shapes
