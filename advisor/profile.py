@@ -49,7 +49,7 @@ def inputs_from_profile(profile: Any) -> tuple[dict[str, Any], list[str]]:
     if time:
         parts.append(f"time column {time}")
     note = f"Inferred from {name}: {', '.join(parts)}. Flags you give explicitly override these."
-    return inferred, [note]
+    return inferred, [note, *(_field(profile, "notes") or [])]
 
 
 def profile_inputs(path: str | Path) -> tuple[dict[str, Any], list[str]]:

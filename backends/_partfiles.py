@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from storeadvise.backends._selection import lookup_by_key
+from storeadvise.backends._selection import conform, lookup_by_key, subschema, value_type
 from storeadvise.backends.base import Backend, Predicate
 from storeadvise.backends.batching import rebatch
 from storeadvise.errors import DataError
@@ -31,6 +31,19 @@ NOTE_PREFIX = "storeadvise."
 FILE_OPERATIONS = frozenset({"write", "read", "scan", "project", "filter", "lookup", "append"})
 
 
+def _plain(schema: pa.Schema) -> pa.Schema | None:
+    """``schema`` with dictionary-encoded columns as their values, or None when it has none.
+
+    pyarrow.dataset can neither read a file whose writer decoded a category (polars writes plain
+    values) into a dictionary type, nor compare a dictionary column with a plain value in a filter:
+    such files are read as values and encoded again by ``conform``."""
+    import pyarrow as pa
+
+    if not any(pa.types.is_dictionary(f.type) for f in schema):
+        return None
+    return pa.schema([f.with_type(value_type(f.type)) for f in schema], metadata=schema.metadata)
+
+
 def dataset_read(
     files: Sequence[Path], file_format: Any, schema: pa.Schema,
     columns: Sequence[str] | None, where: Predicate | None,
@@ -39,11 +52,13 @@ def dataset_read(
     (row-group statistics for Parquet), rows in file order."""
     import pyarrow.dataset as ds
 
-    dataset = ds.dataset([str(f) for f in files], schema=schema, format=file_format)
-    return dataset.to_table(
+    plain = _plain(schema)
+    dataset = ds.dataset([str(f) for f in files], schema=plain or schema, format=file_format)
+    table = dataset.to_table(
         columns=list(columns) if columns is not None else None,
-        filter=where.to_arrow() if where is not None else None,
+        filter=where.to_arrow(schema.field(where.column).type) if where is not None else None,
     )
+    return table if plain is None else conform(table, subschema(schema, table.schema.names))
 
 
 def dataset_scan(
@@ -52,8 +67,12 @@ def dataset_scan(
     """Stream part files through pyarrow.dataset, in order, in batches of ``batch_rows``."""
     import pyarrow.dataset as ds
 
-    dataset = ds.dataset([str(f) for f in files], schema=schema, format=file_format)
+    plain = _plain(schema)
+    dataset = ds.dataset([str(f) for f in files], schema=plain or schema, format=file_format)
     batches = dataset.to_batches(columns=list(columns) if columns is not None else None, batch_size=batch_rows)
+    if plain is not None:
+        target = subschema(schema, list(columns) if columns is not None else schema.names)
+        batches = (conform(b, target) for b in batches)
     yield from rebatch((b for b in batches if b.num_rows), batch_rows)
 
 

@@ -54,12 +54,30 @@ def select(table: pa.Table, columns: Sequence[str] | None, where: Predicate | No
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    column = table.column(where.column)
     try:
-        mask = pc.call_function(COMPUTE_FUNCTIONS[where.op], [table.column(where.column), where.value])
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError):
-        table = table.filter(where.to_arrow())
+        mask = pc.call_function(COMPUTE_FUNCTIONS[where.op], [column, where.typed_value(column.type)])
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, TypeError, OverflowError):
+        table = table.filter(where.to_arrow(column.type))
         return table if columns is None else table.select(list(columns))
     return (table if columns is None else table.select(list(columns))).filter(mask)
+
+
+def value_type(data_type: pa.DataType) -> pa.DataType:
+    """The type of a column's values: a dictionary-encoded (categorical) column's value type, else itself."""
+    import pyarrow as pa
+
+    return data_type.value_type if pa.types.is_dictionary(data_type) else data_type
+
+
+def cast_values(column: Any, target: pa.DataType, safe: bool = True) -> Any:
+    """``column`` cast to ``target``, also to a dictionary-encoded (categorical) type from its plain
+    values, which Arrow casts only from strings: the values are cast, then encoded."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(target) and not pa.types.is_dictionary(column.type):
+        column = column.cast(target.value_type, safe=safe).dictionary_encode()
+    return column.cast(target, safe=safe)
 
 
 def conform(data: Any, schema: pa.Schema) -> Any:
@@ -70,7 +88,7 @@ def conform(data: Any, schema: pa.Schema) -> Any:
     if data.schema == schema:
         return data
     columns = [
-        col if col.type == field.type else col.cast(field.type)
+        col if col.type == field.type else cast_values(col, field.type)
         for col, field in zip(data.columns, schema, strict=True)
     ]
     kind = pa.Table if isinstance(data, pa.Table) else pa.RecordBatch

@@ -27,11 +27,14 @@ def is_binary(data_type: pa.DataType) -> bool:
 
 
 def text_safe_type(data_type: pa.DataType, *, keep_nested: bool = False) -> pa.DataType:
-    """The type a column has once written to a text format: string for binary (and nested unless kept)."""
+    """The type a column has once written to a text format: string for binary (and nested unless kept),
+    float32 for float16."""
     import pyarrow as pa
 
     if is_binary(data_type) or (is_nested(data_type) and not keep_nested):
         return pa.string()
+    if pa.types.is_float16(data_type):  # no text writer or reader takes half floats; float32 holds them
+        return pa.float32()
     return data_type
 
 
@@ -78,7 +81,8 @@ def to_text_safe(batch: pa.RecordBatch, schema: pa.Schema, *, keep_nested: bool 
     if target == schema:
         return batch
     columns = [
-        col if field.type == col.type else to_text_column(col)
+        col if field.type == col.type
+        else to_text_column(col) if pa.types.is_string(field.type) else col.cast(field.type)
         for col, field in zip(batch.columns, target, strict=True)
     ]
     return pa.RecordBatch.from_arrays(columns, schema=target)

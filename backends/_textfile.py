@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
+from storeadvise.backends import _typemap
 from storeadvise.backends._partfiles import FILE_OPERATIONS, FileBackend
 from storeadvise.backends._text_columns import is_binary, is_nested, text_safe_schema, to_text_column, to_text_safe
 from storeadvise.backends.base import TypeLoss
@@ -45,10 +46,11 @@ def polars_write(
     header; never when ``at_start`` is False, i.e. when appending to an existing file)."""
     import polars as pl
 
-    target = text_safe_schema(schema, keep_nested=keep_nested)
+    utc = _typemap.storage_schema(schema, _typemap.in_utc)
+    target = text_safe_schema(utc, keep_nested=keep_nested)
+    safe = (to_text_safe(_typemap.to_storage(b, utc), utc, keep_nested=keep_nested) for b in batches)
     first = at_start
-    for table in chunked((to_text_safe(b, schema, keep_nested=keep_nested) for b in batches),
-                         target, POLARS_CHUNK_ROWS):
+    for table in chunked(safe, target, POLARS_CHUNK_ROWS):
         write(pl.from_arrow(table, rechunk=False), out, first)
         first = False
 

@@ -32,6 +32,34 @@ def map_type(dtype: pa.DataType, leaf: Leaf) -> pa.DataType:
     return leaf(dtype)
 
 
+def in_utc(dtype: pa.DataType) -> pa.DataType:
+    """A leaf rule: a timestamp with a time zone as the same instant in UTC (a change of metadata
+    only). Text writers use it so that every instant of years 1 to 9999 has an ISO-8601 form (in
+    +05:30, 9999-12-31 23:59 UTC is in year 10000) and polars, which knows only named zones, never
+    sees a fixed offset."""
+    import pyarrow as pa
+
+    if pa.types.is_timestamp(dtype) and dtype.tz is not None:
+        return pa.timestamp(dtype.unit, tz="UTC")
+    return dtype
+
+
+def float16_as_float32(dtype: pa.DataType) -> pa.DataType:
+    """A leaf rule for stores that do not take half floats (DuckDB): float32, which holds each exactly."""
+    import pyarrow as pa
+
+    return pa.float32() if pa.types.is_float16(dtype) else dtype
+
+
+def without_float16(schema: pa.Schema) -> pa.Schema | None:
+    """``schema`` with half floats as float32 (``float16_as_float32``), or None when it has none."""
+    import pyarrow as pa
+
+    if not any(any_type(f.type, pa.types.is_float16) for f in schema):
+        return None
+    return storage_schema(schema, float16_as_float32)
+
+
 def storage_schema(schema: pa.Schema, leaf: Leaf) -> pa.Schema:
     """The schema with ``leaf`` applied to every column."""
     import pyarrow as pa
@@ -87,3 +115,19 @@ def apply_casts(table: pa.Table, plan: list[tuple[int, pa.Field]]) -> pa.Table:
 def from_storage(table: pa.Table, target: pa.Schema) -> pa.Table:
     """Decoded ``table`` (in storage types) cast back to the columns of ``target`` it holds."""
     return apply_casts(table, cast_plan(table.schema, target))
+
+
+def nulled(values: pa.Array, which: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """``values`` with those that ``which`` marks replaced by null (how a store without NaN gives
+    them back)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pc.if_else(pc.fill_null(which(values), False), pa.scalar(None, values.type), values)
+
+
+def not_finite(values: pa.Array) -> pa.Array:
+    """True for NaN and +-infinity."""
+    import pyarrow.compute as pc
+
+    return pc.invert(pc.is_finite(values))

@@ -59,19 +59,39 @@ class Predicate:
         if self.op not in COMPARISONS:
             raise UsageError(f"unknown comparison {self.op!r}; use one of {', '.join(COMPARISONS)}")
 
-    def to_arrow(self) -> pc.Expression:
-        """The predicate as a pyarrow compute expression (for dataset filters)."""
+    def to_arrow(self, data_type: pa.DataType | None = None) -> pc.Expression:
+        """The predicate as a pyarrow compute expression (for dataset filters). Given the column's
+        ``data_type``, the value is a scalar of that type: pyarrow would otherwise take a Python int
+        for an int64 and cast a uint64 column to it, which fails above 2^63."""
         import pyarrow.compute as pc
 
         col = pc.field(self.column)
+        value = self.typed_value(data_type)
         return {
-            "==": col == self.value,
-            "!=": col != self.value,
-            "<": col < self.value,
-            "<=": col <= self.value,
-            ">": col > self.value,
-            ">=": col >= self.value,
+            "==": col == value,
+            "!=": col != value,
+            "<": col < value,
+            "<=": col <= value,
+            ">": col > value,
+            ">=": col >= value,
         }[self.op]
+
+    def typed_value(self, data_type: pa.DataType | None) -> Any:
+        """The value as a pyarrow scalar of the column's (value) type when it is one, else as given
+        (a float compared with an int column stays a float)."""
+        import pyarrow as pa
+
+        value = self.value
+        if data_type is not None:
+            if pa.types.is_dictionary(data_type):
+                data_type = data_type.value_type
+            try:
+                return pa.scalar(value, data_type)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError, OverflowError):
+                return value
+        if isinstance(value, int) and not isinstance(value, bool) and value > 2**63 - 1:
+            return pa.scalar(value, pa.uint64())
+        return value
 
     def to_sql(self) -> tuple[str, tuple[Any, ...]]:
         """A parameterised SQL condition and its parameters."""

@@ -32,7 +32,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
-from storeadvise.backends._selection import check_columns, conform, needed_columns, select, subschema
+from storeadvise.backends._selection import check_columns, conform, needed_columns, select, subschema, value_type
 from storeadvise.backends._text_columns import text_safe_schema
 from storeadvise.backends._textfile import TextFileBackend
 from storeadvise.backends.base import Predicate
@@ -107,9 +107,10 @@ class CsvBackend(TextFileBackend):
 
         target = text_safe_schema(self.schema)
         return {
-            "parse_options": pcsv.ParseOptions(newlines_in_values=self.line_breaks),
+            # a null in a one-column file is an empty line, which must count as a row
+            "parse_options": pcsv.ParseOptions(newlines_in_values=self.line_breaks, ignore_empty_lines=False),
             "convert_options": pcsv.ConvertOptions(
-                column_types={f.name: f.type for f in target},
+                column_types={f.name: _read_type(f.type) for f in target},
                 include_columns=list(columns) if columns is not None else None,
                 null_values=[""],
                 strings_can_be_null=True,
@@ -118,8 +119,6 @@ class CsvBackend(TextFileBackend):
         }
 
     def read(self, columns: Sequence[str] | None = None, where: Predicate | None = None) -> pa.Table:
-        import pyarrow.csv as pcsv
-
         check_columns(self.schema, columns, where)
         load = needed_columns(columns, where)
         part = self.parts()[0]
@@ -127,17 +126,99 @@ class CsvBackend(TextFileBackend):
                 and all(_polars_parses_fast(self.schema, load))):
             table = _polars_read(part, text_safe_schema(self.schema), load)
         else:
-            table = pcsv.read_csv(part, **self._options(load))
+            table = read_csv_growing(part, **self._options(load))
         table = conform(table, subschema(text_safe_schema(self.schema), table.schema.names))
         return select(table, columns, where)
 
     def scan(self, columns: Sequence[str] | None = None, batch_rows: int = 65_536) -> Iterator[pa.RecordBatch]:
-        import pyarrow.csv as pcsv
-
         check_columns(self.schema, columns)
-        reader = pcsv.open_csv(self.parts()[0], **self._options(columns))
-        target = subschema(text_safe_schema(self.schema), reader.schema.names)
-        yield from rebatch((conform(b, target) for b in reader if b.num_rows), batch_rows)
+        target = subschema(text_safe_schema(self.schema), list(columns) if columns is not None else self.schema.names)
+        batches = csv_batches(self.parts()[0], **self._options(columns))
+        yield from rebatch((conform(b, target) for b in batches if b.num_rows), batch_rows)
+
+
+def _read_type(data_type: pa.DataType) -> pa.DataType:
+    """The type the CSV reader is told for a column, when ``conform`` casts it to ``data_type`` after:
+    a category of other values than strings is read as its values (the reader makes categories of
+    strings only), and a timestamp in seconds in milliseconds (polars, which has no seconds unit,
+    writes ``.000``, which the reader refuses for seconds)."""
+    import pyarrow as pa
+    import pyarrow.types as pt
+
+    if pt.is_dictionary(data_type) and pt.is_string(data_type.value_type):
+        return data_type
+    data_type = value_type(data_type)
+    if pt.is_timestamp(data_type) and data_type.unit == "s":
+        return pa.timestamp("ms", tz=data_type.tz)
+    return data_type
+
+
+MAX_BLOCK_BYTES = 1 << 30
+"""The largest block pyarrow's CSV reader is given: a single value may be up to about this long."""
+
+
+def _grown(exc: BaseException, options: Any) -> Any:
+    """Read options with a block four times larger, when ``exc`` says a value did not fit in one
+    block (pyarrow's "straddling object straddles two block boundaries": a valid file with a value
+    longer than the block, e.g. a 10 MB cell); else None."""
+    import pyarrow.csv as pcsv
+
+    block = options.block_size if options is not None else pcsv.ReadOptions().block_size
+    if "straddl" not in str(exc) or block >= MAX_BLOCK_BYTES:
+        return None
+    use_threads = options.use_threads if options is not None else True
+    return pcsv.ReadOptions(use_threads=use_threads, block_size=min(block * 4, MAX_BLOCK_BYTES))
+
+
+def _growing(call: Any, source: Any, read_options: Any, options: dict[str, Any]) -> Any:
+    """``call(source, read_options=..., **options)``, retried with a larger block while a value does
+    not fit in one."""
+    import pyarrow as pa
+
+    while True:
+        try:
+            return call(source, read_options=read_options, **options)
+        except pa.ArrowInvalid as exc:
+            read_options = _grown(exc, read_options)
+            if read_options is None:
+                raise
+
+
+def open_csv_growing(source: Any, read_options: Any = None, **options: Any) -> Any:
+    """``pyarrow.csv.open_csv``, retried with a larger block while a value does not fit in one."""
+    import pyarrow.csv as pcsv
+
+    return _growing(pcsv.open_csv, source, read_options, options)
+
+
+def read_csv_growing(source: Any, read_options: Any = None, **options: Any) -> pa.Table:
+    """``pyarrow.csv.read_csv``, retried with a larger block while a value does not fit in one."""
+    import pyarrow.csv as pcsv
+
+    return _growing(pcsv.read_csv, source, read_options, options)
+
+
+def csv_batches(source: Any, read_options: Any = None, **options: Any) -> Iterator[pa.RecordBatch]:
+    """The batches of ``pyarrow.csv.open_csv``; when a value further into the file does not fit in a
+    block, the file is opened again with a larger one and the rows already given are skipped."""
+    import pyarrow as pa
+
+    given = 0
+    while True:
+        skip = given
+        try:
+            for batch in open_csv_growing(source, read_options, **options):
+                if skip >= batch.num_rows:
+                    skip -= batch.num_rows
+                    continue
+                batch, skip = batch.slice(skip), 0
+                given += batch.num_rows
+                yield batch
+            return
+        except pa.ArrowInvalid as exc:
+            read_options = _grown(exc, read_options)
+            if read_options is None:
+                raise
 
 
 LINE_BREAKS = "csv_line_breaks"

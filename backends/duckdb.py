@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from storeadvise.backends import _typemap
 from storeadvise.backends._selection import conform
 from storeadvise.backends._sqlfile import TABLE, SqlFileBackend
 from storeadvise.backends.base import Predicate
@@ -59,7 +60,7 @@ class DuckdbBackend(SqlFileBackend):
         "null": "NULL (exact)",
         "bool": "BOOLEAN (exact)",
         "int64": "BIGINT (exact)",
-        "float": "DOUBLE / FLOAT (exact)",
+        "float": "DOUBLE / FLOAT (exact; half floats as FLOAT, cast back)",
         "decimal": "DECIMAL up to 38 digits (exact)",
         "binary": "BLOB (exact)",
         "string": "VARCHAR (exact)",
@@ -85,8 +86,9 @@ class DuckdbBackend(SqlFileBackend):
 
     # -- writing ---------------------------------------------------------------------------------------
     def _load(self, con: duckdb.DuckDBPyConnection, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
+        wider = _typemap.without_float16(schema)
         for i, chunk in enumerate(chunked(batches, schema, LOAD_CHUNK_ROWS)):
-            con.register(SOURCE, chunk.combine_chunks())
+            con.register(SOURCE, chunk.combine_chunks() if wider is None else chunk.cast(wider))
             try:
                 if i == 0:
                     con.execute(f"CREATE TABLE {TABLE} AS SELECT * FROM {SOURCE}")
@@ -96,7 +98,8 @@ class DuckdbBackend(SqlFileBackend):
                 con.unregister(SOURCE)
 
     def _append_rows(self, con: duckdb.DuckDBPyConnection, batch: pa.RecordBatch) -> None:
-        con.register(SOURCE, batch)
+        wider = _typemap.without_float16(batch.schema)
+        con.register(SOURCE, batch if wider is None else _typemap.to_storage(batch, wider))
         try:
             con.execute(f"INSERT INTO {TABLE} SELECT * FROM {SOURCE}")
         finally:

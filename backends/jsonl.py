@@ -10,7 +10,7 @@ Semantics:
   and decimals are written as strings (ISO-8601; a decimal as its exact text) and converted back to
   their Arrow type with the schema saved beside the file (``_schema.arrow``), so they come back
   identical too. Binary values are stored as base64 text and come back as strings (documented loss).
-  Floats that are NaN or infinite have no JSON form and come back null.
+  Floats that are NaN or infinite have no JSON form and come back null (documented, value by value).
 - Reads: DuckDB's ``read_json`` is told every column's type (no sniffing), parses only the asked
   columns, and applies a filter on a natively typed column in its own scan; rows keep file order
   (DuckDB preserves insertion order). A lookup is such a filtered read: it still scans the whole file.
@@ -27,10 +27,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
+from storeadvise.backends import _typemap
 from storeadvise.backends._selection import check_columns, conform, needed_columns, select, subschema
 from storeadvise.backends._text_columns import text_safe_schema
 from storeadvise.backends._textfile import TextFileBackend
-from storeadvise.backends.base import Predicate, quote_identifier, quote_literal
+from storeadvise.backends.base import Predicate, TypeLoss, quote_identifier, quote_literal
 from storeadvise.backends.batching import rebatch
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ class JsonlBackend(TextFileBackend):
     keeps_nested: ClassVar[bool] = True
     type_mapping: ClassVar[dict[str, str]] = {
         "timestamp": "ISO-8601 string, cast back to the same unit (exact)",
-        "timestamp with timezone": "ISO-8601 string with its offset, cast back to the same zone (exact)",
+        "timestamp with timezone": "ISO-8601 string of the UTC instant, cast back to the same zone (exact)",
         "date": "ISO-8601 date string (exact)",
         "null": "null (exact)",
         "bool": "true / false (exact)",
@@ -58,6 +59,14 @@ class JsonlBackend(TextFileBackend):
         "string": "JSON string (exact)",
         "nested struct/list": "JSON object / array (exact)",
     }
+
+    def type_loss(self, field: pa.Field) -> TypeLoss | None:
+        import pyarrow.types as pt
+
+        if pt.is_floating(field.type):
+            return TypeLoss("NaN and infinity have no JSON form: they come back null",
+                            lambda values: _typemap.nulled(values, _typemap.not_finite))
+        return super().type_loss(field)
 
     def __init__(self, settings: Any) -> None:
         super().__init__(settings)

@@ -87,14 +87,16 @@ class WorkloadPlan:
         while rows.num_rows < n:
             rows = pa.concat_tables([rows, self.template.slice(0, n - rows.num_rows)])
         if self.key_column:
+            from storeadvise.backends._selection import cast_values, value_type
+
             key = rows.column(self.key_column)
             base = self.key_offset + round_index * n
-            if pa.types.is_integer(key.type):
-                new_key = pa.array(range(base, base + n), type=key.type)
+            if pa.types.is_integer(value_type(key.type)):  # a categorical key too
+                new_key = cast_values(pa.array(range(base, base + n), type=value_type(key.type)), key.type)
             else:
-                new_key = pc.binary_join_element_wise(
+                new_key = cast_values(pc.binary_join_element_wise(
                     pc.cast(key, pa.string()), pa.array([f"~new{base + i}" for i in range(n)]), ""
-                ).cast(key.type)
+                ), key.type)
             rows = rows.set_column(rows.schema.get_field_index(self.key_column), self.key_column, new_key)
         return rows.combine_chunks().to_batches()[0]
 

@@ -76,7 +76,7 @@ def polars_writes(data_type: pa.DataType) -> bool:
     if pt.is_list(data_type) or pt.is_large_list(data_type):
         return data_type.value_field.nullable and polars_writes(data_type.value_type)
     if pt.is_timestamp(data_type):
-        return data_type.unit in ("ms", "us", "ns")
+        return data_type.unit in ("ms", "us", "ns") and polars_knows_zone(data_type.tz)
     return (
         pt.is_integer(data_type)
         or (pt.is_floating(data_type) and not pt.is_float16(data_type))
@@ -87,6 +87,19 @@ def polars_writes(data_type: pa.DataType) -> bool:
         or pt.is_decimal128(data_type)
         or pt.is_null(data_type)
     )
+
+
+def polars_knows_zone(tz: str | None) -> bool:
+    """Whether polars accepts a timestamp's zone: a name from the time-zone database, or none. A fixed
+    offset (``+05:30``, which Arrow allows) made polars panic inside its Parquet read."""
+    return tz is None or tz in _zone_names()
+
+
+@functools.lru_cache(maxsize=1)
+def _zone_names() -> frozenset[str]:
+    import zoneinfo
+
+    return frozenset(zoneinfo.available_timezones()) | {"UTC"}
 
 
 def polars_keeps(schema: pa.Schema) -> bool:

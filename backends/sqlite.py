@@ -12,10 +12,11 @@ Semantics:
   loading into an indexed table); lookups and filtered reads are parameterised ``SELECT ... WHERE``.
 - Type mapping: SQLite has INTEGER, REAL, TEXT and BLOB. Bools are 0/1 integers, timestamps are
   integers in the column's own unit since the Unix epoch (UTC for zoned ones), dates are integer days
-  since the epoch, decimals are their exact text, binary is a BLOB and nested struct/list values are
+  since the epoch, uint64 values are stored minus 2^63 (so that all of them fit SQLite's signed
+  INTEGER, in order), decimals are their exact text, binary is a BLOB and nested struct/list values are
   JSON text. The Arrow schema is saved in a metadata table (``_storeadvise_schema``) and each column
   is converted back to its Arrow type on read, so all but nested values come back identical. Floats
-  that are NaN come back NULL (SQLite has no NaN).
+  that are NaN come back NULL (SQLite has no NaN; infinities are kept): documented, value by value.
 - Filters on a decimal column support ``==`` and ``!=`` only: stored as text, they would otherwise
   compare as text.
 
@@ -30,6 +31,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from storeadvise.backends import _typemap
+from storeadvise.backends._selection import cast_values
 from storeadvise.backends._sqlfile import TABLE, SqlFileBackend
 from storeadvise.backends._text_columns import is_binary, is_nested, to_text_column
 from storeadvise.backends.base import Predicate, TypeLoss, quote_identifier
@@ -58,7 +61,7 @@ def storage_type(data_type: pa.DataType) -> pa.DataType:
 
     if pt.is_dictionary(data_type):
         return storage_type(data_type.value_type)
-    if pt.is_boolean(data_type) or pt.is_timestamp(data_type) or pt.is_duration(data_type):
+    if pt.is_boolean(data_type) or pt.is_timestamp(data_type) or pt.is_duration(data_type) or pt.is_uint64(data_type):
         return pa.int64()
     if pt.is_date32(data_type) or pt.is_time32(data_type):
         return pa.int32()
@@ -100,7 +103,27 @@ def to_storage(array: pa.Array) -> pa.Array:
         return array
     if pt.is_temporal(array.type) and pt.is_integer(target):
         return array.view(target)
+    if pt.is_uint64(array.type):
+        return _flip_top_bit(array).view(target)
     return array.cast(target)
+
+
+def _flip_top_bit(array: pa.Array) -> pa.Array:
+    """uint64 values v as v XOR 2^63, which, read as int64, is v - 2^63: every uint64 fits SQLite's
+    signed INTEGER and the order is kept, so filters and the key index still work. Its own inverse."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pc.bit_wise_xor(array.view(pa.uint64()), pa.scalar(1 << 63, pa.uint64()))
+
+
+def from_storage(array: pa.Array, target: pa.DataType) -> pa.Array:
+    """A column read back from its stored form (see ``to_storage``) into ``target``."""
+    import pyarrow.types as pt
+
+    if pt.is_uint64(target):
+        return _flip_top_bit(array)
+    return cast_values(array, target)
 
 
 def read_type(data_type: pa.DataType) -> pa.DataType:
@@ -138,7 +161,7 @@ class RowConverter:
 
         batch = pa.RecordBatch.from_struct_array(pa.array(rows, type=self.struct))
         for i, field in self.casts:
-            batch = batch.set_column(i, field, batch.column(i).cast(field.type))
+            batch = batch.set_column(i, field, from_storage(batch.column(i), field.type))
         return batch
 
     def table(self, chunks: Iterable[list[tuple]]) -> pa.Table:
@@ -161,6 +184,7 @@ class SqliteBackend(SqlFileBackend):
         "null": "NULL (exact)",
         "bool": "INTEGER 0/1, converted back (exact)",
         "int64": "INTEGER (exact)",
+        "uint64": "INTEGER holding the value minus 2^63, so that all of them fit in order; converted back (exact)",
         "float": "REAL (exact; NaN becomes NULL)",
         "decimal": "TEXT of the exact decimal, converted back (exact; range filters unsupported)",
         "binary": "BLOB (exact)",
@@ -262,7 +286,15 @@ class SqliteBackend(SqlFileBackend):
             yield converter.batch(rows)
 
     def type_loss(self, field: pa.Field) -> TypeLoss | None:
-        return TypeLoss("stored as JSON text", to_text_column) if is_nested(field.type) else None
+        import pyarrow.compute as pc
+        import pyarrow.types as pt
+
+        if is_nested(field.type):
+            return TypeLoss("stored as JSON text", to_text_column)
+        if pt.is_floating(field.type):
+            return TypeLoss("NaN is stored as NULL (SQLite has no NaN; infinities are kept)",
+                            lambda values: _typemap.nulled(values, pc.is_nan))
+        return None
 
 
 def _returned_schema(schema: pa.Schema) -> pa.Schema:

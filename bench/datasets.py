@@ -44,6 +44,8 @@ from storeadvise.units import parse_count
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from storeadvise.bench.formats.source import Fingerprint
+
 DEFAULT_BATCH_ROWS = 65_536
 KEY_CHECK_ROWS = 2_000_000
 MAX_KEY_CANDIDATES = 3
@@ -55,11 +57,21 @@ _TIME_NAMES = re.compile(r"^(ts|time|timestamp|date|datetime)$|.*_(ts|time|times
 _TIME_LIKE = re.compile(r"^(ts|time|timestamp|date|datetime)$", re.IGNORECASE)
 
 
+def decoded(column: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """The column with its values spelled out (dictionary-encoded columns decoded), for the compute
+    functions that have no kernel for dictionaries (binary_length, greater, quantiles ...)."""
+    import pyarrow as pa
+
+    return column.cast(column.type.value_type) if pa.types.is_dictionary(column.type) else column
+
+
 def column_kind(arrow_type: pa.DataType) -> str:
     """int | float | string | bool | timestamp | date | binary | nested | decimal | other."""
     import pyarrow as pa
 
-    t = arrow_type.value_type if pa.types.is_dictionary(arrow_type) else arrow_type
+    from storeadvise.backends._selection import value_type
+
+    t = value_type(arrow_type)
     checks = (
         ("bool", pa.types.is_boolean), ("int", pa.types.is_integer), ("float", pa.types.is_floating),
         ("decimal", pa.types.is_decimal), ("timestamp", pa.types.is_timestamp), ("date", pa.types.is_date),
@@ -96,6 +108,14 @@ class DatasetProfile:
     key_column: str | None = None
     time_column: str | None = None
     nested: bool = False
+    renamed_columns: list[dict[str, Any]] = field(default_factory=list)
+    """Columns renamed so that every backend accepts them: ``{"position", "from", "to"}`` each."""
+    notes: list[str] = field(default_factory=list)
+    """What a user must know about the input, one sentence each (shown with the run's header)."""
+    fingerprint: dict[str, Any] | None = None
+    """The input file's size, modification time and inode when it was read (``Fingerprint``)."""
+    changed_during_run: bool = False
+    """True when the input file changed while a benchmark ran: its numbers may mix two versions."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -168,16 +188,16 @@ class _Scan:
         for i, column in enumerate(batch.columns):
             self.nulls[i] += column.null_count
         for i in self.text_bytes:
-            self.text_bytes[i] += pc.sum(pc.binary_length(batch.column(i))).as_py() or 0
+            self.text_bytes[i] += pc.sum(pc.binary_length(decoded(batch.column(i)))).as_py() or 0
         for i, still in self.sorted.items():
             if still:
-                values = batch.column(i).drop_null().to_numpy(zero_copy_only=False)
+                values = decoded(batch.column(i)).drop_null().to_numpy(zero_copy_only=False)
                 if len(values):
                     before = self.last_time.get(i)
                     self.sorted[i] = bool(np.all(values[1:] >= values[:-1])) and (before is None or values[0] >= before)
                     self.last_time[i] = values[-1]
         for name, check in self.keys.items():
-            check.add(batch.column(name))
+            check.add(decoded(batch.column(batch.schema.get_field_index(name))))
 
     def columns(self) -> list[ColumnProfile]:
         return [ColumnProfile(f.name, str(f.type), kind, nulls)
@@ -190,7 +210,11 @@ class _Scan:
 
 
 def _key_candidates(schema: pa.Schema) -> list[str]:
-    eligible = [f.name for f in schema if column_kind(f.type) in ("int", "string")]
+    import pyarrow as pa
+
+    # a dictionary-encoded column is a category, not an identifier (and new keys cannot be made for it)
+    eligible = [f.name for f in schema
+                if column_kind(f.type) in ("int", "string") and not pa.types.is_dictionary(f.type)]
     named = [n for n in eligible if _KEY_NAMES.match(n)]
     named.sort(key=lambda n: (0 if n.lower() in ("id", "_id", "key", "uuid", "pk") else 1))
     if not named and eligible and eligible[0] == schema.names[0]:
@@ -248,11 +272,18 @@ class Dataset:
     """A schema, a restartable batch stream and the profile of what it streams."""
 
     def __init__(self, schema: pa.Schema, stream: Callable[[], Iterator[pa.RecordBatch]],
-                 profile: DatasetProfile, batch_rows: int = DEFAULT_BATCH_ROWS) -> None:
+                 profile: DatasetProfile, batch_rows: int = DEFAULT_BATCH_ROWS,
+                 fingerprint: Fingerprint | None = None) -> None:
         self.schema = schema
         self.profile = profile
         self._stream = stream
         self._batch_rows = batch_rows
+        self.fingerprint = fingerprint
+        """The input file as it was when the profile read it (None for generated data)."""
+
+    def input_change(self) -> str | None:
+        """How the input file changed since the profile read it ("changed size from ..."), or None."""
+        return None if self.fingerprint is None else self.fingerprint.change()
 
     def __repr__(self) -> str:
         p = self.profile
@@ -288,7 +319,8 @@ class Dataset:
         p = self.profile
         profile = _profile(f"{p.name}[:{scan.rows}]", p.source, p.format, scan, p.file_bytes, p.key_column,
                            p.time_column, p.modality)
-        return Dataset(self.schema, stream, profile, self._batch_rows)
+        profile.renamed_columns, profile.notes, profile.fingerprint = p.renamed_columns, list(p.notes), p.fingerprint
+        return Dataset(self.schema, stream, profile, self._batch_rows, self.fingerprint)
 
     def to_table(self) -> pa.Table:
         """The whole dataset in memory (what a DataFrame user does)."""
@@ -350,9 +382,11 @@ def load_dataset(path: str | Path, input_format: str | None = None, key: str | N
     table of a database file that holds several.
     """
     from storeadvise.bench.formats import open_input
+    from storeadvise.bench.formats.source import Fingerprint, renaming_note, with_unique_names
 
     file_path = Path(path)
-    source = open_input(file_path, input_format, table)
+    before = Fingerprint.of(file_path)
+    source, renamed = with_unique_names(open_input(file_path, input_format, table))
     _check_column(source.schema, key, "key column", ("int", "string"))
     _check_column(source.schema, time_column, "time column", ("timestamp", "date"))
     scan = _run_scan(source, [key] if key else _key_candidates(source.schema))
@@ -370,7 +404,15 @@ def load_dataset(path: str | Path, input_format: str | None = None, key: str | N
         chosen = next((name for name, check in scan.keys.items() if check.unique()), None)
     profile = _profile(file_path.name, str(path), source.format, scan, source.bytes_at_rest(), chosen,
                        time_column, None)
-    return Dataset(source.schema, source.stream, profile)
+    if renamed:
+        profile.renamed_columns = renamed
+        profile.notes.append(renaming_note(renamed))
+    change = before.change() if before is not None else None
+    if change:
+        raise DataError(f"{file_path}: {change} while it was being read; run again once it is complete")
+    if before is not None:
+        profile.fingerprint = before.to_dict()
+    return Dataset(source.schema, source.stream, profile, fingerprint=before)
 
 
 def _check_sample_args(kind: str, rows: int | str, seed: int) -> int:

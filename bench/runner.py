@@ -41,7 +41,7 @@ from storeadvise.bench.results import (
 )
 from storeadvise.bench.verify import verify_round_trip
 from storeadvise.bench.workloads import plan_workload
-from storeadvise.errors import BackendUnavailable, StoreAdviseError, UnsupportedOperation
+from storeadvise.errors import BackendUnavailable, DataError, StoreAdviseError, UnsupportedOperation
 from storeadvise.formatting import fmt_bytes
 from storeadvise.signals import check_stop
 
@@ -55,6 +55,12 @@ EventCallback = Callable[[str, str, str], None]
 
 MEMORY_SHARE = 0.5
 """Default ``memory_limit``: this share of the machine's memory."""
+
+STOPS = (KeyboardInterrupt, SystemExit, GeneratorExit)
+"""What ends a run when raised inside a backend: Ctrl-C, SIGTERM and the stop request (both raise
+``KeyboardInterrupt``), an exit, a generator being closed. Anything else a backend raises, including a
+``BaseException`` from native code (pyo3's ``PanicException`` when polars panics), fails that backend
+or operation only."""
 
 LATENCY_WARMUP_CALLS = 5
 MIN_LATENCY_CALLS = 10
@@ -114,6 +120,13 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
+def _failure(exc: BaseException) -> str:
+    """Why a backend or an operation failed, in one line; first, if a stop was requested (a library
+    may have turned Ctrl-C or SIGTERM into an error of its own), the run stops instead."""
+    check_stop()
+    return str(exc) if isinstance(exc, StoreAdviseError) else _first_line(exc)
+
+
 class _Source:
     """The dataset as the user would hold it before writing: in memory when it fits, else streamed."""
 
@@ -170,6 +183,9 @@ class Runner:
         from storeadvise.backends.services import Services
 
         profile = self.dataset.profile
+        change = self.dataset.input_change()
+        if change:
+            raise DataError(f"{profile.source}: {change} since it was profiled; run again once it is complete")
         variants = [v if isinstance(v, Variant) else Variant(v) for v in self.config.backends]
         classes: dict[str, type[Backend] | None] = {}
         import_errors: dict[str, str] = {}
@@ -231,6 +247,10 @@ class Runner:
                             run.backends.append(BackendRun(backend=variant.label, status=FAILED, reason="interrupted"))
                             run.settings["interrupted"] = True
                             raise
+                        except STOPS:
+                            raise
+                        except BaseException as exc:  # from outside the backend's own boundary: its set-up
+                            entry = BackendRun(backend=variant.label, status=FAILED, reason=_failure(exc))
                         if variant.options:
                             entry.description["options"] = dict(variant.options)
                     run.backends.append(entry)
@@ -240,6 +260,7 @@ class Runner:
             run.settings["interrupted"] = True
             raise
         finally:
+            _note_input_change(run, self.dataset.input_change())
             run.finished_at = _now()
             run.settings["process_peak_rss_bytes"] = peak_rss_bytes()
             shutil.rmtree(scratch, ignore_errors=True)
@@ -306,13 +327,17 @@ class Runner:
             entry.status, entry.reason = SKIPPED, str(exc)
         except StoreAdviseError as exc:
             entry.status, entry.reason = FAILED, str(exc)
-        except Exception as exc:  # a backend failing is a result to report, not a crash of the run
-            entry.status, entry.reason = FAILED, _first_line(exc)
+        except STOPS:
+            raise
+        except BaseException as exc:  # a backend failing is a result to report, not a crash of the run
+            entry.status, entry.reason = FAILED, _failure(exc)
         finally:
             try:
                 backend.cleanup()
-            except Exception as exc:
-                entry.reason = (entry.reason + "; " if entry.reason else "") + f"cleanup failed: {_first_line(exc)}"
+            except STOPS:
+                raise
+            except BaseException as exc:
+                entry.reason = (entry.reason + "; " if entry.reason else "") + f"cleanup failed: {_failure(exc)}"
         return entry
 
     def _measure_write(self, backend: Backend, plan: WorkloadPlan, entry: BackendRun) -> None:
@@ -329,8 +354,10 @@ class Runner:
                     op.reset(backend)
                 op.call(backend, data)
                 m = None
-        except Exception as exc:
-            reason = str(exc) if isinstance(exc, StoreAdviseError) else _first_line(exc)
+        except STOPS:
+            raise
+        except BaseException as exc:
+            reason = _failure(exc)
             entry.status = SKIPPED if isinstance(exc, BackendUnavailable) else FAILED
             entry.reason = f"write failed: {reason}"
             if timed:
@@ -372,8 +399,10 @@ class Runner:
             return self._throughput_op(backend, op, plan, m)
         except UnsupportedOperation as exc:
             m.status, m.reason = UNSUPPORTED, str(exc)
-        except Exception as exc:
-            m.status, m.reason = FAILED, str(exc) if isinstance(exc, StoreAdviseError) else _first_line(exc)
+        except STOPS:
+            raise
+        except BaseException as exc:
+            m.status, m.reason = FAILED, _failure(exc)
         return m
 
     def _skip_reason(self, op: Operation, plan: WorkloadPlan) -> str | None:
@@ -508,6 +537,15 @@ class Runner:
                 )
         _throughput(m)
         return m
+
+
+def _note_input_change(run: Run, change: str | None) -> None:
+    """Mark the run when its input file changed while it ran: its writes, reads and verification may
+    have seen different versions of the data."""
+    if change:
+        run.dataset["changed_during_run"] = True
+        run.dataset.setdefault("notes", []).append(
+            f"the input file {change} during the run: its numbers may mix two versions of the data")
 
 
 def _count_rows(backend: Backend, key_column: str | None) -> int | None:

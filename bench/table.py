@@ -223,6 +223,7 @@ def _header(run: Run, baseline: Run | None) -> list[tuple[str, str]]:
     settings = run.settings
     lines = [
         ("dataset", _dataset_line(run.dataset)),
+        *(("input", str(note)) for note in run.dataset.get("notes") or []),
         ("run", f"{run.run_id}, {run.started_at}" if run.started_at else run.run_id),
         ("timing", _timing_line(settings)),
         ("source", str(settings.get("source") or "")),

@@ -47,19 +47,12 @@ def select_ops(purpose: str | None = None, ops: str | Sequence[str] | None = Non
     return [name for name in OPERATIONS if name in chosen]
 
 
-def _numeric(t: pa.DataType) -> bool:
-    import pyarrow as pa
-
-    return pa.types.is_integer(t) or pa.types.is_floating(t)
-
-
 def plan_workload(
     dataset: Dataset, ops: Sequence[str], lookups: int = 200, seed: int = 0, data: Data | None = None
 ) -> WorkloadPlan:
     """Pick lookup keys, the projection, the filter predicate and the append size from the data;
     ``data`` is the dataset as a write takes it (in memory or streamed, the caller's choice)."""
     import pyarrow as pa
-    import pyarrow.compute as pc
 
     profile = dataset.profile
     schema = dataset.schema
@@ -70,10 +63,12 @@ def plan_workload(
     if key is not None:
         keys = sample.column(key).slice(0, lookups).to_pylist()
         plan.lookup_keys = [k for k in keys if k is not None]
-        key_type = schema.field(key).type
+        from storeadvise.backends._selection import value_type
+        from storeadvise.bench.datasets import decoded
+
+        key_type = value_type(schema.field(key).type)
         if pa.types.is_integer(key_type):
-            top = pc.max(sample.column(key)).as_py() or 0
-            plan.key_offset = max(top, profile.rows) * 10 + 1_000_000
+            plan.key_offset = _free_key_offset(decoded(sample.column(key)), profile.rows, key_type)
     else:
         plan.notes["lookup"] = "no key column (pass --key COLUMN to name one)"
 
@@ -90,31 +85,64 @@ def plan_workload(
     return plan
 
 
-def _choose_predicate(sample: pa.Table, key: str | None) -> Predicate | None:
-    """A predicate selecting about a tenth of the rows, on the first suitable column."""
+NEW_KEY_ROOM = 2**32
+"""Keys kept free above the offset for appended and single-written rows."""
+
+
+def _free_key_offset(keys: pa.ChunkedArray, rows: int, key_type: pa.DataType) -> int:
+    """The first key of new rows: well above the sampled keys, or below them when that would leave
+    the key type's range (keys near 2^63 or 2^64: snowflake ids, epoch nanoseconds). Python ints, so
+    nothing is rounded."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    limits = np.iinfo(key_type.to_pandas_dtype())
+    low, high = int(limits.min), int(limits.max)
+    extremes = pc.min_max(keys).as_py()
+    top, bottom = extremes["max"] or 0, extremes["min"] or 0
+    preferred = max(top, rows) * 10 + 1_000_000
+    if preferred + NEW_KEY_ROOM <= high:
+        return preferred
+    if low + NEW_KEY_ROOM < bottom:
+        return low
+    return min(top + 1, high - NEW_KEY_ROOM)
+
+
+def _upper_tenth(values: pa.ChunkedArray) -> Any:
+    """The value with nine tenths of ``values`` at or below it, picked by sorting: exact for every
+    ordered type (a cast to float64 would round integers beyond 2^53, and refuse them). None when
+    pyarrow cannot sort the type (float16) or Python cannot hold the value in the column's zone
+    (9999-12-31 UTC is in year 10000 in +05:30)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    for f in sample.schema:
-        if f.name == key:
-            continue
-        col = sample.column(f.name).drop_null()
-        if len(col) == 0:
-            continue
-        if _numeric(f.type):
-            if pa.types.is_floating(f.type):
-                col = col.filter(pc.is_finite(col))
-            q = pc.quantile(col.cast(pa.float64()), q=0.9)[0].as_py()
-            value: Any = int(q) if pa.types.is_integer(f.type) else float(q)
-            return Predicate(f.name, ">", value)
-        if pa.types.is_timestamp(f.type) or pa.types.is_date(f.type):
-            physical = pa.int32() if pa.types.is_date32(f.type) else pa.int64()
-            q = pc.quantile(col.cast(physical), q=0.9)[0].as_py()
-            return Predicate(f.name, ">", pa.array([int(q)], physical).cast(f.type)[0].as_py())
-    for f in sample.schema:
-        if f.name != key and (pa.types.is_string(f.type) or pa.types.is_large_string(f.type)):
-            counts = pc.value_counts(sample.column(f.name).drop_null())
+    try:
+        order = pc.sort_indices(values)
+        return values.take(order.slice(int(0.9 * (len(values) - 1)), 1))[0].as_py()
+    except (pa.ArrowNotImplementedError, OverflowError, ValueError):
+        return None
+
+
+def _choose_predicate(sample: pa.Table, key: str | None) -> Predicate | None:
+    """A predicate selecting about a tenth of the rows, on the first suitable column."""
+    import pyarrow.compute as pc
+
+    from storeadvise.bench.datasets import column_kind, decoded
+
+    columns = [(f.name, column_kind(f.type), decoded(sample.column(i))) for i, f in enumerate(sample.schema)
+               if f.name != key]
+    for name, kind, col in columns:
+        col = col.drop_null()
+        if kind == "float":
+            col = col.filter(pc.is_finite(col))
+        if len(col) and kind in ("int", "float", "timestamp", "date"):
+            value = _upper_tenth(col)
+            if value is not None:
+                return Predicate(name, ">", value)
+    for name, kind, col in columns:
+        if kind == "string":
+            counts = pc.value_counts(col.drop_null())
             if 0 < len(counts) <= max(2, sample.num_rows // 20):
                 top = max(counts.to_pylist(), key=lambda c: c["counts"])
-                return Predicate(f.name, "==", top["values"])
+                return Predicate(name, "==", top["values"])
     return None

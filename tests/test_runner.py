@@ -205,3 +205,60 @@ def test_a_run_records_the_version_of_every_declared_library_but_the_tools() -> 
     names = {d.split(">")[0].split("=")[0].split(";")[0].strip() for d in declared} - TOOLS
     assert names <= set(recorded_libraries())
     assert not TOOLS & set(recorded_libraries())
+
+
+class _NativePanic(BaseException):
+    """What a panic inside native code looks like to Python (pyo3's ``PanicException`` derives from
+    ``BaseException``, not ``Exception``)."""
+
+
+def test_a_backend_raising_a_base_exception_fails_alone_and_the_run_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storeadvise.backends.arrow import ArrowBackend
+    from storeadvise.backends.duckdb import DuckdbBackend
+    from storeadvise.backends.parquet import ParquetBackend
+
+    def panic(self, *args, **kwargs):
+        raise _NativePanic("called `Result::unwrap()` on an `Err` value")
+
+    monkeypatch.setattr(ParquetBackend, "open", panic)  # the backend's own boundary
+    monkeypatch.setattr(ArrowBackend, "lookup", panic)  # one operation's boundary
+    monkeypatch.setattr(DuckdbBackend, "describe", panic)  # setting the backend up, before its boundary
+    run = storeadvise.benchmark(sample="tabular", rows=300, backends=["csv", "parquet", "arrow", "duckdb", "sqlite"],
+                                ops="write,read,lookup", repeat=1, warmup=0, lookups=5, out=tmp_path / "r.json")
+    saved = load_run(tmp_path / "r.json")
+    assert [b.backend for b in saved.backends] == ["csv", "parquet", "arrow", "duckdb", "sqlite"]
+    by_name = {b.backend: b for b in saved.backends}
+    for failed in ("parquet", "duckdb"):
+        assert by_name[failed].status == FAILED and "_NativePanic" in by_name[failed].reason
+    arrow_ops = {m.op: m for m in by_name["arrow"].measurements}
+    assert arrow_ops["lookup"].status == FAILED and arrow_ops["read"].status == OK
+    assert by_name["csv"].status == OK and by_name["sqlite"].status == OK
+    assert run.backends[-1].status == OK
+
+
+def test_an_interrupt_a_library_turned_into_its_own_error_still_stops_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What DuckDB does with Ctrl-C in a query: the signal handler has set the stop request, and the
+    library raises an ordinary error. Here it happens in the last step of the last backend (its
+    verification), after which nothing else would look at the request: the boundary must stop."""
+    from storeadvise.backends.parquet import ParquetBackend
+    from storeadvise.signals import STOP
+
+    def interrupted_scan(self, *args, **kwargs):
+        STOP.set()
+        raise RuntimeError("INTERRUPT Error: Interrupted!")
+
+    monkeypatch.setattr(ParquetBackend, "scan", interrupted_scan)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            storeadvise.benchmark(sample="tabular", rows=200, backends=["csv", "parquet"], ops="write",
+                                  repeat=1, warmup=0, out=tmp_path / "r.json")
+    finally:
+        STOP.clear()
+    saved = load_run(tmp_path / "r.json")
+    assert saved.settings["interrupted"] is True
+    assert [(b.backend, b.status) for b in saved.backends] == [("csv", OK), ("parquet", FAILED)]
+    assert saved.backends[-1].reason == "interrupted"

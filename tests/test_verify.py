@@ -94,3 +94,54 @@ def test_values_swapped_between_rows_break_the_row_checksum(table: pa.Table) -> 
     v = verify_round_trip(table.schema, table.to_batches(), swapped.to_batches(), _Declares())
     assert all(c.status == "kept" for c in v.columns)  # each column alone still holds the same values
     assert not v.checksum_match and v.flagged
+
+
+class _NanAsNull(Backend):
+    """A stand-in for a store without NaN: its documented loss changes values but keeps the type."""
+
+    name = "nan_as_null"
+
+    def __init__(self) -> None:
+        super().__init__(BackendSettings(run_id="t", scratch_dir=__import__("pathlib").Path(".")))
+
+    def type_loss(self, field: pa.Field):
+        import pyarrow.compute as pc
+
+        from storeadvise.backends import _typemap
+        from storeadvise.backends.base import TypeLoss
+
+        if pa.types.is_floating(field.type):
+            return TypeLoss("NaN is stored as NULL", lambda values: _typemap.nulled(values, pc.is_nan))
+        return None
+
+
+@pytest.fixture
+def with_nan() -> pa.Table:
+    return pa.table({"id": [1, 2, 3], "x": [float("nan"), float("inf"), 2.5]})
+
+
+def test_a_value_level_loss_is_documented_when_the_values_changed_exactly_as_declared(with_nan: pa.Table) -> None:
+    returned = with_nan.set_column(1, "x", pa.array([None, float("inf"), 2.5]))
+    v = verify_round_trip(with_nan.schema, with_nan.to_batches(), returned.to_batches(), _NanAsNull())
+    col = next(c for c in v.columns if c.column == "x")
+    assert col.status == "lost" and col.documented and "NULL" in col.detail
+    assert not v.flagged and v.checksum_match  # rows compared with the documented values
+
+
+def test_a_value_level_loss_does_not_excuse_other_changes(with_nan: pa.Table) -> None:
+    for wrong in ([None, None, 2.5], [None, float("inf"), 2.0], [float("nan"), float("inf"), 2.0]):
+        returned = with_nan.set_column(1, "x", pa.array(wrong))
+        v = verify_round_trip(with_nan.schema, with_nan.to_batches(), returned.to_batches(), _NanAsNull())
+        col = next(c for c in v.columns if c.column == "x")
+        assert v.flagged and not col.documented and "beyond the documented mapping" in col.detail, wrong
+
+
+def test_a_value_level_loss_that_did_not_happen_is_kept(with_nan: pa.Table) -> None:
+    v = verify_round_trip(with_nan.schema, with_nan.to_batches(), with_nan.to_batches(), _NanAsNull())
+    assert not v.flagged and {c.status for c in v.columns} == {"kept"}
+
+
+def test_values_swapped_between_rows_are_caught_in_a_value_level_loss_column(with_nan: pa.Table) -> None:
+    returned = with_nan.set_column(1, "x", pa.array([float("inf"), None, 2.5]))
+    v = verify_round_trip(with_nan.schema, with_nan.to_batches(), returned.to_batches(), _NanAsNull())
+    assert v.flagged and not v.checksum_match

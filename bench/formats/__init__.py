@@ -15,6 +15,8 @@ formats (for the command line's help) stays cheap.
 from __future__ import annotations
 
 import importlib
+import os
+import stat
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -140,8 +142,7 @@ def open_input(path: Path, name: str | None = None, table: str | None = None) ->
     extension no format has; a ``DataError`` for a file that is empty or blank.
     """
     chosen = format_named(name) if name else None
-    if not path.exists():
-        raise UsageError(f"{path}: no such file; check the path")
+    _check_is_data(path)
     if path.is_dir():
         claimed = chosen or format_of_folder(path)
         if claimed is None or claimed.folder is None:
@@ -150,6 +151,30 @@ def open_input(path: Path, name: str | None = None, table: str | None = None) ->
     chosen = chosen or format_of_file(path)
     _check_has_content(path)
     return chosen.open(path, table)
+
+
+_NOT_REGULAR = ((stat.S_ISFIFO, "a named pipe (FIFO)"), (stat.S_ISSOCK, "a socket"),
+                (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
+
+
+def _check_is_data(path: Path) -> None:
+    """A ``UsageError`` for a path that is missing, a symbolic link that loops or leads nowhere, or
+    not a regular file or folder: reading a FIFO or a device could wait forever or never end."""
+    import errno
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise UsageError(f"{path}: is a symbolic link that loops back on itself; give the data file") from None
+        if exc.errno == errno.ENOENT and os.path.islink(path):
+            raise UsageError(f"{path}: is a symbolic link to {os.readlink(path)!r}, which does not exist") from None
+        if exc.errno == errno.ENOENT:
+            raise UsageError(f"{path}: no such file; check the path") from None
+        raise UsageError(f"{path}: cannot be examined ({exc.strerror}); check the path and its permissions") from None
+    for test, what in _NOT_REGULAR:
+        if test(mode):
+            raise UsageError(f"{path}: is {what}, not a regular file; copy the data into a file first")
 
 
 def _not_a_folder_input(path: Path, chosen: InputFormat | None) -> UsageError:

@@ -9,7 +9,16 @@ from typing import Any
 
 import pyarrow as pa
 
-from storeadvise.bench.formats.source import CSV_BLOCK_BYTES, SchemaConflict, Source, arrow_message, fail
+from storeadvise.bench.formats.source import (
+    CSV_BLOCK_BYTES,
+    SchemaConflict,
+    Source,
+    arrow_message,
+    compressed_hint,
+    fail,
+    integer_text,
+    integer_type,
+)
 from storeadvise.errors import DataError
 
 _CSV_CONVERSION = re.compile(r"In CSV column #(\d+): CSV conversion error to ([^:]+): invalid value '(.*)'", re.S)
@@ -26,21 +35,64 @@ class CsvSource(Source):
     def __init__(self, path: Path, name: str) -> None:
         super().__init__(path, name)
         self.column_types: dict[str, pa.DataType] = {}
-        self.schema = self._open().schema
+        reader = self._open()
+        self.schema = reader.schema
+        try:
+            self.schema.names  # noqa: B018 - pyarrow decodes the header's names only when asked
+        except UnicodeDecodeError:
+            raise fail(path, f"its header is not UTF-8 text{compressed_hint(path)}",
+                       "give a plain UTF-8 file (re-encode it, or decompress it first)") from None
         binary = [f.name for f in self.schema if pa.types.is_binary(f.type)]
         if binary:
             raise self._not_utf8(binary[0])
+        self._keep_big_integers(reader)
 
-    def _open(self, threads: bool = True) -> Any:
-        import pyarrow.csv as pacsv
+    def _keep_big_integers(self, reader: Any) -> None:
+        """Integers that do not fit int64 (above 2^63: uint64 ids, some hashes) are inferred as
+        float64 by pyarrow, which rounds them. A float column of the first block holding only whole
+        numbers beyond 2^53 is read again as text: if all of it is integers, it gets an exact type."""
+        import pyarrow.compute as pc
 
         try:
-            return pacsv.open_csv(
-                self.path,
-                read_options=pacsv.ReadOptions(use_threads=threads, block_size=CSV_BLOCK_BYTES),
-                parse_options=pacsv.ParseOptions(delimiter=_delimiter(self.format)),
-                convert_options=pacsv.ConvertOptions(strings_can_be_null=True, column_types=self.column_types),
-            )
+            first = reader.read_next_batch()
+        except (StopIteration, pa.ArrowInvalid, OSError):
+            return  # no rows, or an error the stream reports in its own words
+        suspects = []
+        for field, column in zip(self.schema, first.columns, strict=True):
+            values = column.drop_null() if pa.types.is_floating(field.type) else None
+            if values is not None and len(values) and pc.all(pc.is_finite(values)).as_py() \
+                    and pc.max(pc.abs(values)).as_py() >= 2**53 and pc.all(pc.equal(values, pc.floor(values))).as_py():
+                suspects.append(field.name)
+        if not suspects:
+            return
+        self.column_types.update(dict.fromkeys(suspects, pa.string()))
+        try:
+            text = self._open().read_next_batch()
+        except (StopIteration, pa.ArrowInvalid, OSError):
+            text = None
+        for name in suspects:
+            values = [] if text is None else text.column(name).drop_null().to_pylist()
+            exact = integer_type(values)
+            if exact is None:
+                del self.column_types[name]
+            else:
+                self.column_types[name] = exact
+        self.schema = self._open().schema
+
+    def _options(self, threads: bool = True) -> dict[str, Any]:
+        import pyarrow.csv as pacsv
+
+        return {
+            "read_options": pacsv.ReadOptions(use_threads=threads, block_size=CSV_BLOCK_BYTES),
+            "parse_options": pacsv.ParseOptions(delimiter=_delimiter(self.format)),
+            "convert_options": pacsv.ConvertOptions(strings_can_be_null=True, column_types=self.column_types),
+        }
+
+    def _open(self, threads: bool = True) -> Any:
+        from storeadvise.backends.csv import open_csv_growing
+
+        try:
+            return open_csv_growing(self.path, **self._options(threads))
         except (pa.ArrowInvalid, OSError) as exc:
             raise self._translate(exc) from None
 
@@ -56,6 +108,9 @@ class CsvSource(Source):
             if conversion.group(2) in ("string", "large_string"):
                 return self._not_utf8(column)
             return SchemaConflict(self.path, column, f"{conversion.group(3)!r} is not {conversion.group(2)}")
+        if compressed_hint(self.path):  # a binary file read as text fails in arbitrary ways: say what it is
+            return fail(self.path, f"is not {self.format.upper()} text{compressed_hint(self.path)}",
+                        "decompress it first, or give the right --input-format")
         if "Expected" in message and "columns" in message:
             return fail(self.path, f"rows have different numbers of fields ({self._ragged_where(message)})",
                         "fix that row or quote fields that contain the delimiter")
@@ -75,10 +130,12 @@ class CsvSource(Source):
         return f"row {found.group(1)}, counting the header as row 1: {detail}" if found else detail
 
     def stream(self) -> Iterator[pa.RecordBatch]:
-        reader = self._open()
+        from storeadvise.backends.csv import csv_batches
+
+        batches = csv_batches(self.path, **self._options())
         while True:
             try:
-                batch = reader.read_next_batch()
+                batch = next(batches)
             except StopIteration:
                 return
             except (pa.ArrowInvalid, OSError) as exc:
@@ -86,7 +143,8 @@ class CsvSource(Source):
             yield batch
 
     def repair(self, conflict: SchemaConflict) -> None:
-        """Widen the column: null -> the late value's type, int -> float, anything else -> string."""
+        """Widen the column: null -> the late value's type, an integer column -> the integer type that
+        holds the late integer too (uint64, decimal128(38, 0)), int -> float, anything else -> string."""
         import pyarrow.csv as pacsv
 
         old = self.schema.field(conflict.column).type
@@ -95,8 +153,11 @@ class CsvSource(Source):
             seen = pacsv.read_csv(pa.py_buffer(f"v\n{value}\n".encode())).schema.field("v").type
         except pa.ArrowInvalid:
             seen = pa.string()
+        wider = integer_type([value], at_least=old) if integer_text(value) else None
         if pa.types.is_null(old):
-            new = seen
+            new = integer_type([value]) if integer_text(value) else seen
+        elif wider is not None and (pa.types.is_integer(old) or pa.types.is_decimal(old)):
+            new = wider
         elif {str(old), str(seen)} <= {"int64", "double"}:
             new = pa.float64()
         else:

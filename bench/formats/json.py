@@ -28,6 +28,7 @@ from storeadvise.bench.formats.source import (
     arrow_message,
     fail,
     first_char,
+    integer_type,
 )
 from storeadvise.errors import DataError
 
@@ -144,15 +145,21 @@ def _diagnose_json_document(path: Path) -> DataError | None:
 
 
 class _PolarsJsonSource(Source):
-    """Shared by both JSON forms: arrow conversion of polars frames and temporal string columns."""
+    """Shared by both JSON forms: arrow conversion of polars frames, and of the string columns that
+    hold dates, timestamps or integers too wide for polars' Arrow export."""
 
     def __init__(self, path: Path, name: str) -> None:
         super().__init__(path, name)
-        self.temporal: dict[str, pa.DataType] = {}
+        self.from_text: dict[str, pa.DataType] = {}
+        """String columns converted to another type: temporal text, wide integers."""
+        self.wide_integers: set[str] = set()
+        """Columns polars read as 128-bit integers (values beyond int64), which it cannot export to
+        Arrow: read as their digits, then given the narrowest exact type."""
         self._raw_schema: pa.Schema = pa.schema([])
 
     def _plan(self, head: pa.Table) -> None:
-        """Decide the final schema from the first rows: plain layouts, temporal strings converted."""
+        """Decide the final schema from the first rows: plain layouts, temporal strings and wide integers
+        converted."""
         self._raw_schema = plain_schema(head.schema)
         head = head.cast(self._raw_schema)
         if not head.num_rows:
@@ -160,18 +167,30 @@ class _PolarsJsonSource(Source):
         if not head.num_columns:
             raise fail(self.path, "has records without any fields", "give records with at least one field")
         for field in head.schema:
-            if pa.types.is_string(field.type):
+            if field.name in self.wide_integers:
+                target = integer_type(head.column(field.name).drop_null().to_pylist())
+                if target is not None and not pa.types.is_string(target):
+                    self.from_text[field.name] = target
+            elif pa.types.is_string(field.type):
                 target = temporal_type(head.column(field.name))
                 if target is not None:
-                    self.temporal[field.name] = target
+                    self.from_text[field.name] = target
         self._set_schema()
 
+    def _wide_integers_as_text(self, schema: Any) -> Any:
+        """The polars schema with 128-bit integer columns read as text (see ``wide_integers``)."""
+        import polars as pl
+
+        wide = {name for name, dtype in schema.items() if dtype in (pl.Int128, getattr(pl, "UInt128", pl.Int128))}
+        self.wide_integers |= wide
+        return pl.Schema({name: pl.String if name in wide else dtype for name, dtype in schema.items()})
+
     def _set_schema(self) -> None:
-        self.schema = pa.schema([f.with_type(self.temporal.get(f.name, f.type)) for f in self._raw_schema])
+        self.schema = pa.schema([f.with_type(self.from_text.get(f.name, f.type)) for f in self._raw_schema])
 
     def _convert(self, table: pa.Table) -> Iterator[pa.RecordBatch]:
         table = table.cast(self._raw_schema)
-        for name, target in self.temporal.items():
+        for name, target in self.from_text.items():
             index = table.schema.get_field_index(name)
             try:
                 table = table.set_column(index, name, pc.cast(table.column(index), target))
@@ -180,7 +199,7 @@ class _PolarsJsonSource(Source):
         yield from table.to_batches(BATCH_ROWS)
 
     def repair(self, conflict: SchemaConflict) -> None:
-        if self.temporal.pop(conflict.column, None) is None:
+        if self.from_text.pop(conflict.column, None) is None:
             raise conflict
         self._set_schema()
 
@@ -203,7 +222,8 @@ class JsonLinesSource(_PolarsJsonSource):
         super().__init__(path, name)
         self._single_object_is_error = single_object_is_error
         try:
-            self._pl_schema = pl.scan_ndjson(path, infer_schema_length=None).collect_schema()
+            inferred = pl.scan_ndjson(path, infer_schema_length=None).collect_schema()
+            self._pl_schema = self._wide_integers_as_text(inferred)
             head = pl.scan_ndjson(path, schema=self._pl_schema).head(TEMPORAL_SAMPLE_ROWS).collect()
         except Exception as exc:  # polars raises ComputeError and friends with terse messages
             raise self._diagnose(exc) from None
@@ -264,7 +284,9 @@ class JsonArraySource(_PolarsJsonSource):
 
         super().__init__(path, name)
         try:
-            table = pl.read_json(path, infer_schema_length=None).to_arrow()
+            frame = pl.read_json(path, infer_schema_length=None)
+            frame = frame.cast(self._wide_integers_as_text(frame.schema))
+            table = frame.to_arrow()
         except Exception as exc:
             raise (_diagnose_json_document(path) or fail(
                 path, f"cannot be read as a JSON array of records ({arrow_message(exc)})", "check the file")) from None

@@ -10,12 +10,19 @@ or loses values because of where its odd value sits.
 
 Every user-facing failure is a ``DataError`` or ``UsageError`` naming the input, the problem and what
 to do; no reader writes anything.
+
+Also here, about what is read rather than how: the file's ``Fingerprint`` (taken before reading, to
+notice a file that changes under the benchmark) and the renaming of columns whose names a backend
+would refuse (empty or repeated).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
@@ -25,6 +32,33 @@ CSV_BLOCK_BYTES = 4 << 20
 """pyarrow's CSV block (it infers types from the first one): 4 MiB reads as fast as the 1 MiB default
 and sees four times more rows before deciding (docs/decisions.md, 'CSV inputs read in 4 MiB blocks')."""
 BATCH_ROWS = 65_536
+
+_INTEGER = re.compile(r"^\s*[+-]?\d+\s*$")
+
+
+def integer_text(text: str) -> bool:
+    """Whether ``text`` writes one integer (any size)."""
+    return bool(_INTEGER.match(text))
+
+
+_EXACT_INTEGERS = (  # the narrowest first; decimal128(38, 0) holds every integer of up to 38 digits
+    ("int64", -(2**63), 2**63 - 1), ("uint64", 0, 2**64 - 1), ("decimal128(38, 0)", -(10**38 - 1), 10**38 - 1),
+)
+
+
+def integer_type(texts: list[str], at_least: pa.DataType | None = None) -> pa.DataType | None:
+    """The narrowest of int64, uint64 and decimal128(38, 0) that holds every integer written in
+    ``texts`` exactly (and every value of ``at_least``, a type already chosen); string for longer
+    integers; None if some text is not an integer."""
+    if not all(integer_text(t) for t in texts):
+        return None
+    numbers = [int(t) for t in texts]
+    names = [name for name, _, _ in _EXACT_INTEGERS]
+    start = names.index(str(at_least)) if str(at_least) in names else 0
+    for name, low, high in _EXACT_INTEGERS[start:]:
+        if all(low <= n <= high for n in numbers):
+            return pa.decimal128(38, 0) if name.startswith("decimal") else pa.type_for_alias(name)
+    return pa.string()
 
 
 class SchemaConflict(DataError):
@@ -79,6 +113,24 @@ class Source:
         return self.path.stat().st_size
 
 
+_COMPRESSED = ((b"\x1f\x8b", "gzip"), (b"PK\x03\x04", "zip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"),
+               (b"\x28\xb5\x2f\xfd", "zstd"), (b"PAR1", "Parquet"), (b"ARROW1", "Arrow IPC"))
+
+
+def compressed_hint(path: Path) -> str:
+    """", it is gzip-compressed" (or another container its first bytes say) when a text reader meets
+    one, else ""."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(8)
+    except OSError:
+        return ""
+    kind = next((name for magic, name in _COMPRESSED if head.startswith(magic)), None)
+    if kind is None:
+        return ""
+    return f" (it is a {kind} file)" if kind in ("Parquet", "Arrow IPC") else f" (it is {kind}-compressed)"
+
+
 def first_char(path: Path) -> str:
     """The first non-whitespace character ('' if there is none), skipping a UTF-8 byte-order mark."""
     with open(path, "rb") as handle:
@@ -91,3 +143,97 @@ def first_char(path: Path) -> str:
             if stripped:
                 return chr(stripped[0])
     return ""
+
+
+# -- what is read: the file's fingerprint, column names every backend accepts ---------------------
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What identifies the bytes of an input file without reading them: its size, modification time
+    and inode (a file replaced by another under the same name gets another inode)."""
+
+    path: str
+    size: int
+    mtime_ns: int
+    inode: int
+
+    @classmethod
+    def of(cls, path: Path) -> Fingerprint | None:
+        """The file's fingerprint now; None for a folder or a path that cannot be examined."""
+        try:
+            stat = path.stat()
+        except OSError:
+            return None
+        if not path.is_file():
+            return None
+        return cls(str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+
+    def change(self) -> str | None:
+        """How the file differs from this fingerprint now ("grew from 10 to 12 bytes"), or None."""
+        now = Fingerprint.of(Path(self.path))
+        if now == self:
+            return None
+        if now is None:
+            return "was removed"
+        if now.inode != self.inode:
+            return "was replaced by another file"
+        if now.size != self.size:
+            return f"changed size from {self.size} to {now.size} bytes"
+        return "was modified (its modification time changed)"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def unique_names(names: list[str]) -> list[str]:
+    """Column names every backend accepts: each name unique and non-empty. An empty name becomes
+    ``column_<position>``, a repeated one ``<name>_2``, ``_3`` ..., skipping names already in use."""
+    taken = set(names)
+    result: list[str] = []
+    for position, name in enumerate(names, 1):
+        if name and name not in result:
+            result.append(name)
+            continue
+        base = name or f"column_{position}"
+        candidate, suffix = base, 2 if name else 1
+        while candidate in taken or candidate in result:
+            candidate, suffix = f"{base}_{suffix}", suffix + 1
+        result.append(candidate)
+    return result
+
+
+class RenamedSource:
+    """A source whose columns are given other names; everything else (reading, repairs, errors) is
+    delegated to the source, whose own methods must run (not ``Source``'s defaults)."""
+
+    def __init__(self, source: Source, names: list[str]) -> None:
+        self.source = source
+        self.names = names
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(self.source, attribute)
+
+    @property
+    def schema(self) -> pa.Schema:
+        schema = self.source.schema
+        return pa.schema([f.with_name(n) for f, n in zip(schema, self.names, strict=True)], metadata=schema.metadata)
+
+    def stream(self) -> Iterator[pa.RecordBatch]:
+        schema = self.schema
+        for batch in self.source.stream():
+            yield pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+
+
+def with_unique_names(source: Source) -> tuple[Source | RenamedSource, list[dict[str, Any]]]:
+    """The source with names every backend accepts (see ``unique_names``), and what was renamed."""
+    names = source.schema.names
+    fixed = unique_names(names)
+    renamed = [{"position": i, "from": old, "to": new}
+               for i, (old, new) in enumerate(zip(names, fixed, strict=True), 1) if old != new]
+    return (RenamedSource(source, fixed) if renamed else source), renamed
+
+
+def renaming_note(renamed: list[dict[str, Any]]) -> str:
+    """The sentence a run shows about renamed columns."""
+    changes = ", ".join(f"column {r['position']} {r['from']!r} -> {r['to']!r}" for r in renamed)
+    return f"columns renamed, since every backend needs unique, non-empty names: {changes}"
