@@ -243,11 +243,6 @@ class Backend(abc.ABC):
         unchanged, how it changes; None means it must come back identical."""
         return None
 
-    def documented_loss(self, field: pa.Field) -> str | None:
-        """The sentence of ``type_loss`` for reports (e.g. "stored as JSON text"), or None."""
-        loss = self.type_loss(field)
-        return loss.reason if loss else None
-
     def describe(self) -> dict[str, Any]:
         """Name, kind, supported operations and type mapping, for listings and saved results."""
         return {

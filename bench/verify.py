@@ -7,15 +7,17 @@ Kafka topic with several partitions or a server that returns rows in another ord
 
 Each returned column is first cast back to its original Arrow type (the conversion a user would do),
 so a CSV that hands back timestamps as timestamps, or SQLite that stores booleans as 0/1, counts as
-"converted" when the values survive and as "lost" when they do not. A loss that the backend's
-``documented_loss()`` does not declare flags the backend: its numbers are not trustworthy.
+"converted" when the values survive and as "lost" when they do not. A column the backend's type
+mapping documents as changed (``type_loss``) is compared with the written values changed as
+documented, so a change it does not declare, or a value changed otherwise, flags the backend: its
+numbers are not trustworthy.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from storeadvise.backends.base import quote_identifier
 from storeadvise.bench.results import ColumnFidelity, Verification
@@ -32,6 +34,8 @@ class _Checksums:
     row_sums: list[int] = field(default_factory=list)
     """One sum of row hashes per set of row columns."""
     column_sums: dict[str, int] = field(default_factory=dict)
+    documented_sums: dict[str, int] = field(default_factory=dict)
+    """For a value-level loss column: the sum over the written values changed as documented."""
 
 
 class _Accumulator:
@@ -87,19 +91,117 @@ def _cast_back(column: pa.Array, target: pa.DataType) -> pa.Array:
         raise ValueError(str(exc).splitlines()[0]) from None
 
 
-def _value_losses(schema: pa.Schema, backend: Backend) -> dict[str, Any]:
-    """The columns whose documented loss changes some values but keeps the type (NaN stored as NULL,
-    sub-millisecond digits dropped), with the transform that gives the values as documented. The
-    verifier checks those columns against the transformed source: a value changed in any other
-    way is still a surprise."""
+@dataclass
+class _Comparison:
+    """How each column is compared: in its written type, or as the backend's type mapping documents it."""
+
+    schema: pa.Schema
+    """The type each returned column is compared in: the written one, or the documented one when the
+    backend documents a change of type (binary as base64 text)."""
+    reasons: dict[str, str | None]
+    """The documented loss of each column, in a sentence, or None."""
+    type_losses: dict[str, Callable[[pa.Array], pa.Array]]
+    """Columns compared only as documented: their type changes, so the written form cannot come back."""
+    value_losses: dict[str, Callable[[pa.Array], pa.Array]]
+    """Columns whose documented loss changes some values but keeps the type (NaN stored as NULL): rows
+    are compared as written and as documented, since a store may keep what it says it loses."""
+
+
+def _comparison(schema: pa.Schema, backend: Backend) -> _Comparison:
     import pyarrow as pa
 
-    found = {}
+    fields, reasons, type_losses, value_losses = [], {}, {}, {}
     for f in schema:
         loss = backend.type_loss(f)
-        if loss is not None and loss.transform(pa.array([], type=f.type)).type.equals(f.type):
-            found[f.name] = loss.transform
-    return found
+        reasons[f.name] = loss.reason if loss else None
+        documented_type = loss.transform(pa.array([], type=f.type)).type if loss else f.type
+        if loss is not None:
+            (value_losses if documented_type.equals(f.type) else type_losses)[f.name] = loss.transform
+        fields.append(pa.field(f.name, documented_type))
+    return _Comparison(pa.schema(fields), reasons, type_losses, value_losses)
+
+
+def _source_checksums(schema: pa.Schema, batches: Iterable[pa.RecordBatch], plan: _Comparison) -> _Checksums:
+    """The written stream's checksums, each type-changing column as documented, and each value-level
+    loss column also as documented (in an extra column) for the second row checksum."""
+    import pyarrow as pa
+
+    names = schema.names
+    prefix = "_documented_" + "_" * max((len(n) for n in names), default=0)  # longer than any name: unique
+    as_documented = {n: f"{prefix}{i}" for i, n in enumerate(plan.value_losses)}
+    row_sets = [names]
+    if plan.value_losses:
+        row_sets.append([as_documented.get(n, n) for n in names])
+    source = _Accumulator([*names, *as_documented.values()], row_sets)
+    for batch in batches:
+        columns = [plan.type_losses[f.name](c) if f.name in plan.type_losses else c
+                   for f, c in zip(schema, batch.columns, strict=True)]
+        extra = [plan.value_losses[n](batch.column(batch.schema.get_field_index(n))) for n in plan.value_losses]
+        source.add(pa.RecordBatch.from_arrays([*columns, *extra], names=[*names, *as_documented.values()]))
+    result = source.result
+    result.documented_sums = {n: result.column_sums[as_documented[n]] for n in plan.value_losses}
+    return result
+
+
+@dataclass
+class _Returned:
+    checksums: _Checksums
+    types: dict[str, str | None]
+    cast_failures: dict[str, str]
+    missing: set[str]
+
+
+def _returned_checksums(plan: _Comparison, batches: Iterable[pa.RecordBatch]) -> _Returned:
+    """What came back, each column cast to the type it is compared in (what a user would convert it to)."""
+    import pyarrow as pa
+
+    schema = plan.schema
+    seen = _Returned(_Checksums(), dict.fromkeys(schema.names), {}, set())
+    returned = _Accumulator(schema.names, [schema.names])
+    for batch in batches:
+        arrays = []
+        for f in schema:
+            idx = batch.schema.get_field_index(f.name)
+            if idx < 0:
+                seen.missing.add(f.name)
+            else:
+                seen.types[f.name] = str(batch.column(idx).type)
+            if idx < 0 or f.name in seen.cast_failures:
+                arrays.append(pa.nulls(batch.num_rows, f.type))
+                continue
+            try:
+                arrays.append(_cast_back(batch.column(idx), f.type))
+            except ValueError as exc:
+                seen.cast_failures[f.name] = str(exc)
+                arrays.append(pa.nulls(batch.num_rows, f.type))
+        returned.add(pa.RecordBatch.from_arrays(arrays, schema=schema))
+    seen.checksums = returned.result
+    return seen
+
+
+def _fidelity(f: pa.Field, plan: _Comparison, expected: _Checksums, got: _Returned) -> ColumnFidelity:
+    name, reason = f.name, plan.reasons[f.name]
+    rtype = got.types[name]
+    returned_sum = got.checksums.column_sums[name]
+    if name in got.missing:
+        status, detail = "lost", "column missing from what came back"
+    elif name in got.cast_failures:
+        status, detail = "lost", f"came back as {rtype}, not convertible to {plan.schema.field(name).type}"
+        reason = None if name in plan.type_losses else reason
+    elif expected.column_sums[name] != returned_sum:
+        status, detail = "lost", "values changed"
+        if reason and not (name in plan.value_losses and expected.documented_sums[name] == returned_sum):
+            detail, reason = f"values changed beyond the documented mapping ({reason})", None
+    elif name in plan.type_losses:
+        status, detail = "lost", ""  # changed exactly as documented
+    elif rtype is not None and rtype != str(f.type):
+        status, detail = "converted", f"to {rtype}, values restored by casting back"
+    else:
+        status, detail = "kept", ""
+    if status == "lost" and reason:
+        detail = reason
+    return ColumnFidelity(column=name, original_type=str(f.type), returned_type=rtype, status=status,
+                          detail=detail, documented=status != "lost" or reason is not None)
 
 
 def verify_round_trip(
@@ -108,96 +210,28 @@ def verify_round_trip(
     returned_batches: Iterable[pa.RecordBatch],
     backend: Backend,
 ) -> Verification:
-    """Compare the source stream with what the backend returned, column by column and row by row."""
-    import pyarrow as pa
-
-    names = schema.names
-    documented = {f.name: backend.documented_loss(f) for f in schema}
-    value_losses = _value_losses(schema, backend)
-    # the extra source column holding a column's values as the backend documents them
-    prefix = "_documented_" + "_" * max((len(n) for n in names), default=0)  # longer than any name: unique
-    as_documented = {n: f"{prefix}{i}" for i, n in enumerate(value_losses)}
-    row_columns = [n for n in names if documented[n] is None or n in value_losses]
-
-    # the source, plus each value-level loss column as documented; rows are compared on those
-    # rows are compared as written and as documented (a store may keep what it says it loses)
-    documented_rows = [as_documented[n] if n in value_losses else n for n in row_columns]
-    source = _Accumulator([*names, *as_documented.values()],
-                          [row_columns, documented_rows] if value_losses else [row_columns])
-    for batch in source_batches:
-        extra = [value_losses[n](batch.column(batch.schema.get_field_index(n))) for n in value_losses]
-        source.add(pa.RecordBatch.from_arrays([*batch.columns, *extra],
-                                              names=[*names, *as_documented.values()]))
-
-    returned_types: dict[str, str | None] = dict.fromkeys(names)
-    cast_failures: dict[str, str] = {}
-    missing: set[str] = set()
-    returned = _Accumulator(names, [row_columns])
-    for batch in returned_batches:
-        arrays = []
-        for f in schema:
-            idx = batch.schema.get_field_index(f.name)
-            if idx < 0:
-                missing.add(f.name)
-                arrays.append(pa.nulls(batch.num_rows, f.type))
-                continue
-            col = batch.column(idx)
-            returned_types[f.name] = str(col.type)
-            if f.name in cast_failures:
-                arrays.append(pa.nulls(batch.num_rows, f.type))
-                continue
-            try:
-                arrays.append(_cast_back(col, f.type))
-            except ValueError as exc:
-                cast_failures[f.name] = str(exc)
-                arrays.append(pa.nulls(batch.num_rows, f.type))
-        returned.add(pa.RecordBatch.from_arrays(arrays, schema=schema))
-
-    expected, got = source.result, returned.result
-    fidelity: list[ColumnFidelity] = []
-    for f in schema:
-        name, reason = f.name, documented[f.name]
-        rtype = returned_types[name]
-        if name in missing:
-            status, detail = "lost", "column missing from what came back"
-        elif name in cast_failures:
-            status, detail = "lost", f"came back as {rtype}, not convertible to {f.type}"
-        elif expected.column_sums[name] != got.column_sums[name]:
-            status, detail = "lost", "values changed"
-            if name in value_losses and expected.column_sums[as_documented[name]] != got.column_sums[name]:
-                reason = None  # changed, but not (only) as documented
-                detail = f"values changed beyond the documented mapping ({documented[name]})"
-        elif rtype is not None and rtype != str(f.type):
-            status, detail = "converted", f"to {rtype}, values restored by casting back"
-        else:
-            status, detail = "kept", ""
-        if status == "lost" and reason:
-            detail = f"{reason}" if name not in cast_failures else f"{reason}; came back as {rtype}"
-        fidelity.append(
-            ColumnFidelity(
-                column=name,
-                original_type=str(f.type),
-                returned_type=rtype,
-                status=status,
-                detail=detail,
-                documented=status != "lost" or reason is not None,
-            )
-        )
+    """Compare the source stream with what the backend returned, column by column and row by row; a
+    column the backend documents as changed is compared with the written values changed as documented."""
+    plan = _comparison(schema, backend)
+    expected = _source_checksums(schema, source_batches, plan)
+    got = _returned_checksums(plan, returned_batches)
+    fidelity = [_fidelity(f, plan, expected, got) for f in schema]
+    returned = got.checksums
 
     problems = []
-    if got.rows != expected.rows:
-        diff = expected.rows - got.rows
+    if returned.rows != expected.rows:
+        diff = expected.rows - returned.rows
         problems.append(f"{diff} rows lost" if diff > 0 else f"{-diff} extra rows")
     undocumented = [c.column for c in fidelity if not c.documented]
     if undocumented:
         problems.append("values changed in " + ", ".join(undocumented))
-    same_rows = not got.row_sums or got.row_sums[0] in expected.row_sums
-    checksum_match = got.rows == expected.rows and same_rows
+    same_rows = not returned.row_sums or returned.row_sums[0] in expected.row_sums
+    checksum_match = returned.rows == expected.rows and same_rows
     if not checksum_match and not problems:
         problems.append("row checksum differs (values moved between rows)")
     return Verification(
         rows_written=expected.rows,
-        rows_read=got.rows,
+        rows_read=returned.rows,
         checksum_match=checksum_match,
         columns=fidelity,
         flagged=bool(problems),

@@ -65,7 +65,7 @@ def test_round_trip_is_exact(kafka) -> None:
     back = kafka.read()
     assert back.schema == table.schema
     assert back.equals(table)  # one partition: the order written
-    assert all(kafka.documented_loss(f) is None for f in table.schema)
+    assert all(kafka.type_loss(f) is None for f in table.schema)
 
 
 @pytest.mark.parametrize("kind", ["tabular", "time-series", "text", "nested"])

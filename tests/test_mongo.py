@@ -62,8 +62,8 @@ def test_round_trip_keeps_every_documented_type(mongo) -> None:
     assert back.schema == table.schema
     assert back.equals(_truncate_to_ms(table))
     assert not back.equals(table)  # the microseconds really are gone ...
-    assert mongo.documented_loss(table.schema.field("at_us"))  # ... and that is documented
-    assert all(mongo.documented_loss(f) is None for f in table.schema if f.name != "at_us")
+    assert mongo.type_loss(table.schema.field("at_us"))  # ... and that is documented
+    assert all(mongo.type_loss(f) is None for f in table.schema if f.name != "at_us")
 
 
 @pytest.mark.parametrize("kind", ["tabular", "time-series", "text", "nested"])

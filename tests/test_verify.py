@@ -7,7 +7,7 @@ import datetime as dt
 import pyarrow as pa
 import pytest
 
-from storeadvise.backends.base import Backend, BackendSettings
+from storeadvise.backends.base import Backend, BackendSettings, TypeLoss
 from storeadvise.bench.verify import verify_round_trip
 
 
@@ -16,12 +16,20 @@ class _Declares(Backend):
 
     name = "declares"
 
-    def __init__(self, losses: dict[str, str] | None = None) -> None:
+    def __init__(self, losses: dict[str, TypeLoss] | None = None) -> None:
         super().__init__(BackendSettings(run_id="t", scratch_dir=__import__("pathlib").Path(".")))
         self.losses = losses or {}
 
-    def documented_loss(self, field: pa.Field) -> str | None:
+    def type_loss(self, field: pa.Field) -> TypeLoss | None:
         return self.losses.get(field.name)
+
+
+def _to_millis(values: pa.Array) -> pa.Array:
+    return values.cast(pa.timestamp("ms", tz="UTC"), safe=False)
+
+
+def _as_hex(values: pa.Array) -> pa.Array:
+    return pa.array([None if v is None else v.hex() for v in values.to_pylist()], pa.string())
 
 
 @pytest.fixture
@@ -70,7 +78,7 @@ def test_type_converted_but_values_restored_is_not_flagged(table: pa.Table) -> N
 
 def test_documented_loss_is_reported_not_flagged(table: pa.Table) -> None:
     millis = table.set_column(4, "t", table.column("t").cast(pa.timestamp("ms", tz="UTC"), safe=False))
-    backend = _Declares({"t": "datetimes keep milliseconds"})
+    backend = _Declares({"t": TypeLoss("datetimes keep milliseconds", _to_millis)})
     v = verify_round_trip(table.schema, table.to_batches(), millis.to_batches(), backend)
     col = next(c for c in v.columns if c.column == "t")
     assert col.status == "lost" and col.documented and "milliseconds" in col.detail
@@ -145,3 +153,19 @@ def test_values_swapped_between_rows_are_caught_in_a_value_level_loss_column(wit
     returned = with_nan.set_column(1, "x", pa.array([float("inf"), None, 2.5]))
     v = verify_round_trip(with_nan.schema, with_nan.to_batches(), returned.to_batches(), _NanAsNull())
     assert v.flagged and not v.checksum_match
+
+
+def test_a_type_changing_loss_is_checked_against_its_documented_form() -> None:
+    """A column the backend stores in another type (binary as hex text here) is compared with the written
+    values in that form: right text verifies as a documented loss, other text is flagged."""
+    table = pa.table({"id": [1, 2, 3], "blob": pa.array([b"\x00\xff", None, b"ab"], pa.binary())})
+    backend = _Declares({"blob": TypeLoss("stored as hex text", _as_hex)})
+    right = table.set_column(1, "blob", _as_hex(table.column("blob").combine_chunks()))
+    v = verify_round_trip(table.schema, table.to_batches(), right.to_batches(), backend)
+    col = next(c for c in v.columns if c.column == "blob")
+    assert col.status == "lost" and col.documented and col.detail == "stored as hex text"
+    assert not v.flagged and v.checksum_match
+    garbage = table.set_column(1, "blob", pa.array(["00ff", None, "not hex"], pa.string()))
+    v = verify_round_trip(table.schema, table.to_batches(), garbage.to_batches(), backend)
+    col = next(c for c in v.columns if c.column == "blob")
+    assert v.flagged and not col.documented and "beyond the documented mapping" in col.detail
