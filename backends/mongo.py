@@ -134,27 +134,19 @@ def _bson_leaf(dtype: pa.DataType) -> pa.DataType:
     import pyarrow as pa
 
     t = pa.types
-    if t.is_timestamp(dtype):
-        return pa.timestamp("ms", tz=dtype.tz)
-    if t.is_date(dtype):
-        return pa.timestamp("ms")
-    if t.is_time32(dtype):
-        return pa.int32()
-    if t.is_time64(dtype) or t.is_duration(dtype):
-        return pa.int64()
-    if t.is_uint64(dtype):
-        return pa.decimal128(20, 0)
-    if t.is_uint32(dtype):
-        return pa.int64()
-    if t.is_float16(dtype):
-        return pa.float32()
-    if t.is_decimal(dtype) and dtype.precision > 34:
-        return pa.decimal128(34, min(dtype.scale, 34))
-    if t.is_large_string(dtype) or t.is_string_view(dtype):
-        return pa.string()
-    if t.is_large_binary(dtype) or t.is_binary_view(dtype) or t.is_fixed_size_binary(dtype):
-        return pa.binary()
-    return dtype
+    stored_as = (  # the first test that holds decides
+        (t.is_timestamp, lambda d: pa.timestamp("ms", tz=d.tz)),
+        (t.is_date, lambda d: pa.timestamp("ms")),
+        (t.is_time32, lambda d: pa.int32()),
+        (lambda d: t.is_time64(d) or t.is_duration(d), lambda d: pa.int64()),
+        (t.is_uint64, lambda d: pa.decimal128(20, 0)),
+        (t.is_uint32, lambda d: pa.int64()),
+        (t.is_float16, lambda d: pa.float32()),
+        (lambda d: t.is_decimal(d) and d.precision > 34, lambda d: pa.decimal128(34, min(d.scale, 34))),
+        (lambda d: t.is_large_string(d) or t.is_string_view(d), lambda d: pa.string()),
+        (lambda d: t.is_large_binary(d) or t.is_binary_view(d) or t.is_fixed_size_binary(d), lambda d: pa.binary()),
+    )
+    return next((leaf(dtype) for applies, leaf in stored_as if applies(dtype)), dtype)
 
 
 def _bad_field_name(schema: pa.Schema) -> str | None:
