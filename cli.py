@@ -129,7 +129,9 @@ def _click_message(exc: click.ClickException) -> str:
 
 def _fail(ctx: click.Context, message: str, exit_code: int) -> None:
     """Every error the command line reports, in one style: one line on stderr and the error's exit code."""
-    click.echo(f"storeadvise: error: {message}", err=True)
+    from storeadvise.backends.masking import mask_secrets
+
+    click.echo(f"storeadvise: error: {mask_secrets(message)}", err=True)
     ctx.exit(exit_code)
 
 

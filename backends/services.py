@@ -3,10 +3,11 @@
 Each server backend declares its service once, beside its code, as a ``Service`` (in the style of
 testcontainers' modules): how its embedded server is launched and identified, whether it is
 installed, how to tell it is ready, its address option (``mongo_uri`` → ``--mongo-uri``) and environment
-variable (``STOREADVISE_MONGO_URI``), and how to list what a run left on it. Everything else is
-derived from those declarations: the CLI options, the test fixtures, the ``backends`` listing and the
-masking of addresses. This module holds the one generic machinery that starts, waits for and stops
-embedded servers.
+variable (``STOREADVISE_MONGO_URI``), the options and variables holding its secrets, and how to
+list what a run left on it. Everything else is derived from those declarations: the CLI options, the
+test fixtures, the ``backends`` listing and the masking of addresses and secrets
+(``backends.masking``). This module holds the one generic machinery that starts, waits for and
+stops embedded servers.
 
 For each service a run needs, the address comes from, in order: the option, the environment, or an
 embedded server started on a free loopback port. Servers run in their own process groups (never
@@ -27,7 +28,6 @@ import contextlib
 import functools
 import importlib.util
 import os
-import re
 import shutil
 import signal
 import socket
@@ -42,6 +42,7 @@ from types import TracebackType
 from typing import Any
 
 from storeadvise import scratch as scratch_folders
+from storeadvise.backends.masking import mask_uri
 
 STOP_TIMEOUT = 10.0
 LOG_TAIL_LINES = 5
@@ -50,37 +51,6 @@ EMBEDDED_EXTRA = "pip install 'storeadvise[embedded]'"
 _PR_SET_PDEATHSIG = 1
 _live: dict[int, subprocess.Popen] = {}
 _live_lock = threading.Lock()
-
-
-# -- masking -----------------------------------------------------------------------------------------
-_SCHEME_USERINFO = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:@/?#]*):(?P<secret>.*)@(?P<rest>[^@]*)$")
-_BARE_USERINFO = re.compile(r"^(?P<head>[^:@/?#]*):(?P<secret>[^@]*)@(?P<rest>.*)$")
-_QUERY_SECRET = re.compile(r"(?i)([?&;][^=&;#]*(?:pass|secret|token)[^=&;#]*=)[^&;#]*")
-_SECRET_KEY = re.compile(r"(?i)pass|secret|token")
-
-
-def mask_uri(uri: str) -> str:
-    """``uri`` with its password hidden (``user:***@host``, ``password=***``): the only form in which
-    an address may be shown, logged or saved. It takes URIs with a scheme (``mongodb://u:p@h``) and
-    bare ``user:password@host:port`` addresses alike; when in doubt it masks too much rather than
-    too little."""
-    text = str(uri)
-    pattern = _SCHEME_USERINFO if "://" in text else _BARE_USERINFO
-    match = pattern.match(text)
-    if match:
-        text = f"{match['head']}:***@{match['rest']}"
-    return _QUERY_SECRET.sub(r"\1***", text)
-
-
-def mask_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """``options`` as they may be printed or saved: every declared service's address masked, and
-    options whose name says they hold a password, secret or token left out."""
-    addresses = {service.address_option for service in declared_services().values()}
-    return {
-        key: mask_uri(value) if key in addresses and value else value
-        for key, value in options.items()
-        if not _SECRET_KEY.search(key)
-    }
 
 
 # -- declarations ------------------------------------------------------------------------------------
@@ -132,6 +102,12 @@ class Service:
     run with that scratch prefix left behind."""
     install: str = EMBEDDED_EXTRA
     """How a user installs the embedded server."""
+    secret_options: tuple[str, ...] = ()
+    """Backend options that hold a secret besides the address (an S3 service's ``s3_secret_key``):
+    never saved, and masked wherever their value appears (``backends.masking``)."""
+    secret_environment: tuple[str, ...] = ()
+    """Environment variables whose value the client library reads as a secret (``AWS_SECRET_ACCESS_KEY``):
+    masked wherever their value appears."""
 
     @property
     def env_var(self) -> str:

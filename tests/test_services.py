@@ -15,8 +15,9 @@ import pytest
 from storeadvise import scratch
 from storeadvise.backends import services as services_module
 from storeadvise.backends.kafka import SERVICE as KAFKA
+from storeadvise.backends.masking import mask_options, mask_uri
 from storeadvise.backends.mongo import SERVICE as MONGO
-from storeadvise.backends.services import Launch, Services, declared_services, mask_options, mask_uri
+from storeadvise.backends.services import Launch, Services, declared_services
 
 server = pytest.mark.server
 
