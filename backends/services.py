@@ -43,6 +43,7 @@ from typing import Any
 
 from storeadvise import scratch as scratch_folders
 from storeadvise.backends.masking import mask_uri
+from storeadvise.signals import interrupts_deferred
 
 STOP_TIMEOUT = 10.0
 LOG_TAIL_LINES = 5
@@ -427,7 +428,9 @@ class Services:
             if code is not None:
                 tail = _log_tail(server.log_path)
                 return f"{label} exited at start-up (code {code})" + (f": {tail}" if tail else "")
-            if server.service.ready(server.address):
+            with interrupts_deferred():  # a client library interrupted mid-call can deadlock (signals.py)
+                answers = server.service.ready(server.address)
+            if answers:
                 return None
             if time.monotonic() > deadline:
                 tail = _log_tail(server.log_path)

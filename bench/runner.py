@@ -237,6 +237,10 @@ class Runner:
                             entry.description["options"] = dict(variant.options)
                     run.backends.append(entry)
                     self._save(run)
+        except KeyboardInterrupt:
+            # Wherever it lands (planning, server start-up, a backend), the saved run says it is partial.
+            run.settings["interrupted"] = True
+            raise
         finally:
             run.finished_at = _now()
             run.settings["process_peak_rss_bytes"] = peak_rss_bytes()

@@ -190,3 +190,20 @@ def test_a_stop_request_ends_the_run_even_if_a_library_swallowed_the_interrupt(t
     assert saved.settings["interrupted"] is True
     assert [(b.backend, b.reason) for b in saved.backends] == [("csv", "interrupted")]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["r.json"]
+
+
+def test_a_stop_requested_inside_a_deferred_library_call_is_raised_when_the_call_returns() -> None:
+    import signal
+
+    from storeadvise.signals import STOP, interrupts_deferred, request_stop
+
+    finished = []
+    try:
+        with pytest.raises(KeyboardInterrupt), interrupts_deferred():
+            request_stop(signal.SIGTERM, None)  # the handler, as a signal in the middle of the call runs it
+            finished.append("the library call")
+        assert finished == ["the library call"]
+        with pytest.raises(KeyboardInterrupt):
+            request_stop(signal.SIGTERM, None)  # outside the block it interrupts at once
+    finally:
+        STOP.clear()
