@@ -5,10 +5,11 @@ raises an ``InterruptException``, an ``Exception``), which the runner would reco
 operation and carry on. The CLI's handler therefore also sets ``STOP``, and the runner checks it
 between runs and operations.
 
-A ``KeyboardInterrupt`` raised at an arbitrary point inside some libraries leaves them deadlocked:
-kafka-python, interrupted while it held the ``logging`` module's lock, waits for ever on its network
-thread, which waits for that lock. Short calls into such libraries run inside ``interrupts_deferred``:
-a stop requested meanwhile is raised as soon as the call returns.
+A ``KeyboardInterrupt`` raised at an arbitrary point can leave a lock held for ever: interrupted while
+it held the ``logging`` module's lock (in kafka-python, or in the handler ``fork`` runs for it), the
+CLI hung, its Kafka client's network thread waiting for that lock. Such stretches (starting the
+embedded servers) run inside ``interrupts_deferred``: a stop requested meanwhile is raised at the
+next ``check_stop`` or when the block ends.
 """
 
 from __future__ import annotations
@@ -36,8 +37,8 @@ def check_stop() -> None:
 
 @contextlib.contextmanager
 def interrupts_deferred() -> Iterator[None]:
-    """Within the block a stop request is only recorded; it is raised when the block ends. For short
-    library calls only: Ctrl-C waits for them."""
+    """Within the block a stop request is only recorded; it is raised by ``check_stop`` or when the
+    block ends. For stretches that call ``check_stop`` often or end soon: Ctrl-C waits for them."""
     global _deferring
     _deferring += 1
     try:

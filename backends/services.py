@@ -43,7 +43,7 @@ from typing import Any
 
 from storeadvise import scratch as scratch_folders
 from storeadvise.backends.masking import mask_uri
-from storeadvise.signals import interrupts_deferred
+from storeadvise.signals import check_stop, interrupts_deferred
 
 STOP_TIMEOUT = 10.0
 LOG_TAIL_LINES = 5
@@ -372,7 +372,10 @@ class Services:
 
     def __enter__(self) -> dict[str, ServiceStatus]:
         try:
-            return self._provide()
+            # An interrupt raised at an arbitrary point of a fork or a client library's probe can leave
+            # a lock held for ever (signals.py); a stop asked for meanwhile ends the start-up between probes.
+            with interrupts_deferred():
+                return self._provide()
         except BaseException:
             self.close()
             raise
@@ -428,9 +431,8 @@ class Services:
             if code is not None:
                 tail = _log_tail(server.log_path)
                 return f"{label} exited at start-up (code {code})" + (f": {tail}" if tail else "")
-            with interrupts_deferred():  # a client library interrupted mid-call can deadlock (signals.py)
-                answers = server.service.ready(server.address)
-            if answers:
+            check_stop()  # start-up runs with interrupts deferred (see __enter__): a stop is honoured here
+            if server.service.ready(server.address):
                 return None
             if time.monotonic() > deadline:
                 tail = _log_tail(server.log_path)
