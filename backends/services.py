@@ -374,7 +374,7 @@ class Services:
         try:
             # An interrupt raised at an arbitrary point of a fork or a client library's probe can leave
             # a lock held for ever (signals.py); a stop asked for meanwhile ends the start-up between probes.
-            with interrupts_deferred():
+            with interrupts_deferred() if self.needed else contextlib.nullcontext():
                 return self._provide()
         except BaseException:
             self.close()
