@@ -15,7 +15,6 @@ import pytest
 from storeadvise import scratch
 from storeadvise.backends import services as services_module
 from storeadvise.backends.kafka import SERVICE as KAFKA
-from storeadvise.backends.masking import mask_options, mask_uri
 from storeadvise.backends.mongo import SERVICE as MONGO
 from storeadvise.backends.services import Launch, Services, declared_services
 
@@ -173,38 +172,6 @@ def test_every_server_backend_declares_its_service() -> None:
 def test_unknown_service_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown service"):
         Services({"no-such-server"}, {}, scratch_dir=tmp_path)
-
-
-@pytest.mark.parametrize(
-    ("uri", "masked"),
-    [
-        ("mongodb://bob:hunter2@db.example:27017/x", "mongodb://bob:***@db.example:27017/x"),
-        ("mongodb+srv://bob:p%40ss@cluster.example/?retryWrites=true", "mongodb+srv://bob:***@cluster.example/?retryWrites=true"),
-        ("mongodb://a:1,b:2/db?authSource=admin&password=hunter2&w=1", "mongodb://a:1,b:2/db?authSource=admin&password=***&w=1"),
-        ("mongodb://h/?tlsCertificateKeyFilePassword=hunter2", "mongodb://h/?tlsCertificateKeyFilePassword=***"),
-        ("mongodb://bob@host:1/", "mongodb://bob@host:1/"),
-        ("127.0.0.1:9092", "127.0.0.1:9092"),
-        ("alice:hunter2@broker.example:9093", "alice:***@broker.example:9093"),
-        ("alice:hunter2@b1:9093,b2:9093", "alice:***@b1:9093,b2:9093"),
-    ],
-)  # fmt: skip
-def test_mask_uri_hides_passwords(uri: str, masked: str) -> None:
-    assert mask_uri(uri) == masked
-    assert "hunter2" not in mask_uri(uri)
-
-
-def test_mask_options_masks_every_declared_address_and_drops_secrets() -> None:
-    options = {
-        "mongo_uri": "mongodb://bob:hunter2@db:27017/",
-        "kafka_bootstrap": "alice:hunter2@broker:9093",
-        "kafka_sasl_password": "hunter2",
-        "kafka_partitions": 3,
-    }
-    assert mask_options(options) == {
-        "mongo_uri": "mongodb://bob:***@db:27017/",
-        "kafka_bootstrap": "alice:***@broker:9093",
-        "kafka_partitions": 3,
-    }
 
 
 @pytest.mark.parametrize("command", ["bench", "recommend"])
