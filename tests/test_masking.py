@@ -149,3 +149,16 @@ def test_mask_options_masks_every_declared_address_and_drops_secrets() -> None:
         "kafka_bootstrap": "alice:***@broker:9093",
         "kafka_partitions": 3,
     }
+
+
+def test_the_backends_listing_never_shows_a_password_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from click.testing import CliRunner
+
+    from storeadvise.cli import cli
+
+    for n, service in enumerate(declared_services().values()):
+        monkeypatch.setenv(service.env_var, f"{'mongodb://' if n % 2 else ''}alice:{SECRET}@127.0.0.1:1/")
+    for fmt in ("table", "json"):
+        result = CliRunner().invoke(cli, ["backends", "--format", fmt])
+        assert result.exit_code == 0, result.output
+        assert SECRET not in result.output and "alice:***@127.0.0.1:1" in result.output
