@@ -130,8 +130,10 @@ def _click_message(exc: click.ClickException) -> str:
 
 def _fail(ctx: click.Context, message: str, exit_code: int) -> None:
     """Every error the command line reports, in one style: one line on stderr and the error's exit code."""
+    from storeadvise.backends.masking import mask_secrets
+
     # One line, whatever the message quotes from the user's file: every control character is escaped.
-    click.echo(f"storeadvise: error: {printable(message, keep='')}", err=True)
+    click.echo(f"storeadvise: error: {printable(mask_secrets(message), keep='')}", err=True)
     ctx.exit(exit_code)
 
 

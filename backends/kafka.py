@@ -43,7 +43,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from storeadvise.backends import _typemap
 from storeadvise.backends.base import Backend, BackendSettings, Predicate
-from storeadvise.backends.services import Launch, Service, has_module, mask_uri
+from storeadvise.backends.masking import mask_uri
+from storeadvise.backends.services import Launch, Service, has_module
 from storeadvise.errors import (
     BackendUnavailable,
     DataError,

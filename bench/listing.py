@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from storeadvise.backends import REGISTRY, backend_class
+from storeadvise.backends.masking import mask_secrets
 from storeadvise.backends.operations import OPERATIONS
 
 
@@ -33,4 +34,4 @@ def list_backends() -> list[dict[str, Any]]:
                 "type_mapping": dict(cls.type_mapping),
             }
         )
-    return rows
+    return mask_secrets(rows)  # a reason may quote an address from the environment

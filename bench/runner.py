@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import itertools
 import shutil
-import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -24,8 +23,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from storeadvise import scratch as scratch_folders
 from storeadvise.backends import backend_class
 from storeadvise.backends.base import Backend, BackendSettings
+from storeadvise.backends.masking import mask_secrets, remember_secrets
 from storeadvise.backends.operations import OPERATIONS, Operation, Tally, WorkloadPlan
 from storeadvise.bench.probes import PeakMemory, environment, peak_rss_bytes, total_memory_bytes
 from storeadvise.bench.results import (
@@ -171,8 +172,10 @@ class Runner:
     ) -> None:
         self.dataset = dataset
         self.config = config
+        remember_secrets(config.options)  # whatever a library later repeats of them is masked
         self.out = out
-        self.on_event = on_event or (lambda backend, op, message: None)
+        shown = on_event or (lambda backend, op, message: None)
+        self.on_event: EventCallback = lambda backend, op, message: shown(backend, op, mask_secrets(message))
         self.run_id = run_id or new_run_id()
         self.memory_limit = config.effective_memory_limit()
         self._label = ""  # the label of the backend variant being measured
@@ -203,7 +206,9 @@ class Runner:
             dataset=profile.to_dict(),
             settings=self._settings_record(),
         )
-        scratch = Path(tempfile.mkdtemp(prefix=f"storeadvise-{self.run_id}-", dir=self.config.scratch_root))
+        # Scratch that a killed earlier run left behind goes first; this run's own is marked as its.
+        scratch_folders.sweep(self.config.scratch_root)
+        scratch = scratch_folders.create(self.run_id, root=self.config.scratch_root)
         try:
             source = _Source(self.dataset, self.memory_limit)
             run.settings["source"] = (
@@ -268,7 +273,7 @@ class Runner:
         return run
 
     def _settings_record(self) -> dict[str, Any]:
-        from storeadvise.backends.services import mask_options
+        from storeadvise.backends.masking import mask_options
 
         c = self.config
         return {
@@ -285,6 +290,7 @@ class Runner:
         }
 
     def _save(self, run: Run) -> None:
+        mask_secrets(run)  # client libraries' error texts may repeat an address or a secret
         if self.out is not None:
             save_run(run, self.out)
 

@@ -262,3 +262,20 @@ def test_an_interrupt_a_library_turned_into_its_own_error_still_stops_the_run(
     assert saved.settings["interrupted"] is True
     assert [(b.backend, b.status) for b in saved.backends] == [("csv", OK), ("parquet", FAILED)]
     assert saved.backends[-1].reason == "interrupted"
+
+
+def test_a_stop_requested_inside_a_deferred_library_call_is_raised_when_the_call_returns() -> None:
+    import signal
+
+    from storeadvise.signals import STOP, interrupts_deferred, request_stop
+
+    finished = []
+    try:
+        with pytest.raises(KeyboardInterrupt), interrupts_deferred():
+            request_stop(signal.SIGTERM, None)  # the handler, as a signal in the middle of the call runs it
+            finished.append("the library call")
+        assert finished == ["the library call"]
+        with pytest.raises(KeyboardInterrupt):
+            request_stop(signal.SIGTERM, None)  # outside the block it interrupts at once
+    finally:
+        STOP.clear()

@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from storeadvise import scratch
 from storeadvise.backends import services as services_module
 from storeadvise.backends.kafka import SERVICE as KAFKA
 from storeadvise.backends.mongo import SERVICE as MONGO
-from storeadvise.backends.services import Launch, Services, declared_services, mask_options, mask_uri
+from storeadvise.backends.services import Launch, Services, declared_services
 
 server = pytest.mark.server
 
@@ -68,11 +69,13 @@ def test_starts_both_servers_that_answer_and_leave_nothing_behind(tmp_path: Path
         pids = services.pids
         assert len(pids) == 2 and all(_alive(p) for p in pids)
         assert sorted(set(_server_children()) - before) == sorted(pids)
-        data_dirs = [p for p in tmp_path.iterdir() if p.is_dir() and p.name.startswith("mongo-")]
-        assert data_dirs
+        folders = sorted(tmp_path.glob("storeadvise-*"))  # one marked scratch folder per server
+        assert [f.name.split("-")[1] for f in folders] == ["kafka", "mongo"]
+        assert all(scratch.owner_of(f)["pid"] == os.getpid() for f in folders)
+        assert list(tmp_path.glob("storeadvise-mongo-*/mongo-*"))  # SecantusDB's data
     assert not any(_alive(p) for p in pids)
     assert set(_server_children()) - before == set()
-    assert not any(d.exists() for d in data_dirs)
+    assert list(tmp_path.iterdir()) == []
 
 
 @server
@@ -103,6 +106,12 @@ def test_servers_die_with_a_killed_parent(tmp_path: Path) -> None:
         while any(_alive(p) for p in pids) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not any(_alive(p) for p in pids)
+        # Their data stays behind, marked with the dead owner, until the next Services on the folder.
+        left = sorted(tmp_path.glob("storeadvise-*"))
+        assert len(left) == 2 and all(scratch.owner_of(f)["pid"] == parent.pid for f in left)
+        with Services([], {}, tmp_path):
+            pass
+        assert list(tmp_path.iterdir()) == []
     finally:
         parent.kill()
         parent.wait()
@@ -163,38 +172,6 @@ def test_every_server_backend_declares_its_service() -> None:
 def test_unknown_service_is_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="unknown service"):
         Services({"no-such-server"}, {}, scratch_dir=tmp_path)
-
-
-@pytest.mark.parametrize(
-    ("uri", "masked"),
-    [
-        ("mongodb://bob:hunter2@db.example:27017/x", "mongodb://bob:***@db.example:27017/x"),
-        ("mongodb+srv://bob:p%40ss@cluster.example/?retryWrites=true", "mongodb+srv://bob:***@cluster.example/?retryWrites=true"),
-        ("mongodb://a:1,b:2/db?authSource=admin&password=hunter2&w=1", "mongodb://a:1,b:2/db?authSource=admin&password=***&w=1"),
-        ("mongodb://h/?tlsCertificateKeyFilePassword=hunter2", "mongodb://h/?tlsCertificateKeyFilePassword=***"),
-        ("mongodb://bob@host:1/", "mongodb://bob@host:1/"),
-        ("127.0.0.1:9092", "127.0.0.1:9092"),
-        ("alice:hunter2@broker.example:9093", "alice:***@broker.example:9093"),
-        ("alice:hunter2@b1:9093,b2:9093", "alice:***@b1:9093,b2:9093"),
-    ],
-)  # fmt: skip
-def test_mask_uri_hides_passwords(uri: str, masked: str) -> None:
-    assert mask_uri(uri) == masked
-    assert "hunter2" not in mask_uri(uri)
-
-
-def test_mask_options_masks_every_declared_address_and_drops_secrets() -> None:
-    options = {
-        "mongo_uri": "mongodb://bob:hunter2@db:27017/",
-        "kafka_bootstrap": "alice:hunter2@broker:9093",
-        "kafka_sasl_password": "hunter2",
-        "kafka_partitions": 3,
-    }
-    assert mask_options(options) == {
-        "mongo_uri": "mongodb://bob:***@db:27017/",
-        "kafka_bootstrap": "alice:***@broker:9093",
-        "kafka_partitions": 3,
-    }
 
 
 @pytest.mark.parametrize("command", ["bench", "recommend"])
