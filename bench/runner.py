@@ -112,6 +112,41 @@ def new_run_id() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:6]
 
 
+def _backend_classes(variants: list[Variant]) -> tuple[dict[str, type[Backend] | None], dict[str, str]]:
+    """Each variant's backend class (None where its client library is missing), and why not."""
+    classes: dict[str, type[Backend] | None] = {}
+    import_errors: dict[str, str] = {}
+    for variant in variants:
+        try:
+            classes[variant.backend] = backend_class(variant.backend)
+        except ImportError as exc:
+            classes[variant.backend] = None
+            import_errors[variant.backend] = f"cannot import its client library ({exc.name or exc})"
+    return classes, import_errors
+
+
+def _clean_up(backend: Backend, entry: BackendRun) -> None:
+    """Remove what the backend created; a failure to do so is added to the entry's reason."""
+    try:
+        backend.cleanup()
+    except STOPS:
+        raise
+    except BaseException as exc:
+        entry.reason = (entry.reason + "; " if entry.reason else "") + f"cleanup failed: {_failure(exc)}"
+
+
+def _plan_record(plan: WorkloadPlan) -> dict[str, Any]:
+    """What the run file says about the workload's inputs."""
+    return {
+        "key_column": plan.key_column,
+        "lookup_keys": len(plan.lookup_keys),
+        "projection": plan.projection,
+        "predicate": str(plan.predicate) if plan.predicate else None,
+        "append_rows": plan.append_rows,
+        "notes": plan.notes,
+    }
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -190,14 +225,7 @@ class Runner:
         if change:
             raise DataError(f"{profile.source}: {change} since it was profiled; run again once it is complete")
         variants = [v if isinstance(v, Variant) else Variant(v) for v in self.config.backends]
-        classes: dict[str, type[Backend] | None] = {}
-        import_errors: dict[str, str] = {}
-        for variant in variants:
-            try:
-                classes[variant.backend] = backend_class(variant.backend)
-            except ImportError as exc:  # a backend whose client library is missing
-                classes[variant.backend] = None
-                import_errors[variant.backend] = f"cannot import its client library ({exc.name or exc})"
+        classes, import_errors = _backend_classes(variants)
 
         run = Run(
             run_id=self.run_id,
@@ -219,14 +247,7 @@ class Runner:
             plan = plan_workload(
                 self.dataset, self.config.ops, lookups=self.config.lookups, seed=self.config.seed, data=source
             )
-            run.settings["plan"] = {
-                "key_column": plan.key_column,
-                "lookup_keys": len(plan.lookup_keys),
-                "projection": plan.projection,
-                "predicate": str(plan.predicate) if plan.predicate else None,
-                "append_rows": plan.append_rows,
-                "notes": plan.notes,
-            }
+            run.settings["plan"] = _plan_record(plan)
             needed = {cls.service for cls in classes.values() if cls is not None and cls.service}
             self.on_event("", "", "starting servers" if needed else "")
             with Services(needed, options=self.config.options, scratch_dir=scratch / "servers") as statuses:
@@ -245,19 +266,7 @@ class Runner:
                             backend=variant.label, status=SKIPPED, reason=import_errors[variant.backend]
                         )
                     else:
-                        self._label = variant.label
-                        try:
-                            entry = self._run_backend(cls, settings, source, plan)
-                        except KeyboardInterrupt:
-                            run.backends.append(BackendRun(backend=variant.label, status=FAILED, reason="interrupted"))
-                            run.settings["interrupted"] = True
-                            raise
-                        except STOPS:
-                            raise
-                        except BaseException as exc:  # from outside the backend's own boundary: its set-up
-                            entry = BackendRun(backend=variant.label, status=FAILED, reason=_failure(exc))
-                        if variant.options:
-                            entry.description["options"] = dict(variant.options)
+                        entry = self._run_variant(run, variant, cls, settings, source, plan)
                     run.backends.append(entry)
                     self._save(run)
         except KeyboardInterrupt:
@@ -271,6 +280,24 @@ class Runner:
             shutil.rmtree(scratch, ignore_errors=True)
             self._save(run)
         return run
+
+    def _run_variant(self, run: Run, variant: Variant, cls: type[Backend], settings: BackendSettings,
+                     source: _Source, plan: WorkloadPlan) -> BackendRun:
+        """One backend variant's entry; an interrupt marks the run and the variant before it goes on up."""
+        self._label = variant.label
+        try:
+            entry = self._run_backend(cls, settings, source, plan)
+        except KeyboardInterrupt:
+            run.backends.append(BackendRun(backend=variant.label, status=FAILED, reason="interrupted"))
+            run.settings["interrupted"] = True
+            raise
+        except STOPS:
+            raise
+        except BaseException as exc:  # from outside the backend's own boundary: its set-up
+            entry = BackendRun(backend=variant.label, status=FAILED, reason=_failure(exc))
+        if variant.options:
+            entry.description["options"] = dict(variant.options)
+        return entry
 
     def _settings_record(self) -> dict[str, Any]:
         from storeadvise.backends.masking import mask_options
@@ -313,22 +340,7 @@ class Runner:
             self._measure_write(backend, plan, entry)
             if entry.status != OK:
                 return entry
-            for name in self.config.ops:
-                check_stop()
-                op = OPERATIONS[name]
-                if op.name == "write":
-                    continue
-                if entry.verification is None and not op.whole_dataset:
-                    entry.verification = self._verify(backend, source)
-                self._last_read = None
-                entry.measurements.append(self._measure(backend, op, plan))
-                if entry.verification is None and self._last_read is not None:
-                    # What the timed read returned is what a user gets: verify that, without reading again.
-                    entry.verification = self._verify(backend, source, self._last_read)
-                self._last_read = None
-            if entry.verification is None:
-                entry.verification = self._verify(backend, source)
-            check_stop()
+            self._measure_ops(backend, source, plan, entry)
         except BackendUnavailable as exc:
             entry.status, entry.reason = SKIPPED, str(exc)
         except StoreAdviseError as exc:
@@ -338,13 +350,27 @@ class Runner:
         except BaseException as exc:  # a backend failing is a result to report, not a crash of the run
             entry.status, entry.reason = FAILED, _failure(exc)
         finally:
-            try:
-                backend.cleanup()
-            except STOPS:
-                raise
-            except BaseException as exc:
-                entry.reason = (entry.reason + "; " if entry.reason else "") + f"cleanup failed: {_failure(exc)}"
+            _clean_up(backend, entry)
         return entry
+
+    def _measure_ops(self, backend: Backend, source: _Source, plan: WorkloadPlan, entry: BackendRun) -> None:
+        """Every selected operation after the write, and the round trip verified once."""
+        for name in self.config.ops:
+            check_stop()
+            op = OPERATIONS[name]
+            if op.name == "write":
+                continue
+            if entry.verification is None and not op.whole_dataset:
+                entry.verification = self._verify(backend, source)
+            self._last_read = None
+            entry.measurements.append(self._measure(backend, op, plan))
+            if entry.verification is None and self._last_read is not None:
+                # What the timed read returned is what a user gets: verify that, without reading again.
+                entry.verification = self._verify(backend, source, self._last_read)
+            self._last_read = None
+        if entry.verification is None:
+            entry.verification = self._verify(backend, source)
+        check_stop()
 
     def _measure_write(self, backend: Backend, plan: WorkloadPlan, entry: BackendRun) -> None:
         """Write the dataset (counted when `write` is selected; always done, since reads need it)."""
