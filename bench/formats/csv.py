@@ -18,6 +18,7 @@ from storeadvise.bench.formats.source import (
     fail,
     integer_text,
     integer_type,
+    translated,
 )
 from storeadvise.errors import DataError
 
@@ -132,15 +133,7 @@ class CsvSource(Source):
     def stream(self) -> Iterator[pa.RecordBatch]:
         from storeadvise.backends.csv import csv_batches
 
-        batches = csv_batches(self.path, **self._options())
-        while True:
-            try:
-                batch = next(batches)
-            except StopIteration:
-                return
-            except (pa.ArrowInvalid, OSError) as exc:
-                raise self._translate(exc) from None
-            yield batch
+        yield from translated(csv_batches(self.path, **self._options()), self._translate)
 
     def repair(self, conflict: SchemaConflict) -> None:
         """Widen the column: null -> the late value's type, an integer column -> the integer type that

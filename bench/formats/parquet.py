@@ -8,7 +8,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from storeadvise.bench.formats.source import BATCH_ROWS, Source, arrow_message, fail
+from storeadvise.bench.formats.source import BATCH_ROWS, Source, arrow_message, fail, translated
+from storeadvise.errors import DataError
 
 
 class ParquetSource(Source):
@@ -26,16 +27,10 @@ class ParquetSource(Source):
                        "check that it was copied completely, or give the right --input-format") from None
 
     def stream(self) -> Iterator[pa.RecordBatch]:
-        batches = self._open().iter_batches(batch_size=BATCH_ROWS)
-        while True:
-            try:
-                batch = next(batches)
-            except StopIteration:
-                return
-            except (pa.ArrowInvalid, OSError) as exc:
-                raise fail(self.path, f"is a damaged Parquet file ({arrow_message(exc)})",
-                           "write or copy it again") from None
-            yield batch
+        def damaged(exc: BaseException) -> DataError:
+            return fail(self.path, f"is a damaged Parquet file ({arrow_message(exc)})", "write or copy it again")
+
+        yield from translated(self._open().iter_batches(batch_size=BATCH_ROWS), damaged)
 
 
 def write_parquet(schema: pa.Schema, batches: Iterable[pa.RecordBatch], target: Path, name: str) -> None:

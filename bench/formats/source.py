@@ -19,7 +19,7 @@ would refuse (empty or repeated).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -74,6 +74,20 @@ class SchemaConflict(DataError):
 def fail(path: Path, problem: str, advice: str) -> DataError:
     """The one-line ``DataError`` every reader raises: the input, what is wrong, what to do."""
     return DataError(f"{path}: {problem}; {advice}")
+
+
+def translated(batches: Iterator[pa.RecordBatch],
+               translate: Callable[[BaseException], DataError]) -> Iterator[pa.RecordBatch]:
+    """``batches``, with a reader's error on the way (a damaged block, a bad row) raised as the
+    ``DataError`` that ``translate`` makes of it."""
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise translate(exc) from None
+        yield batch
 
 
 def arrow_message(exc: BaseException) -> str:
