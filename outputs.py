@@ -80,6 +80,9 @@ def prepare_output(
         if source is not None and _same_file(path, source):
             raise UsageError(f"{label}: is the input {source}; storeadvise never writes over its input, "
                              "even with --force")
+    if path.exists() and not _target(path).is_file():
+        # A device (/dev/null), a FIFO or a socket would be replaced by a plain file: never, even with --force.
+        raise UsageError(f"{label}: is not a regular file; give the name of a file to write")
     if (path.exists() or path.is_symlink()) and not force:
         raise UsageError(f"{label}: already exists; {FORCE_HINT}")
     folder = _target(path).parent

@@ -247,10 +247,11 @@ def render_rules(ruleset: RuleSet, fmt: str = "text", rule_id: str | None = None
             "rules": [r.to_dict() for r in rules],
         }
         return json.dumps(data, indent=2) + "\n"
+    # A rules file is the user's text: control characters in it never reach the terminal raw.
     if rule_id:
-        body = _rule_detail(rules[0])
+        body = [printable(line) for line in _rule_detail(rules[0])]
         return ("\n".join(body) if fmt != "markdown" else "```\n" + "\n".join(body) + "\n```") + "\n"
-    rows = [(r.id, r.title, r.when_text(), r.then_text()) for r in rules]
+    rows = [tuple(printable(c) for c in (r.id, r.title, r.when_text(), r.then_text())) for r in rules]
     header = ("id", "title", "when", "then")
     if fmt == "markdown":
         return "\n".join(markdown_table(header, rows)) + "\n"
@@ -265,7 +266,7 @@ def render_rules(ruleset: RuleSet, fmt: str = "text", rule_id: str | None = None
         for name in header:
             table.add_column(name, overflow="fold")
         for row in rows:
-            table.add_row(*row)
+            table.add_row(*(_text(c) for c in row))
         Console(file=buffer, force_terminal=True, highlight=False).print(table)
         return buffer.getvalue()
     if fmt != "text":

@@ -28,12 +28,14 @@ MIN_SECRET_CHARS = 4
 """Secrets shorter than this are masked where they stand in an address (``user:***@``), not in free text:
 replacing every "abc" in a report would garble it without hiding anything a reader could not guess."""
 
-_SCHEME_USERINFO = re.compile(r"^(?P<head>[A-Za-z][A-Za-z0-9+.\-]*://[^:@/?#]*):(?P<secret>.*)@(?P<rest>[^@]*)$")
-_BARE_USERINFO = re.compile(r"^(?P<head>[^:@/?#]*):(?P<secret>[^@]*)@(?P<rest>.*)$")
+_SCHEME = r"[A-Za-z][A-Za-z0-9+.\-_]*://"  # with "_": Kafka's SASL_SSL://
+# The password runs to the last "@": a password may hold "@" itself.
+_SCHEME_USERINFO = re.compile(rf"^(?P<head>{_SCHEME}[^:@/?#]*):(?P<secret>.*)@(?P<rest>[^@]*)$")
+_BARE_USERINFO = re.compile(r"^(?P<head>[^:@/?#]*):(?P<secret>.*)@(?P<rest>[^@]*)$")
 _SECRET_NAME = r"(?:pass|secret|token|credential|private.?key|api.?key)"
 _QUERY_SECRET = re.compile(rf"(?i)([?&;][^=&;#\s]*{_SECRET_NAME}[^=&;#\s]*=)([^&;#\s]*)")
 _SECRET_KEY = re.compile(rf"(?i){_SECRET_NAME}")
-_USERINFO_IN_TEXT = re.compile(r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:@/?#]*):[^\s@/?#]+@")
+_USERINFO_IN_TEXT = re.compile(rf"(?P<head>(?<![A-Za-z0-9+.\-_]){_SCHEME}[^\s:@/?#]*):[^\s@/?#]+@")
 
 _given: set[str] = set()
 _given_lock = threading.Lock()
@@ -45,12 +47,21 @@ def mask_uri(uri: str) -> str:
     an address may be shown, logged or saved. It takes URIs with a scheme (``mongodb://u:p@h``) and
     bare ``user:password@host:port`` addresses alike; when in doubt it masks too much rather than
     too little."""
-    text = str(uri)
-    pattern = _SCHEME_USERINFO if "://" in text else _BARE_USERINFO
-    match = pattern.match(text)
-    if match:
-        text = f"{match['head']}:{MASK}@{match['rest']}"
-    return _QUERY_SECRET.sub(rf"\1{MASK}", text)
+    masked = []
+    for piece in _pieces(str(uri)):
+        match = _userinfo(piece)
+        masked.append(f"{match['head']}:{MASK}@{match['rest']}" if match else piece)
+    return _QUERY_SECRET.sub(rf"\1{MASK}", ",".join(masked))
+
+
+def _pieces(address: str) -> list[str]:
+    """The addresses in ``address``: a URI is one (its hosts may be a list), bare ``host:port`` addresses
+    are separated by commas (a Kafka bootstrap list)."""
+    return [address] if "://" in address else address.split(",")
+
+
+def _userinfo(piece: str) -> re.Match[str] | None:
+    return (_SCHEME_USERINFO if "://" in piece else _BARE_USERINFO).match(piece)
 
 
 def is_secret_name(name: str) -> bool:
@@ -62,7 +73,7 @@ def _in_address(address: str) -> set[str]:
     """The secrets an address carries: its password and its secret-named query values, as written
     and percent-decoded (a client library shows the decoded form)."""
     text = str(address)
-    found = {m["secret"] for m in [(_SCHEME_USERINFO if "://" in text else _BARE_USERINFO).match(text)] if m}
+    found = {m["secret"] for piece in _pieces(text) if (m := _userinfo(piece))}
     found |= {m.group(2) for m in _QUERY_SECRET.finditer(text)}
     return found | {unquote(s) for s in found}
 

@@ -38,6 +38,11 @@ def codec_variants(backends: Sequence[str] | None = None) -> list[Variant]:
             variants += [Variant(name, f"{name}[{label}]", dict(options)) for label, options in declared.items()]
     if not variants:
         raise UsageError(f"--sweep covers {', '.join(swept)}; --backends names none of them")
+    without = [name for name in backends or () if name not in swept]
+    if without:  # dropping them silently would look like a complete comparison
+        raise UsageError(f"--sweep covers {', '.join(swept)}; {', '.join(without)} "
+                         f"{'has' if len(without) == 1 else 'have'} no variants to compare: leave "
+                         f"{'it' if len(without) == 1 else 'them'} out of --backends")
     return variants
 
 

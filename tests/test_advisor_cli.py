@@ -144,7 +144,6 @@ def test_recommend_does_not_import_heavy_modules():
 
 
 def test_data_file_is_profiled_and_explicit_flags_win(tmp_path: Path):
-    pytest.importorskip("storeadvise.bench.datasets")
     path = tmp_path / "orders.csv"
     path.write_text("id,amount\n" + "".join(f"{i},{i * 1.5}\n" for i in range(200)), encoding="utf-8")
     result = run("recommend", "--data", str(path), "--purpose", "online", "--format", "json")
@@ -159,7 +158,6 @@ def test_data_file_is_profiled_and_explicit_flags_win(tmp_path: Path):
 
 
 def test_unreadable_data_file_is_one_clear_line(tmp_path: Path):
-    pytest.importorskip("storeadvise.bench.datasets")
     path = tmp_path / "broken.parquet"
     path.write_bytes(b"this is not parquet at all")
     result = run("recommend", "--data", str(path), "--purpose", "online")

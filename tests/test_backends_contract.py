@@ -16,14 +16,13 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 
 from storeadvise.backends import REGISTRY, backend_class
 from storeadvise.backends.base import Backend, BackendSettings, Predicate
 from storeadvise.backends.operations import OPERATIONS, InMemory, Tally, WorkloadPlan
 from storeadvise.errors import DataError, UnsupportedOperation, UsageError
-
-pa = pytest.importorskip("pyarrow")
 
 ROWS = 300
 

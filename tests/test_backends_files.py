@@ -8,15 +8,15 @@ import sqlite3
 import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from storeadvise.backends import backend_class
 from storeadvise.backends.base import Backend, BackendSettings, Predicate
 from storeadvise.errors import UsageError
 
-pa = pytest.importorskip("pyarrow")
 sys.path.insert(0, str(Path(__file__).parent))
-from test_backends_contract import mixed_table  # noqa: E402
+from test_backends_contract import mixed_table
 
 
 def make(name: str, scratch: Path, key: str | None = "id", **options: object) -> Backend:

@@ -3,12 +3,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from storeadvise.backends import backend_class
 from storeadvise.backends.base import BackendSettings, Predicate
-
-pa = pytest.importorskip("pyarrow")
 
 
 def make(name: str, scratch: Path, **options: object):

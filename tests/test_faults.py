@@ -266,7 +266,6 @@ def test_a_full_scratch_disk_fails_each_file_backend_in_one_line_and_leaves_noth
 
 # -- an unwritable run file ------------------------------------------------------------------------------
 def test_an_unwritable_run_file_is_refused_before_any_backend_or_server_starts(tmp_path: Path) -> None:
-    pytest.importorskip("storeadvise.outputs", reason="needs the up-front check of output paths")
     if os.geteuid() == 0:
         folder = Path("/sys")  # permission bits do not stop root; sysfs refuses new files to everyone
     else:

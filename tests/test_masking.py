@@ -130,6 +130,10 @@ def test_short_values_are_masked_in_addresses_but_not_across_text(monkeypatch: p
         ("127.0.0.1:9092", "127.0.0.1:9092"),
         ("alice:hunter2@broker.example:9093", "alice:***@broker.example:9093"),
         ("alice:hunter2@b1:9093,b2:9093", "alice:***@b1:9093,b2:9093"),
+        ("SASL_SSL://alice:hunter2@b1:9093", "SASL_SSL://alice:***@b1:9093"),
+        ("alice:hun@hunter2@b1:9093", "alice:***@b1:9093"),
+        ("mongodb://alice:hun@hunter2@h1,h2/db", "mongodb://alice:***@h1,h2/db"),
+        ("b1:9092,alice:hunter2@b2:9092", "b1:9092,alice:***@b2:9092"),
     ],
 )  # fmt: skip
 def test_mask_uri_hides_passwords(uri: str, masked: str) -> None:
@@ -162,3 +166,8 @@ def test_the_backends_listing_never_shows_a_password_from_the_environment(monkey
         result = CliRunner().invoke(cli, ["backends", "--format", fmt])
         assert result.exit_code == 0, result.output
         assert SECRET not in result.output and "alice:***@127.0.0.1:1" in result.output
+
+
+def test_a_password_in_a_scheme_with_an_underscore_is_masked_in_free_text(monkeypatch: pytest.MonkeyPatch) -> None:
+    text = "connecting to SASL_PLAINTEXT://u:hunter2@host:1 failed"
+    assert mask_secrets(text) == "connecting to SASL_PLAINTEXT://u:***@host:1 failed"

@@ -218,3 +218,14 @@ def test_a_symlinked_output_replaces_its_target_and_stays_a_link(tmp_path: Path)
     write_atomically(prepare_output(link, force=True), lambda t: t.write_text("new\n", encoding="utf-8"))
     assert link.is_symlink() and real.read_text(encoding="utf-8") == "new\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.txt", "real.txt"]
+
+
+@pytest.mark.parametrize("make", [os.mkfifo, lambda path: os.symlink("/dev/null", path)], ids=["fifo", "device"])
+def test_an_output_that_is_not_a_regular_file_is_refused_even_with_force(make, tmp_path: Path) -> None:
+    from storeadvise.outputs import prepare_output
+
+    target = tmp_path / "special"
+    make(target)
+    with pytest.raises(UsageError, match="is not a regular file"):
+        prepare_output(target, force=True, option="--out")
+    assert not target.is_file()

@@ -14,19 +14,18 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from storeadvise.backends.base import BackendSettings, Predicate
 from storeadvise.errors import DataError
 
-pa = pytest.importorskip("pyarrow")
-pq = pytest.importorskip("pyarrow.parquet")
-pytest.importorskip("polars")
 sys.path.insert(0, str(Path(__file__).parent))
-from test_backends_contract import mixed_table  # noqa: E402
+from test_backends_contract import mixed_table
 
-from storeadvise.backends import parquet  # noqa: E402
-from storeadvise.backends.parquet import ParquetBackend, polars_keeps, polars_predicate, polars_writes  # noqa: E402
+from storeadvise.backends import parquet
+from storeadvise.backends.parquet import ParquetBackend, polars_keeps, polars_predicate, polars_writes
 
 
 def make(scratch: Path, **options: object) -> ParquetBackend:

@@ -140,6 +140,7 @@ def test_zoned_timestamps_from_year_1_to_9999_survive_every_file_backend(tmp_pat
     (["column_1", ""], ["column_1", "column_2"]),
     (["", "column_1"], ["column_1_1", "column_1"]),
     (["id", "name"], ["id", "name"]),
+    (["ID", "id", "Id_2"], ["ID", "id_3", "Id_2"]),  # SQLite and DuckDB ignore case
 ])
 def test_column_names_are_made_unique_and_non_empty(names: list[str], expected: list[str]) -> None:
     from storeadvise.bench.formats.source import unique_names
@@ -153,13 +154,14 @@ def test_duplicate_and_empty_column_names_are_renamed_visibly_and_every_backend_
     import storeadvise
 
     table = pa.Table.from_arrays([pa.array(range(50)), pa.array([1.5] * 50), pa.array(["v"] * 50),
-                                  pa.array(range(50, 100))], names=["id", "", "id", "x"])
+                                  pa.array(range(50, 100)), pa.array(range(50))], names=["id", "", "id", "x", "ID"])
     path = tmp_path / "names.parquet"
     pq.write_table(table, path)
     run = storeadvise.benchmark(path, backends=FILE_BACKENDS, ops="write,read", repeat=1, warmup=0,
                                 out=tmp_path / "run.json")
     assert run.dataset["renamed_columns"] == [{"position": 2, "from": "", "to": "column_2"},
-                                              {"position": 3, "from": "id", "to": "id_2"}]
+                                              {"position": 3, "from": "id", "to": "id_2"},
+                                              {"position": 5, "from": "ID", "to": "ID_3"}]
     assert any("'id' -> 'id_2'" in note for note in run.dataset["notes"])
     for b in run.backends:
         assert b.status == "ok" and not b.verification.flagged, (b.backend, b.reason)

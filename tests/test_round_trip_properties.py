@@ -14,12 +14,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
-
-pa = pytest.importorskip("pyarrow")
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, example, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+import pyarrow as pa
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 
 HERE = Path(__file__).parent
 _spec = importlib.util.spec_from_file_location("backends_contract", HERE / "test_backends_contract.py")

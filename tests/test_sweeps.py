@@ -75,6 +75,8 @@ def test_the_codec_sweep_is_what_each_backend_declares() -> None:
     assert [(v.backend, v.options) for v in variants] == [
         (name, options) for name, by_label in declared.items() for options in by_label.values()
     ]
-    assert {v.backend for v in codec_variants(["csv", "sqlite"])} == {"csv"}
+    assert {v.backend for v in codec_variants(["csv", "parquet"])} == {"csv", "parquet"}
+    with pytest.raises(UsageError, match="sqlite has no variants to compare"):
+        codec_variants(["csv", "sqlite"])
     with pytest.raises(UsageError, match="--sweep covers csv, jsonl, parquet; --backends names none of them"):
         codec_variants(["sqlite"])

@@ -112,3 +112,15 @@ def test_advice_on_a_hostile_file_prints_its_column_names_escaped(fmt: str, host
         assert f"key column {SHOWN}" in out
         if fmt != "table":  # rich's own colour codes are the only escapes in a terminal table
             _no_raw_controls(out)
+
+
+@pytest.mark.parametrize("args", [["rules"], ["rules", "--format", "table"], ["rules", "--format", "markdown"],
+                                  ["rules", "EVIL1"]])
+def test_a_rules_file_cannot_send_escape_sequences(args: list[str], tmp_path: Path) -> None:
+    rules = tmp_path / "evil.toml"
+    rules.write_text('[[rules]]\nid = "EVIL1"\ntitle = "pwned \\u001b]0;pwned\\u0007 [bold]x[/bold]"\n'
+                     'when = { purpose = "batch" }\nthen.duckdb = { score = 1, reason = "Ours." }\n', encoding="utf-8")
+    result = CliRunner().invoke(cli, [*args, "--rules", str(rules)])
+    assert result.exit_code == 0, result.output
+    assert "\x1b]0;" not in result.output and "\x07" not in result.output
+    assert "x1b]0;pwned" in result.output  # escaped (Markdown escapes the backslash once more)

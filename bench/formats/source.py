@@ -200,19 +200,23 @@ class Fingerprint:
 
 
 def unique_names(names: list[str]) -> list[str]:
-    """Column names every backend accepts: each name unique and non-empty. An empty name becomes
-    ``column_<position>``, a repeated one ``<name>_2``, ``_3`` ..., skipping names already in use."""
-    taken = set(names)
+    """Column names every backend accepts: each name unique and non-empty, ignoring case (SQLite and
+    DuckDB take ``ID`` and ``id`` for the same column). An empty name becomes ``column_<position>``, a
+    repeated one ``<name>_2``, ``_3`` ..., skipping names already in use."""
+    taken = {name.casefold() for name in names}
+    used: set[str] = set()
     result: list[str] = []
     for position, name in enumerate(names, 1):
-        if name and name not in result:
+        if name and name.casefold() not in used:
             result.append(name)
+            used.add(name.casefold())
             continue
         base = name or f"column_{position}"
         candidate, suffix = base, 2 if name else 1
-        while candidate in taken or candidate in result:
+        while candidate.casefold() in taken or candidate.casefold() in used:
             candidate, suffix = f"{base}_{suffix}", suffix + 1
         result.append(candidate)
+        used.add(candidate.casefold())
     return result
 
 
