@@ -86,7 +86,7 @@ PURPOSES: dict[str, Purpose] = {
             ("online-prediction", "serving", "serve", "inference", "real-time-prediction"),
             ("write", "lookup", "write_one", "stream_latency"),
             # A p99 decided by two slow outliers is noise when the median says the opposite.
-            Metric("lookup p99", "point-lookup p99 latency", "ms", True, ("lookup",), "p99", cross_check="median"),
+            Metric("lookup p99", "point-lookup p99 latency", "s", True, ("lookup",), "p99", cross_check="median"),
         ),
     )
 }

@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from typing import Any
 
-from storeadvise.bench.results import OK, BackendRun, Measurement, Run
+from storeadvise.bench.results import OK, UNSUPPORTED, BackendRun, Measurement, Run
 from storeadvise.formatting import (
     DASH,
     fmt_bytes,
@@ -310,25 +310,38 @@ def _verification_line(b: BackendRun) -> VerificationLine:
     return VerificationLine(b.backend, f"{mark} {v.summary} ({counts})", v.flagged, True)
 
 
-def build_report(run: Run, baseline: Run | None = None) -> Report:
-    """The whole comparison, ready for any text syntax."""
-    entries = build_entries(run, baseline)
-    sections = []
+def _sections(run: Run, entries: list[Entry], with_baseline: bool) -> tuple[list[Section], list[str]]:
+    """One section per operation, fastest first; and the operations no backend of the run supports,
+    which get one line instead (a table of "unsupported" rows says nothing)."""
+    sections: list[Section] = []
+    unsupported_everywhere: list[str] = []
     for op in run.ops():
         op_entries = [e for e in entries if e.measurement.op == op]
         if not op_entries:
+            continue
+        if all(e.measurement.status == UNSUPPORTED for e in op_entries):
+            unsupported_everywhere.append(op)
             continue
         # Fastest first; rows that did not run keep their run order at the end.
         op_entries.sort(key=lambda e: (not e.ok, e.median if e.ok else 0.0))
         latency = _latency(op_entries)
         rows = [Row(e.measurement.backend, _cells(e), e) for e in op_entries]
-        sections.append(Section(op, latency, _columns(latency, op_entries, baseline is not None), rows))
+        sections.append(Section(op, latency, _columns(latency, op_entries, with_baseline), rows))
+    return sections, unsupported_everywhere
+
+
+def build_report(run: Run, baseline: Run | None = None) -> Report:
+    """The whole comparison, ready for any text syntax."""
+    entries = build_entries(run, baseline)
+    sections, unsupported_everywhere = _sections(run, entries, baseline is not None)
 
     verification = [_verification_line(b) for b in run.backends if b.status == OK]
     not_run = [(b.backend, f"{b.status}: {b.reason}" if b.reason else b.status) for b in run.backends if b.status != OK]
     not_run += [(name, f"not available here: {why}") for name, why in run.settings.get("unavailable", {}).items()]
 
     footnotes = []
+    if unsupported_everywhere:
+        footnotes.append(f"Not supported by any backend of this run: {', '.join(unsupported_everywhere)}.")
     if any(e.untrusted and e.ok for e in entries):
         footnotes.append(UNTRUSTED_FOOTNOTE)
     if sections:

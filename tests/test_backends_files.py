@@ -145,3 +145,15 @@ def test_documented_loss_matches_what_comes_back(name: str, lossy: set[str], scr
 def test_an_unknown_comparison_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="unknown comparison '=~'"):
         Predicate("id", "=~", 1)
+
+
+def test_sqlite_size_at_rest_does_not_count_the_write_ahead_log(scratch: Path) -> None:
+    backend = make("sqlite", scratch)
+    table = mixed_table(20_000)
+    backend.write(table.schema, table.to_batches())
+    size = backend.size_bytes()
+    database = backend.path.stat().st_size
+    wal = backend.path.with_name(backend.path.name + "-wal")
+    assert not wal.exists() or wal.stat().st_size == 0
+    assert size >= database and size - database < 64_000  # the saved schema file and nothing like a second copy
+    backend.cleanup()

@@ -91,3 +91,13 @@ def _harness_imports(path: Path) -> list[str]:
 @pytest.mark.parametrize("path", sorted((ROOT / "advisor").glob("*.py")), ids=lambda p: p.name)
 def test_the_advisor_uses_only_the_harness_public_api(path: Path) -> None:
     assert all(name in HARNESS_API for name in _harness_imports(path)), _harness_imports(path)
+
+
+def test_a_time_metric_is_in_the_seconds_its_unit_says() -> None:
+    advice = evaluate(make_inputs({"modality": "tabular", "purpose": "online"}), builtin_rules())
+    run = storeadvise.benchmark(sample="tabular", rows=300, backends=["sqlite"], purpose="online",
+                                repeat=1, warmup=0, lookups=5, save=False)
+    evidence = apply_evidence(advice, run).evidence
+    lookup = next(m for m in run.backends[0].measurements if m.op == "lookup")
+    assert evidence.unit == "s"
+    assert evidence.rows[0].value == lookup.stats.p99

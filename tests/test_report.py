@@ -307,3 +307,18 @@ def test_empty_run_renders() -> None:
     for fmt in FORMATS:
         text = render(run, fmt, color=False)
         assert "empty" in text if fmt != "csv" else text.splitlines() == [",".join(CSV_COLUMNS)]
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown"])
+def test_an_operation_no_backend_supports_gets_one_line_not_a_table(fmt: str) -> None:
+    run = Run(run_id="u1", started_at="2026-11-30T00:00:00+00:00",
+              dataset={"name": "t", "rows": ROWS, "arrow_bytes": ARROW})
+    for name in ("csv", "parquet"):
+        b = BackendRun(backend=name, verification=ok_verification())
+        b.measurements = [throughput(name, "write", 0.01),
+                          Measurement(backend=name, op="stream_latency", latency=True, status=UNSUPPORTED,
+                                      reason=f"{name} is not a stream")]
+        run.backends.append(b)
+    text = render(run, fmt, color=False)
+    assert "is not a stream" not in text
+    assert "Not supported by any backend of this run: stream_latency." in text
