@@ -64,9 +64,10 @@ def growth_exponent(rows: Sequence[int], seconds: Sequence[float]) -> float | No
 
 
 def scaling_summary(runs: Sequence[Run]) -> list[dict[str, Any]]:
-    """Per backend and operation: seconds (p50 for latency ops) at each size, time per row for
-    throughput ops, and the fitted growth exponent."""
-    table: dict[tuple[str, str], list[tuple[int, float]]] = {}
+    """Per backend and operation: seconds (p50 for latency ops) at each size, time per row the operation
+    moved for throughput ops (an append's new rows, a filter's matches: the rows its rows/s counts), and
+    the fitted growth exponent against the dataset's size."""
+    table: dict[tuple[str, str], list[tuple[int, float, int]]] = {}
     latency: dict[tuple[str, str], bool] = {}
     for run in runs:
         rows = int(run.dataset.get("rows") or 0)
@@ -74,13 +75,14 @@ def scaling_summary(runs: Sequence[Run]) -> list[dict[str, Any]]:
             if m.status != OK or m.stats is None:
                 continue
             # Latency ops grow with data only when there is no index: their p50 shows it.
-            table.setdefault((m.backend, m.op), []).append((rows, m.stats.p50 if m.latency else m.stats.median))
+            seconds = m.stats.p50 if m.latency else m.stats.median
+            table.setdefault((m.backend, m.op), []).append((rows, seconds, m.rows or 0))
             latency[(m.backend, m.op)] = m.latency
     summary = []
     for (backend, op), points in table.items():
         points.sort()
-        sizes = [r for r, _ in points]
-        seconds = [s for _, s in points]
+        sizes = [r for r, _, _ in points]
+        seconds = [s for _, s, _ in points]
         exponent = growth_exponent(sizes, seconds)
         summary.append(
             {
@@ -88,8 +90,8 @@ def scaling_summary(runs: Sequence[Run]) -> list[dict[str, Any]]:
                 "op": op,
                 "latency": latency[(backend, op)],
                 "points": [
-                    {"rows": r, "seconds": s, "per_row_s": None if latency[(backend, op)] or not r else s / r}
-                    for r, s in points
+                    {"rows": r, "seconds": s, "per_row_s": None if latency[(backend, op)] or not moved else s / moved}
+                    for r, s, moved in points
                 ],
                 "exponent": round(exponent, 3) if exponent is not None else None,
             }

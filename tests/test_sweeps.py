@@ -80,3 +80,13 @@ def test_the_codec_sweep_is_what_each_backend_declares() -> None:
         codec_variants(["csv", "sqlite"])
     with pytest.raises(UsageError, match="--sweep covers csv, jsonl, parquet; --backends names none of them"):
         codec_variants(["sqlite"])
+
+
+def test_the_time_per_row_of_an_append_is_per_appended_row() -> None:
+    run = storeadvise.benchmark(sample="tabular", scale="1000,4000", backends=["sqlite"], ops="write,append",
+                                repeat=1, warmup=0, save=False)
+    append = next(e for e in run.scaling if e["op"] == "append")
+    final = next(m for m in run.backends[0].measurements if m.op == "append")
+    assert final.rows == 40  # one percent of the rows, the size of an incremental load
+    last = append["points"][-1]
+    assert last["per_row_s"] == pytest.approx(last["seconds"] / final.rows)
