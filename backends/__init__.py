@@ -74,11 +74,26 @@ def runnable_here(names: Sequence[str], options: Mapping[str, Any] | None = None
     return runnable, why_not
 
 
+def _aliases() -> dict[str, str]:
+    """Every other name a backend declares for itself (imports the backend modules: only asked for
+    when a name is not a registry key)."""
+    found: dict[str, str] = {}
+    for name in REGISTRY:
+        try:
+            found.update(dict.fromkeys(backend_class(name).aliases, name))
+        except ImportError:
+            continue
+    return found
+
+
 def parse_backend_names(text: str | None) -> list[str]:
-    """Split a comma-separated ``--backends`` value, checking every name."""
+    """Split a comma-separated ``--backends`` value, checking every name (aliases become their backend)."""
     if text is None or not text.strip():
         return list(DEFAULT_BACKENDS)
     names = [n.strip().lower() for n in text.split(",") if n.strip()]
+    if any(n not in REGISTRY for n in names):
+        aliases = _aliases()
+        names = [aliases.get(n, n) for n in names]
     unknown = [n for n in names if n not in REGISTRY]
     if unknown:
         raise UsageError(

@@ -143,6 +143,8 @@ class Backend(abc.ABC):
     """``file`` (a file on disk), ``database`` (embedded database file) or ``server``."""
     supports: ClassVar[frozenset[str]] = frozenset()
     """Names from ``backends.operations.OPERATIONS`` that this backend really performs."""
+    aliases: ClassVar[tuple[str, ...]] = ()
+    """Other names ``--backends`` accepts for this backend (``json`` for JSON Lines)."""
     sweep_variants: ClassVar[dict[str, dict[str, Any]]] = {}
     """Codec and layout variants that ``bench --sweep`` compares: label -> the backend options it sets."""
     type_mapping: ClassVar[dict[str, str]] = {}
@@ -248,6 +250,7 @@ class Backend(abc.ABC):
         return {
             "name": self.name,
             "kind": self.kind,
+            "aliases": list(self.aliases),
             "supports": sorted(self.supports),
             "sweep_variants": list(self.sweep_variants),
             "type_mapping": dict(self.type_mapping),

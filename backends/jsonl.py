@@ -44,6 +44,7 @@ class JsonlBackend(TextFileBackend):
     name: ClassVar[str] = "jsonl"
     suffix: ClassVar[str] = ".jsonl"
     gzip_option: ClassVar[str] = "jsonl_gzip"
+    aliases: ClassVar[tuple[str, ...]] = ("json", "ndjson")
     sweep_variants: ClassVar[dict[str, dict[str, Any]]] = {"plain": {}, "gzip": {gzip_option: True}}
     keeps_nested: ClassVar[bool] = True
     type_mapping: ClassVar[dict[str, str]] = {

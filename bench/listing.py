@@ -29,6 +29,7 @@ def list_backends() -> list[dict[str, Any]]:
                 "available": ok,
                 "reason": reason,
                 "kind": cls.kind,
+                "aliases": list(cls.aliases),
                 "service": cls.service.describe() if cls.service else None,
                 "supports": [op for op in OPERATIONS if op in cls.supports],
                 "type_mapping": dict(cls.type_mapping),

@@ -41,3 +41,12 @@ def test_a_backend_whose_library_is_missing_stops_no_command(monkeypatch: pytest
     assert next(row for row in list_backends() if row["name"] == "broken")["available"] is False
     runnable, why_not = runnable_here(["csv", "broken"])
     assert runnable == ["csv"] and "cannot import" in why_not["broken"]
+
+
+def test_a_backend_is_also_chosen_by_the_other_names_it_declares() -> None:
+    from storeadvise.backends import parse_backend_names
+    from storeadvise.errors import UsageError
+
+    assert parse_backend_names("csv, JSON,ndjson,jsonl") == ["csv", "jsonl"]
+    with pytest.raises(UsageError, match="unknown backend 'xml'"):
+        parse_backend_names("xml")
