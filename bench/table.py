@@ -34,6 +34,9 @@ from storeadvise.formatting import (
 
 BEST_MARK = "★"
 UNTRUSTED_MARK = "!"
+SINGLE_RUN_MARK = "¹"
+SINGLE_RUN_FOOTNOTE = (f"n: counted runs ({SINGLE_RUN_MARK} = one run: no spread, and no warm-up where the "
+                       "budget was spent on it; rerun with a larger --max-time for a steadier figure).")
 FLAG_MARK = "✗"
 GOOD_MARK = "✓"
 
@@ -242,9 +245,9 @@ def _header(run: Run, baseline: Run | None) -> list[tuple[str, str]]:
 
 def _columns(latency: bool, entries: list[Entry], with_baseline: bool) -> list[Column]:
     if latency:
-        columns = [Column("p50", "p50"), Column("p95", "p95"), Column("p99", "p99")]
+        columns = [Column("p50", "p50"), Column("p95", "p95"), Column("p99", "p99"), Column("n", "calls")]
     else:
-        columns = [Column("median", "median"), Column("iqr", "IQR")]
+        columns = [Column("median", "median"), Column("iqr", "IQR"), Column("n", "n")]
     columns += [
         Column("best", "× best"),
         Column("rows_per_s", "rows/s"),
@@ -281,7 +284,9 @@ def _cells(entry: Entry) -> dict[str, str]:
     mark = UNTRUSTED_MARK if entry.untrusted else ""
     cells = {
         "median": fmt_time(s.median) + mark,
-        "iqr": fmt_time(s.iqr),
+        # One timing has no spread: a "0 s" IQR would claim a steady figure that was never checked.
+        "iqr": fmt_time(s.iqr) if s.n > 1 else DASH,
+        "n": f"{s.n}{SINGLE_RUN_MARK if s.n == 1 and not m.latency else ''}",
         "p50": fmt_time(s.p50) + mark,
         "p95": fmt_time(s.p95) + mark,
         "p99": fmt_time(s.p99) + mark,
@@ -344,6 +349,8 @@ def build_report(run: Run, baseline: Run | None = None) -> Report:
         footnotes.append(f"Not supported by any backend of this run: {', '.join(unsupported_everywhere)}.")
     if any(e.untrusted and e.ok for e in entries):
         footnotes.append(UNTRUSTED_FOOTNOTE)
+    if any(e.ok and e.measurement.stats.n == 1 and not e.measurement.latency for e in entries):
+        footnotes.append(SINGLE_RUN_FOOTNOTE)
     if sections:
         footnotes.append(
             f"× best: median ÷ the best median of that operation ({BEST_MARK} = best); "

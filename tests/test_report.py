@@ -322,3 +322,21 @@ def test_an_operation_no_backend_supports_gets_one_line_not_a_table(fmt: str) ->
     text = render(run, fmt, color=False)
     assert "is not a stream" not in text
     assert "Not supported by any backend of this run: stream_latency." in text
+
+
+@pytest.mark.parametrize("fmt", ["table", "markdown", "html"])
+def test_how_many_runs_a_figure_rests_on_is_shown_and_one_run_is_marked(fmt: str) -> None:
+    run = Run(run_id="n1", started_at="2026-11-30T00:00:00+00:00",
+              dataset={"name": "t", "rows": ROWS, "arrow_bytes": ARROW})
+    single = Measurement(backend="mongo", op="write", stats=Stats.of([2.5]), rows=ROWS, arrow_bytes=ARROW)
+    several = throughput("parquet", "write", 0.01)
+    for m in (single, several):
+        run.backends.append(BackendRun(backend=m.backend, measurements=[m], verification=ok_verification()))
+    text = render(run, fmt, color=False, width=200)
+    assert "1¹" in text and "n: counted runs" in text
+    if fmt != "html":
+        mongo_row = next(line for line in text.splitlines() if "mongo" in line and "2.50 s" in line)
+        cells = [c.strip() for c in re.split(r"\s{2,}|\|", mongo_row) if c.strip()]
+        assert cells[1:4] == ["2.50 s", "–", "1¹"]  # one run: no claim of a zero spread
+        parquet_row = next(line for line in text.splitlines() if "parquet" in line and "10.0 ms" in line)
+        assert "¹" not in parquet_row and f" {several.stats.n} " in parquet_row
