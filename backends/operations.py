@@ -71,6 +71,8 @@ class WorkloadPlan:
     lookup_keys: list[Any] = field(default_factory=list)
     projection: list[str] = field(default_factory=list)
     predicate: Predicate | None = None
+    predicate_share: float | None = None
+    """The share of the sampled rows the predicate selects."""
     append_rows: int = 0
     template: pa.Table | None = None  # rows that new rows for append / write_one are made from
     key_offset: int = 0  # added to integer keys (or suffix counter for string keys) of new rows

@@ -142,6 +142,7 @@ def _plan_record(plan: WorkloadPlan) -> dict[str, Any]:
         "lookup_keys": len(plan.lookup_keys),
         "projection": plan.projection,
         "predicate": str(plan.predicate) if plan.predicate else None,
+        "predicate_share": plan.predicate_share,
         "append_rows": plan.append_rows,
         "notes": plan.notes,
     }

@@ -222,6 +222,14 @@ def _machine_line(env: dict[str, Any]) -> str:
     return ", ".join(machine)
 
 
+def _filter_line(plan: dict[str, Any], ops: list[str]) -> str:
+    """The filtered read's predicate and the share of the sampled rows it selects (what rows/s counts)."""
+    if "filter" not in ops or not plan.get("predicate"):
+        return ""
+    share = number(plan.get("predicate_share"))
+    return plan["predicate"] + (f", selects {share:.1%} of the sampled rows" if share is not None else "")
+
+
 def _header(run: Run, baseline: Run | None) -> list[tuple[str, str]]:
     settings = run.settings
     lines = [
@@ -230,6 +238,7 @@ def _header(run: Run, baseline: Run | None) -> list[tuple[str, str]]:
         ("run", f"{run.run_id}, {run.started_at}" if run.started_at else run.run_id),
         ("timing", _timing_line(settings)),
         ("source", str(settings.get("source") or "")),
+        ("filter", _filter_line(settings.get("plan") or {}, run.ops())),
     ]
     if number(settings.get("process_peak_rss_bytes")) is not None:
         lines.append(("memory", f"peak resident {fmt_bytes(settings['process_peak_rss_bytes'])} for the whole run"))

@@ -10,7 +10,7 @@ predicate, the projected columns, rows to append) from the dataset, deterministi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from storeadvise.backends.base import Predicate
@@ -77,7 +77,7 @@ def plan_workload(
     width = max(1, len(schema) // 3)
     plan.projection = (flat or [f.name for f in schema])[:width]
 
-    plan.predicate = _choose_predicate(sample, key)
+    plan.predicate, plan.predicate_share = _choose_predicate(sample, key)
     if plan.predicate is None:
         plan.notes["filter"] = "no column to filter on (numeric, timestamp or low-cardinality string)"
     # One percent of the rows, the size of a typical incremental load.
@@ -123,8 +123,30 @@ def _upper_tenth(values: pa.ChunkedArray) -> Any:
         return None
 
 
-def _choose_predicate(sample: pa.Table, key: str | None) -> Predicate | None:
-    """A predicate selecting about a tenth of the rows, on the first suitable column."""
+TARGET_SHARE = 0.10
+"""The share of rows the filter should select; one within ``SHARE_RANGE`` of the sample is taken."""
+SHARE_RANGE = (0.05, 0.20)
+
+
+def _choose_predicate(sample: pa.Table, key: str | None) -> tuple[Predicate | None, float | None]:
+    """A predicate selecting about a tenth of the rows, and the share of the sample it selects.
+
+    Candidates, in column order: ``>`` (then ``>=``) the upper tenth of each numeric or temporal column,
+    ``==`` the value of each low-cardinality string column whose share is nearest a tenth. The first whose share on the
+    sample is within ``SHARE_RANGE`` is taken; else the nearest to a tenth that selects some rows but not
+    all (a column holding one value, or a value most rows share, would time an empty or a full result)."""
+    best: tuple[float, Predicate, float] | None = None
+    for predicate in _candidate_predicates(sample, key):
+        share = _share(sample, predicate)
+        if SHARE_RANGE[0] <= share <= SHARE_RANGE[1]:
+            return predicate, share
+        distance = abs(share - TARGET_SHARE)
+        if 0 < share < 1 and (best is None or distance < best[0]):
+            best = (distance, predicate, share)
+    return (best[1], best[2]) if best else (None, None)
+
+
+def _candidate_predicates(sample: pa.Table, key: str | None) -> Iterator[Predicate]:
     import pyarrow.compute as pc
 
     from storeadvise.bench.datasets import column_kind, decoded
@@ -138,11 +160,25 @@ def _choose_predicate(sample: pa.Table, key: str | None) -> Predicate | None:
         if len(col) and kind in ("int", "float", "timestamp", "date"):
             value = _upper_tenth(col)
             if value is not None:
-                return Predicate(name, ">", value)
+                yield Predicate(name, ">", value)
+                yield Predicate(name, ">=", value)  # where the top tenth is one value repeated
     for name, kind, col in columns:
         if kind == "string":
-            counts = pc.value_counts(col.drop_null())
+            counts = pc.value_counts(col.drop_null()).to_pylist()
             if 0 < len(counts) <= max(2, sample.num_rows // 20):
-                top = max(counts.to_pylist(), key=lambda c: c["counts"])
-                return Predicate(name, "==", top["values"])
-    return None
+                nearest = min(counts, key=lambda c: abs(c["counts"] / sample.num_rows - TARGET_SHARE))
+                yield Predicate(name, "==", nearest["values"])
+
+
+def _share(sample: pa.Table, predicate: Predicate) -> float:
+    """The share of the sample's rows ``predicate`` selects (0 where pyarrow cannot evaluate it)."""
+    import pyarrow as pa
+
+    from storeadvise.bench.datasets import decoded
+
+    column = decoded(sample.column(predicate.column))
+    try:
+        selected = pa.table({predicate.column: column}).filter(predicate.to_arrow()).num_rows
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+        return 0.0
+    return selected / sample.num_rows if sample.num_rows else 0.0

@@ -33,7 +33,7 @@ def _spread(low: int, high: int, n: int = 1_000) -> list[int]:
 def test_the_filter_predicate_on_any_integer_is_an_exact_value_selecting_a_tenth(case: str) -> None:
     arrow_type, low, high = EXTREME_INTEGERS[case]
     values = pa.array(_spread(low, high, min(1_000, high - low + 1)), arrow_type)
-    predicate = _choose_predicate(pa.table({"v": values}), key=None)
+    predicate, _ = _choose_predicate(pa.table({"v": values}), key=None)
     assert predicate is not None and isinstance(predicate.value, int)
     assert predicate.value in values.to_pylist()  # a stored value, not a rounded neighbour
     share = pc.sum(pc.greater(values, pa.scalar(predicate.value, arrow_type))).as_py() / len(values)
@@ -46,7 +46,7 @@ def test_the_filter_predicate_on_timestamps_near_their_range_ends_is_exact(unit:
     if unit != "ns":  # the same instants as nanoseconds would overflow; stay inside year 9999
         epoch = pa.array(_spread(0, 253_402_300_799 * {"s": 1, "ms": 10**3, "us": 10**6}[unit]), pa.int64())
     values = epoch.cast(pa.timestamp(unit, tz="+05:30"))
-    predicate = _choose_predicate(pa.table({"t": values}), key=None)
+    predicate, _ = _choose_predicate(pa.table({"t": values}), key=None)
     assert predicate is not None
     assert pc.any(pc.equal(values, pa.scalar(predicate.value, values.type))).as_py()
     share = pc.sum(pc.greater(values, pa.scalar(predicate.value, values.type))).as_py() / len(values)
@@ -55,14 +55,14 @@ def test_the_filter_predicate_on_timestamps_near_their_range_ends_is_exact(unit:
 
 def test_the_filter_predicate_skips_nan_and_infinity() -> None:
     values = pa.array([float("nan"), float("inf"), float("-inf")] * 10 + [float(i) for i in range(100)])
-    predicate = _choose_predicate(pa.table({"f": values}), key=None)
+    predicate, _ = _choose_predicate(pa.table({"f": values}), key=None)
     assert predicate is not None and 85 <= predicate.value <= 95
 
 
 def test_dates_from_year_1_to_9999_give_an_exact_predicate() -> None:
     days = _spread(0, (dt.date(9999, 12, 31) - dt.date(1, 1, 1)).days)
     values = pa.array([dt.date(1, 1, 1) + dt.timedelta(days=d) for d in days])
-    predicate = _choose_predicate(pa.table({"d": values}), key=None)
+    predicate, _ = _choose_predicate(pa.table({"d": values}), key=None)
     assert predicate is not None and predicate.value in values.to_pylist()
 
 
@@ -378,3 +378,35 @@ def test_a_categorical_key_named_with_key_is_looked_up_and_appended_to(values: p
         assert b.status == "ok" and not b.verification.flagged, (b.backend, b.reason)
         ran = [(m.op, m.status, m.reason) for m in b.measurements if m.status != "unsupported"]
         assert all(status == "ok" for _, status, _ in ran), (b.backend, ran)
+
+
+def test_the_filter_skips_a_column_whose_predicate_would_select_nothing_or_everything() -> None:
+    """A real table's first numeric column often holds one value (a year): '> its upper tenth' matches no
+    row. The chooser measures each candidate on the sample and takes one that selects about a tenth."""
+    n = 1_000
+    table = pa.table({
+        "year": pa.array([2013] * n, pa.int64()),
+        "kind": pa.array(["common"] * 880 + ["rare"] * 100 + ["odd"] * 20),
+        "amount": pa.array([float(i % 97) for i in range(n)]),
+    })
+    predicate, share = _choose_predicate(table, key=None)
+    assert predicate is not None and predicate.column == "amount" and 0.05 <= share <= 0.20
+    predicate, share = _choose_predicate(table.drop_columns(["amount"]), key=None)
+    assert predicate is not None and predicate.column == "kind" and predicate.value == "rare"
+    assert share == pytest.approx(0.10)  # not "common", which 88% of the rows hold
+    constant_only = pa.table({"year": pa.array([2013] * n, pa.int64())})
+    assert _choose_predicate(constant_only, key=None) == (None, None)
+
+
+def test_the_plan_records_the_share_its_filter_selects(tmp_path) -> None:
+    import storeadvise
+
+    run = storeadvise.benchmark(sample="tabular", rows=2_000, backends=["parquet"], ops="write,filter",
+                                repeat=1, warmup=0, save=False)
+    share = run.settings["plan"]["predicate_share"]
+    assert 0.05 <= share <= 0.20
+    filtered = next(m for m in run.backends[0].measurements if m.op == "filter")
+    assert filtered.rows == pytest.approx(share * 2_000, rel=0.5)  # the whole file, not only the sample
+    from storeadvise.bench.report import render
+
+    assert f"selects {share:.1%} of the sampled rows" in render(run, "markdown")
