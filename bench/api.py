@@ -132,6 +132,7 @@ def benchmark(
     config = BenchConfig(
         backends=targets,
         ops=op_names,
+        purpose=purpose.strip().lower() if purpose else None,
         repeat=repeat,
         warmup=warmup,
         lookups=lookups,

@@ -16,13 +16,14 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from storeadvise.bench.matrix import Matrix, MatrixCell, MatrixColumn, MatrixRow
 from storeadvise.bench.results import Run, run_to_json
 from storeadvise.bench.table import (
     BEST_MARK,
     UNTRUSTED_MARK,
+    Entry,
     Report,
     Section,
-    build_entries,
     build_report,
 )
 from storeadvise.errors import UsageError
@@ -43,13 +44,19 @@ def render(
     baseline: Run | None = None,
     color: bool | None = None,
     width: int | None = None,
+    details: bool = False,
 ) -> str:
-    """The run as text in ``fmt``; ``color`` (table only) defaults to whether stdout is a terminal."""
+    """The run as text in ``fmt``; ``color`` (table only) defaults to whether stdout is a terminal.
+
+    Every format starts with the one-screen matrix. The terminal table adds the per-operation tables
+    with ``details`` (always with a ``baseline``, whose comparison they hold); the file formats
+    (markdown, csv, json, html) always carry them.
+    """
     try:
         exporter = EXPORTERS[fmt]
     except KeyError:
         raise UsageError(f"unknown report format {fmt!r}; choose from {', '.join(FORMATS)}") from None
-    return exporter(run, baseline=baseline, color=color, width=width)
+    return exporter(run, baseline=baseline, color=color, width=width, details=details)
 
 
 def write_report(
@@ -68,18 +75,20 @@ def write_report(
     from storeadvise.outputs import prepare_output, write_text_atomically
 
     prepare_output(path, force=force, inputs=inputs, option="-o")
-    return write_text_atomically(path, render(run, fmt, baseline=baseline, color=False))
+    # A file is read later and in full: it carries the per-operation tables in every format.
+    return write_text_atomically(path, render(run, fmt, baseline=baseline, color=False, details=True))
 
 
-def print_run(run: Run, *, console: Console | None = None, baseline: Run | None = None) -> None:
-    """Print the comparison table: rich on a terminal, plain aligned text when piped."""
+def print_run(run: Run, *, console: Console | None = None, baseline: Run | None = None, details: bool = False) -> None:
+    """Print the comparison: rich on a terminal, plain aligned text when piped; the per-operation
+    tables after the matrix with ``details`` (see ``render``)."""
     from rich.console import Console
 
     if console is None:
         console = Console()
         if not console.is_terminal:
             console = Console(width=_plain_width(None), highlight=False, emoji=False)
-    _print_all(console, _rich_renderables(build_report(run, baseline)))
+    _print_all(console, _rich_renderables(build_report(run, baseline), details or baseline is not None))
 
 
 def _print_all(console: Console, renderables: list[RenderableType]) -> None:
@@ -108,7 +117,7 @@ def _plain_width(width: int | None) -> int:
         return PLAIN_WIDTH
 
 
-def _render_table(run: Run, *, baseline: Run | None, color: bool | None, width: int | None) -> str:
+def _render_table(run: Run, *, baseline: Run | None, color: bool | None, width: int | None, details: bool) -> str:
     from rich.console import Console
 
     if color is None:
@@ -124,13 +133,13 @@ def _render_table(run: Run, *, baseline: Run | None, color: bool | None, width: 
         emoji=False,
         legacy_windows=False,
     )
-    _print_all(console, _rich_renderables(build_report(run, baseline)))
+    _print_all(console, _rich_renderables(build_report(run, baseline), details or baseline is not None))
     text = buffer.getvalue()
     # rich pads cells with trailing spaces; a log reads better without them.
     return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
 
 
-def _rich_renderables(report: Report) -> list[RenderableType]:
+def _rich_renderables(report: Report, details: bool) -> list[RenderableType]:
     from rich.table import Table
     from rich.text import Text
 
@@ -141,7 +150,12 @@ def _rich_renderables(report: Report) -> list[RenderableType]:
     for label, value in report.header:
         grid.add_row(Text(label), Text(value))
     out.append(grid)
-    out.extend(_rich_section(section) for section in report.sections)
+    if report.matrix is not None:
+        out.append(_rich_matrix(report.matrix))
+        out.extend(Text(note, style="dim") for note in report.matrix.notes)
+    out.extend(Text(line, style="yellow") for line in report.warnings)
+    if details:
+        out.extend(_rich_section(section) for section in report.sections)
     if report.verification:
         out.append(_rich_list("round-trip verification", ("backend", "result"), [
             ((line.backend, line.text), "bold red" if line.flagged else ("green" if line.verified else "yellow"))
@@ -157,7 +171,37 @@ def _rich_renderables(report: Report) -> list[RenderableType]:
     if report.not_run:
         out.append(_rich_list("not run", ("backend", "reason"), [(row, "yellow") for row in report.not_run]))
     out.extend(Text(note, style="dim") for note in report.footnotes)
+    if report.sections and not details:
+        out.append(Text(f"{DETAILS_HINT}", style="dim"))
     return out
+
+
+DETAILS_HINT = "Per-operation tables (median, IQR, n, cache, rows/s, MB/s, peak memory, sizes): --details."
+
+
+def _matrix_heading(column: MatrixColumn) -> str:
+    """An operation's name over as many short lines as it has words (so 8 operations fit 100 columns),
+    with its cache state under it unless warm."""
+    lines = column.op.split("_")
+    if column.cache not in (None, "warm"):
+        lines.append(f"({column.cache})")
+    return "\n".join(lines)
+
+
+def _rich_matrix(matrix: Matrix) -> Table:
+    from rich.text import Text
+
+    table = _rich_table("summary: × best per operation, and a score per backend (lower is better)")
+    table.add_column("backend", no_wrap=True)
+    table.add_column("score", justify="right", no_wrap=True)
+    for column in matrix.columns:
+        table.add_column(_matrix_heading(column), justify="right", no_wrap=True)
+    for row in matrix.rows:
+        cells = [Text(row.backend), Text(row.score_text)]
+        cells += [Text(cell.text, style="bold green" if cell.entry is not None and cell.entry.best else "")
+                  for cell in row.cells]
+        table.add_row(*cells, style="bold red" if row.untrusted else "")
+    return table
 
 
 def _rich_table(title: str) -> Table:
@@ -208,11 +252,17 @@ def _rich_section(section: Section) -> Table:
 
 
 # -- markdown ----------------------------------------------------------------------------------------
-def _render_markdown(run: Run, *, baseline: Run | None, color: bool | None, width: int | None) -> str:
+def _render_markdown(run: Run, *, baseline: Run | None, color: bool | None, width: int | None, details: bool) -> str:
     report = build_report(run, baseline)
     md = markdown_text
     lines = [f"# {md(report.title)}", ""]
     lines += [f"- **{md(label)}**: {md(value)}" for label, value in report.header]
+    if report.matrix is not None:
+        head, rows = _matrix_rows(report.matrix)
+        lines += ["", "## summary", ""]
+        lines += markdown_table(head, rows, [False] + [True] * (len(head) - 1))
+        lines.append("")
+        lines += [f"{md(note)}  " for note in report.matrix.notes + report.warnings]
     for section in report.sections:
         lines += ["", f"## {md(section.title)}", ""]
         rows = []
@@ -240,12 +290,18 @@ def _render_markdown(run: Run, *, baseline: Run | None, color: bool | None, widt
     return "\n".join(lines) + "\n"
 
 
+def _matrix_rows(matrix: Matrix) -> tuple[list[str], list[list[str]]]:
+    """The matrix as a heading and text rows, for the formats whose tables are text cells."""
+    head = ["backend", "score", *(c.title for c in matrix.columns)]
+    return head, [[row.backend, row.score_text, *(cell.text for cell in row.cells)] for row in matrix.rows]
+
+
 # -- csv ---------------------------------------------------------------------------------------------
 CSV_COLUMNS: tuple[str, ...] = (
     "backend", "op", "status", "reason", "trusted", "best", "ratio_to_best", "baseline_ratio", "latency",
     "n", "median_s", "mean_s", "min_s", "max_s", "iqr_s", "stdev_s", "p50_s", "p95_s", "p99_s",
     "rows", "arrow_bytes", "rows_per_s", "mb_per_s", "peak_memory_bytes", "bytes_at_rest", "size_ratio",
-    "verification",
+    "verification", "cache", "durable", "single_run", "no_warmup", "warnings", "score", "score_ratio", "in_score",
 )
 
 
@@ -264,12 +320,41 @@ def _printable_row(row: dict[str, Any]) -> dict[str, Any]:
     return {key: printable(value) if isinstance(value, str) else value for key, value in row.items()}
 
 
-def _render_csv(run: Run, *, baseline: Run | None, color: bool | None, width: int | None) -> str:
+MatrixPlace = tuple[MatrixRow, MatrixColumn, MatrixCell]
+"""A figure's place in the matrix: its backend's row (the score), its column, its cell."""
+
+
+def _matrix_cells(matrix: Matrix | None) -> dict[tuple[str, str, str | None], MatrixPlace]:
+    """Each matrix cell by (backend, op, cache state), with its row (the score) and column."""
+    if matrix is None:
+        return {}
+    return {
+        (row.backend, column.op, column.cache): (row, column, cell)
+        for row in matrix.rows for column, cell in zip(matrix.columns, row.cells, strict=True)
+    }
+
+
+def _summary_fields(entry: Entry, summary: MatrixPlace | None) -> dict[str, Any]:
+    """The labels of one figure and its part in the matrix, as raw CSV values."""
+    m = entry.measurement
+    row: dict[str, Any] = {
+        "cache": m.cache or "", "durable": "" if m.durable is None else _raw(m.durable),
+        "single_run": _raw(entry.single_run), "no_warmup": _raw(entry.unwarmed), "warnings": "; ".join(m.warnings),
+    }
+    if summary is not None:
+        matrix_row, column, cell = summary
+        row.update(score=_raw(matrix_row.score), score_ratio=_raw(cell.score_ratio), in_score=_raw(column.scored))
+    return row
+
+
+def _render_csv(run: Run, *, baseline: Run | None, color: bool | None, width: int | None, details: bool) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     summaries = {b.backend: b.verification.summary for b in run.backends if b.verification is not None}
-    for entry in build_entries(run, baseline):
+    report = build_report(run, baseline)
+    matrix_cells = _matrix_cells(report.matrix)
+    for entry in report.entries:
         m = entry.measurement
         row: dict[str, Any] = {
             "backend": m.backend, "op": m.op, "status": m.status, "reason": m.reason,
@@ -280,6 +365,7 @@ def _render_csv(run: Run, *, baseline: Run | None, color: bool | None, width: in
             "peak_memory_bytes": _raw(m.peak_memory_bytes), "bytes_at_rest": _raw(m.bytes_at_rest),
             "size_ratio": _raw(m.size_ratio), "verification": summaries.get(m.backend, ""),
         }
+        row.update(_summary_fields(entry, matrix_cells.get((m.backend, *entry.group))))
         if m.stats is not None:
             row["n"] = m.stats.n
             for name in ("median", "mean", "min", "max", "iqr", "stdev", "p50", "p95", "p99"):
@@ -293,8 +379,16 @@ def _render_csv(run: Run, *, baseline: Run | None, color: bool | None, width: in
 
 
 # -- json --------------------------------------------------------------------------------------------
-def _render_json(run: Run, *, baseline: Run | None, color: bool | None, width: int | None) -> str:
-    return run_to_json(run) + "\n"
+def _render_json(run: Run, *, baseline: Run | None, color: bool | None, width: int | None, details: bool) -> str:
+    """The run file's document (every measurement with its labels), plus the matrix under ``matrix``
+    (a key ``load_run`` recomputes rather than reads)."""
+    import json
+
+    document = json.loads(run_to_json(run))
+    matrix = build_report(run, baseline).matrix
+    if matrix is not None:
+        document["matrix"] = matrix.to_dict()
+    return json.dumps(document, indent=2, allow_nan=False) + "\n"
 
 
 # -- html --------------------------------------------------------------------------------------------
@@ -356,12 +450,18 @@ def _html_table(head: list[tuple[str, bool]], rows: list[tuple[str, list[str]]])
     return "".join(out)
 
 
-def _render_html(run: Run, *, baseline: Run | None, color: bool | None, width: int | None) -> str:
+def _render_html(run: Run, *, baseline: Run | None, color: bool | None, width: int | None, details: bool) -> str:
     report = build_report(run, baseline)
     title = html.escape(report.title)
     body = [f"<h1>{title}</h1>", '<dl class="header">']
     body += [f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in report.header]
     body.append("</dl>")
+    if report.matrix is not None:
+        head, rows = _matrix_rows(report.matrix)
+        body.append("<h2>summary</h2>")
+        classes = ["untrusted" if r.untrusted else "" for r in report.matrix.rows]
+        body.append(_html_table([(h, i > 0) for i, h in enumerate(head)], list(zip(classes, rows, strict=True))))
+        body += [f'<p class="foot">{html.escape(note)}</p>' for note in report.matrix.notes + report.warnings]
     for section in report.sections:
         body.append(f"<h2>{html.escape(section.title)}</h2>")
         body.append(_bar_chart(section))

@@ -118,6 +118,9 @@ class Measurement:
     size_ratio: float | None = None  # bytes at rest / Arrow in-memory size
     latency: bool = False  # True: stats are per call and p50/p95/p99 matter
     extra: dict[str, Any] = field(default_factory=dict)
+    cache: str | None = None  # read-like ops: "warm" | "cold" | "lukewarm" | "unknown"
+    durable: bool | None = None  # write-like ops: the data was on stable storage when the call returned
+    warnings: list[str] = field(default_factory=list)  # one line each, about this figure
 
 
 @dataclass
@@ -186,6 +189,11 @@ class Run:
                 **data}
 
 
+DERIVED_KEYS = ("complete", "problems", "matrix")
+"""Top-level keys of a run document computed from the rest (``matrix``: the summary the JSON report
+adds); a loaded run recomputes them, never trusts them as stored."""
+
+
 def run_from_dict(data: dict[str, Any]) -> Run:
     """Rebuild a ``Run`` from its JSON form; ``DataError`` if it is not a storeadvise run."""
     if not isinstance(data, dict) or "schema_version" not in data or "backends" not in data:
@@ -208,8 +216,7 @@ def run_from_dict(data: dict[str, Any]) -> Run:
             for m in b.get("measurements", [])
         ]
         backends.append(BackendRun(**{**b, "verification": verification, "measurements": measurements}))
-    # `complete` and `problems` are derived from the rest when the run is loaded, never trusted as stored.
-    fields = {k: v for k, v in data.items() if k not in ("backends", "complete", "problems")}
+    fields = {k: v for k, v in data.items() if k not in ("backends", *DERIVED_KEYS)}
     return Run(**fields, backends=backends)
 
 

@@ -89,6 +89,7 @@ class BenchConfig:
 
     backends: list[str | Variant]
     ops: list[str]
+    purpose: str | None = None  # the purpose that chose the ops (the table's score covers its ops)
     repeat: int = 5
     warmup: int = 1
     lookups: int = 200
@@ -308,6 +309,7 @@ class Runner:
         return {
             "backends": [v.label if isinstance(v, Variant) else v for v in c.backends],
             "ops": c.ops,
+            "purpose": c.purpose,
             "repeat": c.repeat,
             "warmup": c.warmup,
             "lookups": c.lookups,

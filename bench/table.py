@@ -8,7 +8,8 @@ of an operation, to a baseline run); numbers are written by ``storeadvise.format
 Keys read from the run, beyond the dataclass fields (all optional; a missing key is left out):
 
 - ``run.dataset``: ``name``, ``rows``, ``arrow_bytes``, ``modality``
-- ``run.settings``: ``repeat``, ``warmup``, ``file_reads`` (a sentence: warm or cold page cache)
+- ``run.settings``: ``repeat``, ``warmup``, ``lookups``, ``file_reads`` (a sentence: warm or cold page cache),
+  ``cache`` (warm | cold | both), ``fsync`` (bool), ``purpose`` (the score's purpose, or None)
 - ``run.environment``: ``python``, ``platform``, ``cpu``
 - ``BackendRun.server``: ``product``, ``version``, ``protocol``, ``embedded``, ``address``
 """
@@ -16,7 +17,7 @@ Keys read from the run, beyond the dataclass fields (all optional; a missing key
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, is_dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from storeadvise.bench.results import OK, UNSUPPORTED, BackendRun, Measurement, Run
 from storeadvise.formatting import (
@@ -32,11 +33,21 @@ from storeadvise.formatting import (
     printable,
 )
 
+if TYPE_CHECKING:
+    from storeadvise.bench.matrix import Matrix
+
 BEST_MARK = "★"
 UNTRUSTED_MARK = "!"
 SINGLE_RUN_MARK = "¹"
+NO_WARMUP_MARK = "⁰"
+WARNING_MARK = "†"
+NOT_DURABLE_MARK = "~"
 SINGLE_RUN_FOOTNOTE = (f"n: counted runs ({SINGLE_RUN_MARK} = one run: no spread, and no warm-up where the "
                        "budget was spent on it; rerun with a larger --max-time for a steadier figure).")
+NO_WARMUP_FOOTNOTE = f"{NO_WARMUP_MARK} = counted with no warm-up run before it: the first run paid any start-up cost."
+WARNING_FOOTNOTE = f"{WARNING_MARK} = a warning about this figure, listed under the table."
+NOT_DURABLE_FOOTNOTE = (f"{NOT_DURABLE_MARK} = not durable: the written data was not yet on stable storage when the "
+                        "write returned (no fsync); durable writes carry no mark.")
 FLAG_MARK = "✗"
 GOOD_MARK = "✓"
 
@@ -68,11 +79,41 @@ class Entry:
         return number(stats.median) if stats is not None else None
 
     @property
+    def group(self) -> tuple[str, str | None]:
+        return group_key(self.measurement)
+
+    @property
+    def single_run(self) -> bool:
+        """One counted run of a throughput operation: no spread (a latency op counts calls instead)."""
+        stats = self.measurement.stats
+        return self.ok and stats is not None and stats.n == 1 and not self.measurement.latency
+
+    @property
+    def unwarmed(self) -> bool:
+        """Counted with no warm-up run before it (the runner records ``warmup_runs``)."""
+        return self.ok and self.measurement.extra.get("warmup_runs") == 0
+
+    @property
+    def not_durable(self) -> bool:
+        return self.measurement.durable is False
+
+    @property
     def status_text(self) -> str:
         m = self.measurement
         if m.status == OK and self.median is None:
             return "failed: no timings recorded"
         return f"{m.status}: {m.reason}" if m.reason else m.status
+
+
+def group_key(m: Measurement) -> tuple[str, str | None]:
+    """What one figure is compared within: its operation and its cache state (with ``--cache both``
+    a read-like operation is measured twice, warm and cold, and the two are never ranked together)."""
+    return m.op, m.cache
+
+
+def group_title(op: str, cache: str | None) -> str:
+    """An operation's name, with its cache state unless that is warm (the usual case, said in the header)."""
+    return op if cache in (None, "warm") else f"{op} ({cache})"
 
 
 @dataclass
@@ -99,10 +140,12 @@ class Section:
     latency: bool
     columns: list[Column]
     rows: list[Row]
+    cache: str | None = None
 
     @property
     def title(self) -> str:
-        return f"{self.op} (latency per call)" if self.latency else self.op
+        name = group_title(self.op, self.cache)
+        return f"{name} (latency per call)" if self.latency else name
 
 
 @dataclass
@@ -132,6 +175,9 @@ class Report:
     not_run: list[tuple[str, str]]  # backends skipped/failed as a whole: (name, "skipped: reason")
     footnotes: list[str] = field(default_factory=list)
     tables: list[PlainTable] = field(default_factory=list)
+    matrix: Matrix | None = None  # the one-screen summary, shown before the sections
+    warnings: list[str] = field(default_factory=list)  # "† backend op: text", one per figure's warning
+    entries: list[Entry] = field(default_factory=list)  # every figure, raw (for the formats that list them all)
 
 
 # -- building ----------------------------------------------------------------------------------------
@@ -150,7 +196,7 @@ def _baseline_medians(baseline: Run | None) -> dict[tuple[str, str], float]:
 def build_entries(run: Run, baseline: Run | None = None) -> list[Entry]:
     """Every measurement of the backends that ran, with ratio to best and to the baseline.
 
-    The best of an op is the lowest median among trusted, successful rows; a flagged backend keeps
+    The best of an (op, cache state) is the lowest median among trusted, successful rows; a flagged backend keeps
     its ratio (marked untrusted) but is never the best nor the reference.
     """
     base = _baseline_medians(baseline)
@@ -166,8 +212,8 @@ def build_entries(run: Run, baseline: Run | None = None) -> list[Entry]:
                 if previous and previous > 0:
                     entry.baseline_ratio = entry.median / previous
             entries.append(entry)
-    for op in run.ops():
-        ranked = [e for e in entries if e.measurement.op == op and e.ok]
+    for group in groups(entries):
+        ranked = [e for e in entries if e.group == group and e.ok]
         trusted = [e for e in ranked if not e.untrusted]
         if not trusted:
             continue
@@ -177,6 +223,11 @@ def build_entries(run: Run, baseline: Run | None = None) -> list[Entry]:
             for e in ranked:
                 e.ratio_to_best = e.median / best.median
     return entries
+
+
+def groups(entries: list[Entry]) -> list[tuple[str, str | None]]:
+    """The (operation, cache state) pairs of ``entries``, in run order."""
+    return list(dict.fromkeys(e.group for e in entries))
 
 
 def server_label(server: dict[str, Any]) -> str:
@@ -230,13 +281,45 @@ def _filter_line(plan: dict[str, Any], ops: list[str]) -> str:
     return plan["predicate"] + (f", selects {share:.1%} of the sampled rows" if share is not None else "")
 
 
-def _header(run: Run, baseline: Run | None) -> list[tuple[str, str]]:
+CACHE_SETTINGS = {
+    "warm": "warm: each read follows the write, so files come from the page cache and servers from their own "
+            "memory (what a program re-reading data it has just written sees)",
+    "cold": "cold: before each read the files are evicted from the page cache and embedded servers restarted; "
+            "lukewarm where only the OS cache could be dropped, unknown on your own server",
+    "both": "warm and cold: each read-like operation is measured both ways; cold figures are labelled (cold)",
+}
+"""The header's sentence for each ``--cache`` choice."""
+
+
+def _cache_line(settings: dict[str, Any], entries: list[Entry]) -> str:
+    """Which cache state the run asked for and what that means, and the states its figures ended in."""
+    asked = settings.get("cache")
+    states = sorted({e.measurement.cache for e in entries if e.ok and e.measurement.cache})
+    if asked is None and not states:
+        return ""
+    line = CACHE_SETTINGS.get(asked, str(asked)) if asked is not None else "not recorded"
+    return f"{line}; figures: {', '.join(states)}" if states else line
+
+
+def _durability_line(settings: dict[str, Any], entries: list[Entry]) -> str:
+    if settings.get("fsync"):
+        return "--fsync: file backends fsync what they wrote inside the timed write, like the databases commit"
+    if "fsync" in settings or any(e.not_durable for e in entries):
+        return (f"file backends do not fsync their writes ({NOT_DURABLE_MARK} = not durable); "
+                "--fsync compares them with the databases like for like")
+    return ""
+
+
+def _header(run: Run, baseline: Run | None, entries: list[Entry]) -> list[tuple[str, str]]:
     settings = run.settings
     lines = [
         ("dataset", _dataset_line(run.dataset)),
         *(("input", str(note)) for note in run.dataset.get("notes") or []),
         ("run", f"{run.run_id}, {run.started_at}" if run.started_at else run.run_id),
         ("timing", _timing_line(settings)),
+        ("cache", _cache_line(settings, entries)),
+        ("durability", _durability_line(settings, entries)),
+        ("purpose", str(settings.get("purpose") or "")),
         ("source", str(settings.get("source") or "")),
         ("filter", _filter_line(settings.get("plan") or {}, run.ops())),
     ]
@@ -258,6 +341,8 @@ def _columns(latency: bool, entries: list[Entry], with_baseline: bool) -> list[C
     else:
         columns = [Column("median", "median"), Column("iqr", "IQR"), Column("n", "n")]
     columns += [
+        Column("cache", "cache"),
+        Column("durable", "durable"),
         Column("best", "× best"),
         Column("rows_per_s", "rows/s"),
         Column("mb_per_s", "MB/s"),
@@ -271,8 +356,11 @@ def _columns(latency: bool, entries: list[Entry], with_baseline: bool) -> list[C
         "peak": lambda m: m.peak_memory_bytes,
         "at_rest": lambda m: m.bytes_at_rest,
         "size_ratio": lambda m: m.size_ratio,
+        "cache": lambda m: 0 if m.cache is not None else None,
+        "durable": lambda m: 0 if m.durable is not None else None,
     }
-    # Drop an optional column no successful row fills (no "at rest" column for a read).
+    # Drop an optional column no successful row fills (no "at rest" column for a read, no "cache"
+    # column for a run that did not record one).
     columns = [
         c for c in columns
         if c.key not in raw or any(e.ok and number(raw[c.key](e.measurement)) is not None for e in entries)
@@ -291,12 +379,15 @@ def _cells(entry: Entry) -> dict[str, str]:
         return {"note": entry.status_text}
     s = m.stats
     mark = UNTRUSTED_MARK if entry.untrusted else ""
+    warned = WARNING_MARK if m.warnings else ""
     cells = {
-        "median": fmt_time(s.median) + mark,
+        "median": fmt_time(s.median) + mark + warned,
         # One timing has no spread: a "0 s" IQR would claim a steady figure that was never checked.
         "iqr": fmt_time(s.iqr) if s.n > 1 else DASH,
-        "n": f"{s.n}{SINGLE_RUN_MARK if s.n == 1 and not m.latency else ''}",
-        "p50": fmt_time(s.p50) + mark,
+        "n": f"{s.n}{SINGLE_RUN_MARK if entry.single_run else ''}{NO_WARMUP_MARK if entry.unwarmed else ''}",
+        "cache": m.cache or DASH,
+        "durable": DASH if m.durable is None else ("yes" if m.durable else f"no {NOT_DURABLE_MARK}"),
+        "p50": fmt_time(s.p50) + mark + warned,
         "p95": fmt_time(s.p95) + mark,
         "p99": fmt_time(s.p99) + mark,
         "best": fmt_ratio(entry.ratio_to_best) + (f" {BEST_MARK}" if entry.best else mark),
@@ -324,45 +415,67 @@ def _verification_line(b: BackendRun) -> VerificationLine:
     return VerificationLine(b.backend, f"{mark} {v.summary} ({counts})", v.flagged, True)
 
 
-def _sections(run: Run, entries: list[Entry], with_baseline: bool) -> tuple[list[Section], list[str]]:
-    """One section per operation, fastest first; and the operations no backend of the run supports,
-    which get one line instead (a table of "unsupported" rows says nothing)."""
+def unsupported_everywhere(entries: list[Entry]) -> list[tuple[str, str | None]]:
+    """The (operation, cache state) pairs no backend of the run supports: one line, not a table (a
+    table of "unsupported" rows says nothing)."""
+    return [g for g in groups(entries) if all(e.measurement.status == UNSUPPORTED for e in entries if e.group == g)]
+
+
+def _sections(entries: list[Entry], with_baseline: bool) -> list[Section]:
+    """One section per (operation, cache state), fastest first."""
     sections: list[Section] = []
-    unsupported_everywhere: list[str] = []
-    for op in run.ops():
-        op_entries = [e for e in entries if e.measurement.op == op]
-        if not op_entries:
+    left_out = unsupported_everywhere(entries)
+    for group in groups(entries):
+        if group in left_out:
             continue
-        if all(e.measurement.status == UNSUPPORTED for e in op_entries):
-            unsupported_everywhere.append(op)
-            continue
+        op_entries = [e for e in entries if e.group == group]
         # Fastest first; rows that did not run keep their run order at the end.
         op_entries.sort(key=lambda e: (not e.ok, e.median if e.ok else 0.0))
         latency = _latency(op_entries)
         rows = [Row(e.measurement.backend, _cells(e), e) for e in op_entries]
-        sections.append(Section(op, latency, _columns(latency, op_entries, with_baseline), rows))
-    return sections, unsupported_everywhere
+        sections.append(Section(group[0], latency, _columns(latency, op_entries, with_baseline), rows, group[1]))
+    return sections
+
+
+def _mark_footnotes(entries: list[Entry]) -> list[str]:
+    """One line for each mark some figure of the run carries."""
+    shown = [e for e in entries if e.ok]
+    marks = (
+        (UNTRUSTED_FOOTNOTE, lambda e: e.untrusted),
+        (SINGLE_RUN_FOOTNOTE, lambda e: e.single_run),
+        (NO_WARMUP_FOOTNOTE, lambda e: e.unwarmed),
+        (WARNING_FOOTNOTE, lambda e: bool(e.measurement.warnings)),
+        (NOT_DURABLE_FOOTNOTE, lambda e: e.not_durable),
+    )
+    return [note for note, carries in marks if any(carries(e) for e in shown)]
+
+
+def _warning_lines(entries: list[Entry]) -> list[str]:
+    return [
+        f"{WARNING_MARK} {e.measurement.backend} {group_title(*e.group)}: {warning}"
+        for e in entries if e.ok for warning in e.measurement.warnings
+    ]
 
 
 def build_report(run: Run, baseline: Run | None = None) -> Report:
     """The whole comparison, ready for any text syntax."""
+    from storeadvise.bench.matrix import build_matrix  # it builds on this module's entries
+
     entries = build_entries(run, baseline)
-    sections, unsupported_everywhere = _sections(run, entries, baseline is not None)
+    sections = _sections(entries, baseline is not None)
+    left_out = unsupported_everywhere(entries)
 
     verification = [_verification_line(b) for b in run.backends if b.status == OK]
     not_run = [(b.backend, f"{b.status}: {b.reason}" if b.reason else b.status) for b in run.backends if b.status != OK]
     not_run += [(name, f"not available here: {why}") for name, why in run.settings.get("unavailable", {}).items()]
 
     footnotes = []
-    if unsupported_everywhere:
-        footnotes.append(f"Not supported by any backend of this run: {', '.join(unsupported_everywhere)}.")
-    if any(e.untrusted and e.ok for e in entries):
-        footnotes.append(UNTRUSTED_FOOTNOTE)
-    if any(e.ok and e.measurement.stats.n == 1 and not e.measurement.latency for e in entries):
-        footnotes.append(SINGLE_RUN_FOOTNOTE)
+    if left_out:
+        footnotes.append(f"Not supported by any backend of this run: {', '.join(group_title(*g) for g in left_out)}.")
+    footnotes += _mark_footnotes(entries)
     if sections:
         footnotes.append(
-            f"× best: median ÷ the best median of that operation ({BEST_MARK} = best); "
+            f"× best: median ÷ the best median of that operation in the same cache state ({BEST_MARK} = best); "
             "latency operations compare p50 and list p95/p99 per call."
         )
     if baseline is not None:
@@ -375,7 +488,7 @@ def build_report(run: Run, baseline: Run | None = None) -> Report:
             "above 1 each row costs more as data grows (latency ops: p50 per call)."
         )
     not_run += [(name, "not run: the run was stopped first") for name in run.not_reached()]
-    header = _header(run, baseline)
+    header = _header(run, baseline, entries)
     if run.settings.get("interrupted"):
         header.insert(0, ("interrupted", "stopped before it finished (Ctrl-C or SIGTERM); what it measured is shown"))
     title = f"storeadvise run {run.run_id}"
@@ -392,6 +505,9 @@ def build_report(run: Run, baseline: Run | None = None) -> Report:
         not_run=not_run,
         footnotes=footnotes,
         tables=tables,
+        matrix=build_matrix(run, entries) if sections else None,
+        warnings=_warning_lines(entries),
+        entries=entries,
     )
     return _printable(report)
 

@@ -121,7 +121,7 @@ def make_run(medians: dict[str, float] | None = None, run_id: str = "r1") -> Run
 
 
 def plain(run: Run, **kw) -> str:
-    return render(run, "table", color=False, width=200, **kw)
+    return render(run, "table", color=False, width=200, details=True, **kw)
 
 
 def section_lines(text: str, op: str) -> list[str]:
@@ -183,7 +183,7 @@ def test_flagged_backend_is_loud_and_never_best() -> None:
 def test_rows_that_did_not_run_show_reason_and_no_number() -> None:
     run = make_run()
     for fmt in ("table", "markdown", "html"):
-        text = render(run, fmt, color=False, width=200)
+        text = render(run, fmt, color=False, width=200, details=True)
         assert "unsupported: csv has no keyed access" in text
         assert "failed: database is locked" in text
         assert "skipped: no Kafka broker: install storeadvise[embedded]" in text
@@ -297,7 +297,7 @@ def test_color_table_uses_ansi_and_print_run_plain_when_piped() -> None:
 
     assert ANSI.search(render(make_run(), "table", color=True, width=200))
     buffer = io.StringIO()
-    print_run(make_run(), console=Console(file=buffer, width=200))
+    print_run(make_run(), console=Console(file=buffer, width=200), details=True)
     out = buffer.getvalue()
     assert not ANSI.search(out) and "1.00× ★" in out and "✗ FAILED: 12 rows lost" in out
 
@@ -332,7 +332,7 @@ def test_how_many_runs_a_figure_rests_on_is_shown_and_one_run_is_marked(fmt: str
     several = throughput("parquet", "write", 0.01)
     for m in (single, several):
         run.backends.append(BackendRun(backend=m.backend, measurements=[m], verification=ok_verification()))
-    text = render(run, fmt, color=False, width=200)
+    text = render(run, fmt, color=False, width=200, details=True)
     assert "1¹" in text and "n: counted runs" in text
     if fmt != "html":
         mongo_row = next(line for line in text.splitlines() if "mongo" in line and "2.50 s" in line)
