@@ -72,6 +72,11 @@ def _echo(text: str) -> None:
 
 
 FORCE = click.option("--force", is_flag=True, help="Replace the output file if it exists (never the input).")
+DETAILS = click.option(
+    "--details", is_flag=True,
+    help="After the summary matrix, the per-operation tables (the terminal table shows only the matrix "
+         "without it; other formats always carry both).",
+)
 
 
 @click.command("bench")
@@ -99,6 +104,7 @@ FORCE = click.option("--force", is_flag=True, help="Replace the output file if i
 @FORCE
 @click.option("--no-save", is_flag=True, help="Do not save the run file.")
 @click.option("-f", "--format", "fmt", type=click.Choice(REPORT_FORMATS), default="table", show_default=True)
+@DETAILS
 def bench_command(
     data: Path | None,
     sample: str | None,
@@ -123,6 +129,7 @@ def bench_command(
     force: bool,
     no_save: bool,
     fmt: str,
+    details: bool,
     **server_addresses: str | None,
 ) -> None:
     """Store DATA (or a generated sample) in each backend, read it back, verify, compare.
@@ -170,9 +177,9 @@ def bench_command(
     if fmt == "table":
         from storeadvise.bench.report import print_run
 
-        print_run(run)
+        print_run(run, details=details)
     else:
-        _echo(render(run, fmt))
+        _echo(render(run, fmt, details=details))
     if run.settings.get("saved_to"):
         saved = printable(run.settings["saved_to"])
         click.echo(f"saved {saved}  (storeadvise report {saved})", err=True)
@@ -189,13 +196,16 @@ def bench_command(
 @click.option("--baseline", type=click.Path(path_type=Path, dir_okay=False), help="An earlier run to compare with.")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to a file, not stdout.")
 @FORCE
-def report_command(run_file: Path, fmt: str, baseline: Path | None, output: Path | None, force: bool) -> None:
+@DETAILS
+def report_command(run_file: Path, fmt: str, baseline: Path | None, output: Path | None, force: bool,
+                   details: bool) -> None:
     """Render a saved run as a table, Markdown, CSV, JSON or a self-contained HTML page.
 
     \b
     Example:
       storeadvise report results/20261127T052000-ab12cd.json --format markdown
       storeadvise report new.json --baseline old.json
+      storeadvise report results/20261127T052000-ab12cd.json --details
     """
     from storeadvise.bench.report import print_run, render, write_report
     from storeadvise.bench.results import load_run
@@ -206,9 +216,9 @@ def report_command(run_file: Path, fmt: str, baseline: Path | None, output: Path
         write_report(run, output, fmt, baseline=base, force=force, inputs=[run_file, baseline])
         click.echo(f"wrote {printable(output)}", err=True)
     elif fmt == "table":
-        print_run(run, baseline=base)
+        print_run(run, baseline=base, details=details)
     else:
-        _echo(render(run, fmt, baseline=base, color=False))
+        _echo(render(run, fmt, baseline=base, color=False, details=details))
 
 
 @click.command("sample", help=f"""Write a generated sample dataset ({', '.join(SAMPLE_KINDS)}) to a file.

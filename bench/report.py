@@ -188,14 +188,22 @@ def _matrix_heading(column: MatrixColumn) -> str:
     return "\n".join(lines)
 
 
+MATRIX_TITLE = "summary: × best per operation"
+
+
 def _rich_matrix(matrix: Matrix) -> Table:
+    from rich.cells import cell_len
     from rich.text import Text
 
-    table = _rich_table("summary: × best per operation, and a score per backend (lower is better)")
-    table.add_column("backend", no_wrap=True)
-    table.add_column("score", justify="right", no_wrap=True)
-    for column in matrix.columns:
-        table.add_column(_matrix_heading(column), justify="right", no_wrap=True)
+    table = _rich_table(MATRIX_TITLE)
+    # One space of padding, on the right only: 8 operations of 8 backends fit 100 columns.
+    table.padding = (0, 1, 0, 0)
+    texts = [[row.backend, row.score_text, *(cell.text for cell in row.cells)] for row in matrix.rows]
+    headings = ["backend", "score", *(_matrix_heading(c) for c in matrix.columns)]
+    for i, heading in enumerate(headings):
+        # Never cropped: a column is as wide as its widest cell (the console widens rather than crop).
+        widest = max([cell_len(cells[i]) for cells in texts] + [cell_len(line) for line in heading.split("\n")])
+        table.add_column(heading, justify="left" if i == 0 else "right", no_wrap=True, min_width=widest)
     for row in matrix.rows:
         cells = [Text(row.backend), Text(row.score_text)]
         cells += [Text(cell.text, style="bold green" if cell.entry is not None and cell.entry.best else "")
