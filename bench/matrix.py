@@ -5,7 +5,8 @@ the marks that say what the figure rests on. The score is ClickBench's: per oper
 ratio ``(SHIFT_S + t) / (SHIFT_S + best)``, so that sub-millisecond differences do not swamp seconds,
 combined by a geometric mean over the operations of the run's purpose (every measured operation
 without one). An operation a backend did not do is scored ``PENALTY_FACTOR`` times the slowest shifted
-ratio on it, so a missing operation always ranks below the slowest backend that did it.
+ratio on it, so a missing operation always ranks below the slowest backend that did it
+(docs/decisions.md, 'The summary score: shifted ratios, a missing operation at twice the slowest').
 Only arithmetic on finished results: no clock, no I/O, no text syntax.
 """
 
@@ -132,7 +133,9 @@ def short_ratio(ratio: float | None) -> str:
 
 
 def _expected_n(entry: Entry, settings: dict[str, Any]) -> Any:
-    return settings.get("lookups") if entry.measurement.latency else settings.get("repeat")
+    """The counted runs the run asked for; None for a latency operation, whose n is its calls (the
+    detail table's "calls"), a percentile over many, never a handful."""
+    return None if entry.measurement.latency else settings.get("repeat")
 
 
 def cell_text(entry: Entry | None, settings: dict[str, Any]) -> str:
@@ -247,7 +250,7 @@ def _notes(run: Run, columns: list[MatrixColumn], rows: list[MatrixRow], score_o
             (NO_WARMUP_MARK, f"{NO_WARMUP_MARK} no warm-up"),
             (WARNING_MARK, f"{WARNING_MARK} warning below"),
             (NOT_DURABLE_MARK, f"{NOT_DURABLE_MARK} not durable"),
-            (" n", f"nK: K counted runs (asked: {run.settings.get('repeat')}; latency: calls)"),
+            (" n", f"nK: K counted runs (asked: {run.settings.get('repeat')})"),
             ("n/a", "n/a: unsupported"),
         )
         if any(mark in text for text in texts)
