@@ -58,6 +58,7 @@ class MatrixCell:
     entry: Entry | None  # None: the backend has no measurement of this operation
     score_ratio: float | None = None  # what this cell puts into the score (shifted ratio or penalty)
     penalised: bool = False
+    elsewhere: bool = False  # not measured here, but in another cache state of the same operation
 
 
 @dataclass
@@ -183,7 +184,7 @@ def _scored_titles(run: Run, columns: list[MatrixColumn]) -> tuple[set[str], str
 
 
 def _score(cells: list[MatrixCell], columns: list[MatrixColumn]) -> float | None:
-    ratios = [cell.score_ratio for cell, c in zip(cells, columns, strict=True) if c.scored]
+    ratios = [cell.score_ratio for cell, c in zip(cells, columns, strict=True) if c.scored and not cell.elsewhere]
     if not ratios or any(r is None for r in ratios):
         return None
     return math.exp(sum(math.log(r) for r in ratios) / len(ratios))
@@ -200,7 +201,7 @@ def _fill_scores(column: list[MatrixCell]) -> bool:
             cell.score_ratio = shifted_ratio(cell.entry.median, best)
     worst = max([c.score_ratio for c in column if c.score_ratio is not None], default=1.0)
     for cell in column:
-        if cell.score_ratio is None:
+        if cell.score_ratio is None and not cell.elsewhere:
             cell.score_ratio, cell.penalised = PENALTY_FACTOR * max(worst, 1.0), True
     return True
 
@@ -214,8 +215,12 @@ def build_matrix(run: Run, entries: list[Entry]) -> Matrix:
         c.scored = c.op in scored_ops
     cell_of = {(e.measurement.backend, e.group): e for e in entries}
     backends = list(dict.fromkeys(e.measurement.backend for e in entries))
+    measured_ops = {(e.measurement.backend, e.measurement.op) for e in entries if e.group in shown}
     grid = [
-        [MatrixCell(cell_text(cell_of.get((b, g)), run.settings), cell_of.get((b, g))) for g in shown]
+        [MatrixCell(cell_text(cell_of.get((b, g)), run.settings), cell_of.get((b, g)),
+                    # A server's lukewarm read beside the files' cold one: scored in its own column only.
+                    elsewhere=(b, g) not in cell_of and (b, g[0]) in measured_ops)
+         for g in shown]
         for b in backends
     ]
     for i, column in enumerate(columns):

@@ -262,3 +262,21 @@ def test_bench_prints_the_matrix_first_and_details_on_request(tmp_path: Path, mo
     assert section_at(out, "read") == -1 and "exploration purpose" in out
     detailed = CliRunner().invoke(cli, [*args, "--details"], catch_exceptions=False).stdout
     assert detailed.index(SUMMARY_TITLE) < section_at(detailed, "write") < section_at(detailed, "read")
+
+
+def test_a_read_measured_in_another_cache_state_is_not_penalised_as_missing() -> None:
+    run = hand_run(
+        backend("parquet", figure("parquet", "write", 0.010), figure("parquet", "scan", 0.100, cache="cold")),
+        backend("mongo", figure("mongo", "write", 0.010), figure("mongo", "scan", 0.100, cache="lukewarm")),
+        backend("kafka", figure("kafka", "write", 0.010),
+                Measurement("kafka", "scan", status=UNSUPPORTED, reason="not a table", cache="cold")),
+        cache="cold",
+    )
+    matrix = matrix_of(run)
+    scores = {r.backend: r.score for r in matrix.rows}
+    # parquet and mongo were each the only figure of their cache state: 1.0 everywhere
+    assert scores["parquet"] == pytest.approx(1.0) and scores["mongo"] == pytest.approx(1.0)
+    kafka = next(r for r in matrix.rows if r.backend == "kafka")
+    penalised = [c for c in kafka.cells if c.penalised]
+    assert len(penalised) == 1 and penalised[0].text == "n/a"  # its unsupported scan, once
+    assert scores["kafka"] == pytest.approx(geomean([1.0, PENALTY_FACTOR]))
