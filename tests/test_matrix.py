@@ -280,3 +280,9 @@ def test_a_read_measured_in_another_cache_state_is_not_penalised_as_missing() ->
     penalised = [c for c in kafka.cells if c.penalised]
     assert len(penalised) == 1 and penalised[0].text == "n/a"  # its unsupported scan, once
     assert scores["kafka"] == pytest.approx(geomean([1.0, PENALTY_FACTOR]))
+
+
+def test_a_baseline_comparison_shows_the_tables_that_hold_it() -> None:
+    run = marked_run()
+    text = render(run, "table", color=False, width=200, baseline=marked_run())
+    assert "vs baseline" in text and section_at(text, "write") > text.index(SUMMARY_TITLE)
