@@ -56,9 +56,10 @@ WHY_DEFAULT = (
     "used data in memory, and a cold run restarts servers and needs the scratch folder on a disk"
 )
 MAX_RESIDENT_SHARE = 0.02
-"""Share of the stored pages that may stay in the page cache for a run to count as cold: a restarted
-server reads a few pages of metadata back as it opens its files, which the eviction after its restart
-drops again; anything above this is an eviction that did not work."""
+"""Share of the stored pages that may stay in the page cache for a run to count as cold: a little room
+for pages a running server reads back between the eviction and the check (none did after a SecantusDB
+restart, docs/decisions.md, 'Cold reads: servers restarted before every run, latency calls lukewarm');
+more is an eviction that did not work."""
 
 _RANK = {WARM: 0, UNKNOWN: 1, LUKEWARM: 2, COLD: 3}
 
