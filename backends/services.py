@@ -418,9 +418,10 @@ class Services:
         if server is None:
             raise ValueError(f"no embedded {name} server was started here")
         stop_process(server.proc)  # SIGTERM first: the server closes its files cleanly
-        server.proc = _spawn(server.args, server.log_path)
-        server.starts += 1
-        reason = self._wait_ready(server, time.monotonic() + self.start_timeout)
+        with interrupts_deferred():  # as at start-up: an interrupt inside the fork could leave a lock held
+            server.proc = _spawn(server.args, server.log_path)
+            server.starts += 1
+            reason = self._wait_ready(server, time.monotonic() + self.start_timeout)
         if reason is not None:
             raise ServerError(f"after a restart, {reason}")
 

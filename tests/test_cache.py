@@ -298,3 +298,18 @@ def test_a_users_server_cache_is_unknown_and_it_is_never_restarted(
     assert read.extra["cache_reason"].startswith("server cache unknown")
     write = next(m for m in run.measurements() if m.op == "write")
     assert write.durable is False
+
+
+def test_a_scaling_sweep_keeps_warm_and_cold_reads_apart() -> None:
+    from storeadvise.bench.results import BackendRun, Measurement, Run, Stats
+    from storeadvise.bench.sweeps import scaling_summary
+
+    def run_of(rows: int, warm: float, cold: float) -> Run:
+        measurements = [Measurement("csv", "read", stats=Stats.of([seconds]), rows=rows, cache=state)
+                        for state, seconds in (("warm", warm), ("cold", cold))]
+        return Run(run_id=str(rows), started_at="", dataset={"rows": rows},
+                   backends=[BackendRun("csv", measurements=measurements)])
+
+    summary = scaling_summary([run_of(1_000, 0.01, 0.05), run_of(4_000, 0.04, 0.2)])
+    curves = {entry["cache"]: [p["seconds"] for p in entry["points"]] for entry in summary}
+    assert curves == {"warm": [0.01, 0.04], "cold": [0.05, 0.2]}
