@@ -417,7 +417,7 @@ class Runner:
             profile = self.dataset.profile
             m.bytes_at_rest = backend.size_bytes()
             m.extra["size_source"] = backend.size_source()
-            _label_state(m, None, backend)
+            _label_state(m, op, backend)
             m.size_ratio = m.bytes_at_rest / profile.arrow_bytes if profile.arrow_bytes else None
             _throughput(m)
             entry.measurements.append(m)
@@ -458,7 +458,7 @@ class Runner:
         except BaseException as exc:
             m.status, m.reason = FAILED, _failure(exc)
         finally:
-            _label_state(m, cold, backend)
+            _label_state(m, op, backend, cold)
         return m
 
     def _skip_reason(self, op: Operation, plan: WorkloadPlan) -> str | None:
@@ -614,7 +614,7 @@ def _note_input_change(run: Run, change: str | None) -> None:
             f"the input file {change} during the run: its numbers may mix two versions of the data")
 
 
-def _label_state(m: Measurement, cold: cache.ColdReads | None, backend: Backend) -> None:
+def _label_state(m: Measurement, op: Operation, backend: Backend, cold: cache.ColdReads | None = None) -> None:
     """Label a cold measurement with the warmest state its runs started in, and any write-like one with
     its backend's durability (``Measurement.cache``, ``Measurement.durable``)."""
     if cold is not None and cold.states:
@@ -622,7 +622,7 @@ def _label_state(m: Measurement, cold: cache.ColdReads | None, backend: Backend)
         m.cache = state.label
         if state.reason:
             m.extra["cache_reason"] = state.reason
-    if OPERATIONS[m.op].mutates and m.status == OK:
+    if op.mutates and m.status == OK:
         m.durable = backend.durability().durable
 
 
