@@ -189,7 +189,9 @@ class FileBackend(Backend):
     def write(self, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
         self.write_part(self.start_write(schema), schema, batches, new=True)
         self._parts = None
-        self.sync()
+        if self.settings.fsync:  # every file is new, and so is the folder: its entry in the scratch folder too
+            files = [p for p in self.location.iterdir() if p.is_file()]
+            fsync_paths([*files, self.location, self.location.parent])
 
     def append(self, batch: pa.RecordBatch) -> None:
         batch = self.check_append(batch)
@@ -197,13 +199,8 @@ class FileBackend(Backend):
         path = parts[0] if self.appends_in_place else self.part_path(len(parts))
         self._parts = None
         self.write_part(path, self.schema, [batch], new=not self.appends_in_place)
-        self.sync()
-
-    def sync(self) -> None:
-        """With ``settings.fsync``: every file of the folder, the folder and its parent to stable storage,
-        inside the write or append that changed them (a file already synced costs next to nothing)."""
-        if self.settings.fsync:
-            fsync_paths([*(p for p in self.location.iterdir() if p.is_file()), self.location])
+        if self.settings.fsync:  # a file grown in place keeps its name; a new part needs its folder synced
+            fsync_paths([path] if self.appends_in_place else [path, self.location])
 
     @abc.abstractmethod
     def write_part(self, path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch], *, new: bool) -> None:

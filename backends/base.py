@@ -118,18 +118,10 @@ class TypeLoss:
 
 
 def fsync_paths(paths: Iterable[Path]) -> None:
-    """Flush each file to stable storage, then each folder holding one (so that a file just created is
-    found by name after a crash, not only its bytes)."""
-    folders: dict[Path, None] = {}
+    """Flush each file or folder to stable storage. A file just created needs its folder flushed too,
+    or after a crash its bytes may be on disk with no name pointing to them."""
     for path in paths:
         fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        folders[path.parent] = None
-    for folder in folders:
-        fd = os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
         try:
             os.fsync(fd)
         finally:
