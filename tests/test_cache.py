@@ -315,3 +315,25 @@ def test_a_scaling_sweep_keeps_warm_and_cold_reads_apart() -> None:
     summary = scaling_summary([run_of(1_000, 0.01, 0.05), run_of(4_000, 0.04, 0.2)])
     curves = {entry["cache"]: [p["seconds"] for p in entry["points"]] for entry in summary}
     assert curves == {"warm": [0.01, 0.04], "cold": [0.05, 0.2]}
+
+
+@pytest.mark.server
+@pytest.mark.parametrize("fsync", [False, True], ids=["default", "fsync"])
+def test_mongo_waits_for_the_journal_and_kafka_for_every_replica_only_with_fsync(
+    fsync: bool, mongo_server: ServiceStatus, scratch: Path
+) -> None:
+    from storeadvise.backends.kafka import KafkaBackend
+    from storeadvise.backends.mongo import MongoBackend
+
+    settings = BackendSettings(run_id=f"fs{int(fsync)}", scratch_dir=scratch, key_column="id", service=mongo_server,
+                               fsync=fsync)
+    mongo = MongoBackend(settings)
+    mongo.open()
+    try:
+        assert bool(mongo.collection.write_concern.document.get("j")) is fsync
+        assert mongo.durability().durable is fsync
+    finally:
+        mongo.cleanup()
+    kafka = KafkaBackend(BackendSettings(run_id="fs", scratch_dir=scratch, fsync=fsync))
+    assert kafka._producer_config()["acks"] == ("all" if fsync else 1)
+    assert kafka.durability().durable is False  # Kafka itself never fsyncs before acknowledging
