@@ -250,6 +250,10 @@ class Backend(abc.ABC):
         """Let go of the stored data this process holds besides the OS page cache (close a database
         connection and its page cache), so that the next read starts from the files (not timed)."""
 
+    def reconnect(self) -> None:  # noqa: B027 - optional hook
+        """After this backend's embedded server was restarted: connect again now, outside the timer, so
+        that the next timed call does not pay for finding the server back (not timed)."""
+
     def durability(self) -> Durability:
         """What a write guarantees when it returns: the second of ``write_guarantees`` when ``syncs``."""
         return self.write_guarantees[self.syncs()]

@@ -209,6 +209,7 @@ def make_cold(backend: Backend, restart: Callable[[str], None] | None, *, drop_o
             own_dropped = True
         elif restart is not None:
             restart(service.name)
+            backend.reconnect()
             own_dropped = True
     eviction = evict_files(backend.stored_files())
     if not eviction.worked:

@@ -262,6 +262,11 @@ def test_an_embedded_server_is_restarted_before_a_cold_read_and_keeps_its_data(
         restarts.append((name, before, list(self.pids), self.starts(name)))
 
     monkeypatch.setattr(Services, "restart", recording)
+    from storeadvise.backends.mongo import MongoBackend
+
+    reconnects: list[int] = []
+    real_reconnect = MongoBackend.reconnect
+    monkeypatch.setattr(MongoBackend, "reconnect", lambda self: (reconnects.append(1), real_reconnect(self)))
     run = storeadvise.benchmark(sample="tabular", rows=2_000, backends=["mongo", "kafka"], ops="write,read,lookup",
                                 cache="cold", fsync=True, repeat=1, warmup=0, lookups=12, save=False,
                                 scratch_dir=tmp_path)
@@ -274,6 +279,7 @@ def test_an_embedded_server_is_restarted_before_a_cold_read_and_keeps_its_data(
     assert lookup.status == OK and lookup.cache == "lukewarm"
     assert [r[0] for r in restarts] == ["mongo", "mongo"]  # one per cold read run, one before the lookups
     assert all(before != after for _, before, after, _ in restarts) and restarts[-1][3] == 3
+    assert len(reconnects) == len(restarts)  # the client finds the server back before the timer starts
     write = next(m for m in mongo.measurements if m.op == "write")
     assert write.durable is True and "j=true" in mongo.description["durability"]
     assert write.extra["size_source"].startswith("server: collStats") and write.bytes_at_rest > 0
