@@ -96,11 +96,16 @@ def _libc() -> ctypes.CDLL | None:
     return libc
 
 
+def can_evict() -> bool:
+    """Whether this system can evict files from the page cache and check it (Linux: fadvise, mincore)."""
+    return sys.platform.startswith("linux") and hasattr(os, "posix_fadvise") and _libc() is not None
+
+
 def resident_pages(path: Path) -> tuple[int, int] | None:
     """(pages of ``path`` in the page cache, pages of the file), from ``mincore`` on a new read-only
-    mapping, which touches no page; None where the system has no ``mincore``."""
+    mapping, which touches no page; None where the system cannot tell (``can_evict``)."""
     libc = _libc()
-    if libc is None or not sys.platform.startswith("linux"):
+    if libc is None or not can_evict():
         return None
     size = os.path.getsize(path)
     pages = -(-size // mmap.PAGESIZE)
@@ -162,7 +167,7 @@ class Eviction:
     def reason(self) -> str:
         """Why it did not work, in a sentence."""
         if self.unchecked:
-            return "this system cannot check page-cache residency (no mincore)"
+            return "this system cannot evict files from the page cache or check it (Linux only)"
         return (f"{self.resident} of {self.pages} pages stayed in the page cache (most in {self.fullest}); "
                 "is the scratch folder on tmpfs?")
 
@@ -170,6 +175,8 @@ class Eviction:
 def evict_files(roots: Iterable[Path]) -> Eviction:
     """Evict every file under ``roots`` from the page cache, then count the pages still resident."""
     files = files_under(roots)
+    if not can_evict():
+        return Eviction(len(files), 0, 0, unchecked=True)
     for path in files:
         try:
             evict(path)

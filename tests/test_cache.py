@@ -91,6 +91,17 @@ def test_eviction_on_tmpfs_fails_and_says_so(tmpfs_dir: Path) -> None:
     assert "data.bin" in eviction.reason
 
 
+def test_where_files_cannot_be_evicted_a_cold_run_is_labelled_warm(
+    scratch: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backend = _backend("csv", scratch, fsync=False)
+    table = pa.table({"id": [1, 2, 3]})
+    backend.write(table.schema, table.to_batches())
+    monkeypatch.setattr(cache, "can_evict", lambda: False)
+    state = cache.make_cold(backend, restart=None)
+    assert state.label == "warm" and "cannot evict files from the page cache" in state.reason
+
+
 def test_the_cache_choice_is_checked_before_anything_runs(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="--cache 'lukewarm' is not a choice; use one of warm, cold, both"):
         storeadvise.benchmark(sample="tabular", rows=100, backends="csv", cache="lukewarm", save=False)
