@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from storeadvise.backends._selection import conform, lookup_by_key, subschema, value_type
-from storeadvise.backends.base import Backend, Predicate
+from storeadvise.backends.base import Backend, Predicate, fsync_paths
 from storeadvise.backends.batching import rebatch
 from storeadvise.errors import DataError
 
@@ -189,6 +189,9 @@ class FileBackend(Backend):
     def write(self, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
         self.write_part(self.start_write(schema), schema, batches, new=True)
         self._parts = None
+        if self.settings.fsync:  # every file is new, and so is the folder: its entry in the scratch folder too
+            files = [p for p in self.location.iterdir() if p.is_file()]
+            fsync_paths([*files, self.location, self.location.parent])
 
     def append(self, batch: pa.RecordBatch) -> None:
         batch = self.check_append(batch)
@@ -196,6 +199,8 @@ class FileBackend(Backend):
         path = parts[0] if self.appends_in_place else self.part_path(len(parts))
         self._parts = None
         self.write_part(path, self.schema, [batch], new=not self.appends_in_place)
+        if self.settings.fsync:  # a file grown in place keeps its name; a new part needs its folder synced
+            fsync_paths([path] if self.appends_in_place else [path, self.location])
 
     @abc.abstractmethod
     def write_part(self, path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch], *, new: bool) -> None:

@@ -34,6 +34,7 @@ class SqlFileBackend(Backend):
     """One table in one embedded database file; subclasses supply the driver and how rows move."""
 
     kind: ClassVar[str] = "database"
+    own_cache: ClassVar[bool] = True
     supports: ClassVar[frozenset[str]] = SQL_OPERATIONS
     db_file: ClassVar[str] = ""
     """The database file's name in the scratch folder, e.g. ``data.sqlite``."""
@@ -69,10 +70,15 @@ class SqlFileBackend(Backend):
     def _open_connection(self) -> Any:
         """A new connection to ``self.path`` (created if missing), configured for this engine."""
 
-    def clear(self) -> None:
+    def release_cache(self) -> None:
+        """Close the connection, and with it the engine's page cache (SQLite's) or buffer pool (DuckDB's);
+        the next call opens the file again."""
         if self._con is not None:
             self._con.close()
             self._con = None
+
+    def clear(self) -> None:
+        self.release_cache()
         self._schema = None
         self._cache.clear()
         super().clear()

@@ -20,6 +20,7 @@ Operation names (the ``supports`` vocabulary) and how each drives these methods:
 from __future__ import annotations
 
 import abc
+import os
 import shutil
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -116,6 +117,35 @@ class TypeLoss:
     """The written values as the backend gives them back (compare the returned column with this)."""
 
 
+def fsync_paths(paths: Iterable[Path]) -> None:
+    """Flush each file or folder to stable storage. A file just created needs its folder flushed too,
+    or after a crash its bytes may be on disk with no name pointing to them."""
+    for path in paths:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@dataclass(frozen=True)
+class Durability:
+    """What a backend's write (and append) guarantees once the call returns."""
+
+    durable: bool
+    """True when the stored data was on stable storage (it survives a power loss) when the call returned."""
+    guarantee: str
+    """What survives what, in a sentence, for reports."""
+
+
+NOT_FSYNCED = Durability(
+    False,
+    "not fsynced: the files are in the OS page cache when the write returns, and the OS writes them to disk "
+    "later (Linux within about 30 s); an application crash loses nothing, a power loss or OS crash before then can",
+)
+FSYNCED = Durability(True, "every written file and its folder are fsynced before the write returns (--fsync)")
+
+
 @dataclass
 class BackendSettings:
     """What a backend needs to know about this run; options come from the CLI or the API."""
@@ -127,6 +157,9 @@ class BackendSettings:
     service: ServiceStatus | None = None
     """For a server backend: its server's address, whether storeadvise started it, and why it is
     unavailable (``backends.services.Services`` resolves it)."""
+    fsync: bool = False
+    """Make every write durable before it returns (``--fsync``): files and their folder fsynced, SQLite
+    ``synchronous=FULL``, MongoDB ``j=true``, Kafka ``acks=all`` (see each backend's ``durability``)."""
 
     @property
     def scratch_name(self) -> str:
@@ -152,6 +185,13 @@ class Backend(abc.ABC):
     service: ClassVar[Service | None] = None
     """The server this backend needs, declared beside the backend (a ``backends.services.Service``);
     the run resolves it and passes its status as ``settings.service``."""
+    write_guarantees: ClassVar[tuple[Durability, Durability]] = (NOT_FSYNCED, FSYNCED)
+    """What a write guarantees when it returns: as configured by default, and when it syncs (``--fsync``);
+    ``durability`` picks the one in effect."""
+    own_cache: ClassVar[bool] = False
+    """Whether the stored data is also cached outside the OS page cache: in this process (a database
+    connection's page cache or buffer pool, let go by ``release_cache``) or in its server's memory. A
+    cold read must drop that cache too (``bench.cache``)."""
 
     def __init__(self, settings: BackendSettings) -> None:
         self.settings = settings
@@ -195,6 +235,37 @@ class Backend(abc.ABC):
     def server_info(self) -> dict[str, Any] | None:
         """For server backends: which server answered (product, version, embedded or not)."""
         return None
+
+    # -- where the data is, and what a write guarantees ---------------------------------------------
+    def stored_files(self) -> list[Path]:
+        """The files and folders holding what this backend stored, whose pages a cold read evicts from
+        the page cache: the backend's own folder, or for a server the data folder of the embedded server
+        storeadvise started (none for your server, or a server that keeps its data in memory)."""
+        status = self.settings.service
+        if self.service is not None:
+            return [status.data_dir] if status is not None and status.embedded and status.data_dir else []
+        return [self.location] if self.location.exists() else []
+
+    def release_cache(self) -> None:  # noqa: B027 - optional hook
+        """Let go of the stored data this process holds besides the OS page cache (close a database
+        connection and its page cache), so that the next read starts from the files (not timed)."""
+
+    def reconnect(self) -> None:  # noqa: B027 - optional hook
+        """After this backend's embedded server was restarted: connect again now, outside the timer, so
+        that the next timed call does not pay for finding the server back (not timed)."""
+
+    def durability(self) -> Durability:
+        """What a write guarantees when it returns: the second of ``write_guarantees`` when ``syncs``."""
+        return self.write_guarantees[self.syncs()]
+
+    def syncs(self) -> bool:
+        """Whether writes wait for stable storage: ``--fsync`` (file backends fsync inside ``write``
+        and ``append``; others configure their engine or server)."""
+        return self.settings.fsync
+
+    def size_source(self) -> str:
+        """Where ``size_bytes`` comes from, for reports."""
+        return "files: the sizes of the stored files"
 
     # -- operations ------------------------------------------------------------------------------
     def write(self, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
@@ -254,4 +325,5 @@ class Backend(abc.ABC):
             "supports": sorted(self.supports),
             "sweep_variants": list(self.sweep_variants),
             "type_mapping": dict(self.type_mapping),
+            "durability": self.durability().guarantee,
         }

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from storeadvise.backends import _typemap
 from storeadvise.backends._selection import conform
 from storeadvise.backends._sqlfile import TABLE, SqlFileBackend
-from storeadvise.backends.base import Predicate
+from storeadvise.backends.base import Durability, Predicate
 from storeadvise.backends.batching import check_batch_rows, chunked, rebatch
 
 if TYPE_CHECKING:
@@ -49,6 +49,10 @@ class DuckdbBackend(SqlFileBackend):
 
     name: ClassVar[str] = "duckdb"
     db_file: ClassVar[str] = DB_FILE
+    write_guarantees: ClassVar[tuple[Durability, Durability]] = (
+        Durability(True, "DuckDB syncs its write-ahead log at every commit: a committed write survives a power loss "
+                   "(the same with --fsync)"),
+    ) * 2
     load_in_transaction: ClassVar[bool] = False
     """Each DuckDB statement is atomic already; an explicit transaction around CREATE TABLE AS and the
     index build only slowed the load (docs/decisions.md, 'DuckDB: no explicit transaction around the

@@ -21,9 +21,16 @@ lists as arrays. Nothing is lost; binary nested inside a struct or list is refus
 
 Producer options: ``kafka_linger_ms`` (default 5), ``kafka_batch_size`` (default 1 MiB),
 ``kafka_compression`` (none, or gzip — snappy/lz4/zstd only when their Python codecs are installed),
-``kafka_acks`` (0, 1 or all; default 1), ``kafka_timeout_s`` (default 30: a broker that stops
-answering fails the operation after this long). kafka-python computes record CRCs with the ``crc32c``
-C extension when it is importable (``server_info()["crc32c_c"]`` says whether it is).
+``kafka_acks`` (0, 1 or all; default 1, ``all`` with ``--fsync``), ``kafka_timeout_s`` (default 30: a
+broker that stops answering fails the operation after this long).
+
+Durability (``durability``): never on stable storage when a write returns. acks=1: the partition
+leader has the records in its log, in the OS page cache; acks=all (``--fsync``): every in-sync replica
+has them, still not fsynced (Kafka leaves flushing to the OS by default, ``log.flush.interval.messages``,
+and relies on replication). The embedded Tansu broker keeps everything in memory.
+
+kafka-python computes record CRCs with the ``crc32c`` C extension when it is importable
+(``server_info()["crc32c_c"]`` says whether it is).
 
 ``size_bytes()``: the broker's log size from DescribeLogDirs when it supports it; Tansu does not, and
 then it is the sum of the encoded keys and values produced (a lower bound: no record overhead).
@@ -42,7 +49,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from storeadvise.backends import _typemap
-from storeadvise.backends.base import Backend, BackendSettings, Predicate
+from storeadvise.backends.base import Backend, BackendSettings, Durability, Predicate
 from storeadvise.backends.masking import mask_uri
 from storeadvise.backends.services import Launch, Service, has_module
 from storeadvise.errors import (
@@ -132,6 +139,8 @@ SERVICE = Service(
 
 
 # -- the backend -------------------------------------------------------------------------------------
+IN_MEMORY = Durability(False, "the embedded broker (Tansu) keeps the records in memory only: none survive its restart")
+ACKS_NONE = Durability(False, "acks=0: the producer does not wait for the broker at all")
 
 
 def _json_leaf(dtype: pa.DataType) -> pa.DataType:
@@ -182,6 +191,13 @@ class KafkaBackend(Backend):
     name: ClassVar[str] = "kafka"
     kind: ClassVar[str] = "server"
     service: ClassVar[Service | None] = SERVICE
+    own_cache: ClassVar[bool] = True  # the broker's memory (Tansu's only store)
+    write_guarantees: ClassVar[tuple[Durability, Durability]] = (
+        Durability(False, "acks=1: the partition leader has the records in its log, in the OS page cache, not "
+                   "fsynced; they are lost if the leader fails before a replica copies them"),
+        Durability(False, "acks=all: every in-sync replica has the records, not fsynced (Kafka leaves flushing to "
+                   "the OS by default and relies on replication)"),
+    )
     supports: ClassVar[frozenset[str]] = frozenset({"write", "read", "scan", "append", "write_one", "stream_latency"})
     type_mapping: ClassVar[dict[str, str]] = {
         "integer/float": "JSON number (NaN/Infinity as Python's non-standard tokens)",
@@ -210,6 +226,7 @@ class KafkaBackend(Backend):
         self._schema: pa.Schema | None = None
         self._storage: pa.Schema | None = None
         self._binary: list[str] = []  # top-level binary columns, base64 in JSON
+        self._size_source = ""
 
     # -- options ---------------------------------------------------------------------------------
     def _option(self, name: str, default: Any) -> Any:
@@ -229,13 +246,27 @@ class KafkaBackend(Backend):
     def timeout_s(self) -> float:
         return float(self._option("timeout_s", DEFAULT_TIMEOUT_S))
 
+    def _acks(self) -> str:
+        """The producer's acks as given (``kafka_acks``), else ``all`` under ``--fsync``, else 1."""
+        return str(self._option("acks", "all" if self.settings.fsync else "1")).lower()
+
+    def syncs(self) -> bool:
+        """Whether every in-sync replica must have the records (acks=all): the most Kafka's producer asks."""
+        return self._acks() in ("all", "-1")
+
+    def durability(self) -> Durability:
+        status = self.settings.service
+        if status is not None and status.embedded:
+            return IN_MEMORY
+        return ACKS_NONE if self._acks() == "0" else super().durability()
+
     def _producer_config(self) -> dict[str, Any]:
         compression = str(self._option("compression", "none")).lower()
         if compression not in _compressions():
             raise UsageError(
                 f"kafka_compression {compression!r} is not available here; choose from {', '.join(_compressions())}"
             )
-        acks = str(self._option("acks", "1")).lower()
+        acks = self._acks()
         if acks not in ("0", "1", "all", "-1"):
             raise UsageError(f"kafka_acks {acks!r} is not valid; use 0, 1 or all")
         linger = int(self._option("linger_ms", 5))
@@ -588,8 +619,14 @@ class KafkaBackend(Backend):
                         if name == self._topic:
                             total += sum(p[1] if isinstance(p, tuple) else p.partition_size for p in partitions)
             if total:
+                self._size_source = "broker: DescribeLogDirs, the topic's partition log sizes"
                 return total
+        self._size_source = ("client: bytes of the keys and values produced (no record overhead), as the broker "
+                             "reports no log size (DescribeLogDirs)")
         return self._produced_bytes
+
+    def size_source(self) -> str:
+        return self._size_source or "broker: DescribeLogDirs, else the bytes of the keys and values produced"
 
 
 def _encode_keys(column: pa.Array, values: list[Any], dumps: Callable[[Any], str]) -> list[bytes | None]:

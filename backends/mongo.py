@@ -4,8 +4,12 @@ Semantics. Database ``storeadvise_<runid>``, collection ``data``; ``cleanup()`` 
 database and nothing else. Writes are unordered ``insert_many`` calls of ``mongo_batch_size`` rows
 (default 2,000: on SecantusDB other batch sizes and 2-4 parallel writers were within noise of it, the
 server being the bottleneck, and one writer keeps insertion order; docs/decisions.md, 'MongoDB: writes
-of 2,000 documents, one writer'). Acknowledged writes (the URI's write concern, default w=1) are durable
-as the server makes them. The key column gets an ascending index after the load (part of the timed
+of 2,000 documents, one writer'). Durability (``durability``): the URI's write concern, by default w=1
+without ``j``: acknowledged before the journal is synced (mongod syncs it every 100 ms, SecantusDB leaves
+it to the OS), so a power loss can lose the last acknowledged writes. ``--fsync`` (or ``journal=true``
+in the URI) asks ``j=true``: acknowledged only once the journal holding the write is on disk (SecantusDB
+fsyncs that commit). ``size_bytes`` is what the server reports: ``collStats`` storageSize (compressed
+bytes on disk) plus totalIndexSize. The key column gets an ascending index after the load (part of the timed
 write: it is what makes lookups fast). Rows come back in natural order, which for a collection only ever
 inserted into is insertion order (no sort: sorting by ``_id`` slowed a full read). Projections and
 predicates go to the server (``Predicate.to_mongo()``).
@@ -35,7 +39,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from storeadvise.backends import _typemap
 from storeadvise.backends._selection import check_columns
-from storeadvise.backends.base import Backend, BackendSettings, Predicate, TypeLoss
+from storeadvise.backends.base import Backend, BackendSettings, Durability, Predicate, TypeLoss
 from storeadvise.backends.masking import mask_uri
 from storeadvise.backends.services import Launch, Service, has_module
 from storeadvise.errors import BackendUnavailable, DataError
@@ -178,6 +182,14 @@ class MongoBackend(Backend):
     name: ClassVar[str] = "mongo"
     kind: ClassVar[str] = "server"
     service: ClassVar[Service | None] = SERVICE
+    own_cache: ClassVar[bool] = True  # the server's cache (WiredTiger's)
+    write_guarantees: ClassVar[tuple[Durability, Durability]] = (
+        Durability(False, "write concern without j (MongoDB's default w=1): acknowledged before the journal is "
+                   "synced (mongod syncs it every 100 ms, SecantusDB leaves it to the OS), so a power loss can lose "
+                   "the last acknowledged writes"),
+        Durability(True, "j=true (--fsync, or journal=true in the URI): acknowledged only once the journal holding "
+                   "the write is synced to disk"),
+    )
     supports: ClassVar[frozenset[str]] = frozenset(
         {"write", "read", "scan", "project", "filter", "lookup", "append", "write_one"}
     )
@@ -207,6 +219,7 @@ class MongoBackend(Backend):
         self._collections: dict[bool, Any] = {}  # with / without the Decimal codec, once per client
         self._decimals = False  # whether the stored schema holds decimals (Decimal128)
         self._lookup_types: tuple[pa.Schema, list] | None = None  # (stored schema, cast plan) for lookups
+        self._size_source = ""
 
     # -- life cycle ------------------------------------------------------------------------------
     def open(self) -> None:
@@ -254,8 +267,38 @@ class MongoBackend(Backend):
             from bson.codec_options import CodecOptions
 
             options = CodecOptions(type_registry=_decimal_registry()) if codec else None
-            handle = self._collections[codec] = self.database.get_collection(COLLECTION, codec_options=options)
+            handle = self._collections[codec] = self.database.get_collection(
+                COLLECTION, codec_options=options, write_concern=self._write_concern()
+            )
         return handle
+
+    def _write_concern(self) -> Any:
+        """The client's write concern, with ``j=true`` added under ``--fsync`` (None: the client's as is)."""
+        if not self.settings.fsync or self._client is None:
+            return None
+        from pymongo import WriteConcern
+
+        return WriteConcern(**{**self._client.write_concern.document, "j": True})
+
+    def syncs(self) -> bool:
+        """Whether writes wait for the journal: ``--fsync``, or ``journal=true`` in the URI."""
+        if self.settings.fsync:
+            return True
+        if self._client is not None:
+            return bool(self._client.write_concern.document.get("j"))
+        from urllib.parse import parse_qsl, urlsplit
+
+        status = self.settings.service
+        query = urlsplit(status.address).query if status is not None and status.address else ""
+        return any(k.lower() == "journal" and v.lower() == "true" for k, v in parse_qsl(query))
+
+
+    def reconnect(self) -> None:
+        """A ping: it waits for the client to find the restarted server and opens a pooled connection,
+        which the first read after a restart would otherwise do inside its timer (60-440 ms more, measured:
+        docs/decisions.md, 'Cold reads: servers restarted before every run, latency calls lukewarm')."""
+        if self._client is not None:
+            self._client.admin.command("ping")
 
     def clear(self) -> None:
         self.collection.drop()
@@ -413,15 +456,23 @@ class MongoBackend(Backend):
 
     # -- size and fidelity -----------------------------------------------------------------------
     def size_bytes(self) -> int:
-        """Storage plus index bytes as the server reports them (``collStats``, else ``$collStats``)."""
+        """Storage plus index bytes as the server reports them (``collStats``, else ``$collStats``);
+        ``size_source`` says which figures."""
         from pymongo.errors import OperationFailure
 
+        command = "collStats"
         try:
             stats = self.database.command("collStats", COLLECTION)
         except OperationFailure:
+            command = "$collStats"
             cursor = self.collection.aggregate([{"$collStats": {"storageStats": {}}}])
             stats = next(iter(cursor), {}).get("storageStats", {})
+        data = "storageSize (on disk, compressed)" if stats.get("storageSize") else "size (uncompressed documents)"
+        self._size_source = f"server: {command} {data} + totalIndexSize"
         return int(stats.get("storageSize", 0) or stats.get("size", 0)) + int(stats.get("totalIndexSize", 0))
+
+    def size_source(self) -> str:
+        return self._size_source or "server: collStats storageSize + totalIndexSize"
 
     def type_loss(self, field: pa.Field) -> TypeLoss | None:
         import pyarrow as pa

@@ -198,6 +198,10 @@ class Operation:
     """After the calls, the stored rows must be the dataset's plus the rows the calls added."""
     answers: Callable[[WorkloadPlan, Any, Any], bool] | None = None
     """Whether one call's result answers its input (a lookup returns its key's row), or None."""
+    cache_sensitive: bool = True
+    """Reads what is stored, so its time depends on whether that is in a cache (``--cache`` measures it
+    warm, cold or both). Not for the operations that store data, nor for a stream's round trip, which
+    reads back only the record it has just sent."""
 
     def supported_by(self, backend: Backend) -> bool:
         return self.name in backend.supports
@@ -222,7 +226,7 @@ OPERATIONS: dict[str, Operation] = {
             "write", "store the whole dataset (replacing what was there)", latency=False, mutates=True,
             inputs=_every_call(lambda plan: plan.data),
             run=lambda backend, data: backend.write(data.schema, data.batches()),
-            count=_stored, skip=_needs_data, reset=lambda backend: backend.clear(),
+            count=_stored, skip=_needs_data, reset=lambda backend: backend.clear(), cache_sensitive=False,
         ),
         Operation(
             "read", "read everything into one in-memory Arrow table", latency=False, mutates=False,
@@ -253,18 +257,18 @@ OPERATIONS: dict[str, Operation] = {
         Operation(
             "append", "add a batch of new rows to what is stored", latency=False, mutates=True,
             inputs=_new_rows(lambda plan: plan.append_rows), run=_append,
-            count=_sent, checks_row_count=True,
+            count=_sent, checks_row_count=True, cache_sensitive=False,
         ),
         Operation(
             "write_one", "write a single new row", latency=True, mutates=True,
             # Keys far from the append's, so that both can run on the same store.
             inputs=_new_rows(lambda plan: 1, first_round=10_000), run=_append,
-            count=_sent,
+            count=_sent, cache_sensitive=False,
         ),
         Operation(
             "stream_latency", "send one record and wait until it is received back", latency=True, mutates=False,
             inputs=_new_rows(lambda plan: 1, first_round=10_000), run=lambda backend, row: backend.deliver(row),
-            count=_sent,
+            count=_sent, cache_sensitive=False,
         ),
     )
 }

@@ -43,6 +43,7 @@ from typing import Any
 
 from storeadvise import scratch as scratch_folders
 from storeadvise.backends.masking import mask_uri
+from storeadvise.errors import ServerError
 from storeadvise.signals import check_stop, interrupts_deferred
 
 STOP_TIMEOUT = 10.0
@@ -175,6 +176,9 @@ class ServiceStatus:
     embedded: bool = False
     version: str | None = None
     unavailable: str | None = None
+    data_dir: Path | None = None
+    """The folder where the embedded server stores its data (None for yours, or one that keeps none
+    on disk): the files a cold read evicts from the page cache."""
 
     @property
     def shown_address(self) -> str:
@@ -312,6 +316,8 @@ class _Embedded:
     folder: Path
     data_dir: Path | None
     version: str | None
+    args: list[str]
+    starts: int = 1
 
 
 def _start(service: Service, scratch: Path) -> _Embedded | str:
@@ -335,7 +341,7 @@ def _start(service: Service, scratch: Path) -> _Embedded | str:
         version = service.version()
     log_path = folder / f"{service.name}-{port}.log"
     proc = _spawn(launch.args, log_path)
-    return _Embedded(service, proc, launch.address, log_path, folder, launch.data_dir, version)
+    return _Embedded(service, proc, launch.address, log_path, folder, launch.data_dir, version, launch.args)
 
 
 def _stop(server: _Embedded) -> None:
@@ -399,6 +405,26 @@ class Services:
         """Process ids of the servers started and still tracked (for tests and diagnostics)."""
         return [s.proc.pid for s in self.started]
 
+    def starts(self, name: str) -> int:
+        """How many times the embedded server of service ``name`` was started (0: none runs here)."""
+        return sum(s.starts for s in self.started if s.service.name == name)
+
+    def restart(self, name: str) -> None:
+        """Stop the embedded server of service ``name`` and start it again with the same command line:
+        same port (so clients reconnect to the same address) and same data folder, so what it stored
+        stays and what it held in its own memory is gone. ``ServerError`` if it does not come back;
+        ``ValueError`` if this object started no server for ``name``."""
+        server = next((s for s in self.started if s.service.name == name), None)
+        if server is None:
+            raise ValueError(f"no embedded {name} server was started here")
+        stop_process(server.proc)  # SIGTERM first: the server closes its files cleanly
+        with interrupts_deferred():  # as at start-up: an interrupt inside the fork could leave a lock held
+            server.proc = _spawn(server.args, server.log_path)
+            server.starts += 1
+            reason = self._wait_ready(server, time.monotonic() + self.start_timeout)
+        if reason is not None:
+            raise ServerError(f"after a restart, {reason}")
+
     def _provide(self) -> dict[str, ServiceStatus]:
         scratch_folders.sweep(self.scratch_dir)  # servers' folders left by a killed earlier process
         statuses: dict[str, ServiceStatus] = {}
@@ -420,7 +446,9 @@ class Services:
             service = server.service
             reason = self._wait_ready(server, deadline)
             if reason is None:
-                statuses[service.name] = ServiceStatus(service, server.address, embedded=True, version=server.version)
+                statuses[service.name] = ServiceStatus(
+                    service, server.address, embedded=True, version=server.version, data_dir=server.data_dir
+                )
             else:
                 statuses[service.name] = ServiceStatus(service, unavailable=reason)
                 self.started.remove(server)

@@ -2,10 +2,12 @@
 
 Semantics:
 
-- Durability: ``PRAGMA journal_mode=WAL`` with ``synchronous=NORMAL``: a committed transaction survives
-  a crash of the application; after a power loss or OS crash the last transactions before it may be
-  lost, but the database is never corrupted (SQLite's documented WAL/NORMAL guarantee). ``write`` is
-  one transaction; each ``append`` is one more.
+- Durability (``durability``): ``PRAGMA journal_mode=WAL`` with ``synchronous=NORMAL``: a committed
+  transaction survives a crash of the application; the WAL is synced only at checkpoints, so after a
+  power loss or OS crash the last transactions before it may be lost, but the database is never
+  corrupted (SQLite's documented WAL/NORMAL guarantee). With ``--fsync``, ``synchronous=FULL``: the WAL
+  is synced at every commit, and a committed transaction survives a power loss too. ``write`` is one
+  transaction; each ``append`` is one more.
 - Append: ``INSERT`` of the batch's rows in one transaction; rows are read back in insertion (rowid)
   order.
 - Keyed access: a (non-unique) index on the key column, built after the bulk load (faster than
@@ -35,7 +37,7 @@ from storeadvise.backends import _typemap
 from storeadvise.backends._selection import cast_values
 from storeadvise.backends._sqlfile import TABLE, SqlFileBackend
 from storeadvise.backends._text_columns import is_binary, is_nested, to_text_column
-from storeadvise.backends.base import Predicate, TypeLoss, quote_identifier
+from storeadvise.backends.base import Durability, Predicate, TypeLoss, quote_identifier
 from storeadvise.backends.batching import check_batch_rows
 from storeadvise.errors import DataError, UnsupportedOperation
 
@@ -177,6 +179,13 @@ class SqliteBackend(SqlFileBackend):
     name: ClassVar[str] = "sqlite"
     db_file: ClassVar[str] = DB_FILE
     row_order: ClassVar[str] = " ORDER BY rowid"
+    write_guarantees: ClassVar[tuple[Durability, Durability]] = (
+        Durability(False, "WAL, synchronous=NORMAL: a committed write survives an application crash; the WAL is "
+                   "synced only at checkpoints, so a power loss can roll back the last commits (the database "
+                   "stays consistent)"),
+        Durability(True, "WAL, synchronous=FULL (--fsync): the WAL is synced at every commit, so a committed write "
+                   "survives a power loss"),
+    )
     type_mapping: ClassVar[dict[str, str]] = {
         "timestamp": "INTEGER in the column's unit since the Unix epoch, converted back (exact)",
         "timestamp with timezone": "INTEGER of the UTC instant; zone kept in the saved schema (exact)",
@@ -197,8 +206,11 @@ class SqliteBackend(SqlFileBackend):
 
         con = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         con.execute("PRAGMA journal_mode=WAL")
-        con.execute("PRAGMA synchronous=NORMAL")
+        con.execute(f"PRAGMA synchronous={'FULL' if self.settings.fsync else 'NORMAL'}")
         return con
+
+    def size_source(self) -> str:
+        return "files: the database file after a WAL checkpoint (the -wal file not counted)"
 
     def size_bytes(self) -> int:
         """The database file after a checkpoint: the ``-wal`` file holds pages on their way into it, and

@@ -84,6 +84,8 @@ def benchmark(
     scratch_dir: str | Path | None = None,
     sweep: bool = False,
     scale: str | Sequence[int | str] | None = None,
+    cache: str = "warm",
+    fsync: bool = False,
     on_event: EventCallback | None = None,
 ) -> Run:
     """Benchmark backends on a dataset and return the ``Run`` (also saved as JSON unless ``save=False``).
@@ -100,11 +102,21 @@ def benchmark(
     plain and gzip) instead of plain backends. ``scale="10k,100k,1M"`` runs the workload at each size
     (of the sample, or of the file's first rows) and adds how each backend's cost grows to the result.
 
+    ``cache`` measures read-like operations ``"warm"`` (the default: the caches hold what was just
+    written or read), ``"cold"`` (page cache emptied, database connections closed and embedded servers
+    restarted before every run; ``storeadvise.bench.cache``) or ``"both"`` (two measurements of each).
+    ``fsync=True`` makes every write durable before it returns: file backends fsync their files inside
+    the timed write, SQLite uses ``synchronous=FULL``, MongoDB ``j=true``, Kafka ``acks=all``.
+
     ``out`` (default ``results/<run id>.json``) is checked before anything runs: an existing file is
     replaced only with ``force=True``, and the data file itself never is.
     """
+    from storeadvise.bench.cache import cache_states
     from storeadvise.bench.runner import BenchConfig, Runner, new_run_id
 
+    cache_states(cache)  # a UsageError for a cache state that is not a choice, before anything runs
+    if not isinstance(fsync, bool):
+        raise UsageError(f"fsync must be True or False, not {fsync!r}")
     lookups = parse_count(lookups, "--lookups")
     if memory_limit is not None:
         memory_limit = parse_bytes(memory_limit, "--memory-limit")
@@ -142,6 +154,8 @@ def benchmark(
         scratch_root=Path(scratch_dir) if scratch_dir else None,
         seed=seed,
         unavailable=unavailable,
+        cache=cache,
+        fsync=fsync,
     )
     opener = partial(open_dataset, data, sample=sample, seed=seed, key=key, input_format=input_format, table=table)
     if not sizes:

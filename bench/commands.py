@@ -12,6 +12,8 @@ from typing import Any
 
 import click
 
+from storeadvise.bench.cache import CHOICES as CACHE_CHOICES
+from storeadvise.bench.cache import DEFAULT as CACHE_DEFAULT
 from storeadvise.bench.formats import REGISTRY, writable_extensions, writable_formats
 from storeadvise.bench.report import FORMATS as REPORT_FORMATS
 from storeadvise.cli import COUNT, SIZE, given_addresses, server_address_options
@@ -94,6 +96,13 @@ DETAILS = click.option(
 @click.option("--warmup", type=int, default=1, show_default=True, help="Uncounted runs before counting.")
 @click.option("--lookups", type=COUNT, default=200, show_default=True, help="Calls per latency operation.")
 @click.option("--max-time", type=float, default=5.0, show_default=True, help="Seconds per operation after which counting stops.")
+@click.option("--cache", type=click.Choice(tuple(CACHE_CHOICES)), default=CACHE_DEFAULT, show_default=True,
+              help="Read-like operations measured with warm caches, cold (page cache emptied, database "
+                   "connections closed, embedded servers restarted before every run; needs the scratch folder "
+                   "on a disk) or both. Warm by default: repeated reads (epochs, exploring, lookups) find "
+                   "recently used data in memory.")
+@click.option("--fsync", is_flag=True, help="Make every write durable before it returns, inside the timed write: "
+                                             "files fsynced, SQLite synchronous=FULL, MongoDB j=true, Kafka acks=all.")
 @click.option("--memory-limit", type=SIZE, help="Memory budget: data larger than a quarter of it is streamed, not held; `read` is skipped above it (default: half the RAM).")
 @server_address_options
 @click.option("-O", "--option", "option_pairs", multiple=True, metavar="KEY=VALUE", help="Backend option, repeatable.")
@@ -120,6 +129,8 @@ def bench_command(
     warmup: int,
     lookups: int,
     max_time: float,
+    cache: str,
+    fsync: bool,
     memory_limit: int | None,
     option_pairs: tuple[str, ...],
     scratch_dir: Path | None,
@@ -172,6 +183,8 @@ def bench_command(
             scratch_dir=scratch_dir,
             sweep=sweep,
             scale=scale,
+            cache=cache,
+            fsync=fsync,
             on_event=progress,
         )
     if fmt == "table":

@@ -118,9 +118,13 @@ class Measurement:
     size_ratio: float | None = None  # bytes at rest / Arrow in-memory size
     latency: bool = False  # True: stats are per call and p50/p95/p99 matter
     extra: dict[str, Any] = field(default_factory=dict)
-    cache: str | None = None  # read-like ops: "warm" | "cold" | "lukewarm" | "unknown"
-    durable: bool | None = None  # write-like ops: the data was on stable storage when the call returned
-    warnings: list[str] = field(default_factory=list)  # one line each, about this figure
+    cache: str | None = None
+    """Read-like ops: the state of the caches the runs started in, ``warm`` | ``cold`` | ``lukewarm`` |
+    ``unknown`` (``bench.cache``); why it is not the state asked for in ``extra["cache_reason"]``."""
+    durable: bool | None = None
+    """Write-like ops: the stored data was on stable storage when the call returned (``Backend.durability``)."""
+    warnings: list[str] = field(default_factory=list)
+    """One line each about this figure (a first run much slower than the rest, ...)."""
 
 
 @dataclass

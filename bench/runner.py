@@ -28,6 +28,7 @@ from storeadvise.backends import backend_class
 from storeadvise.backends.base import Backend, BackendSettings
 from storeadvise.backends.masking import mask_secrets, remember_secrets
 from storeadvise.backends.operations import OPERATIONS, Operation, Tally, WorkloadPlan
+from storeadvise.bench import cache
 from storeadvise.bench.probes import PeakMemory, environment, peak_rss_bytes, total_memory_bytes
 from storeadvise.bench.results import (
     FAILED,
@@ -101,6 +102,10 @@ class BenchConfig:
     unavailable: dict[str, str] = field(default_factory=dict)
     """Default backends left out because they cannot run here (name -> why); not asked for, so not a
     problem of the run, but shown with it."""
+    cache: str = cache.DEFAULT
+    """The cache states read-like operations are measured in: ``warm``, ``cold`` or ``both`` (``bench.cache``)."""
+    fsync: bool = False
+    """Every write durable before it returns (``BackendSettings.fsync``)."""
 
     def effective_memory_limit(self) -> int:
         if self.memory_limit is not None:
@@ -218,6 +223,7 @@ class Runner:
         self.memory_limit = config.effective_memory_limit()
         self._label = ""  # the label of the backend variant being measured
         self._last_read: pa.Table | None = None  # the latest timed read's result, verified once
+        self._restart: Callable[[str], None] | None = None  # restarts an embedded server, by service name
 
     # -- the whole run ---------------------------------------------------------------------------
     def run(self) -> Run:
@@ -253,7 +259,9 @@ class Runner:
             run.settings["plan"] = _plan_record(plan)
             needed = {cls.service for cls in classes.values() if cls is not None and cls.service}
             self.on_event("", "", "starting servers" if needed else "")
-            with Services(needed, options=self.config.options, scratch_dir=scratch / "servers") as statuses:
+            services = Services(needed, options=self.config.options, scratch_dir=scratch / "servers")
+            with services as statuses:
+                self._restart = services.restart
                 run.settings["servers"] = {name: status.to_dict() for name, status in statuses.items()}
                 for variant in variants:
                     cls = classes[variant.backend]
@@ -263,6 +271,7 @@ class Runner:
                         key_column=plan.key_column,
                         options={**self.config.options, **variant.options},
                         service=statuses[cls.service.name] if cls is not None and cls.service else None,
+                        fsync=self.config.fsync,
                     )
                     if cls is None:
                         entry = BackendRun(
@@ -315,7 +324,9 @@ class Runner:
             "lookups": c.lookups,
             "max_time": c.max_time,
             "memory_limit": self.memory_limit,
-            "file_reads": "warm: files are read right after they are written, from the page cache",
+            "cache": c.cache,
+            "cache_note": cache.WHY_DEFAULT if c.cache == cache.DEFAULT else None,
+            "fsync": c.fsync,
             "options": mask_options(c.options),
             "unavailable": dict(c.unavailable),
         }
@@ -366,12 +377,17 @@ class Runner:
                 continue
             if entry.verification is None and not op.whole_dataset:
                 entry.verification = self._verify(backend, source)
-            self._last_read = None
-            entry.measurements.append(self._measure(backend, op, plan))
-            if entry.verification is None and self._last_read is not None:
-                # What the timed read returned is what a user gets: verify that, without reading again.
-                entry.verification = self._verify(backend, source, self._last_read)
-            self._last_read = None
+            for state in cache.cache_states(self.config.cache) if op.cache_sensitive else (None,):
+                self._last_read = None
+                m = self._measure(backend, op, plan, state)
+                entry.measurements.append(m)
+                if entry.verification is None and self._last_read is not None:
+                    # What the timed read returned is what a user gets: verify that, without reading again.
+                    entry.verification = self._verify(backend, source, self._last_read)
+                self._last_read = None
+                if m.status in (UNSUPPORTED, SKIPPED):  # the same in every cache state: said once, unlabelled
+                    m.cache = None
+                    break
         if entry.verification is None:
             entry.verification = self._verify(backend, source)
         check_stop()
@@ -402,6 +418,8 @@ class Runner:
         if m is not None:
             profile = self.dataset.profile
             m.bytes_at_rest = backend.size_bytes()
+            m.extra["size_source"] = backend.size_source()
+            _label_state(m, op, backend)
             m.size_ratio = m.bytes_at_rest / profile.arrow_bytes if profile.arrow_bytes else None
             _throughput(m)
             entry.measurements.append(m)
@@ -419,8 +437,9 @@ class Runner:
         return verify_round_trip(source.schema, source.batches(), returned, backend)
 
     # -- one operation ---------------------------------------------------------------------------
-    def _measure(self, backend: Backend, op: Operation, plan: WorkloadPlan) -> Measurement:
-        m = Measurement(backend=self._label, op=op.name, latency=op.latency)
+    def _measure(self, backend: Backend, op: Operation, plan: WorkloadPlan, state: str | None = None) -> Measurement:
+        """One operation; ``state`` is the cache state a read-like one is measured in (None for the others)."""
+        m = Measurement(backend=self._label, op=op.name, latency=op.latency, cache=state)
         if not op.supported_by(backend):
             m.status, m.reason = UNSUPPORTED, backend.why_unsupported(op.name)
             return m
@@ -428,17 +447,20 @@ class Runner:
         if skip:
             m.status, m.reason = SKIPPED, skip
             return m
-        self.on_event(self._label, op.name, op.description)
+        self.on_event(self._label, op.name, op.description if state != cache.COLD else f"{op.description} (cold)")
+        cold = cache.ColdReads(backend, self._restart, per_call=op.latency) if state == cache.COLD else None
         try:
             if op.latency:
-                return self._latency(backend, op, plan, m)
-            return self._throughput_op(backend, op, plan, m)
+                return self._latency(backend, op, plan, m, before_call=cold)
+            return self._throughput_op(backend, op, plan, m, before_run=cold)
         except UnsupportedOperation as exc:
             m.status, m.reason = UNSUPPORTED, str(exc)
         except STOPS:
             raise
         except BaseException as exc:
             m.status, m.reason = FAILED, _failure(exc)
+        finally:
+            _label_state(m, op, backend, cold)
         return m
 
     def _skip_reason(self, op: Operation, plan: WorkloadPlan) -> str | None:
@@ -449,8 +471,9 @@ class Runner:
             )
         return op.skip(plan)
 
-    def _throughput_op(self, backend: Backend, op: Operation, plan: WorkloadPlan, m: Measurement) -> Measurement:
-        measured, tallies = self._repeat_calls(backend, op, plan)
+    def _throughput_op(self, backend: Backend, op: Operation, plan: WorkloadPlan, m: Measurement,
+                       before_run: Callable[[], None] | None = None) -> Measurement:
+        measured, tallies = self._repeat_calls(backend, op, plan, before_run)
         m.stats, m.peak_memory_bytes, m.extra = measured.stats, measured.peak_memory_bytes, measured.extra
         m.rows, m.arrow_bytes = measured.rows, measured.arrow_bytes
         if op.checks_row_count:
@@ -466,10 +489,12 @@ class Runner:
         _throughput(m)
         return m
 
-    def _repeat_calls(self, backend: Backend, op: Operation, plan: WorkloadPlan) -> tuple[Measurement, list[Tally]]:
+    def _repeat_calls(self, backend: Backend, op: Operation, plan: WorkloadPlan,
+                      before_run: Callable[[], None] | None = None) -> tuple[Measurement, list[Tally]]:
         """``op`` timed as whole runs by ``_repeat``: each run is one call and the counting of its result;
-        its input is made, and the previous result let go, before the clock starts. The measurement
-        counts the last run's rows and bytes; the tallies of every run (warm-ups too) come with it."""
+        its input is made, the previous result let go and ``before_run`` (a cold read's eviction) done
+        before the clock starts. The measurement counts the last run's rows and bytes; the tallies of
+        every run (warm-ups too) come with it."""
         inputs = op.inputs(plan)
         given: list[Any] = [None]
         tallies: list[Tally] = []
@@ -479,6 +504,8 @@ class Runner:
             if op.reset:
                 op.reset(backend)
             given[0] = next(inputs)
+            if before_run:
+                before_run()
 
         def call() -> None:
             result, tally = op.call_counted(backend, given[0])
@@ -535,19 +562,24 @@ class Runner:
             m.extra["note"] = f"{len(durations)} of {c.repeat} runs: the {c.max_time:g} s budget was spent"
         return m
 
-    def _latency(self, backend: Backend, op: Operation, plan: WorkloadPlan, m: Measurement) -> Measurement:
+    def _latency(self, backend: Backend, op: Operation, plan: WorkloadPlan, m: Measurement,
+                 before_call: Callable[[], None] | None = None) -> Measurement:
         """Many single calls, each timed on its own. A call's result is counted after its clock stops:
-        the latency is that of the call alone."""
+        the latency is that of the call alone. ``before_call`` (a cold read's eviction) runs before
+        every call, warm-ups included, outside the clock."""
+        prepare = before_call or (lambda: None)
         c = self.config
         calls = max(MIN_LATENCY_CALLS, c.lookups) + LATENCY_WARMUP_CALLS
         inputs = list(itertools.islice(op.inputs(plan), calls))
         for item in inputs[:LATENCY_WARMUP_CALLS]:
+            prepare()
             op.count(item, op.call(backend, item))
         durations: list[float] = []
         results: list[tuple[Any, Any]] = []
         started = time.perf_counter()
         with PeakMemory() as mem:
             for item in inputs[LATENCY_WARMUP_CALLS:] if len(inputs) > LATENCY_WARMUP_CALLS + 1 else inputs:
+                prepare()
                 t0 = time.perf_counter()
                 result = op.call(backend, item)
                 durations.append(time.perf_counter() - t0)
@@ -582,6 +614,18 @@ def _note_input_change(run: Run, change: str | None) -> None:
         run.dataset["changed_during_run"] = True
         run.dataset.setdefault("notes", []).append(
             f"the input file {change} during the run: its numbers may mix two versions of the data")
+
+
+def _label_state(m: Measurement, op: Operation, backend: Backend, cold: cache.ColdReads | None = None) -> None:
+    """Label a cold measurement with the warmest state its runs started in, and any write-like one with
+    its backend's durability (``Measurement.cache``, ``Measurement.durable``)."""
+    if cold is not None and cold.states:
+        state = cold.state
+        m.cache = state.label
+        if state.reason:
+            m.extra["cache_reason"] = state.reason
+    if op.mutates and m.status == OK:
+        m.durable = backend.durability().durable
 
 
 def _count_rows(backend: Backend, key_column: str | None) -> int | None:

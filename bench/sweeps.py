@@ -67,8 +67,9 @@ def scaling_summary(runs: Sequence[Run]) -> list[dict[str, Any]]:
     """Per backend and operation: seconds (p50 for latency ops) at each size, time per row the operation
     moved for throughput ops (an append's new rows, a filter's matches: the rows its rows/s counts), and
     the fitted growth exponent against the dataset's size."""
-    table: dict[tuple[str, str], list[tuple[int, float, int]]] = {}
-    latency: dict[tuple[str, str], bool] = {}
+    # Keyed by cache state too: with `--cache both` a read is measured warm and cold, two curves.
+    table: dict[tuple[str, str, str | None], list[tuple[int, float, int]]] = {}
+    latency: dict[tuple[str, str, str | None], bool] = {}
     for run in runs:
         rows = int(run.dataset.get("rows") or 0)
         for m in run.measurements():
@@ -76,10 +77,11 @@ def scaling_summary(runs: Sequence[Run]) -> list[dict[str, Any]]:
                 continue
             # Latency ops grow with data only when there is no index: their p50 shows it.
             seconds = m.stats.p50 if m.latency else m.stats.median
-            table.setdefault((m.backend, m.op), []).append((rows, seconds, m.rows or 0))
-            latency[(m.backend, m.op)] = m.latency
+            table.setdefault((m.backend, m.op, m.cache), []).append((rows, seconds, m.rows or 0))
+            latency[(m.backend, m.op, m.cache)] = m.latency
     summary = []
-    for (backend, op), points in table.items():
+    for (backend, op, cache), points in table.items():
+        per_call = latency[(backend, op, cache)]
         points.sort()
         sizes = [r for r, _, _ in points]
         seconds = [s for _, s, _ in points]
@@ -88,9 +90,10 @@ def scaling_summary(runs: Sequence[Run]) -> list[dict[str, Any]]:
             {
                 "backend": backend,
                 "op": op,
-                "latency": latency[(backend, op)],
+                "cache": cache,
+                "latency": per_call,
                 "points": [
-                    {"rows": r, "seconds": s, "per_row_s": None if latency[(backend, op)] or not moved else s / moved}
+                    {"rows": r, "seconds": s, "per_row_s": None if per_call or not moved else s / moved}
                     for r, s, moved in points
                 ],
                 "exponent": round(exponent, 3) if exponent is not None else None,
