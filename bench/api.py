@@ -208,14 +208,14 @@ def _scaling_run(
 ) -> Run:
     """One run per size (the file's first rows, or a sample of that many rows, from ``opener``); the
     largest is the result, with the growth of every (backend, op) added."""
-    from storeadvise.bench.runner import Runner
+    from storeadvise.bench.runner import Runner, retell
     from storeadvise.bench.sweeps import scaling_summary
 
     runs = []
     for size in sizes:
         dataset = opener().head(size) if from_file else opener(rows=size)
         label = f"[{format_quantity(size, 'rows')} rows]"
-        step = (lambda b, o, msg, label=label: on_event(b, o, f"{label} {msg}")) if on_event else None
+        step = (lambda b, o, msg, label=label: on_event(b, o, retell(msg, f"{label} {msg}"))) if on_event else None
         runs.append(Runner(dataset, config, on_event=step, run_id=f"{run_id}-{size}").run())
     final = runs[-1]
     final.run_id = run_id
