@@ -7,10 +7,12 @@ compares B and C with A). Measurements are matched by (backend, operation, cache
 own kind.
 
 A change is *faster* or *slower* only when both runs have a spread (two or more timings each), the
-medians differ by ``NOISE_FLOOR`` or more and the runs' whiskers do not overlap: a run's whiskers span its
-timings within ``WHISKER_IQRS`` IQRs of its median, as a box plot draws them (outliers left out, so
-one slow timing does not hide a change). Otherwise it is *within noise*, or *no spread: cannot tell*
-when either run timed it once. Nothing here measures; the only arithmetic is ratios of medians.
+medians differ by ``NOISE_FLOOR`` or more once both are shifted by ``SHIFT_S`` (whole-operation timings
+only, as ClickBench shifts its ratios: a few milliseconds more or less is what a shared machine gives
+any two runs) and the runs' whiskers do not overlap: a run's whiskers span its timings within
+``WHISKER_IQRS`` IQRs of its median, as a box plot draws them (outliers left out, so one slow timing
+does not hide a change). Otherwise it is *within noise*, or *no spread: cannot tell* when either run
+timed it once. Nothing here measures; the only arithmetic is ratios of medians.
 
 Why whiskers and not median ± IQR: docs/decisions.md, 'Comparing runs: a change beyond noise when the
 whiskers of both runs part'.
@@ -28,12 +30,13 @@ from storeadvise.formatting import fmt_change, fmt_time, number, printable
 if TYPE_CHECKING:
     from storeadvise.bench.table import PlainTable, Report
 
-NOISE_FLOOR = 0.05
-"""A change of the median smaller than this share is within noise, whatever the spreads say: a rerun
-on a busy machine moves by that much."""
+NOISE_FLOOR = 0.10
+"""A change of the (shifted) median smaller than this share is within noise, whatever the spreads say:
+reruns of unchanged code on a shared machine move by that much with spreads that do not overlap."""
 
-WHISKER_IQRS = 2.0
-"""How far a run's whiskers reach from its median, in IQRs (about Tukey's 1.5 IQR beyond the quartiles)."""
+SHIFT_S = 0.010
+"""Seconds added to both medians of a whole-operation timing before the floor is applied (ClickBench's
+``(10 ms + t)``); latency figures, per call and resting on many calls, are not shifted."""
 
 WHISKER_IQRS = 2.0
 """How far a run's whiskers reach from its median, in IQRs (about Tukey's 1.5 IQR beyond the quartiles)."""
@@ -49,10 +52,15 @@ def measurement_key(m: Measurement, backend: str) -> Key:
     return (m.backend or backend, m.op, getattr(m, "cache", None))
 
 
+def op_label(op: str, cache: str | None) -> str:
+    """"scan", or "scan (cold)" for a figure measured with a cache other than warm."""
+    return op + (f" ({cache})" if cache and cache != "warm" else "")
+
+
 def key_label(key: Key) -> str:
-    """"parquet scan", or "parquet scan (cold)" for a figure measured with a cold cache."""
+    """"parquet scan", "parquet scan (cold)"."""
     backend, op, cache = key
-    return f"{backend} {op}" + (f" ({cache})" if cache and cache != "warm" else "")
+    return f"{backend} {op_label(op, cache)}"
 
 
 @dataclass
@@ -62,6 +70,7 @@ class Change:
     key: Key
     reference: Stats
     stats: Stats
+    latency: bool = False  # per-call figures: not shifted
 
     @property
     def ratio(self) -> float | None:
@@ -70,7 +79,7 @@ class Change:
 
     @property
     def verdict(self) -> str:
-        return verdict(self.reference, self.stats)
+        return verdict(self.reference, self.stats, latency=self.latency)
 
     @property
     def text(self) -> str:
@@ -80,7 +89,7 @@ class Change:
             return judged
         if judged in (FASTER, SLOWER):
             return fmt_change(ratio)
-        return f"{judged} ({(ratio - 1) * 100:+.0f}%)"
+        return f"{judged} ({round((ratio - 1) * 100):+d}%)"
 
 
 def _whiskers(stats: Stats) -> tuple[float, float]:
@@ -88,12 +97,14 @@ def _whiskers(stats: Stats) -> tuple[float, float]:
     return max(stats.min, stats.median - reach), min(stats.max, stats.median + reach)
 
 
-def verdict(reference: Stats, stats: Stats) -> str:
-    """faster / slower / within noise / no spread: cannot tell, of ``stats`` against ``reference``."""
+def verdict(reference: Stats, stats: Stats, *, latency: bool = False) -> str:
+    """faster / slower / within noise / no spread: cannot tell, of ``stats`` against ``reference``
+    (``latency``: figures per call, compared unshifted)."""
     if reference.n < 2 or stats.n < 2:
         return NO_SPREAD
     old, new = reference.median, stats.median
-    if old <= 0 or abs(new / old - 1) < NOISE_FLOOR:
+    shift = 0.0 if latency else SHIFT_S
+    if old + shift <= 0 or abs((new + shift) / (old + shift) - 1) < NOISE_FLOOR:
         return WITHIN_NOISE
     low_old, high_old = _whiskers(reference)
     low_new, high_new = _whiskers(stats)
@@ -112,10 +123,12 @@ class Comparison:
     """Every key some run measured successfully, with each run's figure (None: not in that run)."""
     only_in: list[tuple[str, str]] = field(default_factory=list)
     """Backends and operations present in some runs only: ("backend mongo", "r1, r3")."""
+    latency: set[Key] = field(default_factory=set)
+    """The keys whose figures are per call."""
 
     def changes(self, position: int) -> dict[Key, Change]:
         """The run at ``position`` (1 or more) against the first, for the keys both measured."""
-        return {key: Change(key, stats[0], stats[position]) for key, stats in self.figures.items()
+        return {key: Change(key, stats[0], stats[position], key in self.latency) for key, stats in self.figures.items()
                 if stats[0] is not None and stats[position] is not None}
 
     def regressions(self, limit: float) -> list[Change]:
@@ -179,6 +192,8 @@ def compare_runs(runs: list[Run], *, compare_anyway: bool = False) -> Comparison
     return Comparison(
         runs=runs, warnings=warnings, figures={key: [f.get(key) for f in figures] for key in keys},
         only_in=_only_in(runs, figures),
+        latency={measurement_key(m, b.backend) for run in runs for b in run.backends for m in b.measurements
+                 if m.latency},
     )
 
 
@@ -219,7 +234,7 @@ def comparison_table(comparison: Comparison, title: str) -> PlainTable:
     rows = []
     for key, stats in comparison.figures.items():
         backend, op, cache = key
-        row = [backend, op + (f" ({cache})" if cache and cache != "warm" else ""), _cell(stats[0])]
+        row = [backend, op_label(op, cache), _cell(stats[0])]
         for position, later in enumerate(changes, 1):
             change = later.get(key)
             row += [_cell(stats[position]), change.text if change else ("new" if stats[0] is None else "–")]
@@ -272,8 +287,9 @@ def side_by_side(comparison: Comparison) -> Report:
 
 def comparison_footnote() -> str:
     return (f"Changes are medians ÷ the first run's; faster or slower only when both runs timed it at least twice, "
-            f"the medians differ by {NOISE_FLOOR:.0%} or more and the runs' timings within {WHISKER_IQRS:g} IQR of "
-            "their medians (a box plot's whiskers) do not overlap; otherwise within noise.")
+            f"the medians differ by {NOISE_FLOOR:.0%} or more after adding {fmt_time(SHIFT_S, trim=True)} to each "
+            f"(whole operations; latencies per call unshifted) and the runs' timings within {WHISKER_IQRS:g} IQR "
+            "of their medians (a box plot's whiskers) do not overlap; otherwise within noise.")
 
 
 def comparison_record(comparison: Comparison) -> dict[str, Any]:
