@@ -74,7 +74,7 @@ def recommend_command(modality: str | None, purpose: str | None, size: int | Non
     with contextlib.ExitStack() as stack:
         progress = None
         if bench:  # the harness (and rich) only when a benchmark runs: recommend stays fast without
-            from storeadvise.bench.commands import ProgressDisplay
+            from storeadvise.bench.api import ProgressDisplay
 
             progress = stack.enter_context(ProgressDisplay(quiet=quiet))
         advice = recommend(modality, purpose, size=size, rows=rows, structure=structure, arrival=arrival,

@@ -3,7 +3,8 @@
 Part of the harness's public API, with the names the top-level ``storeadvise`` package exports
 (``load_run``, ``render``, ...): ``benchmark`` runs a benchmark and returns a ``Run`` (a ``BackendRun``
 per backend, each with a ``Measurement`` per operation); ``open_dataset`` opens a file or a generated
-sample the way ``benchmark`` does. The advisor reaches the harness only through these.
+sample the way ``benchmark`` does; ``ProgressDisplay`` is the ``on_event`` that shows its progress.
+The advisor reaches the harness only through these.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from storeadvise.bench.progress import ProgressDisplay
 from storeadvise.bench.results import BackendRun, Measurement, Run
 from storeadvise.errors import UsageError
 from storeadvise.formatting import format_quantity
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
     from storeadvise.bench.datasets import Dataset
     from storeadvise.bench.runner import EventCallback
 
-__all__ = ["BackendRun", "Measurement", "Run", "benchmark", "input_formats", "open_dataset"]
+__all__ = ["BackendRun", "Measurement", "ProgressDisplay", "Run", "benchmark", "input_formats", "open_dataset"]
 
 RESULTS_DIR = Path("results")
 

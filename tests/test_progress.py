@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 import storeadvise
-from storeadvise.bench.commands import ProgressDisplay
+from storeadvise.bench.progress import ProgressDisplay
 from storeadvise.bench.runner import Progress
 from storeadvise.cli import cli
 
