@@ -21,6 +21,8 @@ _LAZY: dict[str, str] = {
     "benchmark": "storeadvise.bench.api:benchmark",
     "load_run": "storeadvise.bench.results:load_run",
     "render": "storeadvise.bench.report:render",
+    "render_runs": "storeadvise.bench.report:render_runs",
+    "compare_runs": "storeadvise.bench.compare:compare_runs",
     "write_report": "storeadvise.bench.report:write_report",
     "write_sample": "storeadvise.bench.datasets:write_sample",
     "load_dataset": "storeadvise.bench.datasets:load_dataset",

@@ -46,3 +46,9 @@ class PartialRun(StoreAdviseError):
     """The run finished without all it was asked for: a backend or an operation failed or was skipped."""
 
     exit_code = 6
+
+
+class Regression(StoreAdviseError):
+    """A compared run is slower than the allowed ratio beyond noise (``report --fail-above``)."""
+
+    exit_code = 8

@@ -90,10 +90,14 @@ def fmt_ratio(ratio: Any) -> str:
 
 
 def fmt_change(ratio: float | None) -> str:
-    """A run-vs-baseline ratio of medians, said in words (bigger median = slower)."""
+    """A run-vs-baseline ratio of medians (new ÷ old), said in words as a factor of at least one: twice
+    the time is "2.00× slower", half of it "2.00× faster", never "0.50× faster"."""
     if ratio is None:
         return "new"
-    text = f"{ratio:.2f}×"
+    if ratio <= 0:
+        return DASH
+    factor = ratio if ratio >= 1 else 1 / ratio
+    text = f"{factor:.2f}×"
     if text == "1.00×":
         return text
     return f"{text} slower" if ratio > 1 else f"{text} faster"

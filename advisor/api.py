@@ -7,7 +7,7 @@ always give the same advice. Heavy modules (pyarrow through ``--data``, the benc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ def recommend(
     bench_rows: int | str | None = None,
     bench_backends: Sequence[str] | None = None,
     bench_options: dict[str, Any] | None = None,
+    bench_on_event: Callable[[str, str, str], None] | None = None,
 ) -> Recommendation:
     """Rank the storage options for this data and purpose, with reasons, caveats and a runner-up.
 
@@ -41,7 +42,8 @@ def recommend(
     was not given (explicit arguments win). ``rules`` adds or overrides rules from a TOML file.
     ``bench=True`` measures the top candidates that have a backend on ``data`` (or on a generated
     sample of the modality, ``bench_rows`` rows) and re-ranks them by the numbers that matter for
-    the purpose; ``bench_backends`` picks the backends to measure instead.
+    the purpose; ``bench_backends`` picks the backends to measure instead; ``bench_on_event`` receives
+    the benchmark's progress (as ``storeadvise.benchmark``'s ``on_event``).
     """
     given = {
         "modality": modality, "purpose": purpose, "size": size, "rows": rows, "structure": structure,
@@ -62,7 +64,7 @@ def recommend(
         from storeadvise.advisor.evidence import gather_evidence
 
         advice = gather_evidence(advice, data=data, rows=bench_rows, backends=bench_backends,
-                                 options=bench_options)
+                                 options=bench_options, on_event=bench_on_event)
     return advice
 
 

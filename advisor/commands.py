@@ -6,6 +6,7 @@ the benchmark harness or rich at import time, so ``storeadvise recommend`` answe
 
 from __future__ import annotations
 
+import contextlib
 import sys
 
 import click
@@ -51,10 +52,11 @@ def _echo(text: str) -> None:
 @server_address_options
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
               help="Output format (default: a table on a terminal, plain text when piped).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress on stderr while --bench measures.")
 def recommend_command(modality: str | None, purpose: str | None, size: int | None, rows: int | None,
                       structure: str | None, arrival: str | None, latency: float | None, readers: str | None,
                       update: str | None, data: str | None, rules: str | None, explain: bool, bench: bool,
-                      bench_rows: int | None, bench_backends: str | None, fmt: str | None,
+                      bench_rows: int | None, bench_backends: str | None, fmt: str | None, quiet: bool,
                       **server_addresses: str | None) -> None:
     """Recommend where data should live: a ranked list with reasons, the runner-up and its trade-off,
     what to avoid, and (with --bench) measurements on your own data.
@@ -69,10 +71,16 @@ def recommend_command(modality: str | None, purpose: str | None, size: int | Non
     from storeadvise.advisor.render import render
 
     backends = [b.strip() for b in bench_backends.split(",") if b.strip()] if bench_backends else None
-    advice = recommend(modality, purpose, size=size, rows=rows, structure=structure, arrival=arrival,
-                       latency=latency, readers=readers, update=update, data=data, rules=rules, bench=bench,
-                       bench_rows=bench_rows, bench_backends=backends,
-                       bench_options=given_addresses(server_addresses) or None)
+    with contextlib.ExitStack() as stack:
+        progress = None
+        if bench:  # the harness (and rich) only when a benchmark runs: recommend stays fast without
+            from storeadvise.bench.api import ProgressDisplay
+
+            progress = stack.enter_context(ProgressDisplay(quiet=quiet))
+        advice = recommend(modality, purpose, size=size, rows=rows, structure=structure, arrival=arrival,
+                           latency=latency, readers=readers, update=update, data=data, rules=rules, bench=bench,
+                           bench_rows=bench_rows, bench_backends=backends,
+                           bench_options=given_addresses(server_addresses) or None, bench_on_event=progress)
     _echo(render(advice, _output_format(fmt), explain=explain))
 
 

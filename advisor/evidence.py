@@ -205,7 +205,8 @@ def _gain(winner: float | None, other: float | None) -> float:
 
 
 def gather_evidence(advice: Recommendation, *, data: str | Path | None = None, rows: int | str | None = None,
-                    backends: Sequence[str] | None = None, options: dict[str, Any] | None = None) -> Recommendation:
+                    backends: Sequence[str] | None = None, options: dict[str, Any] | None = None,
+                    on_event: Callable[[str, str, str], None] | None = None) -> Recommendation:
     """Benchmark the top candidates on ``data`` (or a generated sample of the modality) with the
     purpose's operations, then re-rank with ``apply_evidence``. Saves the run under ``results/``."""
     modality = advice.inputs.modality
@@ -220,7 +221,7 @@ def gather_evidence(advice: Recommendation, *, data: str | Path | None = None, r
         rows = parse_count(rows, "--bench-rows")
     from storeadvise.bench.api import benchmark
 
-    kwargs: dict[str, Any] = {"backends": names, "purpose": advice.inputs.purpose, "save": True}
+    kwargs: dict[str, Any] = {"backends": names, "purpose": advice.inputs.purpose, "save": True, "on_event": on_event}
     if options:
         kwargs["options"] = options
     if data is None:

@@ -3,7 +3,8 @@
 Part of the harness's public API, with the names the top-level ``storeadvise`` package exports
 (``load_run``, ``render``, ...): ``benchmark`` runs a benchmark and returns a ``Run`` (a ``BackendRun``
 per backend, each with a ``Measurement`` per operation); ``open_dataset`` opens a file or a generated
-sample the way ``benchmark`` does. The advisor reaches the harness only through these.
+sample the way ``benchmark`` does; ``ProgressDisplay`` is the ``on_event`` that shows its progress.
+The advisor reaches the harness only through these.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from storeadvise.bench.progress import ProgressDisplay
 from storeadvise.bench.results import BackendRun, Measurement, Run
 from storeadvise.errors import UsageError
 from storeadvise.formatting import format_quantity
@@ -23,7 +25,7 @@ if TYPE_CHECKING:
     from storeadvise.bench.datasets import Dataset
     from storeadvise.bench.runner import EventCallback
 
-__all__ = ["BackendRun", "Measurement", "Run", "benchmark", "input_formats", "open_dataset"]
+__all__ = ["BackendRun", "Measurement", "ProgressDisplay", "Run", "benchmark", "input_formats", "open_dataset"]
 
 RESULTS_DIR = Path("results")
 
@@ -223,14 +225,14 @@ def _scaling_run(
 ) -> Run:
     """One run per size (the file's first rows, or a sample of that many rows, from ``opener``); the
     largest is the result, with the growth of every (backend, op) added."""
-    from storeadvise.bench.runner import Runner
+    from storeadvise.bench.runner import Runner, retell
     from storeadvise.bench.sweeps import scaling_summary
 
     runs = []
     for size in sizes:
         dataset = opener().head(size) if from_file else opener(rows=size)
         label = f"[{format_quantity(size, 'rows')} rows]"
-        step = (lambda b, o, msg, label=label: on_event(b, o, f"{label} {msg}")) if on_event else None
+        step = (lambda b, o, msg, label=label: on_event(b, o, retell(msg, f"{label} {msg}"))) if on_event else None
         runs.append(Runner(dataset, config, on_event=step, run_id=f"{run_id}-{size}").run())
     final = runs[-1]
     final.run_id = run_id

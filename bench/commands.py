@@ -6,7 +6,6 @@ one line by ``cli.py``.
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,9 @@ import click
 from storeadvise.bench.cache import CHOICES as CACHE_CHOICES
 from storeadvise.bench.cache import DEFAULT as CACHE_DEFAULT
 from storeadvise.bench.formats import REGISTRY, writable_extensions, writable_formats
+from storeadvise.bench.progress import ProgressDisplay
 from storeadvise.bench.report import FORMATS as REPORT_FORMATS
+from storeadvise.bench.results import Run
 from storeadvise.cli import COUNT, SIZE, given_addresses, server_address_options
 from storeadvise.errors import PartialRun, UsageError
 from storeadvise.formatting import format_quantity, printable
@@ -44,29 +45,8 @@ def _parse_options(pairs: tuple[str, ...]) -> dict[str, Any]:
     return options
 
 
-class _Progress:
-    """A one-line status on a terminal's stderr; silent when stderr is not a terminal."""
-
-    def __init__(self, enabled: bool) -> None:
-        self.status = None
-        if enabled:
-            from rich.console import Console
-
-            self.status = Console(stderr=True).status("starting")
-
-    def __enter__(self) -> _Progress:
-        if self.status:
-            self.status.__enter__()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.status:
-            self.status.__exit__(*exc)
-
-    def __call__(self, backend: str, op: str, message: str) -> None:
-        if self.status and message:
-            where = " ".join(part for part in (backend, op) if part)
-            self.status.update(f"[bold]{where}[/bold] {message}" if where else message)
+QUIET = click.option("-q", "--quiet", is_flag=True, help="No progress on stderr (a live line on a terminal, "
+                     "else one line per finished backend and operation).")
 
 
 def _echo(text: str) -> None:
@@ -114,6 +94,7 @@ DETAILS = click.option(
 @click.option("--no-save", is_flag=True, help="Do not save the run file.")
 @click.option("-f", "--format", "fmt", type=click.Choice(REPORT_FORMATS), default="table", show_default=True)
 @DETAILS
+@QUIET
 def bench_command(
     data: Path | None,
     sample: str | None,
@@ -141,6 +122,7 @@ def bench_command(
     no_save: bool,
     fmt: str,
     details: bool,
+    quiet: bool,
     **server_addresses: str | None,
 ) -> None:
     """Store DATA (or a generated sample) in each backend, read it back, verify, compare.
@@ -159,7 +141,7 @@ def bench_command(
     from storeadvise.bench.report import render
 
     options = {**_parse_options(option_pairs), **given_addresses(server_addresses)}
-    with _Progress(sys.stderr.isatty()) as progress:
+    with ProgressDisplay(quiet=quiet) as progress:
         run = benchmark(
             data,
             sample=sample,
@@ -204,34 +186,58 @@ def bench_command(
 
 
 @click.command("report")
-@click.argument("run_file", type=click.Path(path_type=Path, dir_okay=False))
+@click.argument("run_files", nargs=-1, required=True, type=click.Path(path_type=Path, dir_okay=False))
 @click.option("-f", "--format", "fmt", type=click.Choice(REPORT_FORMATS), default="table", show_default=True)
-@click.option("--baseline", type=click.Path(path_type=Path, dir_okay=False), help="An earlier run to compare with.")
+@click.option("--baseline", type=click.Path(path_type=Path, dir_okay=False),
+              help="An earlier run to compare with: each change is faster, slower or within noise.")
+@click.option("--fail-above", type=float, metavar="RATIO",
+              help="Exit with code 8 when a measurement is slower than RATIO × the first run's, beyond noise (CI).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to a file, not stdout.")
-@FORCE
+@click.option("--force", is_flag=True,
+              help="Replace the output file if it exists (never an input), and compare runs of different datasets.")
 @DETAILS
-def report_command(run_file: Path, fmt: str, baseline: Path | None, output: Path | None, force: bool,
-                   details: bool) -> None:
-    """Render a saved run as a table, Markdown, CSV, JSON or a self-contained HTML page.
+def report_command(run_files: tuple[Path, ...], fmt: str, baseline: Path | None, fail_above: float | None,
+                   output: Path | None, force: bool, details: bool) -> None:
+    """Render a saved run as a table, Markdown, CSV, JSON or a self-contained HTML page; compare runs.
+
+    Several run files are shown side by side, each against the first; runs of different datasets
+    are refused unless --force.
 
     \b
     Example:
       storeadvise report results/20261127T052000-ab12cd.json --format markdown
-      storeadvise report new.json --baseline old.json
+      storeadvise report new.json --baseline old.json --fail-above 1.10
+      storeadvise report a.json b.json c.json
       storeadvise report results/20261127T052000-ab12cd.json --details
     """
-    from storeadvise.bench.report import print_run, render, write_report
+    from storeadvise.bench.compare import check_regressions, compare_runs
+    from storeadvise.bench.report import print_run, render, render_runs, write_report
     from storeadvise.bench.results import load_run
 
-    run = load_run(run_file)
-    base = load_run(baseline) if baseline else None
+    if fail_above is not None and not fail_above > 0:
+        raise UsageError(f"--fail-above must be a positive ratio such as 1.10, not {fail_above:g}")
+    runs = [load_run(path) for path in ([baseline] if baseline else []) + list(run_files)]
+    if fail_above is not None and len(runs) < 2:
+        raise UsageError("--fail-above compares runs: give --baseline OLD.json or several run files")
+    # One run (with its baseline) gets the full report; several are shown side by side.
+    shown: Run | list[Run] = runs[-1] if len(run_files) == 1 else runs
+    base = runs[0] if baseline is not None and len(run_files) == 1 else None
+    comparison = compare_runs(runs, compare_anyway=force) if len(runs) > 1 else None
+    for warning in comparison.warnings if comparison else []:
+        if warning.startswith("WARNING"):
+            click.echo(f"storeadvise: {printable(warning)}", err=True)
     if output is not None:
-        write_report(run, output, fmt, baseline=base, force=force, inputs=[run_file, baseline])
+        write_report(shown, output, fmt, baseline=base, compare_anyway=force, force=force,
+                     inputs=[*run_files, baseline])
         click.echo(f"wrote {printable(output)}", err=True)
     elif fmt == "table":
-        print_run(run, baseline=base, details=details)
+        print_run(shown, baseline=base, compare_anyway=force, details=details)
+    elif isinstance(shown, list):
+        _echo(render_runs(shown, fmt, compare_anyway=force, color=False))
     else:
-        _echo(render(run, fmt, baseline=base, color=False, details=details))
+        _echo(render(shown, fmt, baseline=base, compare_anyway=force, color=False, details=details))
+    if comparison is not None:
+        check_regressions(comparison, fail_above)
 
 
 @click.command("sample", help=f"""Write a generated sample dataset ({', '.join(SAMPLE_KINDS)}) to a file.

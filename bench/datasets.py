@@ -113,12 +113,69 @@ class DatasetProfile:
     notes: list[str] = field(default_factory=list)
     """What a user must know about the input, one sentence each (shown with the run's header)."""
     fingerprint: dict[str, Any] | None = None
-    """The input file's size, modification time and inode when it was read (``Fingerprint``)."""
+    """The input FILE's size, modification time and inode when it was read (``Fingerprint``): did the
+    file change during the run. Not the data's identity: that is ``data_fingerprint``."""
     changed_during_run: bool = False
     """True when the input file changed while a benchmark ran: its numbers may mix two versions."""
 
+    data_fingerprint: dict[str, Any] | None = None
+    """The DATA as loaded (``DataFingerprint``): rows, schema and a content hash, the same for the
+    same rows from any file format; two runs are compared only when it matches."""
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class DataFingerprint:
+    """What makes two runs' datasets the same data: rows, schema (names and Arrow types) and the
+    verifier's order-independent content hash (``bench.verify.ContentHash``). ``content`` is None
+    when unknown: a run file older than the fingerprint, or data DuckDB cannot hash."""
+
+    rows: int | None
+    schema: tuple[tuple[str, str], ...] | None
+    content: str | None = None
+    content_method: str | None = None
+
+    @classmethod
+    def of(cls, dataset: dict[str, Any]) -> DataFingerprint:
+        """The fingerprint a run file records under ``dataset``; an older file's rows and columns stand
+        in for it, with the content unknown."""
+        recorded = dataset.get("data_fingerprint")
+        if isinstance(recorded, dict):
+            schema = recorded.get("schema")
+            return cls(recorded.get("rows"), tuple(map(tuple, schema)) if schema is not None else None,
+                       recorded.get("content"), recorded.get("content_method"))
+        columns = dataset.get("columns")
+        schema = tuple((c["name"], c["type"]) for c in columns) if isinstance(columns, list) else None
+        return cls(dataset.get("rows"), schema)
+
+    def differences(self, other: DataFingerprint) -> list[str]:
+        """What differs, one phrase each ("rows 50,000 vs 100,000"); empty when nothing known does."""
+        found = []
+        if self.rows is not None and other.rows is not None and self.rows != other.rows:
+            found.append(f"rows {self.rows:,} vs {other.rows:,}")
+        if self.schema is not None and other.schema is not None and self.schema != other.schema:
+            found.append(f"schema {_schema_change(self.schema, other.schema)}")
+        if self.content_known_in(other) and self.content != other.content and not found:
+            found.append("content (same rows and schema, different values)")
+        return found
+
+    def content_known_in(self, other: DataFingerprint) -> bool:
+        """Both contents are known and were hashed the same way, so comparing them means something."""
+        return bool(self.content and other.content and self.content_method == other.content_method)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _schema_change(mine: tuple[tuple[str, str], ...], theirs: tuple[tuple[str, str], ...]) -> str:
+    """The first columns that differ, e.g. "(id int64, x double vs id int64, x string)"."""
+    mine_only = [f"{n} {t}" for n, t in mine if (n, t) not in theirs]
+    theirs_only = [f"{n} {t}" for n, t in theirs if (n, t) not in mine]
+    if not mine_only and not theirs_only:
+        return "(same columns in another order)"
+    return f"({', '.join(mine_only[:3]) or 'nothing else'} vs {', '.join(theirs_only[:3]) or 'nothing else'})"
 
 
 # -- the profile pass --------------------------------------------------------------------------------
@@ -178,11 +235,15 @@ class _Scan:
         self.sorted = {i: True for i, kind in enumerate(self.kinds) if kind in ("timestamp", "date")}
         self.last_time: dict[int, Any] = {}
         self.keys = {name: _KeyCheck() for name in key_candidates}
+        from storeadvise.bench.verify import ContentHash
+
+        self.content: ContentHash | None = ContentHash(schema.names)
 
     def add(self, batch: pa.RecordBatch) -> None:
         import numpy as np
         import pyarrow.compute as pc
 
+        self._hash(batch)
         self.rows += batch.num_rows
         self.arrow_bytes += batch.nbytes
         for i, column in enumerate(batch.columns):
@@ -198,6 +259,24 @@ class _Scan:
                     self.last_time[i] = values[-1]
         for name, check in self.keys.items():
             check.add(decoded(batch.column(batch.schema.get_field_index(name))))
+
+    def _hash(self, batch: pa.RecordBatch) -> None:
+        """Adds the batch to the content hash; a type DuckDB cannot hash leaves the content unknown
+        rather than refusing data the backends may still store."""
+        import duckdb
+
+        if self.content is None:
+            return
+        try:
+            self.content.add(batch)
+        except duckdb.Error:
+            self.content = None
+
+    def fingerprint(self) -> DataFingerprint:
+        return DataFingerprint(
+            self.rows, tuple((f.name, str(f.type)) for f in self.schema),
+            self.content.hexdigest() if self.content else None, self.content.method() if self.content else None,
+        )
 
     def columns(self) -> list[ColumnProfile]:
         return [ColumnProfile(f.name, str(f.type), kind, nulls)
@@ -263,6 +342,7 @@ def _profile(name: str, source: str, fmt: str, scan: _Scan, file_bytes: int | No
         modality=modality or infer_modality(columns, time_column, time_sorted, key, scan.text_average()),
         rows=scan.rows, arrow_bytes=scan.arrow_bytes, file_bytes=file_bytes, columns=columns,
         key_column=key, time_column=time_column, nested=any(c.kind == "nested" for c in columns),
+        data_fingerprint=scan.fingerprint().to_dict(),
     )
 
 

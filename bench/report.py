@@ -3,6 +3,9 @@
 One exporter per format behind one signature (hyperfine's ``Exporter``). The text formats share the
 table built once by ``bench.table``; they differ only in syntax. Exporters never compute statistics.
 rich is imported only when a terminal table is drawn.
+
+A run with a ``baseline`` adds the comparison of ``bench.compare`` to its report; ``render_runs`` shows
+several runs side by side. Both refuse runs of different datasets unless ``compare_anyway``.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from storeadvise.bench.compare import Comparison, compare_runs, comparison_record, side_by_side, with_baseline
 from storeadvise.bench.matrix import Matrix, MatrixCell, MatrixColumn, MatrixRow
 from storeadvise.bench.results import Run, run_to_json
 from storeadvise.bench.table import (
     BEST_MARK,
     UNTRUSTED_MARK,
     Entry,
+    PlainTable,
     Report,
     Section,
     build_report,
@@ -37,11 +42,23 @@ PLAIN_WIDTH = 120
 """Width of the plain-text table when no terminal says otherwise (a CI log has no width)."""
 
 
+def _exporter(fmt: str) -> Callable[..., str]:
+    try:
+        return EXPORTERS[fmt]
+    except KeyError:
+        raise UsageError(f"unknown report format {fmt!r}; choose from {', '.join(FORMATS)}") from None
+
+
+def _baseline_comparison(run: Run, baseline: Run | None, compare_anyway: bool) -> Comparison | None:
+    return None if baseline is None else compare_runs([baseline, run], compare_anyway=compare_anyway)
+
+
 def render(
     run: Run,
     fmt: str = "table",
     *,
     baseline: Run | None = None,
+    compare_anyway: bool = False,
     color: bool | None = None,
     width: int | None = None,
     details: bool = False,
@@ -50,45 +67,76 @@ def render(
 
     Every format starts with the one-screen matrix. The terminal table adds the per-operation tables
     with ``details`` (always with a ``baseline``, whose comparison they hold); the file formats
-    (markdown, csv, json, html) always carry them.
+    (markdown, csv, json, html) always carry them. With ``baseline``, each measurement's change against
+    it is added (``DataError`` when the two runs measured different datasets, unless ``compare_anyway``).
     """
-    try:
-        exporter = EXPORTERS[fmt]
-    except KeyError:
-        raise UsageError(f"unknown report format {fmt!r}; choose from {', '.join(FORMATS)}") from None
-    return exporter(run, baseline=baseline, color=color, width=width, details=details)
+    exporter = _exporter(fmt)
+    comparison = _baseline_comparison(run, baseline, compare_anyway)
+    return exporter(run, comparison=comparison, color=color, width=width, details=details)
+
+
+def render_runs(
+    runs: list[Run], fmt: str = "table", *, compare_anyway: bool = False, color: bool | None = None,
+    width: int | None = None,
+) -> str:
+    """Several runs of the same dataset side by side, each later run's change to the first."""
+    _exporter(fmt)
+    comparison = compare_runs(runs, compare_anyway=compare_anyway)
+    if fmt == "json":
+        import json
+
+        return json.dumps(comparison_record(comparison), indent=2, default=str) + "\n"
+    if fmt == "csv":
+        return _plain_tables_csv(side_by_side(comparison).tables[:1])
+    return REPORT_EXPORTERS[fmt](side_by_side(comparison), color=color, width=width)
 
 
 def write_report(
-    run: Run,
+    run: Run | list[Run],
     path: str | os.PathLike[str],
     fmt: str = "markdown",
     *,
     baseline: Run | None = None,
+    compare_anyway: bool = False,
     force: bool = False,
     inputs: Iterable[str | os.PathLike[str] | None] = (),
 ) -> Path:
-    """Write the run rendered in ``fmt`` (without colour) to the file ``path``, atomically.
+    """Write the run (or several runs side by side) rendered in ``fmt`` (without colour) to the file
+    ``path``, atomically.
 
     An existing file is replaced only with ``force``; ``inputs`` (the run files it was loaded from) never are.
     """
     from storeadvise.outputs import prepare_output, write_text_atomically
 
     prepare_output(path, force=force, inputs=inputs, option="-o")
-    # A file is read later and in full: it carries the per-operation tables in every format.
-    return write_text_atomically(path, render(run, fmt, baseline=baseline, color=False, details=True))
+    if isinstance(run, list):
+        text = render_runs(run, fmt, compare_anyway=compare_anyway, color=False)
+    else:
+        # A file is read later and in full: it carries the per-operation tables in every format.
+        text = render(run, fmt, baseline=baseline, compare_anyway=compare_anyway, color=False, details=True)
+    return write_text_atomically(path, text)
 
 
-def print_run(run: Run, *, console: Console | None = None, baseline: Run | None = None, details: bool = False) -> None:
-    """Print the comparison: rich on a terminal, plain aligned text when piped; the per-operation
-    tables after the matrix with ``details`` (see ``render``)."""
+def print_run(run: Run | list[Run], *, console: Console | None = None, baseline: Run | None = None,
+              compare_anyway: bool = False, details: bool = False) -> None:
+    """Print the comparison table (or several runs side by side): rich on a terminal, plain aligned text
+    when piped; the per-operation tables after the matrix with ``details`` (see ``render``)."""
     from rich.console import Console
 
     if console is None:
         console = Console()
         if not console.is_terminal:
             console = Console(width=_plain_width(None), highlight=False, emoji=False)
-    _print_all(console, _rich_renderables(build_report(run, baseline), details or baseline is not None))
+    if isinstance(run, list):
+        report = side_by_side(compare_runs(run, compare_anyway=compare_anyway))
+    else:
+        report = _report(run, _baseline_comparison(run, baseline, compare_anyway))
+    _print_all(console, _rich_renderables(report, details or baseline is not None))
+
+
+def _report(run: Run, comparison: Comparison | None) -> Report:
+    report = build_report(run)
+    return report if comparison is None else with_baseline(report, comparison)
 
 
 def _print_all(console: Console, renderables: list[RenderableType]) -> None:
@@ -117,7 +165,12 @@ def _plain_width(width: int | None) -> int:
         return PLAIN_WIDTH
 
 
-def _render_table(run: Run, *, baseline: Run | None, color: bool | None, width: int | None, details: bool) -> str:
+def _render_table(run: Run, *, comparison: Comparison | None, color: bool | None, width: int | None,
+                  details: bool = False) -> str:
+    return _table_text(_report(run, comparison), color=color, width=width, details=details or comparison is not None)
+
+
+def _table_text(report: Report, *, color: bool | None, width: int | None, details: bool = True) -> str:
     from rich.console import Console
 
     if color is None:
@@ -133,7 +186,7 @@ def _render_table(run: Run, *, baseline: Run | None, color: bool | None, width: 
         emoji=False,
         legacy_windows=False,
     )
-    _print_all(console, _rich_renderables(build_report(run, baseline), details or baseline is not None))
+    _print_all(console, _rich_renderables(report, details))
     text = buffer.getvalue()
     # rich pads cells with trailing spaces; a log reads better without them.
     return "\n".join(line.rstrip() for line in text.splitlines()) + "\n"
@@ -260,8 +313,12 @@ def _rich_section(section: Section) -> Table:
 
 
 # -- markdown ----------------------------------------------------------------------------------------
-def _render_markdown(run: Run, *, baseline: Run | None, color: bool | None, width: int | None, details: bool) -> str:
-    report = build_report(run, baseline)
+def _render_markdown(run: Run, *, comparison: Comparison | None, color: bool | None, width: int | None,
+                     details: bool = True) -> str:
+    return _markdown(_report(run, comparison))
+
+
+def _markdown(report: Report, **_unused: Any) -> str:
     md = markdown_text
     lines = [f"# {md(report.title)}", ""]
     lines += [f"- **{md(label)}**: {md(value)}" for label, value in report.header]
@@ -306,7 +363,8 @@ def _matrix_rows(matrix: Matrix) -> tuple[list[str], list[list[str]]]:
 
 # -- csv ---------------------------------------------------------------------------------------------
 CSV_COLUMNS: tuple[str, ...] = (
-    "backend", "op", "status", "reason", "trusted", "best", "ratio_to_best", "baseline_ratio", "latency",
+    "backend", "op", "status", "reason", "trusted", "best", "ratio_to_best", "baseline_ratio", "baseline_verdict",
+    "latency",
     "n", "median_s", "mean_s", "min_s", "max_s", "iqr_s", "stdev_s", "p50_s", "p95_s", "p99_s",
     "rows", "arrow_bytes", "rows_per_s", "mb_per_s", "peak_memory_bytes", "bytes_at_rest", "size_ratio",
     "verification", "cache", "durable", "single_run", "no_warmup", "warnings", "score", "score_ratio", "in_score",
@@ -355,19 +413,25 @@ def _summary_fields(entry: Entry, summary: MatrixPlace | None) -> dict[str, Any]
     return row
 
 
-def _render_csv(run: Run, *, baseline: Run | None, color: bool | None, width: int | None, details: bool) -> str:
+def _render_csv(run: Run, *, comparison: Comparison | None, color: bool | None, width: int | None,
+                details: bool = True) -> str:
+    from storeadvise.bench.compare import measurement_key
+
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     summaries = {b.backend: b.verification.summary for b in run.backends if b.verification is not None}
-    report = build_report(run, baseline)
+    changes = comparison.changes(1) if comparison is not None else {}
+    report = build_report(run)
     matrix_cells = _matrix_cells(report.matrix)
     for entry in report.entries:
         m = entry.measurement
+        change = changes.get(measurement_key(m, m.backend))
         row: dict[str, Any] = {
             "backend": m.backend, "op": m.op, "status": m.status, "reason": m.reason,
             "trusted": _raw(not entry.untrusted), "best": _raw(entry.best),
-            "ratio_to_best": _raw(entry.ratio_to_best), "baseline_ratio": _raw(entry.baseline_ratio),
+            "ratio_to_best": _raw(entry.ratio_to_best), "baseline_ratio": _raw(change.ratio if change else None),
+            "baseline_verdict": change.verdict if change else "",
             "latency": _raw(m.latency), "rows": m.rows, "arrow_bytes": m.arrow_bytes,
             "rows_per_s": _raw(m.rows_per_s), "mb_per_s": _raw(m.mb_per_s),
             "peak_memory_bytes": _raw(m.peak_memory_bytes), "bytes_at_rest": _raw(m.bytes_at_rest),
@@ -386,14 +450,24 @@ def _render_csv(run: Run, *, baseline: Run | None, color: bool | None, width: in
     return buffer.getvalue()
 
 
+def _plain_tables_csv(tables: list[PlainTable]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for table in tables:
+        writer.writerow(table.head)
+        writer.writerows(table.rows)
+    return buffer.getvalue()
+
+
 # -- json --------------------------------------------------------------------------------------------
-def _render_json(run: Run, *, baseline: Run | None, color: bool | None, width: int | None, details: bool) -> str:
+def _render_json(run: Run, *, comparison: Comparison | None, color: bool | None, width: int | None,
+                 details: bool = True) -> str:
     """The run file's document (every measurement with its labels), plus the matrix under ``matrix``
     (a key ``load_run`` recomputes rather than reads)."""
     import json
 
     document = json.loads(run_to_json(run))
-    matrix = build_report(run, baseline).matrix
+    matrix = build_report(run).matrix
     if matrix is not None:
         document["matrix"] = matrix.to_dict()
     return json.dumps(document, indent=2, allow_nan=False) + "\n"
@@ -458,8 +532,12 @@ def _html_table(head: list[tuple[str, bool]], rows: list[tuple[str, list[str]]])
     return "".join(out)
 
 
-def _render_html(run: Run, *, baseline: Run | None, color: bool | None, width: int | None, details: bool) -> str:
-    report = build_report(run, baseline)
+def _render_html(run: Run, *, comparison: Comparison | None, color: bool | None, width: int | None,
+                 details: bool = True) -> str:
+    return _html(_report(run, comparison))
+
+
+def _html(report: Report, **_unused: Any) -> str:
     title = html.escape(report.title)
     body = [f"<h1>{title}</h1>", '<dl class="header">']
     body += [f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in report.header]
@@ -508,4 +586,6 @@ EXPORTERS: dict[str, Callable[..., str]] = {
     "html": _render_html,
 }
 FORMATS: tuple[str, ...] = tuple(EXPORTERS)
+REPORT_EXPORTERS: dict[str, Callable[..., str]] = {"table": _table_text, "markdown": _markdown, "html": _html}
+"""The formats that draw a built ``Report`` (several runs side by side use these)."""
 """The formats a run can be rendered in."""

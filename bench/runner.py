@@ -44,7 +44,7 @@ from storeadvise.bench.results import (
 from storeadvise.bench.verify import verify_round_trip
 from storeadvise.bench.workloads import plan_workload
 from storeadvise.errors import BackendUnavailable, DataError, StoreAdviseError, UnsupportedOperation
-from storeadvise.formatting import fmt_bytes
+from storeadvise.formatting import fmt_bytes, fmt_time
 from storeadvise.signals import check_stop
 
 if TYPE_CHECKING:
@@ -53,7 +53,56 @@ if TYPE_CHECKING:
     from storeadvise.bench.datasets import Dataset
 
 EventCallback = Callable[[str, str, str], None]
-"""``on_event(backend, op, message)``: progress for a display; the runner never prints."""
+"""``on_event(backend, op, message)``: progress for a display; the runner never prints. Each message is
+a ``Progress``: the text, plus where the run stands and, once an operation is done, its measurement."""
+
+
+@dataclass(frozen=True)
+class RunPosition:
+    """Where a run stands when it sends an event."""
+
+    backend_index: int  # 1-based: the backend being measured, of backend_count
+    backend_count: int
+    ops_done: int  # (backend, operation) pairs finished, of ops_total
+    ops_total: int
+    elapsed: float  # seconds since the run started
+    budget_left: float  # the time budget of the operations not done yet: at most max_time each
+
+
+class Progress(str):
+    """An event's message: the text a display that only wants text shows, with the run's ``position``.
+
+    ``finished`` marks the end of a (backend, operation) pair, whose ``measurement`` is attached, or of
+    a backend that ended without one (skipped or failed as a whole; ``measurement`` is None); the text
+    is then a one-line summary ("12.3 ms median, n=5", "skipped: cannot reach ...")."""
+
+    position: RunPosition
+    measurement: Measurement | None
+    finished: bool
+
+    def __new__(cls, text: str, position: RunPosition, measurement: Measurement | None = None,
+                finished: bool = False) -> Progress:
+        event = super().__new__(cls, text)
+        event.position, event.measurement, event.finished = position, measurement, finished
+        return event
+
+    def retold(self, text: str) -> Progress:
+        """The same event with another text (a scaling sweep prefixes the size)."""
+        return Progress(text, self.position, self.measurement, self.finished)
+
+
+def retell(message: str, text: str) -> str:
+    """``text`` in place of ``message``, keeping what a ``Progress`` carries."""
+    return message.retold(text) if isinstance(message, Progress) else text
+
+
+def summary(m: Measurement) -> str:
+    """A finished measurement in a few words: "12.3 ms median, n=5", "unsupported: why"."""
+    if m.status != OK or m.stats is None:
+        return f"{m.status}: {m.reason}" if m.reason else m.status
+    if m.latency:
+        return f"{fmt_time(m.stats.p50)} p50 per call, {m.stats.n} calls"
+    return f"{fmt_time(m.stats.median)} median, n={m.stats.n}"
 
 MEMORY_SHARE = 0.5
 """Default ``memory_limit``: this share of the machine's memory."""
@@ -216,19 +265,39 @@ class Runner:
         self.config = config
         remember_secrets(config.options)  # whatever a library later repeats of them is masked
         self.out = out
-        self.on_event: EventCallback = (lambda backend, op, message: None) if on_event is None else (
-            lambda backend, op, message: on_event(backend, op, mask_secrets(message))
-        )  # masking costs ~40 µs a message: only for a display that shows them
+        self._display = on_event
         self.run_id = run_id or new_run_id()
         self.memory_limit = config.effective_memory_limit()
         self._label = ""  # the label of the backend variant being measured
         self._last_read: pa.Table | None = None  # the latest timed read's result, verified once
         self._restart: Callable[[str], None] | None = None  # restarts an embedded server, by service name
+        self._started = time.perf_counter()
+        self._backend_index = 0
+        self._ops_done = 0
+
+    def _emit(self, backend: str, op: str, message: str, measurement: Measurement | None = None,
+              finished: bool = False) -> None:
+        """Tell the display (if any) what is happening and where the run stands."""
+        if self._display is None:
+            return  # masking costs ~40 µs a message: only for a display that shows them
+        c = self.config
+        total = len(c.backends) * len(c.ops)
+        position = RunPosition(
+            backend_index=max(self._backend_index, 1), backend_count=len(c.backends), ops_done=self._ops_done,
+            ops_total=total, elapsed=time.perf_counter() - self._started,
+            budget_left=max(total - self._ops_done, 0) * c.max_time,
+        )
+        self._display(backend, op, Progress(mask_secrets(message), position, measurement, finished))
+
+    def _finished(self, m: Measurement) -> None:
+        self._ops_done += 1
+        self._emit(m.backend, m.op, summary(m), measurement=m, finished=True)
 
     # -- the whole run ---------------------------------------------------------------------------
     def run(self) -> Run:
         from storeadvise.backends.services import Services
 
+        self._started = time.perf_counter()
         profile = self.dataset.profile
         change = self.dataset.input_change()
         if change:
@@ -258,12 +327,13 @@ class Runner:
             )
             run.settings["plan"] = _plan_record(plan)
             needed = {cls.service for cls in classes.values() if cls is not None and cls.service}
-            self.on_event("", "", "starting servers" if needed else "")
+            self._emit("", "", "starting servers" if needed else "")
             services = Services(needed, options=self.config.options, scratch_dir=scratch / "servers")
             with services as statuses:
                 self._restart = services.restart
                 run.settings["servers"] = {name: status.to_dict() for name, status in statuses.items()}
-                for variant in variants:
+                for index, variant in enumerate(variants, 1):
+                    self._backend_index = index
                     cls = classes[variant.backend]
                     settings = BackendSettings(
                         run_id=self.run_id.replace("-", "_"),
@@ -281,6 +351,7 @@ class Runner:
                         entry = self._run_variant(run, variant, cls, settings, source, plan)
                     run.backends.append(entry)
                     self._save(run)
+                    self._backend_done(entry)
         except KeyboardInterrupt:
             # Wherever it lands (planning, server start-up, a backend), the saved run says it is partial.
             run.settings["interrupted"] = True
@@ -292,6 +363,14 @@ class Runner:
             shutil.rmtree(scratch, ignore_errors=True)
             self._save(run)
         return run
+
+    def _backend_done(self, entry: BackendRun) -> None:
+        """The operations a backend did not reach count as done; a backend that ended without measuring
+        anything says why."""
+        self._ops_done = self._backend_index * len(self.config.ops)
+        if entry.status != OK and not entry.measurements:
+            self._emit(entry.backend, "", f"{entry.status}: {entry.reason}" if entry.reason else entry.status,
+                       finished=True)
 
     def _run_variant(self, run: Run, variant: Variant, cls: type[Backend], settings: BackendSettings,
                      source: _Source, plan: WorkloadPlan) -> BackendRun:
@@ -349,7 +428,7 @@ class Runner:
         backend = cls(settings)
         entry.description = backend.describe()
         try:
-            self.on_event(name, "", "connecting")
+            self._emit(name, "", "connecting")
             backend.open()
             entry.server = backend.server_info()
             self._measure_write(backend, plan, entry)
@@ -381,6 +460,7 @@ class Runner:
                 self._last_read = None
                 m = self._measure(backend, op, plan, state)
                 entry.measurements.append(m)
+                self._finished(m)
                 if entry.verification is None and self._last_read is not None:
                     # What the timed read returned is what a user gets: verify that, without reading again.
                     entry.verification = self._verify(backend, source, self._last_read)
@@ -396,7 +476,7 @@ class Runner:
         """Write the dataset (counted when `write` is selected; always done, since reads need it)."""
         op = OPERATIONS["write"]
         timed = op.name in self.config.ops
-        self.on_event(self._label, op.name, "writing")
+        self._emit(self._label, op.name, "writing")
         try:
             if timed:
                 m, _ = self._repeat_calls(backend, op, plan)
@@ -414,6 +494,7 @@ class Runner:
             entry.reason = f"write failed: {reason}"
             if timed:
                 entry.measurements.append(Measurement(backend=self._label, op="write", status=FAILED, reason=reason))
+                self._finished(entry.measurements[-1])
             return
         if m is not None:
             profile = self.dataset.profile
@@ -423,9 +504,10 @@ class Runner:
             m.size_ratio = m.bytes_at_rest / profile.arrow_bytes if profile.arrow_bytes else None
             _throughput(m)
             entry.measurements.append(m)
+            self._finished(m)
 
     def _verify(self, backend: Backend, source: _Source, returned_table: pa.Table | None = None):
-        self.on_event(self._label, "verify", "verifying the round trip")
+        self._emit(self._label, "verify", "verifying the round trip")
         if returned_table is not None:
             returned = returned_table.to_batches()
         elif "scan" in backend.supports:
@@ -447,7 +529,7 @@ class Runner:
         if skip:
             m.status, m.reason = SKIPPED, skip
             return m
-        self.on_event(self._label, op.name, op.description if state != cache.COLD else f"{op.description} (cold)")
+        self._emit(self._label, op.name, op.description if state != cache.COLD else f"{op.description} (cold)")
         cold = cache.ColdReads(backend, self._restart, per_call=op.latency) if state == cache.COLD else None
         try:
             if op.latency:
@@ -537,7 +619,7 @@ class Runner:
         while len(durations) < c.repeat:
             check_stop()
             warming = warmups < c.warmup and not first_counted
-            self.on_event(backend, op, "warm-up" if warming else f"run {len(durations) + 1}/{c.repeat}")
+            self._emit(backend, op, "warm-up" if warming else f"run {len(durations) + 1}/{c.repeat}")
             if setup:
                 setup()
             with PeakMemory() as mem:

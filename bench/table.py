@@ -2,8 +2,9 @@
 
 Every exporter in ``bench.report`` reads the ``Report`` built here, so the terminal table, Markdown,
 CSV and HTML show the same rows, the same "× best" ratios and the same warnings; they differ only in
-syntax. Nothing here measures or computes statistics: the only arithmetic is ratios (to the best row
-of an operation, to a baseline run); numbers are written by ``storeadvise.formatting``.
+syntax. Nothing here measures or computes statistics: the only arithmetic is ratios to the best row
+of an operation; numbers are written by ``storeadvise.formatting``. The table is about one run:
+comparing runs is ``bench.compare``, which adds its tables to a report built here.
 
 Keys read from the run, beyond the dataclass fields (all optional; a missing key is left out):
 
@@ -23,7 +24,6 @@ from storeadvise.bench.results import OK, UNSUPPORTED, BackendRun, Measurement, 
 from storeadvise.formatting import (
     DASH,
     fmt_bytes,
-    fmt_change,
     fmt_count,
     fmt_plain,
     fmt_ratio,
@@ -66,8 +66,6 @@ class Entry:
     untrusted: bool = False  # the backend's round trip was flagged
     best: bool = False
     ratio_to_best: float | None = None
-    baseline_ratio: float | None = None  # median / baseline median; None: not in the baseline
-    has_baseline: bool = False  # a baseline run was given at all
 
     @property
     def ok(self) -> bool:
@@ -181,37 +179,19 @@ class Report:
 
 
 # -- building ----------------------------------------------------------------------------------------
-def _baseline_medians(baseline: Run | None) -> dict[tuple[str, str], float]:
-    if baseline is None:
-        return {}
-    medians = {}
-    for b in baseline.backends:
-        for m in b.measurements:
-            value = number(m.stats.median) if m.stats is not None else None
-            if m.status == OK and value is not None:
-                medians[(m.backend or b.backend, m.op)] = value
-    return medians
-
-
-def build_entries(run: Run, baseline: Run | None = None) -> list[Entry]:
-    """Every measurement of the backends that ran, with ratio to best and to the baseline.
+def build_entries(run: Run) -> list[Entry]:
+    """Every measurement of the backends that ran, with its ratio to the best.
 
     The best of an (op, cache state) is the lowest median among trusted, successful rows; a flagged backend keeps
     its ratio (marked untrusted) but is never the best nor the reference.
     """
-    base = _baseline_medians(baseline)
     entries: list[Entry] = []
     for b in run.backends:
         if b.status != OK:
             continue
         untrusted = bool(b.verification is not None and b.verification.flagged)
         for m in b.measurements:
-            entry = Entry(measurement=m, untrusted=untrusted, has_baseline=baseline is not None)
-            if entry.ok and baseline is not None:
-                previous = base.get((m.backend or b.backend, m.op))
-                if previous and previous > 0:
-                    entry.baseline_ratio = entry.median / previous
-            entries.append(entry)
+            entries.append(Entry(measurement=m, untrusted=untrusted))
     for group in groups(entries):
         ranked = [e for e in entries if e.group == group and e.ok]
         trusted = [e for e in ranked if not e.untrusted]
@@ -240,7 +220,8 @@ def server_label(server: dict[str, Any]) -> str:
     return f"{name}, at {server['address']}" if server.get("address") else name
 
 
-def _dataset_line(ds: dict[str, Any]) -> str:
+def dataset_line(ds: dict[str, Any]) -> str:
+    """E.g. "sample:tabular, 50,000 rows, 12.3 MB in Arrow, tabular"."""
     parts = [str(ds["name"])] if ds.get("name") else []
     if number(ds.get("rows")) is not None:
         parts.append(f"{format_quantity(ds['rows'], 'rows')} rows")
@@ -310,10 +291,10 @@ def _durability_line(settings: dict[str, Any], entries: list[Entry]) -> str:
     return ""
 
 
-def _header(run: Run, baseline: Run | None, entries: list[Entry]) -> list[tuple[str, str]]:
+def _header(run: Run, entries: list[Entry]) -> list[tuple[str, str]]:
     settings = run.settings
     lines = [
-        ("dataset", _dataset_line(run.dataset)),
+        ("dataset", dataset_line(run.dataset)),
         *(("input", str(note)) for note in run.dataset.get("notes") or []),
         ("run", f"{run.run_id}, {run.started_at}" if run.started_at else run.run_id),
         ("timing", _timing_line(settings)),
@@ -330,12 +311,10 @@ def _header(run: Run, baseline: Run | None, entries: list[Entry]) -> list[tuple[
     for b in run.backends:
         if b.server:
             header.append((f"{b.backend} server", server_label(b.server)))
-    if baseline is not None:
-        header.append(("baseline", f"{baseline.run_id}, {baseline.started_at}".rstrip(", ")))
     return header
 
 
-def _columns(latency: bool, entries: list[Entry], with_baseline: bool) -> list[Column]:
+def _columns(latency: bool, entries: list[Entry]) -> list[Column]:
     if latency:
         columns = [Column("p50", "p50"), Column("p95", "p95"), Column("p99", "p99"), Column("n", "calls")]
     else:
@@ -365,8 +344,6 @@ def _columns(latency: bool, entries: list[Entry], with_baseline: bool) -> list[C
         c for c in columns
         if c.key not in raw or any(e.ok and number(raw[c.key](e.measurement)) is not None for e in entries)
     ]
-    if with_baseline:
-        columns.append(Column("baseline", "vs baseline"))
     if any(e.untrusted or not e.ok for e in entries):
         columns.append(Column("note", "note", numeric=False))
     return columns
@@ -396,7 +373,6 @@ def _cells(entry: Entry) -> dict[str, str]:
         "peak": fmt_bytes(m.peak_memory_bytes),
         "at_rest": fmt_bytes(m.bytes_at_rest),
         "size_ratio": fmt_ratio(m.size_ratio),
-        "baseline": fmt_change(entry.baseline_ratio),
         "note": f"{UNTRUSTED_MARK} round trip failed" if entry.untrusted else "",
     }
     return cells
@@ -421,7 +397,7 @@ def unsupported_everywhere(entries: list[Entry]) -> list[tuple[str, str | None]]
     return [g for g in groups(entries) if all(e.measurement.status == UNSUPPORTED for e in entries if e.group == g)]
 
 
-def _sections(entries: list[Entry], with_baseline: bool) -> list[Section]:
+def _sections(entries: list[Entry]) -> list[Section]:
     """One section per (operation, cache state), fastest first."""
     sections: list[Section] = []
     left_out = unsupported_everywhere(entries)
@@ -433,7 +409,7 @@ def _sections(entries: list[Entry], with_baseline: bool) -> list[Section]:
         op_entries.sort(key=lambda e: (not e.ok, e.median if e.ok else 0.0))
         latency = _latency(op_entries)
         rows = [Row(e.measurement.backend, _cells(e), e) for e in op_entries]
-        sections.append(Section(group[0], latency, _columns(latency, op_entries, with_baseline), rows, group[1]))
+        sections.append(Section(group[0], latency, _columns(latency, op_entries), rows, group[1]))
     return sections
 
 
@@ -457,12 +433,12 @@ def _warning_lines(entries: list[Entry]) -> list[str]:
     ]
 
 
-def build_report(run: Run, baseline: Run | None = None) -> Report:
-    """The whole comparison, ready for any text syntax."""
+def build_report(run: Run) -> Report:
+    """The whole comparison of the run's backends, ready for any text syntax."""
     from storeadvise.bench.matrix import build_matrix  # it builds on this module's entries
 
-    entries = build_entries(run, baseline)
-    sections = _sections(entries, baseline is not None)
+    entries = build_entries(run)
+    sections = _sections(entries)
     left_out = unsupported_everywhere(entries)
 
     verification = [_verification_line(b) for b in run.backends if b.status == OK]
@@ -478,8 +454,6 @@ def build_report(run: Run, baseline: Run | None = None) -> Report:
             f"× best: median ÷ the best median of that operation in the same cache state ({BEST_MARK} = best); "
             "latency operations compare p50 and list p95/p99 per call."
         )
-    if baseline is not None:
-        footnotes.append("vs baseline: median ÷ the baseline run's median for the same backend and operation.")
     tables = []
     if run.scaling:
         tables.append(_scaling_table(run.scaling))
@@ -488,7 +462,7 @@ def build_report(run: Run, baseline: Run | None = None) -> Report:
             "above 1 each row costs more as data grows (latency ops: p50 per call)."
         )
     not_run += [(name, "not run: the run was stopped first") for name in run.not_reached()]
-    header = _header(run, baseline, entries)
+    header = _header(run, entries)
     if run.settings.get("interrupted"):
         header.insert(0, ("interrupted", "stopped before it finished (Ctrl-C or SIGTERM); what it measured is shown"))
     title = f"storeadvise run {run.run_id}"

@@ -178,7 +178,7 @@ def test_bench_on_a_user_csv_prints_rule_and_measured_rankings(tmp_path: Path, m
     assert "1  " in out and "rule rank" in out and "measured rank" in out
     assert "Evidence verdict" in out
     data = json.loads(run("recommend", "--data", str(path), "--purpose", "training", "--bench",
-                          "--bench-backends", "csv,parquet,sqlite", "--format", "json").output)
+                          "--bench-backends", "csv,parquet,sqlite", "--format", "json").stdout)  # progress: stderr
     rows = {r["option"]: r for r in data["evidence"]["rows"]}
     assert set(rows) == {"csv", "parquet", "sqlite"}
     assert all(r["status"] in ("ok", "flagged", "not measured") for r in rows.values())
@@ -192,8 +192,8 @@ def test_bench_passes_the_server_addresses_it_is_given_and_masks_them(tmp_path: 
     result = run("recommend", "-m", "tabular", "-p", "online", "--bench", "--bench-backends", "mongo",
                  "--bench-rows", "200", "--mongo-uri", address, "--format", "json")
     assert result.exit_code == 0, result.output
-    assert "hunter2" not in result.output
-    (row,) = json.loads(result.output)["evidence"]["rows"]
+    assert "hunter2" not in result.output  # the table and the progress lines on stderr
+    (row,) = json.loads(result.stdout)["evidence"]["rows"]
     assert row["option"] == "mongo"
     assert "cannot reach MongoDB at mongodb://alice:***@127.0.0.1:1/" in row["note"]
     (saved,) = (tmp_path / "results").iterdir()

@@ -62,7 +62,7 @@ def test_every_column_the_tables_can_show_is_explained() -> None:
     full = Measurement("b", "write", stats=Stats.of([1.0, 2.0]), rows_per_s=1.0, mb_per_s=1.0,
                        peak_memory_bytes=1, bytes_at_rest=1, size_ratio=1.0, cache="warm", durable=True)
     entries = [Entry(full, untrusted=True), Entry(Measurement("c", "write", status="failed"))]
-    titles = {c.title for latency in (False, True) for c in _columns(latency, entries, True)} - {"note"}
+    titles = {c.title for latency in (False, True) for c in _columns(latency, entries)} - {"note"}
     section = _how_to_read()
     for title in titles | {"score"}:
         assert f"**{title}**" in section, f"column {title!r} is not explained"

@@ -254,20 +254,24 @@ def test_html_is_self_contained_with_charts() -> None:
     assert "<script" not in page
 
 
-def test_baseline_diff_ratio_and_new() -> None:
+def change_of(text: str, backend: str, op: str) -> str:
+    return next(line for line in section_lines(text, "vs baseline") if line.split()[:2] == [backend, op])
+
+
+def test_baseline_adds_the_comparison_to_the_runs_report() -> None:
     old = make_run({"sqlite": 0.050}, run_id="r0")
     old.backends = [b for b in old.backends if b.backend != "mongo"]
     text = plain(make_run(), baseline=old)
-    assert "0.80× faster" in row_of(text, "read", "sqlite")  # 40 ms now vs 50 ms before
-    assert row_of(text, "read", "parquet").endswith(" 1.00×")  # unchanged: no "slower"/"faster"
-    assert "new" in row_of(text, "read", "mongo")
+    assert "1.25× faster" in change_of(text, "sqlite", "read")  # 40 ms now vs 50 ms before, spreads apart
+    assert "within noise (+0%)" in change_of(text, "parquet", "read")  # unchanged
     assert "baseline" in text and "r0" in text
     rows = {(r["backend"], r["op"]): r for r in csv.DictReader(io.StringIO(render(make_run(), "csv",
                                                                                    baseline=old)))}
     assert float(rows[("sqlite", "read")]["baseline_ratio"]) == pytest.approx(0.8)
+    assert rows[("sqlite", "read")]["baseline_verdict"] == "faster"
     assert rows[("mongo", "read")]["baseline_ratio"] == ""
-    slower = plain(make_run({"sqlite": 0.054}), baseline=old)
-    assert "1.08× slower" in row_of(slower, "read", "sqlite")
+    slower = plain(make_run({"sqlite": 0.070}), baseline=old)
+    assert "1.40× slower" in change_of(slower, "sqlite", "read")
 
 
 def test_unknown_format_is_a_usage_error() -> None:
