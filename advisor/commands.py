@@ -13,7 +13,7 @@ import click
 from storeadvise.advisor.inputs import CHOICES
 from storeadvise.advisor.render import FORMATS
 from storeadvise.bench.api import input_formats
-from storeadvise.cli import COUNT, LATENCY, SIZE, given_addresses, server_address_options
+from storeadvise.cli import COUNT, LATENCY, SIZE, column_type_options, given_addresses, server_address_options
 
 
 def _output_format(fmt: str | None) -> str:
@@ -41,6 +41,7 @@ def _echo(text: str) -> None:
 @click.option("--update", metavar="append|in-place", help="How it changes: append-only, or updates in place.")
 @click.option("--data", "data", metavar="FILE", type=click.Path(dir_okay=False),
               help=f"Profile this file ({', '.join(input_formats())}) to infer modality, structure and size.")
+@column_type_options
 @click.option("--rules", "rules", metavar="FILE", type=click.Path(dir_okay=False),
               help="A TOML file of your own rules, added to (or overriding) the built-in ones.")
 @click.option("--explain", is_flag=True, help="Print every rule that fired, why, and its sources.")
@@ -53,7 +54,8 @@ def _echo(text: str) -> None:
               help="Output format (default: a table on a terminal, plain text when piped).")
 def recommend_command(modality: str | None, purpose: str | None, size: int | None, rows: int | None,
                       structure: str | None, arrival: str | None, latency: float | None, readers: str | None,
-                      update: str | None, data: str | None, rules: str | None, explain: bool, bench: bool,
+                      update: str | None, data: str | None, dtype: tuple[str, ...], schema: str | None,
+                      rules: str | None, explain: bool, bench: bool,
                       bench_rows: int | None, bench_backends: str | None, fmt: str | None,
                       **server_addresses: str | None) -> None:
     """Recommend where data should live: a ranked list with reasons, the runner-up and its trade-off,
@@ -70,7 +72,8 @@ def recommend_command(modality: str | None, purpose: str | None, size: int | Non
 
     backends = [b.strip() for b in bench_backends.split(",") if b.strip()] if bench_backends else None
     advice = recommend(modality, purpose, size=size, rows=rows, structure=structure, arrival=arrival,
-                       latency=latency, readers=readers, update=update, data=data, rules=rules, bench=bench,
+                       latency=latency, readers=readers, update=update, data=data, dtype=list(dtype) or None,
+                       schema=schema, rules=rules, bench=bench,
                        bench_rows=bench_rows, bench_backends=backends,
                        bench_options=given_addresses(server_addresses) or None)
     _echo(render(advice, _output_format(fmt), explain=explain))

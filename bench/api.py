@@ -8,7 +8,7 @@ sample the way ``benchmark`` does. The advisor reaches the harness only through 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +27,9 @@ __all__ = ["BackendRun", "Measurement", "Run", "benchmark", "input_formats", "op
 
 RESULTS_DIR = Path("results")
 
+ColumnTypes = Mapping[str, Any] | Sequence[str] | str | None
+"""Column types as ``dtype=`` takes them: ``{"zip": "string"}`` or ``["zip=string"]``."""
+
 
 def input_formats() -> list[str]:
     """The names of the formats a dataset can be read from (``--input-format``)."""
@@ -44,17 +47,28 @@ def open_dataset(
     key: str | None = None,
     input_format: str | None = None,
     table: str | None = None,
+    dtype: ColumnTypes = None,
+    schema: str | Path | None = None,
 ) -> Dataset:
     """The user's file, or a generated sample (``tabular`` when neither is named). ``table`` chooses
-    the table of a database file that holds several."""
+    the table of a database file that holds several.
+
+    ``dtype`` gives columns other types than the inferred ones: ``{"zip": "string"}``, or
+    ``["zip=string", "ts=timestamp[us]"]`` as ``--dtype`` takes them (Arrow type names, or string, int,
+    float, date, timestamp ...); ``schema`` names a file of column types (a JSON object of names to type
+    names, or a Parquet or Arrow file whose schema is taken). ``dtype`` wins where both name a column."""
     from storeadvise.bench.datasets import load_dataset, sample_dataset
 
     if data is not None and sample is not None:
         raise UsageError("give either a data file or --sample, not both")
     if data is not None:
-        return load_dataset(data, input_format=input_format, key=key, table=table)
+        from storeadvise.bench.formats.dtypes import column_types
+
+        return load_dataset(data, input_format=input_format, key=key, table=table,
+                            column_types=column_types(dtype, schema))
     # Silently ignoring either would benchmark something other than what the user asked for.
-    for option, value in (("--input-format", input_format), ("--table", table), ("--key", key)):
+    for option, value in (("--input-format", input_format), ("--table", table), ("--key", key),
+                          ("--dtype", dtype or None), ("--schema", schema)):
         if value is not None:
             raise UsageError(f"{option} {value!r} describes a data file; none was given (samples need none)")
     return sample_dataset(sample or "tabular", rows, seed=seed)
@@ -77,6 +91,8 @@ def benchmark(
     key: str | None = None,
     input_format: str | None = None,
     table: str | None = None,
+    dtype: ColumnTypes = None,
+    schema: str | Path | None = None,
     options: dict[str, Any] | None = None,
     out: str | Path | None = None,
     save: bool = True,
@@ -99,6 +115,9 @@ def benchmark(
     ``sweep=True`` runs codec and layout variants (Parquet codecs and row groups, CSV and JSON Lines
     plain and gzip) instead of plain backends. ``scale="10k,100k,1M"`` runs the workload at each size
     (of the sample, or of the file's first rows) and adds how each backend's cost grows to the result.
+
+    ``dtype`` and ``schema`` give a data file's columns other types than the inferred ones, as in
+    ``open_dataset``.
 
     ``out`` (default ``results/<run id>.json``) is checked before anything runs: an existing file is
     replaced only with ``force=True``, and the data file itself never is.
@@ -142,7 +161,8 @@ def benchmark(
         seed=seed,
         unavailable=unavailable,
     )
-    opener = partial(open_dataset, data, sample=sample, seed=seed, key=key, input_format=input_format, table=table)
+    opener = partial(open_dataset, data, sample=sample, seed=seed, key=key, input_format=input_format, table=table,
+                     dtype=dtype, schema=schema)
     if not sizes:
         dataset = opener(rows=rows)
         run = Runner(dataset, config, out=target if save else None, on_event=on_event, run_id=run_id).run()

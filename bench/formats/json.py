@@ -28,7 +28,10 @@ from storeadvise.bench.formats.source import (
     arrow_message,
     fail,
     first_char,
+    first_uncastable,
     integer_type,
+    offset_note,
+    untypable,
 )
 from storeadvise.errors import DataError
 
@@ -156,6 +159,8 @@ class _PolarsJsonSource(Source):
         """Columns polars read as 128-bit integers (values beyond int64), which it cannot export to
         Arrow: read as their digits, then given the narrowest exact type."""
         self._raw_schema: pa.Schema = pa.schema([])
+        self.user_types: dict[str, pa.DataType] = {}
+        """Text columns the user gave a type (``take_types``): a value that does not parse is an error."""
 
     def _plan(self, head: pa.Table) -> None:
         """Decide the final schema from the first rows: plain layouts, temporal strings and wide integers
@@ -175,7 +180,19 @@ class _PolarsJsonSource(Source):
                 target = temporal_type(head.column(field.name))
                 if target is not None:
                     self.from_text[field.name] = target
+                    note = offset_note(pa.field(field.name, target), head.column(field.name).drop_null())
+                    if note:
+                        self.column_notes[field.name] = note
         self._set_schema()
+
+    def take_types(self, types: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
+        """A text column is parsed from its text into the given type (a timestamp keeps the text's
+        precision); the others are cast after reading."""
+        text = {name: t for name, t in types.items() if pa.types.is_string(self._raw_schema.field(name).type)}
+        self.from_text.update(text)
+        self.user_types.update(text)
+        self._set_schema()
+        return {name: t for name, t in types.items() if name not in text}
 
     def _wide_integers_as_text(self, schema: Any) -> Any:
         """The polars schema with 128-bit integer columns read as text (see ``wide_integers``)."""
@@ -195,12 +212,15 @@ class _PolarsJsonSource(Source):
             try:
                 table = table.set_column(index, name, pc.cast(table.column(index), target))
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                if name in self.user_types:
+                    raise untypable(self.path, name, target, first_uncastable(table.column(index), target)) from None
                 raise SchemaConflict(self.path, name, f"a value is not a {target}: {arrow_message(exc)}") from None
         yield from table.to_batches(BATCH_ROWS)
 
     def repair(self, conflict: SchemaConflict) -> None:
         if self.from_text.pop(conflict.column, None) is None:
             raise conflict
+        self.column_notes.pop(conflict.column, None)
         self._set_schema()
 
 
