@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 
 from storeadvise.bench.formats.source import (
     CSV_BLOCK_BYTES,
+    INTEGER_PATTERN,
     SchemaConflict,
     Source,
     arrow_message,
@@ -196,11 +197,20 @@ class CsvSource(Source):
 
 
 def _empty_text_as_null(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """Text columns with their empty fields as nulls (pyarrow's option would also null "NA")."""
+    """Text columns with their empty fields as nulls (pyarrow's option would also null "NA"). Only the
+    validity bitmap is rebuilt: the text itself is not copied."""
     columns = list(batch.columns)
     for i, column in enumerate(columns):
-        if pa.types.is_string(column.type) and column.null_count < len(column):
-            columns[i] = pc.if_else(pc.equal(column, ""), pa.scalar(None, column.type), column)
+        if not pa.types.is_string(column.type):
+            continue
+        empty = pc.fill_null(pc.equal(pc.binary_length(column), 0), False)
+        if not pc.any(empty).as_py():
+            continue
+        keep = pc.and_not(pc.is_valid(column), empty)
+        if column.offset == 0:
+            columns[i] = pa.Array.from_buffers(column.type, len(column), [keep.buffers()[1], *column.buffers()[1:]])
+        else:
+            columns[i] = pc.if_else(keep, column, pa.scalar(None, column.type))
     return pa.RecordBatch.from_arrays(columns, schema=batch.schema)
 
 
@@ -235,9 +245,9 @@ _IDENTIFIER_TEXT = (
 
 def _identifiers(field: pa.Field, values: pa.Array) -> tuple[pa.DataType | None, str | None]:
     """A number column with a value written as in ``_IDENTIFIER_TEXT`` is read as text."""
-    values = _present(values)
-    if not _is_number(field) or not len(values):
+    if not _is_number(field):
         return None, None
+    values = _present(values)
     for pattern, why in _IDENTIFIER_TEXT:
         matches = pc.match_substring_regex(values, pattern)
         if pc.any(matches).as_py():
@@ -248,22 +258,26 @@ def _identifiers(field: pa.Field, values: pa.Array) -> tuple[pa.DataType | None,
 def _big_integers(field: pa.Field, values: pa.Array) -> tuple[pa.DataType | None, str | None]:
     """Integers beyond int64 (uint64 ids, hashes) are inferred as float64, which rounds them: a float
     column of integer text gets the narrowest exact type (``integer_type``)."""
-    values = _present(values)
-    if not pa.types.is_floating(field.type) or not len(values):
+    if not pa.types.is_floating(field.type):
         return None, None
-    texts = values.to_pylist()
-    exact = integer_type(texts) if all(integer_text(t) for t in texts) else None
-    return exact, None
+    values = _present(values)
+    # below 2^53 (16 digits) pyarrow infers int64 for integer text: the column holds a longer value
+    if not len(values) or not pc.any(pc.greater_equal(pc.utf8_length(values), 16)).as_py() \
+            or not pc.all(pc.match_substring_regex(values, INTEGER_PATTERN)).as_py():
+        return None, None
+    return integer_type(values.to_pylist()), None
+
+
+_EIGHTEEN_SIGNIFICANT_DIGITS = r"^\s*[+-]?[0.]*[1-9](\.?\d){16}\.?\d*[1-9]"
+"""From the first non-zero digit to a later non-zero one, at least 18 digits (the exponent not counted)."""
 
 
 def _many_digits(field: pa.Field, values: pa.Array) -> tuple[pa.DataType | None, str | None]:
     """More significant digits than float64 keeps (17): the value read is the nearest float64."""
-    values = _present(values)
-    if not pa.types.is_floating(field.type) or not len(values):
+    if not pa.types.is_floating(field.type):
         return None, None
-    digits = pc.replace_substring_regex(values, r"[eE].*$|[^0-9]", "")
-    significant = pc.replace_substring_regex(pc.replace_substring_regex(digits, "^0+", ""), "0+$", "")
-    matches = pc.greater(pc.utf8_length(significant), 17)
+    values = _present(values)
+    matches = pc.match_substring_regex(values, _EIGHTEEN_SIGNIFICANT_DIGITS)
     if not pc.any(matches).as_py():
         return None, None
     return None, (f"values such as {_example(values, matches)} have more significant digits than float64 keeps "

@@ -34,7 +34,9 @@ CSV_BLOCK_BYTES = 4 << 20
 and sees four times more rows before deciding (docs/decisions.md, 'CSV inputs read in 4 MiB blocks')."""
 BATCH_ROWS = 65_536
 
-_INTEGER = re.compile(r"^\s*[+-]?\d+\s*$")
+INTEGER_PATTERN = r"^\s*[+-]?\d+\s*$"
+"""Text that writes one integer (any size)."""
+_INTEGER = re.compile(INTEGER_PATTERN)
 
 
 def integer_text(text: str) -> bool:
