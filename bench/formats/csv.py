@@ -50,7 +50,8 @@ class CsvSource(Source):
     value is changed before the benchmark starts (``_INFERENCE_CHECKS``): numbers written with leading
     zeros or a '+' sign stay text, integers too large for int64 get an exact type, and what is kept but
     changed in form (digits beyond float64's precision, zone offsets turned into UTC, null spellings kept
-    as text) becomes a note printed with the table.
+    as text) becomes a note printed with the table (docs/decisions.md, 'CSV inference checked against the
+    text of the first block').
     """
 
     def __init__(self, path: Path, name: str) -> None:
