@@ -74,7 +74,21 @@ def test_text_keeps_its_spaces_and_booleans_their_values(tmp_path: Path) -> None
 def test_more_digits_than_float64_keeps_is_said(tmp_path: Path) -> None:
     schema, _, notes = _read(_csv(tmp_path, "id,x\n1,0.12345678901234567891\n2,1.5\n"))
     assert schema.field("x").type == pa.float64()
-    assert any("'x'" in n and "0.12345678901234567891" in n and "rounded" in n for n in notes), notes
+    assert any("'x'" in n and "0.12345678901234567891" in n and "rounds" in n for n in notes), notes
+
+
+@pytest.mark.parametrize("name", ["data.csv", "data.jsonl"])
+def test_an_integer_beyond_float_precision_beside_fractions_is_said(tmp_path: Path, name: str) -> None:
+    big = 2**53 + 1
+    if name.endswith(".csv"):
+        path = _csv(tmp_path, f"id,a\n1,{big}\n2,1.5\n", name)
+    else:
+        path = _csv(tmp_path, f'{{"id": 1, "a": {big}}}\n{{"id": 2, "a": 1.5}}\n', name)
+    schema, rows, notes = _read(path)
+    assert schema.field("a").type == pa.float64()
+    assert any("'a'" in n and f"'{big}'" in n and "rounds" in n for n in notes), notes
+    _, rows, notes = _read(path, dtype=["a=string"])  # the digits as written, not a float64's
+    assert [r["a"] for r in rows] == [str(big), "1.5"] and notes == []
 
 
 @pytest.mark.parametrize("name", ["data.csv", "data.jsonl"])

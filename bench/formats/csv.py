@@ -21,6 +21,7 @@ from storeadvise.bench.formats.source import (
     integer_text,
     integer_type,
     offset_note,
+    rounding_note,
     translated,
     untypable,
 )
@@ -269,20 +270,11 @@ def _big_integers(field: pa.Field, values: pa.Array) -> tuple[pa.DataType | None
     return integer_type(values.to_pylist()), None
 
 
-_EIGHTEEN_SIGNIFICANT_DIGITS = r"^\s*[+-]?[0.]*[1-9](\.?\d){16}\.?\d*[1-9]"
-"""From the first non-zero digit to a later non-zero one, at least 18 digits (the exponent not counted)."""
-
-
 def _many_digits(field: pa.Field, values: pa.Array) -> tuple[pa.DataType | None, str | None]:
-    """More significant digits than float64 keeps (17): the value read is the nearest float64."""
+    """Text a float64 cannot hold exactly is read as the nearest float64: say so (``rounding_note``)."""
     if not pa.types.is_floating(field.type):
         return None, None
-    values = _present(values)
-    matches = pc.match_substring_regex(values, _EIGHTEEN_SIGNIFICANT_DIGITS)
-    if not pc.any(matches).as_py():
-        return None, None
-    return None, (f"values such as {_example(values, matches)} have more significant digits than float64 keeps "
-                  f"(17) and are rounded; --dtype {field.name}=decimal128(38, S) or =string keeps every digit")
+    return None, rounding_note(field.name, _present(values))
 
 
 def _null_spellings(field: pa.Field, values: pa.Array) -> tuple[pa.DataType | None, str | None]:

@@ -31,6 +31,7 @@ from storeadvise.bench.formats.source import (
     first_uncastable,
     integer_type,
     offset_note,
+    rounding_note,
     untypable,
 )
 from storeadvise.errors import DataError
@@ -249,6 +250,42 @@ class JsonLinesSource(_PolarsJsonSource):
             raise self._diagnose(exc) from None
         self._plan(head.to_arrow())
         self._use_pyarrow = any(pa.types.is_nested(f.type) for f in self._raw_schema)
+        if not self._use_pyarrow:
+            self._note_rounded_floats()
+
+    def _as_text(self, names: list[str]) -> pa.Table:
+        """The first ``TEMPORAL_SAMPLE_ROWS`` rows of these columns as polars reads them as text: a
+        number's text as written in the file."""
+        import polars as pl
+
+        schema = pl.Schema({n: pl.String if n in names else t for n, t in self._pl_schema.items()})
+        return pl.scan_ndjson(self.path, schema=schema).select(names).head(TEMPORAL_SAMPLE_ROWS).collect().to_arrow()
+
+    def _note_rounded_floats(self) -> None:
+        """A float column whose text float64 cannot hold exactly (an integer beyond 2^53 beside
+        fractions, more than 17 digits) gets a note (``rounding_note``)."""
+        floats = [f.name for f in self._raw_schema if pa.types.is_floating(f.type)]
+        if not floats:
+            return
+        text = self._as_text(floats)
+        for name in floats:
+            note = rounding_note(name, text.column(name).drop_null().cast(pa.string()))
+            if note:
+                self.column_notes[name] = note
+
+    def take_types(self, types: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
+        """Read as polars streams them, any flat column is parsed from its text into the given type (a
+        number's digits as written, not a float64's); with nested columns (pyarrow reads), text columns only."""
+        import polars as pl
+
+        if self._use_pyarrow:
+            return super().take_types(types)
+        for name, target in types.items():
+            if not pa.types.is_nested(target) and not pa.types.is_nested(self._raw_schema.field(name).type):
+                self._pl_schema = pl.Schema({n: pl.String if n == name else t for n, t in self._pl_schema.items()})
+                index = self._raw_schema.get_field_index(name)
+                self._raw_schema = self._raw_schema.set(index, pa.field(name, pa.string()))
+        return super().take_types(types)
 
     def _diagnose(self, exc: BaseException) -> DataError:
         return _diagnose_json_lines(self.path) or fail(

@@ -82,6 +82,28 @@ def offset_note(field: pa.Field, texts: pa.Array) -> str | None:
             f"in UTC; the offsets are not kept (--dtype {field.name}=string keeps the text)")
 
 
+_EIGHTEEN_SIGNIFICANT_DIGITS = r"^\s*[+-]?[0.]*[1-9](\.?\d){16}\.?\d*[1-9]"
+"""From the first non-zero digit to a later non-zero one, at least 18 digits (the exponent not counted)."""
+_LONG_INTEGER = r"^\s*[+-]?\d{16,}\s*$"
+"""An integer of 16 digits or more: from 2^53 (9007199254740992) on, float64 skips integers."""
+
+
+def rounding_note(column: str, texts: pa.Array) -> str | None:
+    """The note (``Source.column_notes``) for a float64 column read from text that float64 cannot hold
+    exactly: more significant digits than it keeps (17), or an integer beyond 2^53 in a column that
+    also holds fractions; None when every value is exact."""
+    import pyarrow.compute as pc
+
+    many = texts.filter(pc.match_substring_regex(texts, _EIGHTEEN_SIGNIFICANT_DIGITS)).to_pylist()
+    skipped = [t for t in texts.filter(pc.match_substring_regex(texts, _LONG_INTEGER)).to_pylist()
+               if int(t) != int(float(t))]
+    found = many or skipped
+    if not found:
+        return None
+    return (f"values such as {fmt_example(found[0])} are read as float64, which rounds them (it keeps 17 "
+            f"significant digits); --dtype {column}=decimal128(38, S) or =string keeps every digit")
+
+
 class SchemaConflict(DataError):
     """A value later in the file does not fit the type inferred from its beginning (repairable)."""
 
@@ -324,8 +346,8 @@ def first_uncastable(column: pa.Array, target: pa.DataType) -> Any:
 def untypable(path: Path, column: str, target: pa.DataType, value: Any, exc: BaseException | None = None) -> DataError:
     """The one-line error for a column that cannot be read in the type the user gave."""
     shown = fmt_example(value) if value is not None else arrow_message(exc) if exc is not None else "a value"
-    return fail(path, f"column {column!r} cannot be read as {target} (--dtype/--schema): {shown} is not a {target}",
-                f"give {column!r} a type that holds it, such as string")
+    return fail(path, f"column {column!r} cannot be read as {target} (--dtype/--schema): {shown} does not fit "
+                      "that type", f"give {column!r} a type that holds it, such as string")
 
 
 def with_column_types(source: Source, types: dict[str, pa.DataType]) -> Source | TypedSource:
