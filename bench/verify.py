@@ -87,6 +87,14 @@ def _hashable(batch: pa.RecordBatch) -> pa.RecordBatch:
     return batch if wider is None else _typemap.to_storage(batch, wider)
 
 
+def _uncastable_example(column: pa.Array, target: pa.DataType) -> str:
+    """"e.g. 'abc'": the first returned value that does not cast back (within ``EXAMPLE_ROWS``)."""
+    from storeadvise.bench.formats.source import first_uncastable
+
+    value = first_uncastable(column.slice(0, EXAMPLE_ROWS), target, _cast_back)
+    return f"e.g. {fmt_example(value)}" if value is not None else ""
+
+
 def _cast_back(column: pa.Array, target: pa.DataType) -> pa.Array:
     """The returned column in the original type, or ``ValueError`` if it cannot be converted."""
     import pyarrow as pa
@@ -158,6 +166,7 @@ class _Returned:
     checksums: _Checksums
     types: dict[str, str | None]
     cast_failures: dict[str, str]
+    """Columns that could not be cast back, each with an example of a value that could not ("" if none)."""
     missing: set[str]
 
 
@@ -181,8 +190,8 @@ def _returned_checksums(plan: _Comparison, batches: Iterable[pa.RecordBatch]) ->
                 continue
             try:
                 arrays.append(_cast_back(batch.column(idx), f.type))
-            except ValueError as exc:
-                seen.cast_failures[f.name] = str(exc)
+            except ValueError:
+                seen.cast_failures[f.name] = _uncastable_example(batch.column(idx), f.type)
                 arrays.append(pa.nulls(batch.num_rows, f.type))
         returned.add(pa.RecordBatch.from_arrays(arrays, schema=schema))
     seen.checksums = returned.result
@@ -197,6 +206,8 @@ def _fidelity(f: pa.Field, plan: _Comparison, expected: _Checksums, got: _Return
         status, detail = "lost", "column missing from what came back"
     elif name in got.cast_failures:
         status, detail = "lost", f"came back as {rtype}, not convertible to {plan.schema.field(name).type}"
+        if got.cast_failures[name]:
+            detail += f" ({got.cast_failures[name]})"
         reason = None if name in plan.type_losses else reason
     elif expected.column_sums[name] != returned_sum:
         status, detail = "lost", "values changed"

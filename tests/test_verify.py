@@ -212,3 +212,11 @@ def test_the_table_prints_the_column_and_example_beside_the_verdict() -> None:
     for fmt in ("table", "markdown", "html"):
         text = render(run, fmt) if fmt != "table" else render(run, fmt, color=False, width=300)
         assert "zip" in text and "'01234' → '1234'" in text.replace("&#x27;", "'"), fmt
+
+
+def test_a_column_that_cannot_be_cast_back_shows_a_value_that_could_not() -> None:
+    table = pa.table({"id": [1, 2, 3], "n": [1, 2, 3]})
+    returned = table.set_column(1, "n", pa.array(["1", "two", "3"]))
+    v = verify_round_trip(table.schema, table.to_batches(), returned.to_batches(), _Declares())
+    col = next(c for c in v.columns if c.column == "n")
+    assert v.flagged and col.detail == "came back as string, not convertible to int64 (e.g. 'two')"

@@ -332,13 +332,15 @@ class TypedSource(_SourceView):
             raise untypable(self.path, field.name, field.type, first_uncastable(column, field.type), exc) from None
 
 
-def first_uncastable(column: pa.Array, target: pa.DataType) -> Any:
-    """The first value of ``column`` that does not cast to ``target`` (error path only)."""
+def first_uncastable(column: pa.Array, target: pa.DataType,
+                     cast: Callable[[pa.Array, pa.DataType], Any] | None = None) -> Any:
+    """The first value of ``column`` that ``cast`` cannot convert to ``target`` (error path only; the
+    arrays' own cast unless another is given)."""
     for i in range(len(column)):
         value = column.slice(i, 1)
         try:
-            value.cast(target)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError):
+            value.cast(target) if cast is None else cast(value, target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, ValueError):
             return value[0].as_py()
     return None
 
