@@ -89,18 +89,18 @@ class CsvSource(Source):
             self.schema = self._open().schema
 
     def _first_block_as_text(self) -> pa.RecordBatch | None:
+        """The first block with every column as the text it is written in (None if it cannot be read)."""
         import pyarrow.csv as pacsv
+
+        from storeadvise.backends.csv import open_csv_growing
 
         options = self._options()
         options["convert_options"] = pacsv.ConvertOptions(
             column_types=dict.fromkeys(self.schema.names, pa.string()), strings_can_be_null=False)
-        from storeadvise.backends.csv import open_csv_growing
-
         try:
-            batch = open_csv_growing(self.path, **options).read_next_batch()
+            return open_csv_growing(self.path, **options).read_next_batch()
         except (StopIteration, pa.ArrowInvalid, OSError):
             return None
-        return batch
 
     def take_types(self, types: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
         """pyarrow parses the text of a CSV into any flat type: every given type is read directly."""
