@@ -200,8 +200,9 @@ def _dataset_line(ds: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-COLUMNS_LINE_CHARS = 120
-"""A dataset's columns are listed by name and type up to this length; a wider table gets counts per type."""
+COLUMNS_LINE_CHARS = 200
+"""A dataset's columns are listed by name and type up to this length (two lines of a terminal); a wider
+table gets counts per type."""
 
 
 def _columns_line(columns: list[dict[str, Any]]) -> str:
@@ -216,7 +217,7 @@ def _columns_line(columns: list[dict[str, Any]]) -> str:
         return listed
     counts = Counter(str(c.get("type")) for c in columns).most_common()
     return (f"{len(columns)} columns: " + ", ".join(f"{n} {t}" for t, n in counts)
-            + "; each column's type is in the run file (dataset.columns)")
+            + "; each column's type: the run file's dataset.columns")
 
 
 def _timing_line(settings: dict[str, Any]) -> str:
