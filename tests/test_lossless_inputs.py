@@ -226,3 +226,15 @@ def test_a_run_on_a_file_shows_its_types_and_notes(tmp_path: Path, monkeypatch: 
     assert result.exit_code == 0, result.output
     assert "id int64, zip string" in result.output
     assert "'01234' have leading zeros" in result.output
+
+
+def test_recommend_benchmarks_the_file_in_the_types_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from storeadvise import recommend
+    from storeadvise.bench.results import load_run
+
+    monkeypatch.chdir(tmp_path)
+    path = _csv(tmp_path, "id,zip\n1,01234\n2,98765\n")
+    advice = recommend(data=path, purpose="exploration", bench=True, bench_backends=["parquet"],
+                       dtype=["zip=int"])
+    run = load_run(tmp_path / "results" / f"{advice.evidence.run_id}.json")
+    assert {c["name"]: c["type"] for c in run.dataset["columns"]}["zip"] == "int64"
