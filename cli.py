@@ -75,6 +75,19 @@ def server_address_options(command: _Command) -> _Command:
     return command
 
 
+def column_type_options(command: _Command) -> _Command:
+    """``--dtype COLUMN=TYPE`` (repeatable) and ``--schema FILE``: the types to read a data file's columns
+    in instead of the inferred ones (``bench`` and ``recommend --data``; parsed by the library)."""
+    command = click.option(
+        "--schema", "schema", metavar="FILE", type=click.Path(dir_okay=False),
+        help='Column types for the data file: a JSON object {"zip": "string"}, or a Parquet/Arrow file\'s '
+             "schema. --dtype wins where both name a column.")(command)
+    return click.option(
+        "--dtype", "dtype", multiple=True, metavar="COLUMN=TYPE",
+        help="Read a column of the data file in this type, not the inferred one; repeatable. An Arrow type "
+             "(int32, timestamp[ms], decimal128(12, 2)) or string, int, float, bool, date, timestamp.")(command)
+
+
 def given_addresses(addresses: dict[str, str | None]) -> dict[str, str]:
     """The server addresses given on the command line, as backend options."""
     return {option: address for option, address in addresses.items() if address}

@@ -144,6 +144,17 @@ def printable(text: Any, keep: str = "\n\t") -> str:
 
 
 # -- Markdown ----------------------------------------------------------------------------------------
+EXAMPLE_CHARS = 40
+"""A value quoted from the data as an example is cut to this many characters."""
+
+
+def fmt_example(value: Any) -> str:
+    """A value quoted from the data as an example ("01234" → "'01234'"): text quoted, null as null, cut
+    to ``EXAMPLE_CHARS`` with an ellipsis, control characters escaped (``printable``)."""
+    text = "null" if value is None else repr(value) if isinstance(value, (str, bytes)) else str(value)
+    return printable(text if len(text) <= EXAMPLE_CHARS else text[: EXAMPLE_CHARS - 1] + "…")
+
+
 def markdown_text(text: Any) -> str:
     """Text safe inside a Markdown line or table cell: backslashes and pipes escaped, line breaks as spaces."""
     return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")

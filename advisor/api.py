@@ -7,7 +7,7 @@ always give the same advice. Heavy modules (pyarrow through ``--data``, the benc
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,8 @@ def recommend(
     readers: str | None = None,
     update: str | None = None,
     data: str | Path | None = None,
+    dtype: Mapping[str, Any] | Sequence[str] | str | None = None,
+    schema: str | Path | None = None,
     rules: str | Path | None = None,
     bench: bool = False,
     bench_rows: int | str | None = None,
@@ -39,7 +41,9 @@ def recommend(
 
     ``size`` takes ``"500MB"``-style text or bytes, ``rows`` ``"10k"``-style text or a count,
     ``latency`` ``"5ms"``-style text or milliseconds. ``data`` profiles a file and fills in what
-    was not given (explicit arguments win). ``rules`` adds or overrides rules from a TOML file.
+    was not given (explicit arguments win); ``dtype`` and ``schema`` give its columns other types than
+    the inferred ones (``["zip=string"]``, a JSON or Parquet schema file; see ``storeadvise.benchmark``).
+    ``rules`` adds or overrides rules from a TOML file.
     ``bench=True`` measures the top candidates that have a backend on ``data`` (or on a generated
     sample of the modality, ``bench_rows`` rows) and re-ranks them by the numbers that matter for
     the purpose; ``bench_backends`` picks the backends to measure instead; ``bench_on_event`` receives
@@ -52,10 +56,14 @@ def recommend(
     ruleset = load_rules(rules)
     inferred: dict[str, Any] = {}
     notes: list[str] = []
+    if data is None and (dtype or schema is not None):
+        from storeadvise.errors import UsageError
+
+        raise UsageError("--dtype and --schema describe the columns of --data; no --data was given")
     if data is not None:
         from storeadvise.advisor.profile import profile_inputs
 
-        inferred, notes = profile_inputs(data)
+        inferred, notes = profile_inputs(data, dtype=dtype, schema=schema)
     inputs = make_inputs(given, inferred, inferred_from=Path(data).name if data is not None else "data")
     advice = evaluate(inputs, ruleset, data=str(data) if data is not None else None)
     if notes:
@@ -64,7 +72,7 @@ def recommend(
         from storeadvise.advisor.evidence import gather_evidence
 
         advice = gather_evidence(advice, data=data, rows=bench_rows, backends=bench_backends,
-                                 options=bench_options, on_event=bench_on_event)
+                                 options=bench_options, on_event=bench_on_event, dtype=dtype, schema=schema)
     return advice
 
 

@@ -14,7 +14,7 @@ import click
 from storeadvise.advisor.inputs import CHOICES
 from storeadvise.advisor.render import FORMATS
 from storeadvise.bench.api import input_formats
-from storeadvise.cli import COUNT, LATENCY, SIZE, given_addresses, server_address_options
+from storeadvise.cli import COUNT, LATENCY, SIZE, column_type_options, given_addresses, server_address_options
 
 
 def _output_format(fmt: str | None) -> str:
@@ -42,6 +42,7 @@ def _echo(text: str) -> None:
 @click.option("--update", metavar="append|in-place", help="How it changes: append-only, or updates in place.")
 @click.option("--data", "data", metavar="FILE", type=click.Path(dir_okay=False),
               help=f"Profile this file ({', '.join(input_formats())}) to infer modality, structure and size.")
+@column_type_options
 @click.option("--rules", "rules", metavar="FILE", type=click.Path(dir_okay=False),
               help="A TOML file of your own rules, added to (or overriding) the built-in ones.")
 @click.option("--explain", is_flag=True, help="Print every rule that fired, why, and its sources.")
@@ -55,7 +56,8 @@ def _echo(text: str) -> None:
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr while --bench measures.")
 def recommend_command(modality: str | None, purpose: str | None, size: int | None, rows: int | None,
                       structure: str | None, arrival: str | None, latency: float | None, readers: str | None,
-                      update: str | None, data: str | None, rules: str | None, explain: bool, bench: bool,
+                      update: str | None, data: str | None, dtype: tuple[str, ...], schema: str | None,
+                      rules: str | None, explain: bool, bench: bool,
                       bench_rows: int | None, bench_backends: str | None, fmt: str | None, quiet: bool,
                       **server_addresses: str | None) -> None:
     """Recommend where data should live: a ranked list with reasons, the runner-up and its trade-off,
@@ -78,7 +80,8 @@ def recommend_command(modality: str | None, purpose: str | None, size: int | Non
 
             progress = stack.enter_context(ProgressDisplay(quiet=quiet))
         advice = recommend(modality, purpose, size=size, rows=rows, structure=structure, arrival=arrival,
-                           latency=latency, readers=readers, update=update, data=data, rules=rules, bench=bench,
+                           latency=latency, readers=readers, update=update, data=data, dtype=list(dtype) or None,
+                           schema=schema, rules=rules, bench=bench,
                            bench_rows=bench_rows, bench_backends=backends,
                            bench_options=given_addresses(server_addresses) or None, bench_on_event=progress)
     _echo(render(advice, _output_format(fmt), explain=explain))

@@ -206,9 +206,11 @@ def _gain(winner: float | None, other: float | None) -> float:
 
 def gather_evidence(advice: Recommendation, *, data: str | Path | None = None, rows: int | str | None = None,
                     backends: Sequence[str] | None = None, options: dict[str, Any] | None = None,
-                    on_event: Callable[[str, str, str], None] | None = None) -> Recommendation:
-    """Benchmark the top candidates on ``data`` (or a generated sample of the modality) with the
-    purpose's operations, then re-rank with ``apply_evidence``. Saves the run under ``results/``."""
+                    on_event: Callable[[str, str, str], None] | None = None,
+                    dtype: Any = None, schema: str | Path | None = None) -> Recommendation:
+    """Benchmark the top candidates on ``data`` (or a generated sample of the modality; ``dtype`` and
+    ``schema`` type the file's columns) with the purpose's operations, then re-rank with
+    ``apply_evidence``. Saves the run under ``results/``."""
     modality = advice.inputs.modality
     if data is None and modality not in SAMPLE_KINDS:
         note = (f"Evidence is not available for {modality}: the harness has no sample generator or "
@@ -226,7 +228,9 @@ def gather_evidence(advice: Recommendation, *, data: str | Path | None = None, r
         kwargs["options"] = options
     if data is None:
         kwargs.update(sample=modality, rows=rows or DEFAULT_SAMPLE_ROWS)
-    elif rows is not None:
-        kwargs["rows"] = rows
+    else:
+        kwargs.update(dtype=dtype, schema=schema)
+        if rows is not None:
+            kwargs["rows"] = rows
     run = benchmark(data, **kwargs)
     return apply_evidence(advice, run)

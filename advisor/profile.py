@@ -52,8 +52,10 @@ def inputs_from_profile(profile: Any) -> tuple[dict[str, Any], list[str]]:
     return inferred, [note, *(_field(profile, "notes") or [])]
 
 
-def profile_inputs(path: str | Path) -> tuple[dict[str, Any], list[str]]:
-    """Profile the file at ``path`` and return the inputs it implies, with a note saying what was inferred."""
+def profile_inputs(path: str | Path, dtype: Any = None, schema: str | Path | None = None,
+                   ) -> tuple[dict[str, Any], list[str]]:
+    """Profile the file at ``path`` (its columns in the types ``dtype`` and ``schema`` give, as
+    ``open_dataset`` takes them) and return the inputs it implies, with a note saying what was inferred."""
     from storeadvise.bench.api import open_dataset
 
-    return inputs_from_profile(open_dataset(Path(path)).profile)
+    return inputs_from_profile(open_dataset(Path(path), dtype=dtype, schema=schema).profile)

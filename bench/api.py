@@ -9,7 +9,7 @@ The advisor reaches the harness only through these.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -29,6 +29,9 @@ __all__ = ["BackendRun", "Measurement", "ProgressDisplay", "Run", "benchmark", "
 
 RESULTS_DIR = Path("results")
 
+ColumnTypes = Mapping[str, Any] | Sequence[str] | str | None
+"""Column types as ``dtype=`` takes them: ``{"zip": "string"}`` or ``["zip=string"]``."""
+
 
 def input_formats() -> list[str]:
     """The names of the formats a dataset can be read from (``--input-format``)."""
@@ -46,17 +49,28 @@ def open_dataset(
     key: str | None = None,
     input_format: str | None = None,
     table: str | None = None,
+    dtype: ColumnTypes = None,
+    schema: str | Path | None = None,
 ) -> Dataset:
     """The user's file, or a generated sample (``tabular`` when neither is named). ``table`` chooses
-    the table of a database file that holds several."""
+    the table of a database file that holds several.
+
+    ``dtype`` gives columns other types than the inferred ones: ``{"zip": "string"}``, or
+    ``["zip=string", "ts=timestamp[us]"]`` as ``--dtype`` takes them (Arrow type names, or string, int,
+    float, date, timestamp ...); ``schema`` names a file of column types (a JSON object of names to type
+    names, or a Parquet or Arrow file whose schema is taken). ``dtype`` wins where both name a column."""
     from storeadvise.bench.datasets import load_dataset, sample_dataset
 
     if data is not None and sample is not None:
         raise UsageError("give either a data file or --sample, not both")
     if data is not None:
-        return load_dataset(data, input_format=input_format, key=key, table=table)
+        from storeadvise.bench.formats.dtypes import column_types
+
+        return load_dataset(data, input_format=input_format, key=key, table=table,
+                            column_types=column_types(dtype, schema))
     # Silently ignoring either would benchmark something other than what the user asked for.
-    for option, value in (("--input-format", input_format), ("--table", table), ("--key", key)):
+    for option, value in (("--input-format", input_format), ("--table", table), ("--key", key),
+                          ("--dtype", dtype or None), ("--schema", schema)):
         if value is not None:
             raise UsageError(f"{option} {value!r} describes a data file; none was given (samples need none)")
     return sample_dataset(sample or "tabular", rows, seed=seed)
@@ -79,6 +93,8 @@ def benchmark(
     key: str | None = None,
     input_format: str | None = None,
     table: str | None = None,
+    dtype: ColumnTypes = None,
+    schema: str | Path | None = None,
     options: dict[str, Any] | None = None,
     out: str | Path | None = None,
     save: bool = True,
@@ -109,6 +125,8 @@ def benchmark(
     restarted before every run; ``storeadvise.bench.cache``) or ``"both"`` (two measurements of each).
     ``fsync=True`` makes every write durable before it returns: file backends fsync their files inside
     the timed write, SQLite uses ``synchronous=FULL``, MongoDB ``j=true``, Kafka ``acks=all``.
+    ``dtype`` and ``schema`` give a data file's columns other types than the inferred ones, as in
+    ``open_dataset``.
 
     ``out`` (default ``results/<run id>.json``) is checked before anything runs: an existing file is
     replaced only with ``force=True``, and the data file itself never is.
@@ -159,7 +177,8 @@ def benchmark(
         cache=cache,
         fsync=fsync,
     )
-    opener = partial(open_dataset, data, sample=sample, seed=seed, key=key, input_format=input_format, table=table)
+    opener = partial(open_dataset, data, sample=sample, seed=seed, key=key, input_format=input_format, table=table,
+                     dtype=dtype, schema=schema)
     if not sizes:
         dataset = opener(rows=rows)
         run = Runner(dataset, config, out=target if save else None, on_event=on_event, run_id=run_id).run()

@@ -17,7 +17,7 @@ from storeadvise.bench.formats import REGISTRY, writable_extensions, writable_fo
 from storeadvise.bench.progress import ProgressDisplay
 from storeadvise.bench.report import FORMATS as REPORT_FORMATS
 from storeadvise.bench.results import Run
-from storeadvise.cli import COUNT, SIZE, given_addresses, server_address_options
+from storeadvise.cli import COUNT, SIZE, column_type_options, given_addresses, server_address_options
 from storeadvise.errors import PartialRun, UsageError
 from storeadvise.formatting import format_quantity, printable
 from storeadvise.modalities import SAMPLE_KINDS
@@ -69,6 +69,7 @@ DETAILS = click.option(
 @click.option("--input-format", metavar="FMT", help=f"Format of DATA when its extension does not say: {', '.join(REGISTRY)}.")
 @click.option("--table", metavar="NAME", help="Table of a database file (.sqlite) that holds several.")
 @click.option("--key", metavar="COLUMN", help="Key column for lookups (inferred when unique).")
+@column_type_options
 @click.option("-b", "--backends", metavar="LIST", help="Comma-separated backends (default: csv,jsonl,parquet,sqlite,mongo,kafka).")
 @click.option("-p", "--purpose", metavar="PURPOSE", help=f"{', '.join(PURPOSES)}: picks the ops.")
 @click.option("--ops", metavar="LIST", help="Comma-separated operations (overrides --purpose).")
@@ -103,6 +104,8 @@ def bench_command(
     input_format: str | None,
     table: str | None,
     key: str | None,
+    dtype: tuple[str, ...],
+    schema: str | None,
     backends: str | None,
     purpose: str | None,
     ops: str | None,
@@ -136,6 +139,7 @@ def bench_command(
       storeadvise bench mydata.parquet --purpose training --backends parquet,csv,sqlite
       storeadvise bench --sample tabular --scale 10k,100k,1M --backends csv,parquet,sqlite
       storeadvise bench mydata.csv --sweep
+      storeadvise bench mydata.csv --dtype zip=string --dtype ts=timestamp[us]
     """
     from storeadvise.bench.api import benchmark
     from storeadvise.bench.report import render
@@ -158,6 +162,8 @@ def bench_command(
             key=key,
             input_format=input_format,
             table=table,
+            dtype=list(dtype),
+            schema=schema,
             options=options,
             out=out,
             save=not no_save,

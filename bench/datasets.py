@@ -453,20 +453,23 @@ def _run_scan(source: Any, key_candidates: list[str]) -> _Scan:
 
 
 def load_dataset(path: str | Path, input_format: str | None = None, key: str | None = None,
-                 time_column: str | None = None, table: str | None = None) -> Dataset:
+                 time_column: str | None = None, table: str | None = None,
+                 column_types: dict[str, pa.DataType] | None = None) -> Dataset:
     """Open a data file as a Dataset (format from ``input_format``, else what ``bench.formats``
     recognises: a file's extension, a folder's content).
 
     ``key`` and ``time_column`` override inference; a key must be a non-null, unique int or string
     column (DataError otherwise), a time column a timestamp or date column. ``table`` chooses the
-    table of a database file that holds several.
+    table of a database file that holds several. ``column_types`` gives columns (named as in the
+    file) the types to read them in instead of the inferred ones (``bench.formats.dtypes``).
     """
     from storeadvise.bench.formats import open_input
-    from storeadvise.bench.formats.source import Fingerprint, renaming_note, with_unique_names
+    from storeadvise.bench.formats.source import Fingerprint, renaming_note, with_column_types, with_unique_names
 
     file_path = Path(path)
     before = Fingerprint.of(file_path)
-    source, renamed = with_unique_names(open_input(file_path, input_format, table))
+    typed = with_column_types(open_input(file_path, input_format, table), column_types or {})
+    source, renamed = with_unique_names(typed)
     _check_column(source.schema, key, "key column", ("int", "string"))
     _check_column(source.schema, time_column, "time column", ("timestamp", "date"))
     scan = _run_scan(source, [key] if key else _key_candidates(source.schema))
@@ -487,6 +490,7 @@ def load_dataset(path: str | Path, input_format: str | None = None, key: str | N
     if renamed:
         profile.renamed_columns = renamed
         profile.notes.append(renaming_note(renamed))
+    profile.notes += [f"column {name!r}: {note}" for name, note in source.column_notes.items()]
     change = before.change() if before is not None else None
     if change:
         raise DataError(f"{file_path}: {change} while it was being read; run again once it is complete")

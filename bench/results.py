@@ -97,7 +97,9 @@ class Verification:
         changed = [c for c in self.columns if c.status != "kept"]
         if not changed:
             return "ok"
-        return "ok, " + "; ".join(f"{c.column} {c.status}" + (f" ({c.detail})" if c.detail else "") for c in changed)
+        # "ok" beside "lost" would read as a contradiction: say whose word the loss is within
+        lead = "ok as documented: " if any(c.status == "lost" for c in changed) else "ok, "
+        return lead + "; ".join(f"{c.column} {c.status}" + (f" ({c.detail})" if c.detail else "") for c in changed)
 
 
 @dataclass

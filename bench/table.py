@@ -8,7 +8,7 @@ comparing runs is ``bench.compare``, which adds its tables to a report built her
 
 Keys read from the run, beyond the dataclass fields (all optional; a missing key is left out):
 
-- ``run.dataset``: ``name``, ``rows``, ``arrow_bytes``, ``modality``
+- ``run.dataset``: ``name``, ``rows``, ``arrow_bytes``, ``modality``, ``columns`` (``name``, ``type``), ``notes``
 - ``run.settings``: ``repeat``, ``warmup``, ``lookups``, ``file_reads`` (a sentence: warm or cold page cache),
   ``cache`` (warm | cold | both), ``fsync`` (bool), ``purpose`` (the score's purpose, or None)
 - ``run.environment``: ``python``, ``platform``, ``cpu``
@@ -232,6 +232,26 @@ def dataset_line(ds: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+COLUMNS_LINE_CHARS = 200
+"""A dataset's columns are listed by name and type up to this length (two lines of a terminal); a wider
+table gets counts per type."""
+
+
+def _columns_line(columns: list[dict[str, Any]]) -> str:
+    """The column types the reader inferred (or was given): "id int64, zip string, ..." when that fits
+    one line, else "19 columns: 7 string, 5 int64, ..." (each column's type is in the run file)."""
+    from collections import Counter
+
+    if not columns:
+        return ""
+    listed = ", ".join(f"{c.get('name')} {c.get('type')}" for c in columns)
+    if len(listed) <= COLUMNS_LINE_CHARS:
+        return listed
+    counts = Counter(str(c.get("type")) for c in columns).most_common()
+    return (f"{len(columns)} columns: " + ", ".join(f"{n} {t}" for t, n in counts)
+            + "; each column's type: the run file's dataset.columns")
+
+
 def _timing_line(settings: dict[str, Any]) -> str:
     timing = []
     if settings.get("repeat") is not None:
@@ -295,6 +315,7 @@ def _header(run: Run, entries: list[Entry]) -> list[tuple[str, str]]:
     settings = run.settings
     lines = [
         ("dataset", dataset_line(run.dataset)),
+        ("columns", _columns_line(run.dataset.get("columns") or [])),
         *(("input", str(note)) for note in run.dataset.get("notes") or []),
         ("run", f"{run.run_id}, {run.started_at}" if run.started_at else run.run_id),
         ("timing", _timing_line(settings)),

@@ -21,11 +21,16 @@ from typing import TYPE_CHECKING
 
 from storeadvise.backends.base import quote_identifier
 from storeadvise.bench.results import ColumnFidelity, Verification
+from storeadvise.formatting import fmt_example
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
     from storeadvise.backends.base import Backend
+
+
+EXAMPLE_ROWS = 10_000
+"""A changed column's example value is looked for in the first this many rows of each side."""
 
 
 @dataclass
@@ -36,6 +41,8 @@ class _Checksums:
     column_sums: dict[str, int] = field(default_factory=dict)
     documented_sums: dict[str, int] = field(default_factory=dict)
     """For a value-level loss column: the sum over the written values changed as documented."""
+    head: list[pa.RecordBatch] = field(default_factory=list)
+    """The first ``EXAMPLE_ROWS`` rows, where an example of a changed value is looked for."""
 
 
 class _Accumulator:
@@ -57,6 +64,9 @@ class _Accumulator:
         if batch.num_rows == 0:
             return
         batch = _hashable(batch)
+        kept = sum(b.num_rows for b in self.result.head)
+        if kept < EXAMPLE_ROWS:
+            self.result.head.append(batch.slice(0, EXAMPLE_ROWS - kept))
         self.con.register("batch", batch)
         try:
             values = self.con.execute(self.sql).fetchall()[0]
@@ -99,6 +109,14 @@ def _hashable(batch: pa.RecordBatch) -> pa.RecordBatch:
 
     wider = _typemap.without_float16(batch.schema)
     return batch if wider is None else _typemap.to_storage(batch, wider)
+
+
+def _uncastable_example(column: pa.Array, target: pa.DataType) -> str:
+    """"e.g. 'abc'": the first returned value that does not cast back (within ``EXAMPLE_ROWS``)."""
+    from storeadvise.bench.formats.source import first_uncastable
+
+    value = first_uncastable(column.slice(0, EXAMPLE_ROWS), target, _cast_back)
+    return f"e.g. {fmt_example(value)}" if value is not None else ""
 
 
 def _cast_back(column: pa.Array, target: pa.DataType) -> pa.Array:
@@ -172,6 +190,7 @@ class _Returned:
     checksums: _Checksums
     types: dict[str, str | None]
     cast_failures: dict[str, str]
+    """Columns that could not be cast back, each with an example of a value that could not ("" if none)."""
     missing: set[str]
 
 
@@ -195,15 +214,15 @@ def _returned_checksums(plan: _Comparison, batches: Iterable[pa.RecordBatch]) ->
                 continue
             try:
                 arrays.append(_cast_back(batch.column(idx), f.type))
-            except ValueError as exc:
-                seen.cast_failures[f.name] = str(exc)
+            except ValueError:
+                seen.cast_failures[f.name] = _uncastable_example(batch.column(idx), f.type)
                 arrays.append(pa.nulls(batch.num_rows, f.type))
         returned.add(pa.RecordBatch.from_arrays(arrays, schema=schema))
     seen.checksums = returned.result
     return seen
 
 
-def _fidelity(f: pa.Field, plan: _Comparison, expected: _Checksums, got: _Returned) -> ColumnFidelity:
+def _fidelity(f: pa.Field, plan: _Comparison, expected: _Checksums, got: _Returned, example: str) -> ColumnFidelity:
     name, reason = f.name, plan.reasons[f.name]
     rtype = got.types[name]
     returned_sum = got.checksums.column_sums[name]
@@ -211,6 +230,8 @@ def _fidelity(f: pa.Field, plan: _Comparison, expected: _Checksums, got: _Return
         status, detail = "lost", "column missing from what came back"
     elif name in got.cast_failures:
         status, detail = "lost", f"came back as {rtype}, not convertible to {plan.schema.field(name).type}"
+        if got.cast_failures[name]:
+            detail += f" ({got.cast_failures[name]})"
         reason = None if name in plan.type_losses else reason
     elif expected.column_sums[name] != returned_sum:
         status, detail = "lost", "values changed"
@@ -224,6 +245,8 @@ def _fidelity(f: pa.Field, plan: _Comparison, expected: _Checksums, got: _Return
         status, detail = "kept", ""
     if status == "lost" and reason:
         detail = reason
+    if example:
+        detail = f"{detail}; {example}" if detail else example
     return ColumnFidelity(column=name, original_type=str(f.type), returned_type=rtype, status=status,
                           detail=detail, documented=status != "lost" or reason is not None)
 
@@ -239,14 +262,16 @@ def verify_round_trip(
     plan = _comparison(schema, backend)
     expected = _source_checksums(schema, source_batches, plan)
     got = _returned_checksums(plan, returned_batches)
-    fidelity = [_fidelity(f, plan, expected, got) for f in schema]
+    examples = _examples(schema.names, expected, got)
+    fidelity = [_fidelity(f, plan, expected, got, examples.get(f.name, "")) for f in schema]
     returned = got.checksums
 
     problems = []
     if returned.rows != expected.rows:
         diff = expected.rows - returned.rows
         problems.append(f"{diff} rows lost" if diff > 0 else f"{-diff} extra rows")
-    undocumented = [c.column for c in fidelity if not c.documented]
+    undocumented = [c.column + (f" ({examples[c.column]})" if examples.get(c.column) else "")
+                    for c in fidelity if not c.documented]
     if undocumented:
         problems.append("values changed in " + ", ".join(undocumented))
     same_rows = not returned.row_sums or returned.row_sums[0] in expected.row_sums
@@ -261,3 +286,42 @@ def verify_round_trip(
         flagged=bool(problems),
         message="; ".join(problems),
     )
+
+
+# -- an example of a changed value ---------------------------------------------------------------------
+def _examples(names: list[str], expected: _Checksums, got: _Returned) -> dict[str, str]:
+    """For each column whose values changed, one written value and what came back for it: "e.g. '01234'
+    → 1234" (empty when the first ``EXAMPLE_ROWS`` rows of both sides hold no such pair)."""
+    returned = got.checksums
+    changed = [n for n in names if n not in got.missing and n not in got.cast_failures
+               and expected.column_sums[n] != returned.column_sums[n]]
+    if not changed or not expected.head or not returned.head:
+        return {}
+    import duckdb
+    import pyarrow as pa
+
+    position = "_position_" + "_" * max(len(n) for n in names)  # longer than any name: unique
+    con = duckdb.connect()
+    for view, head in (("written", expected.head), ("returned", returned.head)):
+        table = pa.Table.from_batches(head).select(names)
+        con.register(view, table.append_column(position, pa.array(range(table.num_rows), pa.int64())))
+    # rows are paired by the columns that came back unchanged (the k-th row with the same values on
+    # each side), so a store that returns rows in another order still pairs a row with itself
+    pairing = [n for n in names if n not in changed and n not in got.missing and n not in got.cast_failures]
+    examples = {}
+    for name in changed:
+        found = con.execute(_example_sql(name, pairing, quote_identifier(position))).fetchall()
+        if found:
+            examples[name] = f"e.g. {fmt_example(found[0][0])} → {fmt_example(found[0][1])}"
+    return examples
+
+
+def _example_sql(column: str, pairing: list[str], position: str) -> str:
+    key = f"hash({', '.join(map(quote_identifier, pairing))})" if pairing else "0"
+    sides = {view: (f"SELECT {quote_identifier(column)} AS v, {position} AS p, {key} AS h, "
+                    f"row_number() OVER (PARTITION BY {key} ORDER BY {position}) AS k FROM {view}")
+             for view in ("written", "returned")}
+    return (f"WITH w AS ({sides['written']}), r AS ({sides['returned']}) "
+            "SELECT w.v, r.v FROM w JOIN r ON w.h = r.h AND w.k = r.k "
+            "WHERE w.v IS DISTINCT FROM r.v ORDER BY w.p LIMIT 1")
+

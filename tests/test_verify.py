@@ -169,3 +169,54 @@ def test_a_type_changing_loss_is_checked_against_its_documented_form() -> None:
     v = verify_round_trip(table.schema, table.to_batches(), garbage.to_batches(), backend)
     col = next(c for c in v.columns if c.column == "blob")
     assert v.flagged and not col.documented and "beyond the documented mapping" in col.detail
+
+
+# -- which column, and an example value before and after ---------------------------------------------
+
+def test_a_changed_column_is_named_with_one_value_before_and_after_in_any_row_order() -> None:
+    table = pa.table({"id": [1, 2, 3, 4], "zip": ["98765", "01234", "00501", "12345"]})
+    returned = table.set_column(1, "zip", pa.array(["98765", "1234", "501", "12345"])).take([3, 2, 1, 0])
+    v = verify_round_trip(table.schema, table.to_batches(), returned.to_batches(max_chunksize=1), _Declares())
+    # rows are paired through the unchanged id, so the example is a row with itself, not a neighbour
+    assert v.flagged and "values changed in zip (e.g. '01234' → '1234')" in v.message
+    col = next(c for c in v.columns if c.column == "zip")
+    assert col.status == "lost" and "e.g. '01234' → '1234'" in col.detail
+    assert "zip" in v.summary and "'01234'" in v.summary
+
+
+def test_a_documented_value_loss_shows_an_example_too(with_nan: pa.Table) -> None:
+    returned = with_nan.set_column(1, "x", pa.array([None, float("inf"), 2.5]))
+    v = verify_round_trip(with_nan.schema, with_nan.to_batches(), returned.to_batches(), _NanAsNull())
+    assert not v.flagged
+    assert v.summary == "ok as documented: x lost (NaN is stored as NULL; e.g. nan → null)"
+
+
+def test_an_example_is_cut_short_and_printable() -> None:
+    long = "\x1b[31m" + "y" * 200
+    table = pa.table({"s": [long]})
+    v = verify_round_trip(table.schema, table.to_batches(), pa.table({"s": ["z"]}).to_batches(), _Declares())
+    assert "\x1b" not in v.message and "\\x1b" in v.message
+    assert "y" * 60 not in v.message and "…" in v.message
+
+
+def test_the_table_prints_the_column_and_example_beside_the_verdict() -> None:
+    from storeadvise.bench.report import render
+    from storeadvise.bench.results import BackendRun, Measurement, Run, Stats
+
+    table = pa.table({"id": [1, 2], "zip": ["01234", "98765"]})
+    returned = table.set_column(1, "zip", pa.array(["1234", "98765"]))
+    v = verify_round_trip(table.schema, table.to_batches(), returned.to_batches(), _Declares())
+    run = Run(run_id="r", started_at="", finished_at="", environment={}, dataset={"name": "d", "rows": 2},
+              settings={}, backends=[BackendRun("csv", verification=v, measurements=[
+                  Measurement("csv", "read", stats=Stats.of([0.1, 0.1, 0.1]), rows=2)])])
+    for fmt in ("table", "markdown", "html"):
+        text = render(run, fmt) if fmt != "table" else render(run, fmt, color=False, width=300)
+        assert "zip" in text and "'01234' → '1234'" in text.replace("&#x27;", "'"), fmt
+
+
+def test_a_column_that_cannot_be_cast_back_shows_a_value_that_could_not() -> None:
+    table = pa.table({"id": [1, 2, 3], "n": [1, 2, 3]})
+    returned = table.set_column(1, "n", pa.array(["1", "two", "3"]))
+    v = verify_round_trip(table.schema, table.to_batches(), returned.to_batches(), _Declares())
+    col = next(c for c in v.columns if c.column == "n")
+    assert v.flagged and col.detail == "came back as string, not convertible to int64 (e.g. 'two')"

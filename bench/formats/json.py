@@ -28,7 +28,11 @@ from storeadvise.bench.formats.source import (
     arrow_message,
     fail,
     first_char,
+    first_uncastable,
     integer_type,
+    offset_note,
+    rounding_note,
+    untypable,
 )
 from storeadvise.errors import DataError
 
@@ -156,6 +160,8 @@ class _PolarsJsonSource(Source):
         """Columns polars read as 128-bit integers (values beyond int64), which it cannot export to
         Arrow: read as their digits, then given the narrowest exact type."""
         self._raw_schema: pa.Schema = pa.schema([])
+        self.user_types: dict[str, pa.DataType] = {}
+        """Text columns the user gave a type (``take_types``): a value that does not parse is an error."""
 
     def _plan(self, head: pa.Table) -> None:
         """Decide the final schema from the first rows: plain layouts, temporal strings and wide integers
@@ -175,7 +181,19 @@ class _PolarsJsonSource(Source):
                 target = temporal_type(head.column(field.name))
                 if target is not None:
                     self.from_text[field.name] = target
+                    note = offset_note(pa.field(field.name, target), head.column(field.name).drop_null())
+                    if note:
+                        self.column_notes[field.name] = note
         self._set_schema()
+
+    def take_types(self, types: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
+        """A text column is parsed from its text into the given type (a timestamp keeps the text's
+        precision); the others are cast after reading."""
+        text = {name: t for name, t in types.items() if pa.types.is_string(self._raw_schema.field(name).type)}
+        self.from_text.update(text)
+        self.user_types.update(text)
+        self._set_schema()
+        return {name: t for name, t in types.items() if name not in text}
 
     def _wide_integers_as_text(self, schema: Any) -> Any:
         """The polars schema with 128-bit integer columns read as text (see ``wide_integers``)."""
@@ -195,12 +213,15 @@ class _PolarsJsonSource(Source):
             try:
                 table = table.set_column(index, name, pc.cast(table.column(index), target))
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+                if name in self.user_types:
+                    raise untypable(self.path, name, target, first_uncastable(table.column(index), target)) from None
                 raise SchemaConflict(self.path, name, f"a value is not a {target}: {arrow_message(exc)}") from None
         yield from table.to_batches(BATCH_ROWS)
 
     def repair(self, conflict: SchemaConflict) -> None:
         if self.from_text.pop(conflict.column, None) is None:
             raise conflict
+        self.column_notes.pop(conflict.column, None)
         self._set_schema()
 
 
@@ -229,6 +250,42 @@ class JsonLinesSource(_PolarsJsonSource):
             raise self._diagnose(exc) from None
         self._plan(head.to_arrow())
         self._use_pyarrow = any(pa.types.is_nested(f.type) for f in self._raw_schema)
+        if not self._use_pyarrow:
+            self._note_rounded_floats()
+
+    def _as_text(self, names: list[str]) -> pa.Table:
+        """The first ``TEMPORAL_SAMPLE_ROWS`` rows of these columns as polars reads them as text: a
+        number's text as written in the file."""
+        import polars as pl
+
+        schema = pl.Schema({n: pl.String if n in names else t for n, t in self._pl_schema.items()})
+        return pl.scan_ndjson(self.path, schema=schema).select(names).head(TEMPORAL_SAMPLE_ROWS).collect().to_arrow()
+
+    def _note_rounded_floats(self) -> None:
+        """A float column whose text float64 cannot hold exactly (an integer beyond 2^53 beside
+        fractions, more than 17 digits) gets a note (``rounding_note``)."""
+        floats = [f.name for f in self._raw_schema if pa.types.is_floating(f.type)]
+        if not floats:
+            return
+        text = self._as_text(floats)
+        for name in floats:
+            note = rounding_note(name, text.column(name).drop_null().cast(pa.string()))
+            if note:
+                self.column_notes[name] = note
+
+    def take_types(self, types: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
+        """Read as polars streams them, any flat column is parsed from its text into the given type (a
+        number's digits as written, not a float64's); with nested columns (pyarrow reads), text columns only."""
+        import polars as pl
+
+        if self._use_pyarrow:
+            return super().take_types(types)
+        for name, target in types.items():
+            if not pa.types.is_nested(target) and not pa.types.is_nested(self._raw_schema.field(name).type):
+                self._pl_schema = pl.Schema({n: pl.String if n == name else t for n, t in self._pl_schema.items()})
+                index = self._raw_schema.get_field_index(name)
+                self._raw_schema = self._raw_schema.set(index, pa.field(name, pa.string()))
+        return super().take_types(types)
 
     def _diagnose(self, exc: BaseException) -> DataError:
         return _diagnose_json_lines(self.path) or fail(

@@ -27,13 +27,16 @@ from typing import Any
 import pyarrow as pa
 
 from storeadvise.errors import DataError
+from storeadvise.formatting import fmt_example
 
 CSV_BLOCK_BYTES = 4 << 20
 """pyarrow's CSV block (it infers types from the first one): 4 MiB reads as fast as the 1 MiB default
 and sees four times more rows before deciding (docs/decisions.md, 'CSV inputs read in 4 MiB blocks')."""
 BATCH_ROWS = 65_536
 
-_INTEGER = re.compile(r"^\s*[+-]?\d+\s*$")
+INTEGER_PATTERN = r"^\s*[+-]?\d+\s*$"
+"""Text that writes one integer (any size)."""
+_INTEGER = re.compile(INTEGER_PATTERN)
 
 
 def integer_text(text: str) -> bool:
@@ -59,6 +62,46 @@ def integer_type(texts: list[str], at_least: pa.DataType | None = None) -> pa.Da
         if all(low <= n <= high for n in numbers):
             return pa.decimal128(38, 0) if name.startswith("decimal") else pa.type_for_alias(name)
     return pa.string()
+
+
+_NONZERO_OFFSET = r"\d{2}:\d{2}(:\d{2}(\.\d+)?)?\s*[+-](0[1-9]|1\d|\d{2}:?(0[1-9]|[1-5]\d))"
+
+
+def offset_note(field: pa.Field, texts: pa.Array) -> str | None:
+    """The note (``Source.column_notes``) for a zoned timestamp column read from text with UTC offsets
+    other than zero: the instants are kept, the offsets are not (every value is read as UTC)."""
+    import pyarrow.compute as pc
+
+    if not (pa.types.is_timestamp(field.type) and field.type.tz is not None) or not len(texts):
+        return None
+    matches = pc.match_substring_regex(texts, _NONZERO_OFFSET)
+    if not pc.any(matches).as_py():
+        return None
+    example = fmt_example(texts.filter(matches)[0].as_py())
+    return (f"timestamps with UTC offsets such as {example} are read as the same instants "
+            f"in UTC; the offsets are not kept (--dtype {field.name}=string keeps the text)")
+
+
+_EIGHTEEN_SIGNIFICANT_DIGITS = r"^\s*[+-]?[0.]*[1-9](\.?\d){16}\.?\d*[1-9]"
+"""From the first non-zero digit to a later non-zero one, at least 18 digits (the exponent not counted)."""
+_LONG_INTEGER = r"^\s*[+-]?\d{16,}\s*$"
+"""An integer of 16 digits or more: from 2^53 (9007199254740992) on, float64 skips integers."""
+
+
+def rounding_note(column: str, texts: pa.Array) -> str | None:
+    """The note (``Source.column_notes``) for a float64 column read from text that float64 cannot hold
+    exactly: more significant digits than it keeps (17), or an integer beyond 2^53 in a column that
+    also holds fractions; None when every value is exact."""
+    import pyarrow.compute as pc
+
+    many = texts.filter(pc.match_substring_regex(texts, _EIGHTEEN_SIGNIFICANT_DIGITS)).to_pylist()
+    skipped = [t for t in texts.filter(pc.match_substring_regex(texts, _LONG_INTEGER)).to_pylist()
+               if int(t) != int(float(t))]
+    found = many or skipped
+    if not found:
+        return None
+    return (f"values such as {fmt_example(found[0])} are read as float64, which rounds them (it keeps 17 "
+            f"significant digits); --dtype {column}=decimal128(38, S) or =string keeps every digit")
 
 
 class SchemaConflict(DataError):
@@ -108,9 +151,18 @@ class Source:
     def __init__(self, path: Path, name: str) -> None:
         self.path = path
         self.format = name
+        self.column_notes: dict[str, str] = {}
+        """What the reader decided about a column's type that a user must know (a column kept as text,
+        zone offsets turned into UTC), one sentence per column; shown with the run's header."""
 
     def stream(self) -> Iterator[pa.RecordBatch]:
         raise NotImplementedError
+
+    def take_types(self, types: dict[str, pa.DataType]) -> dict[str, pa.DataType]:
+        """Read these columns in the types the user gave, where the reader can parse its text straight
+        into them (a CSV's "01234" read as a string keeps its zero; cast from int64 it would not);
+        return the ones it cannot, which ``TypedSource`` casts after reading."""
+        return types
 
     def repair(self, conflict: SchemaConflict) -> None:
         """Widen the conflicting column so that the next stream reads it; DataError if impossible."""
@@ -220,26 +272,97 @@ def unique_names(names: list[str]) -> list[str]:
     return result
 
 
-class RenamedSource:
-    """A source whose columns are given other names; everything else (reading, repairs, errors) is
-    delegated to the source, whose own methods must run (not ``Source``'s defaults)."""
+class _SourceView:
+    """A source seen with its fields changed (``_field``) and its columns converted to match
+    (``_column``); everything else (reading, repairs, errors, notes) is delegated to the source, whose
+    own methods must run (not ``Source``'s defaults)."""
 
-    def __init__(self, source: Source, names: list[str]) -> None:
+    def __init__(self, source: Source) -> None:
         self.source = source
-        self.names = names
 
     def __getattr__(self, attribute: str) -> Any:
         return getattr(self.source, attribute)
 
+    def _field(self, position: int, field: pa.Field) -> pa.Field:
+        raise NotImplementedError
+
+    def _column(self, field: pa.Field, column: pa.Array) -> pa.Array:
+        return column
+
     @property
     def schema(self) -> pa.Schema:
         schema = self.source.schema
-        return pa.schema([f.with_name(n) for f, n in zip(schema, self.names, strict=True)], metadata=schema.metadata)
+        return pa.schema([self._field(i, f) for i, f in enumerate(schema)], metadata=schema.metadata)
 
     def stream(self) -> Iterator[pa.RecordBatch]:
         schema = self.schema
         for batch in self.source.stream():
-            yield pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+            columns = [self._column(f, column) for f, column in zip(schema, batch.columns, strict=True)]
+            yield pa.RecordBatch.from_arrays(columns, schema=schema)
+
+
+class RenamedSource(_SourceView):
+    """A source whose columns are given other names."""
+
+    def __init__(self, source: Source, names: list[str]) -> None:
+        super().__init__(source)
+        self.names = names
+
+    def _field(self, position: int, field: pa.Field) -> pa.Field:
+        return field.with_name(self.names[position])
+
+
+class TypedSource(_SourceView):
+    """A source whose columns are cast to the types the user gave (``--dtype``, ``--schema``) as they
+    are read; a value the type cannot take is a ``DataError`` naming the column, the type and the value."""
+
+    def __init__(self, source: Source, types: dict[str, pa.DataType]) -> None:
+        super().__init__(source)
+        self.types = types
+
+    def _field(self, position: int, field: pa.Field) -> pa.Field:
+        return field.with_type(self.types.get(field.name, field.type))
+
+    def _column(self, field: pa.Field, column: pa.Array) -> pa.Array:
+        if field.name not in self.types or column.type.equals(field.type):
+            return column
+        try:
+            return column.cast(field.type)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError) as exc:
+            raise untypable(self.path, field.name, field.type, first_uncastable(column, field.type), exc) from None
+
+
+def first_uncastable(column: pa.Array, target: pa.DataType,
+                     cast: Callable[[pa.Array, pa.DataType], Any] | None = None) -> Any:
+    """The first value of ``column`` that ``cast`` cannot convert to ``target`` (error path only; the
+    arrays' own cast unless another is given)."""
+    for i in range(len(column)):
+        value = column.slice(i, 1)
+        try:
+            value.cast(target) if cast is None else cast(value, target)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, pa.ArrowTypeError, ValueError):
+            return value[0].as_py()
+    return None
+
+
+def untypable(path: Path, column: str, target: pa.DataType, value: Any, exc: BaseException | None = None) -> DataError:
+    """The one-line error for a column that cannot be read in the type the user gave."""
+    shown = fmt_example(value) if value is not None else arrow_message(exc) if exc is not None else "a value"
+    return fail(path, f"column {column!r} cannot be read as {target} (--dtype/--schema): {shown} does not fit "
+                      "that type", f"give {column!r} a type that holds it, such as string")
+
+
+def with_column_types(source: Source, types: dict[str, pa.DataType]) -> Source | TypedSource:
+    """The source reading its columns in ``types``: the reader parses those it can, the rest are cast."""
+    from storeadvise.bench.formats.dtypes import check_columns
+
+    if not types:
+        return source
+    check_columns(types, source.schema.names)
+    for name in types:
+        source.column_notes.pop(name, None)  # the user decided this column's type
+    rest = source.take_types(dict(types))
+    return TypedSource(source, rest) if rest else source
 
 
 def with_unique_names(source: Source) -> tuple[Source | RenamedSource, list[dict[str, Any]]]:
