@@ -13,6 +13,7 @@ Only ``bench.runner`` holds a clock: this module says *what* a call does, never 
 from __future__ import annotations
 
 import itertools
+import mmap
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -111,18 +112,110 @@ class Tally:
     nbytes: int
 
 
-def consume(result: pa.Table | pa.RecordBatch | Iterable[pa.RecordBatch]) -> Tally:
-    """Count what a read-like call returned: a table, a batch, or a stream of batches (drained here).
+PAGE_BYTES = mmap.PAGESIZE
 
-    Every read-like operation's result passes through this one function, so that whatever counting a
-    result means is the same for every backend and every read.
+
+def consume(result: pa.Table | pa.RecordBatch | Iterable[pa.Table | pa.RecordBatch] | None) -> Tally:
+    """Materialise and count what a read-like call returned: a table, a batch, or a stream of either
+    (drained here); None (a call that returned nothing) moved nothing.
+
+    Every read-like operation's result passes through this one function, inside the timer, so that
+    a read means the same for every backend: the data is in this process's memory. One byte of every
+    page of every buffer the result uses is read (validity and offset buffers, the children of nested
+    columns and dictionaries included), so a memory-mapped file is faulted in and a lazily produced
+    buffer is produced; the bytes are not otherwise inspected, which costs a few microseconds per
+    megabyte (docs/decisions.md, 'A read is consumed by touching every page of its buffers').
     """
+    if result is None:
+        return Tally(0, 0)
     batches = (result,) if hasattr(result, "num_rows") else result
     rows = nbytes = 0
     for batch in batches:
         rows += batch.num_rows
         nbytes += batch.nbytes
+        for column in batch.columns:
+            for chunk in getattr(column, "chunks", (column,)):
+                for buffer, start, stop in _regions(chunk):
+                    _touch(buffer, start, stop)
     return Tally(rows, nbytes)
+
+
+def _touch(buffer: pa.Buffer, start: int, stop: int) -> None:
+    """Read one byte of every memory page that bytes ``start:stop`` of ``buffer`` lie on: one per
+    ``PAGE_BYTES`` from the first byte, and the last byte (the stride may step past the last page)."""
+    if stop <= start:
+        return
+    view = memoryview(buffer)[start:stop]
+    view[::PAGE_BYTES].tobytes()
+    view[-1]
+
+
+def _regions(array: pa.Array) -> Iterator[tuple[pa.Buffer, int, int]]:
+    """The byte ranges ``(buffer, start, stop)`` that hold ``array``'s values. A slice of a larger array
+    uses part of its buffers (a batch cut from a table, one row of a lookup), so only its part counts:
+    consuming it must not cost a read of everything its buffers hold."""
+    import pyarrow as pa
+
+    kind = array.type
+    if pa.types.is_dictionary(kind):
+        yield from _regions(array.indices)
+        yield from _regions(array.dictionary)
+        return
+    buffers = array.buffers()
+    first, count = array.offset, len(array)
+    if buffers and buffers[0] is not None:  # validity bitmap
+        yield buffers[0], first // 8, -(-(first + count) // 8)
+    if pa.types.is_struct(kind):
+        for i in range(kind.num_fields):
+            yield from _regions(array.field(i))  # the child sliced as the struct is
+    elif _is_variable_width(kind):
+        yield from _offset_regions(array, buffers)
+    elif pa.types.is_fixed_size_list(kind):
+        yield from _regions(array.values.slice(first * kind.list_size, count * kind.list_size))
+    elif len(buffers) == 2 and buffers[1] is not None and _bit_width(kind):
+        bits = _bit_width(kind)
+        yield buffers[1], first * bits // 8, -(-(first + count) * bits // 8)
+    else:  # a layout not described here (unions, views, run-end encoding): all of its buffers
+        yield from ((b, 0, b.size) for b in buffers[1:] if b is not None)
+
+
+def _is_variable_width(kind: pa.DataType) -> bool:
+    """Strings, binaries, lists and maps: an offsets buffer says where each value lies in the data."""
+    import pyarrow as pa
+
+    return any(test(kind) for test in (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary,
+                                       pa.types.is_large_binary, pa.types.is_list, pa.types.is_large_list,
+                                       pa.types.is_map))
+
+
+def _offset_regions(array: pa.Array, buffers: list[pa.Buffer | None]) -> Iterator[tuple[pa.Buffer, int, int]]:
+    """The offsets of a variable-width array's values, then the values they point at: bytes of a
+    string or binary column, the child array of a list or map."""
+    import pyarrow as pa
+
+    kind = array.type
+    width = 8 if any(test(kind) for test in (pa.types.is_large_string, pa.types.is_large_binary,
+                                             pa.types.is_large_list)) else 4
+    offsets = buffers[1]
+    first, count = array.offset, len(array)
+    if offsets is None or offsets.size == 0:
+        return
+    yield offsets, first * width, (first + count + 1) * width
+    view = memoryview(offsets)
+    start = int.from_bytes(view[first * width:(first + 1) * width], "little", signed=True)
+    stop = int.from_bytes(view[(first + count) * width:(first + count + 1) * width], "little", signed=True)
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_map(kind):
+        yield from _regions(array.values.slice(start, stop - start))
+    elif buffers[2] is not None:
+        yield buffers[2], start, stop
+
+
+def _bit_width(kind: pa.DataType) -> int:
+    """Bits per value of a fixed-width type, 0 for any other."""
+    try:
+        return kind.bit_width
+    except ValueError:
+        return 0
 
 
 def _sent(batch: pa.RecordBatch, result: Any) -> Tally:
@@ -159,6 +252,18 @@ def _needs_data(plan: WorkloadPlan) -> str | None:
 def _append(backend: Backend, batch: pa.RecordBatch) -> None:
     """Add ``batch`` to what is stored: one call serves both the batch append and the single-row write."""
     backend.append(batch)
+
+
+def _first_batch(backend: Backend) -> list[pa.RecordBatch]:
+    """Open a scan, take its first batch (none when nothing is stored) and close the scan: what a
+    training loop waits for before its first step."""
+    stream = iter(backend.scan())
+    try:
+        return list(itertools.islice(stream, 1))
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
 
 
 def _holds_key(plan: WorkloadPlan, key: Any, table: pa.Table) -> bool:
@@ -198,15 +303,23 @@ class Operation:
     """After the calls, the stored rows must be the dataset's plus the rows the calls added."""
     answers: Callable[[WorkloadPlan, Any, Any], bool] | None = None
     """Whether one call's result answers its input (a lookup returns its key's row), or None."""
+    built_on: str | None = None
+    """The declared operation this one is made of (time to first batch is part of a scan): a backend
+    supports it exactly when it declares that one, and never names it in ``supports``."""
 
-    def supported_by(self, backend: Backend) -> bool:
-        return self.name in backend.supports
+    @property
+    def declared_as(self) -> str:
+        """The name a backend's ``supports`` must hold for this operation."""
+        return self.built_on or self.name
+
+    def supported_by(self, backend: Backend | type[Backend]) -> bool:
+        return self.declared_as in backend.supports
 
     def call(self, backend: Backend, given: Any) -> Any:
         """One call, refused with ``UnsupportedOperation`` when the backend does not declare it (even if
         the backend method it uses serves another operation the backend does declare)."""
-        if self.name not in backend.supports:
-            raise UnsupportedOperation(backend.why_unsupported(self.name))
+        if not self.supported_by(backend):
+            raise UnsupportedOperation(backend.why_unsupported(self.declared_as))
         return self.run(backend, given)
 
     def call_counted(self, backend: Backend, given: Any) -> tuple[Any, Tally]:
@@ -232,6 +345,11 @@ OPERATIONS: dict[str, Operation] = {
         Operation(
             "scan", "iterate over all rows in batches, one batch in memory at a time", latency=False, mutates=False,
             inputs=_every_call(lambda plan: None), run=lambda backend, _: backend.scan(), count=_returned,
+        ),
+        Operation(
+            "first_batch", "open a scan and have its first batch in memory (the wait before a first step)",
+            latency=False, mutates=False, inputs=_every_call(lambda plan: None),
+            run=lambda backend, _: _first_batch(backend), count=_returned, built_on="scan",
         ),
         Operation(
             "project", "read a subset of the columns", latency=False, mutates=False,
@@ -269,3 +387,9 @@ OPERATIONS: dict[str, Operation] = {
     )
 }
 """Every operation, in run order: reads before mutations."""
+
+
+def operations_of(backend: Backend | type[Backend]) -> list[str]:
+    """The operations a backend (or backend class) can run, in run order: those it declares, and
+    those built on one it declares."""
+    return [name for name, op in OPERATIONS.items() if op.supported_by(backend)]

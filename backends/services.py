@@ -175,6 +175,8 @@ class ServiceStatus:
     embedded: bool = False
     version: str | None = None
     unavailable: str | None = None
+    pid: int | None = None
+    """The process id of a server storeadvise started (the runner reads its memory), else None."""
 
     @property
     def shown_address(self) -> str:
@@ -420,7 +422,8 @@ class Services:
             service = server.service
             reason = self._wait_ready(server, deadline)
             if reason is None:
-                statuses[service.name] = ServiceStatus(service, server.address, embedded=True, version=server.version)
+                statuses[service.name] = ServiceStatus(service, server.address, embedded=True,
+                                                       version=server.version, pid=server.proc.pid)
             else:
                 statuses[service.name] = ServiceStatus(service, unavailable=reason)
                 self.started.remove(server)
