@@ -84,10 +84,10 @@ def _reset_high_water(process: str) -> bool:
 def release_retained_memory() -> None:
     """Hand back the memory Arrow's pool keeps for reuse after it was freed: a run after a warm-up
     would otherwise reuse it and show no growth. Only once pyarrow is imported (this module never
-    imports it). Not a garbage collection: one costs tens of milliseconds per run once pyarrow, polars
-    and DuckDB are loaded, and the runner drops its reference to a run's result before the next run,
-    so reference counting already frees it (docs/decisions.md, 'Peak memory starts from released
-    memory')."""
+    imports it). Not a garbage collection: one costs tens of milliseconds once pyarrow, polars and
+    DuckDB are loaded, and the runner drops its reference to a run's result before the next run, so
+    reference counting already frees it (docs/decisions.md, 'Peak memory: released once per
+    operation, before its first run')."""
     pyarrow = sys.modules.get("pyarrow")
     if pyarrow is not None:
         pyarrow.default_memory_pool().release_unused()
@@ -102,23 +102,24 @@ class PeakMemory:
     the mark before it unmaps or discards pages, so a peak freed before the block ends still counts.
     Arrow's allocations do not pass through Python's allocator, so tracemalloc would miss them;
     resident memory sees everything. For this process the block starts from the memory the
-    allocators retain handed back (``release_retained_memory``; outside any timer, in the block's
-    entry). ``process`` is "self" or another process's id (an embedded server: nothing is released
-    there). Where the mark cannot be reset or read (not Linux, another user's process), ``peak`` stays
-    None rather than a misleading number.
+    allocators retain handed back when ``release`` is True (``release_retained_memory``; outside any
+    timer, in the block's entry). ``process`` is "self" or another process's id (an embedded server:
+    nothing is released there). Where the mark cannot be reset or read (not Linux, another user's
+    process), ``peak`` stays None rather than a misleading number.
     """
 
     high_water: int = 0
     """The largest absolute resident size of this process seen by any PeakMemory block, in bytes
     (the process's own VmHWM is reset by every block, so it is kept here)."""
 
-    def __init__(self, process: str | int = "self") -> None:
+    def __init__(self, process: str | int = "self", *, release: bool = True) -> None:
         self.process = str(process)
+        self.release = release and self.process == "self"
         self.peak: int | None = None
         self._start: int | None = None
 
     def __enter__(self) -> PeakMemory:
-        if self.process == "self":
+        if self.release:
             release_retained_memory()
         if _reset_high_water(self.process):
             self._start = rss_bytes(self.process)

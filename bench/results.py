@@ -114,10 +114,11 @@ class Measurement:
     rows_per_s: float | None = None
     mb_per_s: float | None = None
     peak_memory_bytes: int | None = None
-    """The largest growth of this process's resident memory during one run (throughput ops) or over
-    the timed calls (latency ops): its resident high-water mark minus its resident size just before,
-    both read after the allocators returned what they keep (``bench.probes.PeakMemory``). 0 means
-    measured and no growth; None means not measured (the platform has no resettable high-water mark)."""
+    """The largest growth of this process's resident memory during one run, warm-ups included
+    (throughput ops), or over the timed calls (latency ops): its resident high-water mark minus its
+    resident size just before; the operation's first run starts after Arrow's pool returned what it
+    keeps (``bench.probes.PeakMemory``). 0 means measured and no growth; None means not measured (the
+    platform has no resettable high-water mark)."""
     bytes_at_rest: int | None = None  # write ops: size stored
     size_ratio: float | None = None  # bytes at rest / Arrow in-memory size
     latency: bool = False  # True: stats are per call and p50/p95/p99 matter

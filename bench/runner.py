@@ -523,12 +523,16 @@ class Runner:
             self.on_event(backend, op, "warm-up" if warming else f"run {len(runs.durations) + 1}/{c.repeat}")
             if setup:
                 setup()
-            with PeakMemory() as mem, self._server_memory() as server:
+            # Arrow's pool is released before the operation's first run only: released before every
+            # run, a read would pay for fresh pages each time (docs/decisions.md, 'Peak memory:
+            # released once per operation, before its first run').
+            first = not runs.warmups and not runs.durations
+            with PeakMemory(release=first) as mem, self._server_memory() as server:
                 t0 = time.perf_counter()
                 call()
                 elapsed = time.perf_counter() - t0
             if warming and elapsed <= c.max_time:
-                runs.warmups.append(elapsed)
+                runs.warm_up(elapsed, mem, server)
                 continue
             first_counted = first_counted or warming
             runs.count(elapsed, mem, server)
@@ -612,6 +616,12 @@ class _Runs:
 
     def count(self, seconds: float, mem: PeakMemory, server: PeakMemory | None) -> None:
         self.durations.append(seconds)
+        self.add_peaks(mem, server)
+
+    def warm_up(self, seconds: float, mem: PeakMemory, server: PeakMemory | None) -> None:
+        """A warm-up's time is kept apart; its memory peak counts (the first run is the one that
+        starts from released memory)."""
+        self.warmups.append(seconds)
         self.add_peaks(mem, server)
 
     def add_peaks(self, mem: PeakMemory, server: PeakMemory | None) -> None:
