@@ -12,6 +12,7 @@ Only ``bench.runner`` holds a clock: this module says *what* a call does, never 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import mmap
 from collections.abc import Callable, Iterable, Iterator
@@ -146,56 +147,74 @@ def _touch(buffer: pa.Buffer, start: int, stop: int) -> None:
     if stop <= start:
         return
     view = memoryview(buffer)[start:stop]
-    view[::PAGE_BYTES].tobytes()
-    view[-1]
+    if stop - start > PAGE_BYTES:
+        view[::PAGE_BYTES].tobytes()
+    view[0], view[-1]
+
+
+# How ``_regions`` reads an array of each type: where its values lie in its buffers.
+FIXED, OFFSETS, LIST, FIXED_LIST, STRUCT, DICTIONARY, WHOLE = range(7)
+
+
+@functools.lru_cache(maxsize=256)
+def _layout(kind: pa.DataType) -> tuple[int, int]:
+    """How an array of type ``kind`` lays out its values, and a number that goes with it: bits per
+    value (fixed width), bytes per offset (strings, binaries, lists, maps) or values per list (fixed-size
+    lists). Types repeat across columns and calls, so this is worked out once per type."""
+    import pyarrow as pa
+
+    t = pa.types
+    if t.is_dictionary(kind):
+        return DICTIONARY, 0
+    if t.is_struct(kind):
+        return STRUCT, 0
+    if t.is_fixed_size_list(kind):
+        return FIXED_LIST, kind.list_size
+    if t.is_string(kind) or t.is_binary(kind):
+        return OFFSETS, 4
+    if t.is_large_string(kind) or t.is_large_binary(kind):
+        return OFFSETS, 8
+    if t.is_list(kind) or t.is_map(kind):
+        return LIST, 4
+    if t.is_large_list(kind):
+        return LIST, 8
+    try:
+        bits = kind.bit_width
+    except ValueError:  # a layout not described here (unions, views, run-end encoding)
+        return WHOLE, 0
+    return (FIXED, bits) if bits and kind.num_buffers == 2 else (WHOLE, 0)
 
 
 def _regions(array: pa.Array) -> Iterator[tuple[pa.Buffer, int, int]]:
     """The byte ranges ``(buffer, start, stop)`` that hold ``array``'s values. A slice of a larger array
     uses part of its buffers (a batch cut from a table, one row of a lookup), so only its part counts:
     consuming it must not cost a read of everything its buffers hold."""
-    import pyarrow as pa
-
-    kind = array.type
-    if pa.types.is_dictionary(kind):
+    layout, size = _layout(array.type)
+    if layout == DICTIONARY:
         yield from _regions(array.indices)
         yield from _regions(array.dictionary)
         return
     buffers = array.buffers()
     first, count = array.offset, len(array)
-    if buffers and buffers[0] is not None:  # validity bitmap
+    if buffers[0] is not None:  # validity bitmap
         yield buffers[0], first // 8, -(-(first + count) // 8)
-    if pa.types.is_struct(kind):
-        for i in range(kind.num_fields):
+    if layout == FIXED:
+        yield buffers[1], first * size // 8, -(-(first + count) * size // 8)
+    elif layout in (OFFSETS, LIST):
+        yield from _offset_regions(array, buffers, layout, size)
+    elif layout == STRUCT:
+        for i in range(array.type.num_fields):
             yield from _regions(array.field(i))  # the child sliced as the struct is
-    elif _is_variable_width(kind):
-        yield from _offset_regions(array, buffers)
-    elif pa.types.is_fixed_size_list(kind):
-        yield from _regions(array.values.slice(first * kind.list_size, count * kind.list_size))
-    elif len(buffers) == 2 and buffers[1] is not None and _bit_width(kind):
-        bits = _bit_width(kind)
-        yield buffers[1], first * bits // 8, -(-(first + count) * bits // 8)
-    else:  # a layout not described here (unions, views, run-end encoding): all of its buffers
+    elif layout == FIXED_LIST:
+        yield from _regions(array.values.slice(first * size, count * size))
+    else:
         yield from ((b, 0, b.size) for b in buffers[1:] if b is not None)
 
 
-def _is_variable_width(kind: pa.DataType) -> bool:
-    """Strings, binaries, lists and maps: an offsets buffer says where each value lies in the data."""
-    import pyarrow as pa
-
-    return any(test(kind) for test in (pa.types.is_string, pa.types.is_large_string, pa.types.is_binary,
-                                       pa.types.is_large_binary, pa.types.is_list, pa.types.is_large_list,
-                                       pa.types.is_map))
-
-
-def _offset_regions(array: pa.Array, buffers: list[pa.Buffer | None]) -> Iterator[tuple[pa.Buffer, int, int]]:
+def _offset_regions(array: pa.Array, buffers: list[pa.Buffer | None], layout: int,
+                    width: int) -> Iterator[tuple[pa.Buffer, int, int]]:
     """The offsets of a variable-width array's values, then the values they point at: bytes of a
     string or binary column, the child array of a list or map."""
-    import pyarrow as pa
-
-    kind = array.type
-    width = 8 if any(test(kind) for test in (pa.types.is_large_string, pa.types.is_large_binary,
-                                             pa.types.is_large_list)) else 4
     offsets = buffers[1]
     first, count = array.offset, len(array)
     if offsets is None or offsets.size == 0:
@@ -204,18 +223,10 @@ def _offset_regions(array: pa.Array, buffers: list[pa.Buffer | None]) -> Iterato
     view = memoryview(offsets)
     start = int.from_bytes(view[first * width:(first + 1) * width], "little", signed=True)
     stop = int.from_bytes(view[(first + count) * width:(first + count + 1) * width], "little", signed=True)
-    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_map(kind):
+    if layout == LIST:
         yield from _regions(array.values.slice(start, stop - start))
     elif buffers[2] is not None:
         yield buffers[2], start, stop
-
-
-def _bit_width(kind: pa.DataType) -> int:
-    """Bits per value of a fixed-width type, 0 for any other."""
-    try:
-        return kind.bit_width
-    except ValueError:
-        return 0
 
 
 def _sent(batch: pa.RecordBatch, result: Any) -> Tally:
