@@ -52,7 +52,7 @@ PURPOSES: dict[str, Purpose] = {
             "exploration", "exploration (to play with on your own)",
             "load it all into a DataFrame, poke at it, write it once",
             ("explore", "play", "ad-hoc", "adhoc", "on-your-own"),
-            ("write", "read"),
+            ("write", "read", "first_batch"),
             Metric("read + write median", "read + write median time", "s", True, ("read", "write"), "median"),
         ),
         Purpose(
@@ -67,7 +67,7 @@ PURPOSES: dict[str, Purpose] = {
             "training", "training",
             "read it for many epochs, a subset of the columns, in batches",
             ("train",),
-            ("write", "read", "scan", "project"),
+            ("write", "read", "scan", "first_batch", "project"),
             # A full read is the next best measure of an epoch's cost where batch scans are not supported.
             Metric("scan throughput", "full-scan throughput (rows/s)", "rows/s", False, ("scan",), "rows_per_s",
                    substitutes={"scan": "read"}),

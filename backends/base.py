@@ -318,11 +318,13 @@ class Backend(abc.ABC):
 
     def describe(self) -> dict[str, Any]:
         """Name, kind, supported operations and type mapping, for listings and saved results."""
+        from storeadvise.backends.operations import operations_of
+
         return {
             "name": self.name,
             "kind": self.kind,
             "aliases": list(self.aliases),
-            "supports": sorted(self.supports),
+            "supports": operations_of(self),
             "sweep_variants": list(self.sweep_variants),
             "type_mapping": dict(self.type_mapping),
             "durability": self.durability().guarantee,

@@ -12,7 +12,9 @@ Only ``bench.runner`` holds a clock: this module says *what* a call does, never 
 
 from __future__ import annotations
 
+import functools
 import itertools
+import mmap
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -111,18 +113,120 @@ class Tally:
     nbytes: int
 
 
-def consume(result: pa.Table | pa.RecordBatch | Iterable[pa.RecordBatch]) -> Tally:
-    """Count what a read-like call returned: a table, a batch, or a stream of batches (drained here).
+PAGE_BYTES = mmap.PAGESIZE
 
-    Every read-like operation's result passes through this one function, so that whatever counting a
-    result means is the same for every backend and every read.
+
+def consume(result: pa.Table | pa.RecordBatch | Iterable[pa.Table | pa.RecordBatch] | None) -> Tally:
+    """Materialise and count what a read-like call returned: a table, a batch, or a stream of either
+    (drained here); None (a call that returned nothing) moved nothing.
+
+    Every read-like operation's result passes through this one function, inside the timer, so that
+    a read means the same for every backend: the data is in this process's memory. One byte of every
+    page of every buffer the result uses is read (validity and offset buffers, the children of nested
+    columns and dictionaries included), so a memory-mapped file is faulted in and a lazily produced
+    buffer is produced; the bytes are not otherwise inspected, so data already in memory costs about
+    2 µs per megabyte (docs/decisions.md, 'A read is consumed by touching every page of its buffers').
     """
+    if result is None:
+        return Tally(0, 0)
     batches = (result,) if hasattr(result, "num_rows") else result
     rows = nbytes = 0
     for batch in batches:
         rows += batch.num_rows
         nbytes += batch.nbytes
+        for column in batch.columns:
+            for chunk in getattr(column, "chunks", (column,)):
+                for buffer, start, stop in _regions(chunk):
+                    _touch(buffer, start, stop)
     return Tally(rows, nbytes)
+
+
+def _touch(buffer: pa.Buffer, start: int, stop: int) -> None:
+    """Read one byte of every memory page that bytes ``start:stop`` of ``buffer`` lie on: one per
+    ``PAGE_BYTES`` from the first byte, and the last byte (the stride may step past the last page)."""
+    if stop <= start:
+        return
+    view = memoryview(buffer)[start:stop]
+    if stop - start > PAGE_BYTES:
+        view[::PAGE_BYTES].tobytes()
+    view[0], view[-1]
+
+
+# How ``_regions`` reads an array of each type: where its values lie in its buffers.
+FIXED, OFFSETS, LIST, FIXED_LIST, STRUCT, DICTIONARY, WHOLE = range(7)
+
+
+@functools.lru_cache(maxsize=256)
+def _layout(kind: pa.DataType) -> tuple[int, int]:
+    """How an array of type ``kind`` lays out its values, and a number that goes with it: bits per
+    value (fixed width), bytes per offset (strings, binaries, lists, maps) or values per list (fixed-size
+    lists). Types repeat across columns and calls, so this is worked out once per type."""
+    import pyarrow as pa
+
+    t = pa.types
+    if t.is_dictionary(kind):
+        return DICTIONARY, 0
+    if t.is_struct(kind):
+        return STRUCT, 0
+    if t.is_fixed_size_list(kind):
+        return FIXED_LIST, kind.list_size
+    if t.is_string(kind) or t.is_binary(kind):
+        return OFFSETS, 4
+    if t.is_large_string(kind) or t.is_large_binary(kind):
+        return OFFSETS, 8
+    if t.is_list(kind) or t.is_map(kind):
+        return LIST, 4
+    if t.is_large_list(kind):
+        return LIST, 8
+    try:
+        bits = kind.bit_width
+    except ValueError:  # a layout not described here (unions, views, run-end encoding)
+        return WHOLE, 0
+    return (FIXED, bits) if bits and kind.num_buffers == 2 else (WHOLE, 0)
+
+
+def _regions(array: pa.Array) -> Iterator[tuple[pa.Buffer, int, int]]:
+    """The byte ranges ``(buffer, start, stop)`` that hold ``array``'s values. A slice of a larger array
+    uses part of its buffers (a batch cut from a table, one row of a lookup), so only its part counts:
+    consuming it must not cost a read of everything its buffers hold."""
+    layout, size = _layout(array.type)
+    if layout == DICTIONARY:
+        yield from _regions(array.indices)
+        yield from _regions(array.dictionary)
+        return
+    buffers = array.buffers()
+    first, count = array.offset, len(array)
+    if buffers[0] is not None:  # validity bitmap
+        yield buffers[0], first // 8, -(-(first + count) // 8)
+    if layout == FIXED:
+        yield buffers[1], first * size // 8, -(-(first + count) * size // 8)
+    elif layout in (OFFSETS, LIST):
+        yield from _offset_regions(array, buffers, layout, size)
+    elif layout == STRUCT:
+        for i in range(array.type.num_fields):
+            yield from _regions(array.field(i))  # the child sliced as the struct is
+    elif layout == FIXED_LIST:
+        yield from _regions(array.values.slice(first * size, count * size))
+    else:
+        yield from ((b, 0, b.size) for b in buffers[1:] if b is not None)
+
+
+def _offset_regions(array: pa.Array, buffers: list[pa.Buffer | None], layout: int,
+                    width: int) -> Iterator[tuple[pa.Buffer, int, int]]:
+    """The offsets of a variable-width array's values, then the values they point at: bytes of a
+    string or binary column, the child array of a list or map."""
+    offsets = buffers[1]
+    first, count = array.offset, len(array)
+    if offsets is None or offsets.size == 0:
+        return
+    yield offsets, first * width, (first + count + 1) * width
+    view = memoryview(offsets)
+    start = int.from_bytes(view[first * width:(first + 1) * width], "little", signed=True)
+    stop = int.from_bytes(view[(first + count) * width:(first + count + 1) * width], "little", signed=True)
+    if layout == LIST:
+        yield from _regions(array.values.slice(start, stop - start))
+    elif buffers[2] is not None:
+        yield buffers[2], start, stop
 
 
 def _sent(batch: pa.RecordBatch, result: Any) -> Tally:
@@ -159,6 +263,18 @@ def _needs_data(plan: WorkloadPlan) -> str | None:
 def _append(backend: Backend, batch: pa.RecordBatch) -> None:
     """Add ``batch`` to what is stored: one call serves both the batch append and the single-row write."""
     backend.append(batch)
+
+
+def _first_batch(backend: Backend) -> list[pa.RecordBatch]:
+    """Open a scan, take its first batch (none when nothing is stored) and close the scan: what a
+    training loop waits for before its first step."""
+    stream = iter(backend.scan())
+    try:
+        return list(itertools.islice(stream, 1))
+    finally:
+        close = getattr(stream, "close", None)
+        if close is not None:
+            close()
 
 
 def _holds_key(plan: WorkloadPlan, key: Any, table: pa.Table) -> bool:
@@ -202,15 +318,23 @@ class Operation:
     """Reads what is stored, so its time depends on whether that is in a cache (``--cache`` measures it
     warm, cold or both). Not for the operations that store data, nor for a stream's round trip, which
     reads back only the record it has just sent."""
+    built_on: str | None = None
+    """The declared operation this one is made of (time to first batch is part of a scan): a backend
+    supports it exactly when it declares that one, and never names it in ``supports``."""
 
-    def supported_by(self, backend: Backend) -> bool:
-        return self.name in backend.supports
+    @property
+    def declared_as(self) -> str:
+        """The name a backend's ``supports`` must hold for this operation."""
+        return self.built_on or self.name
+
+    def supported_by(self, backend: Backend | type[Backend]) -> bool:
+        return self.declared_as in backend.supports
 
     def call(self, backend: Backend, given: Any) -> Any:
         """One call, refused with ``UnsupportedOperation`` when the backend does not declare it (even if
         the backend method it uses serves another operation the backend does declare)."""
-        if self.name not in backend.supports:
-            raise UnsupportedOperation(backend.why_unsupported(self.name))
+        if not self.supported_by(backend):
+            raise UnsupportedOperation(backend.why_unsupported(self.declared_as))
         return self.run(backend, given)
 
     def call_counted(self, backend: Backend, given: Any) -> tuple[Any, Tally]:
@@ -236,6 +360,11 @@ OPERATIONS: dict[str, Operation] = {
         Operation(
             "scan", "iterate over all rows in batches, one batch in memory at a time", latency=False, mutates=False,
             inputs=_every_call(lambda plan: None), run=lambda backend, _: backend.scan(), count=_returned,
+        ),
+        Operation(
+            "first_batch", "open a scan and have its first batch in memory (the wait before a first step)",
+            latency=False, mutates=False, inputs=_every_call(lambda plan: None),
+            run=lambda backend, _: _first_batch(backend), count=_returned, built_on="scan",
         ),
         Operation(
             "project", "read a subset of the columns", latency=False, mutates=False,
@@ -273,3 +402,9 @@ OPERATIONS: dict[str, Operation] = {
     )
 }
 """Every operation, in run order: reads before mutations."""
+
+
+def operations_of(backend: Backend | type[Backend]) -> list[str]:
+    """The operations a backend (or backend class) can run, in run order: those it declares, and
+    those built on one it declares."""
+    return [name for name, op in OPERATIONS.items() if op.supported_by(backend)]

@@ -179,6 +179,8 @@ class ServiceStatus:
     data_dir: Path | None = None
     """The folder where the embedded server stores its data (None for yours, or one that keeps none
     on disk): the files a cold read evicts from the page cache."""
+    pid: int | None = None
+    """The process id of a server storeadvise started (the runner reads its memory), else None."""
 
     @property
     def shown_address(self) -> str:
@@ -446,9 +448,8 @@ class Services:
             service = server.service
             reason = self._wait_ready(server, deadline)
             if reason is None:
-                statuses[service.name] = ServiceStatus(
-                    service, server.address, embedded=True, version=server.version, data_dir=server.data_dir
-                )
+                statuses[service.name] = ServiceStatus(service, server.address, embedded=True, version=server.version,
+                                                       data_dir=server.data_dir, pid=server.proc.pid)
             else:
                 statuses[service.name] = ServiceStatus(service, unavailable=reason)
                 self.started.remove(server)

@@ -6,7 +6,7 @@ from typing import Any
 
 from storeadvise.backends import REGISTRY, backend_class
 from storeadvise.backends.masking import mask_secrets
-from storeadvise.backends.operations import OPERATIONS
+from storeadvise.backends.operations import operations_of
 
 
 def list_backends() -> list[dict[str, Any]]:
@@ -31,7 +31,7 @@ def list_backends() -> list[dict[str, Any]]:
                 "kind": cls.kind,
                 "aliases": list(cls.aliases),
                 "service": cls.service.describe() if cls.service else None,
-                "supports": [op for op in OPERATIONS if op in cls.supports],
+                "supports": operations_of(cls),
                 "type_mapping": dict(cls.type_mapping),
             }
         )

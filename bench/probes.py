@@ -9,9 +9,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-_STATUS = "/proc/self/status"
-_STATM = "/proc/self/statm"
-_CLEAR_REFS = "/proc/self/clear_refs"
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 RECORDED_EXTRAS = ("embedded", "dev")
@@ -54,8 +51,8 @@ def _read(path: str) -> bytes | None:
         os.close(fd)
 
 
-def _status_kib(field: str) -> int | None:
-    data = _read(_STATUS)
+def _status_kib(field: str, process: str = "self") -> int | None:
+    data = _read(f"/proc/{process}/status")
     if data is None:
         return None
     at = data.find(field.encode() + b":")
@@ -64,14 +61,15 @@ def _status_kib(field: str) -> int | None:
     return int(data[at + len(field) + 1 : data.index(b"\n", at)].split()[0])
 
 
-def _rss_bytes() -> int | None:
-    data = _read(_STATM)
+def rss_bytes(process: str = "self") -> int | None:
+    """Resident size of this process (or of the process with id ``process``), None where unknown."""
+    data = _read(f"/proc/{process}/statm")
     return None if data is None else int(data.split()[1]) * _PAGE
 
 
-def _reset_high_water() -> bool:
+def _reset_high_water(process: str) -> bool:
     try:
-        fd = os.open(_CLEAR_REFS, os.O_WRONLY)
+        fd = os.open(f"/proc/{process}/clear_refs", os.O_WRONLY)
     except OSError:
         return False
     try:
@@ -83,35 +81,58 @@ def _reset_high_water() -> bool:
         os.close(fd)
 
 
-class PeakMemory:
-    """Peak resident-memory growth of the process during a ``with`` block, in bytes.
+def release_retained_memory() -> None:
+    """Hand back the memory Arrow's pool keeps for reuse after it was freed: a run after a warm-up
+    would otherwise reuse it and show no growth. Only once pyarrow is imported (this module never
+    imports it). Not a garbage collection: one costs tens of milliseconds once pyarrow, polars and
+    DuckDB are loaded, and the runner drops its reference to a run's result before the next run, so
+    reference counting already frees it (docs/decisions.md, 'Peak memory: released once per
+    operation, before its first run')."""
+    pyarrow = sys.modules.get("pyarrow")
+    if pyarrow is not None:
+        pyarrow.default_memory_pool().release_unused()
 
-    Linux resets the high-water mark (VmHWM) when "5" is written to /proc/self/clear_refs, so the
-    peak of each operation is measured on its own. Arrow's allocations do not pass through Python's
-    allocator, so tracemalloc would miss them; resident memory sees everything. Where the reset is
-    not possible (not Linux), ``peak`` stays None rather than reporting a misleading number.
+
+class PeakMemory:
+    """Peak resident-memory growth of a process during a ``with`` block, in bytes: its resident
+    high-water mark at the end minus its resident size at the start.
+
+    Linux resets the high-water mark (VmHWM) to the current resident size when "5" is written to
+    /proc/<pid>/clear_refs, so the peak of each operation is measured on its own; the kernel updates
+    the mark before it unmaps or discards pages, so a peak freed before the block ends still counts.
+    Arrow's allocations do not pass through Python's allocator, so tracemalloc would miss them;
+    resident memory sees everything. For this process the block starts from the memory the
+    allocators retain handed back when ``release`` is True (``release_retained_memory``; outside any
+    timer, in the block's entry). ``process`` is "self" or another process's id (an embedded server:
+    nothing is released there). Where the mark cannot be reset or read (not Linux, another user's
+    process), ``peak`` stays None rather than a misleading number.
     """
 
     high_water: int = 0
-    """The largest absolute resident size seen by any PeakMemory block in this process, in bytes
+    """The largest absolute resident size of this process seen by any PeakMemory block, in bytes
     (the process's own VmHWM is reset by every block, so it is kept here)."""
 
-    def __init__(self) -> None:
+    def __init__(self, process: str | int = "self", *, release: bool = True) -> None:
+        self.process = str(process)
+        self.release = release and self.process == "self"
         self.peak: int | None = None
         self._start: int | None = None
 
     def __enter__(self) -> PeakMemory:
-        if _reset_high_water():
-            self._start = _rss_bytes()
+        if self.release:
+            release_retained_memory()
+        if _reset_high_water(self.process):
+            self._start = rss_bytes(self.process)
         return self
 
     def __exit__(self, *exc: object) -> None:
         if self._start is None:
             return
-        hwm = _status_kib("VmHWM")
+        hwm = _status_kib("VmHWM", self.process)
         if hwm is not None:
             self.peak = max(0, hwm * 1024 - self._start)
-            PeakMemory.high_water = max(PeakMemory.high_water, hwm * 1024)
+            if self.process == "self":
+                PeakMemory.high_water = max(PeakMemory.high_water, hwm * 1024)
 
 
 def peak_rss_bytes() -> int | None:

@@ -115,18 +115,28 @@ class Measurement:
     arrow_bytes: int = 0  # Arrow in-memory size of what one repeat touched
     rows_per_s: float | None = None
     mb_per_s: float | None = None
-    peak_memory_bytes: int | None = None  # peak resident memory growth during the operation
+    peak_memory_bytes: int | None = None
+    """The largest growth of this process's resident memory during one run, warm-ups included
+    (throughput ops), or over the timed calls (latency ops): its resident high-water mark minus its
+    resident size just before; the operation's first run starts after Arrow's pool returned what it
+    keeps (``bench.probes.PeakMemory``). 0 means measured and no growth; None means not measured (the
+    platform has no resettable high-water mark)."""
     bytes_at_rest: int | None = None  # write ops: size stored
     size_ratio: float | None = None  # bytes at rest / Arrow in-memory size
     latency: bool = False  # True: stats are per call and p50/p95/p99 matter
     extra: dict[str, Any] = field(default_factory=dict)
+    """Facts beside the figures. The runner fills ``warmup_runs`` (runs or calls not counted; 0 means
+    the figure rests on unwarmed runs), ``warmup_seconds`` (their timings), ``wall_seconds``, ``calls``
+    (latency ops), ``note``, and for a backend whose server storeadvise started,
+    ``server_peak_memory_bytes`` (the server process's resident high-water growth during the same
+    runs, None where it cannot be read) and ``server_rss_bytes`` (its resident size afterwards)."""
     cache: str | None = None
     """Read-like ops: the state of the caches the runs started in, ``warm`` | ``cold`` | ``lukewarm`` |
     ``unknown`` (``bench.cache``); why it is not the state asked for in ``extra["cache_reason"]``."""
     durable: bool | None = None
     """Write-like ops: the stored data was on stable storage when the call returned (``Backend.durability``)."""
     warnings: list[str] = field(default_factory=list)
-    """One line each about this figure (a first run much slower than the rest, ...)."""
+    """One-line warnings about the figure (the first run much slower than the rest, as hyperfine warns)."""
 
 
 @dataclass

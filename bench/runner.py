@@ -13,8 +13,11 @@ the others go on; an operation that raises becomes "failed: why" for that cell o
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import math
 import shutil
+import statistics
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -29,7 +32,7 @@ from storeadvise.backends.base import Backend, BackendSettings
 from storeadvise.backends.masking import mask_secrets, remember_secrets
 from storeadvise.backends.operations import OPERATIONS, Operation, Tally, WorkloadPlan
 from storeadvise.bench import cache
-from storeadvise.bench.probes import PeakMemory, environment, peak_rss_bytes, total_memory_bytes
+from storeadvise.bench.probes import PeakMemory, environment, peak_rss_bytes, rss_bytes, total_memory_bytes
 from storeadvise.bench.results import (
     FAILED,
     OK,
@@ -115,6 +118,13 @@ or operation only."""
 
 LATENCY_WARMUP_CALLS = 5
 MIN_LATENCY_CALLS = 10
+MIN_COUNTED_RUNS = 3
+"""Counted runs an operation gets even once its budget is spent, when one run takes under a tenth of
+the budget: a median needs a few runs to mean something, and these cost under a third of the budget."""
+FIRST_RUN_FACTOR = 2.0
+"""A first run slower than this many times the counted runs' median is warned about (hyperfine warns
+when the first run is an outlier among the rest; with the handful of runs a budget gives, a ratio to
+the median is the steadier test)."""
 
 
 @dataclass
@@ -292,6 +302,7 @@ class Runner:
     def _finished(self, m: Measurement) -> None:
         self._ops_done += 1
         self._emit(m.backend, m.op, summary(m), measurement=m, finished=True)
+        self._server_pid: int | None = None  # the embedded server of the backend being measured
 
     # -- the whole run ---------------------------------------------------------------------------
     def run(self) -> Run:
@@ -427,6 +438,7 @@ class Runner:
             return entry
         backend = cls(settings)
         entry.description = backend.describe()
+        self._server_pid = settings.service.pid if settings.service else None
         try:
             self._emit(name, "", "connecting")
             backend.open()
@@ -557,6 +569,7 @@ class Runner:
                        before_run: Callable[[], None] | None = None) -> Measurement:
         measured, tallies = self._repeat_calls(backend, op, plan, before_run)
         m.stats, m.peak_memory_bytes, m.extra = measured.stats, measured.peak_memory_bytes, measured.extra
+        m.warnings = measured.warnings
         m.rows, m.arrow_bytes = measured.rows, measured.arrow_bytes
         if op.checks_row_count:
             added = sum(t.rows for t in tallies)
@@ -602,8 +615,9 @@ class Runner:
     def _repeat(
         self, backend: str, op: str, call: Callable[[], None], setup: Callable[[], None] | None = None
     ) -> Measurement:
-        """Warm-up runs, then counted runs until `repeat` runs or the time budget is spent (at least one
-        counted run). ``setup`` runs before every run, outside the timer (a write starts empty).
+        """Warm-up runs, then counted runs until `repeat` runs or the time budget is spent (see
+        ``budget_spent``: at least ``MIN_COUNTED_RUNS`` when a run takes under a tenth of it). ``setup``
+        runs before every run, outside the timer (a write starts empty).
 
         A warm-up that alone takes longer than the budget is counted instead of thrown away: for an
         operation that slow, what a warm-up removes (first-call costs, cold caches) is small next to
@@ -612,71 +626,89 @@ class Runner:
         """
         c = self.config
         started = time.perf_counter()
-        durations: list[float] = []
-        peak = 0
-        warmups = 0
+        runs = _Runs()
         first_counted = False
-        while len(durations) < c.repeat:
+        while len(runs.durations) < c.repeat:
             check_stop()
-            warming = warmups < c.warmup and not first_counted
-            self._emit(backend, op, "warm-up" if warming else f"run {len(durations) + 1}/{c.repeat}")
+            warming = len(runs.warmups) < c.warmup and not first_counted
+            self._emit(backend, op, "warm-up" if warming else f"run {len(runs.durations) + 1}/{c.repeat}")
             if setup:
                 setup()
-            with PeakMemory() as mem:
+            # Arrow's pool is released before the operation's first run only: released before every
+            # run, a read would pay for fresh pages each time (docs/decisions.md, 'Peak memory:
+            # released once per operation, before its first run').
+            first = not runs.warmups and not runs.durations
+            with PeakMemory(release=first) as mem, self._server_memory() as server:
                 t0 = time.perf_counter()
                 call()
                 elapsed = time.perf_counter() - t0
-            if warming:
-                warmups += 1
-                if elapsed <= c.max_time:
-                    continue
-                first_counted = True
-            durations.append(elapsed)
-            if mem.peak is not None:
-                peak = max(peak, mem.peak)
-            if time.perf_counter() - started > c.max_time:
+            if warming and elapsed <= c.max_time:
+                runs.warm_up(elapsed, mem, server)
+                continue
+            first_counted = first_counted or warming
+            runs.count(elapsed, mem, server)
+            if budget_spent(runs.durations, time.perf_counter() - started, c.max_time):
                 break
-        m = Measurement(backend=backend, op=op, stats=Stats.of(durations), peak_memory_bytes=peak or None)
-        m.extra = {"warmup_runs": warmups - int(first_counted), "wall_seconds": round(time.perf_counter() - started, 3)}
+        m = Measurement(backend=backend, op=op, stats=Stats.of(runs.durations))
+        self._record_runs(m, runs)
+        m.extra["wall_seconds"] = round(time.perf_counter() - started, 3)
         if first_counted:
             m.extra["note"] = f"one run, counted without a warm-up: it took longer than the {c.max_time:g} s budget"
-        elif len(durations) < c.repeat:
-            m.extra["note"] = f"{len(durations)} of {c.repeat} runs: the {c.max_time:g} s budget was spent"
+        elif len(runs.durations) < c.repeat:
+            m.extra["note"] = f"{len(runs.durations)} of {c.repeat} runs: the {c.max_time:g} s budget was spent"
         return m
+
+    def _server_memory(self) -> contextlib.AbstractContextManager[PeakMemory | None]:
+        """The embedded server's own peak memory during a run, when storeadvise started that server."""
+        return PeakMemory(self._server_pid) if self._server_pid else contextlib.nullcontext()
+
+    def _record_runs(self, m: Measurement, runs: _Runs) -> None:
+        """Peaks, warm-ups and the first-run warning of ``runs`` into ``m``."""
+        m.peak_memory_bytes = runs.peak
+        m.extra.update(warmup_runs=len(runs.warmups), warmup_seconds=[round(t, 6) for t in runs.warmups])
+        if self._server_pid:
+            m.extra["server_peak_memory_bytes"] = runs.server_peak
+            m.extra["server_rss_bytes"] = rss_bytes(str(self._server_pid))
+        warning = first_run_warning(runs.warmups, runs.durations)
+        if warning:
+            m.warnings.append(warning)
 
     def _latency(self, backend: Backend, op: Operation, plan: WorkloadPlan, m: Measurement,
                  before_call: Callable[[], None] | None = None) -> Measurement:
-        """Many single calls, each timed on its own. A call's result is counted after its clock stops:
-        the latency is that of the call alone. ``before_call`` (a cold read's eviction) runs before
-        every call, warm-ups included, outside the clock."""
+        """Many single calls, each timed on its own. A call's clock runs until its result is consumed
+        (``consume``: in this process's memory), as a throughput run's does: a lookup's latency is
+        that of having the row, not of being promised it. ``before_call`` (a cold read's eviction) runs
+        before every call, warm-ups included, outside the clock."""
         prepare = before_call or (lambda: None)
         c = self.config
         calls = max(MIN_LATENCY_CALLS, c.lookups) + LATENCY_WARMUP_CALLS
         inputs = list(itertools.islice(op.inputs(plan), calls))
+        runs = _Runs()
         for item in inputs[:LATENCY_WARMUP_CALLS]:
             prepare()
-            op.count(item, op.call(backend, item))
-        durations: list[float] = []
+            t0 = time.perf_counter()
+            op.call_counted(backend, item)
+            runs.warmups.append(time.perf_counter() - t0)
         results: list[tuple[Any, Any]] = []
         started = time.perf_counter()
-        with PeakMemory() as mem:
+        with PeakMemory() as mem, self._server_memory() as server:
             for item in inputs[LATENCY_WARMUP_CALLS:] if len(inputs) > LATENCY_WARMUP_CALLS + 1 else inputs:
                 prepare()
                 t0 = time.perf_counter()
-                result = op.call(backend, item)
-                durations.append(time.perf_counter() - t0)
-                op.count(item, result)
+                result, _ = op.call_counted(backend, item)
+                runs.durations.append(time.perf_counter() - t0)
                 check_stop()
                 if op.answers:
                     results.append((item, result))
-                if time.perf_counter() - started > c.max_time and len(durations) >= MIN_LATENCY_CALLS:
+                if time.perf_counter() - started > c.max_time and len(runs.durations) >= MIN_LATENCY_CALLS:
                     break
-        m.stats = Stats.of(durations)
-        m.peak_memory_bytes = mem.peak
+        runs.add_peaks(mem, server)
+        m.stats = Stats.of(runs.durations)
         m.rows = 1
-        m.extra = {"calls": len(durations)}
-        if len(durations) < len(inputs) - LATENCY_WARMUP_CALLS:
-            m.extra["note"] = f"{len(durations)} calls: the {c.max_time:g} s budget was spent"
+        m.extra = {"calls": len(runs.durations)}
+        self._record_runs(m, runs)
+        if len(runs.durations) < len(inputs) - LATENCY_WARMUP_CALLS:
+            m.extra["note"] = f"{len(runs.durations)} calls: the {c.max_time:g} s budget was spent"
         if op.answers:
             misses = [item for item, result in results if not op.answers(plan, item, result)]
             m.extra["misses"] = len(misses)
@@ -687,6 +719,61 @@ class Runner:
                 )
         _throughput(m)
         return m
+
+
+@dataclass
+class _Runs:
+    """The runs of one operation so far: counted and warm-up durations, and the largest memory peaks."""
+
+    durations: list[float] = field(default_factory=list)
+    warmups: list[float] = field(default_factory=list)
+    peak: int | None = None
+    server_peak: int | None = None
+
+    def count(self, seconds: float, mem: PeakMemory, server: PeakMemory | None) -> None:
+        self.durations.append(seconds)
+        self.add_peaks(mem, server)
+
+    def warm_up(self, seconds: float, mem: PeakMemory, server: PeakMemory | None) -> None:
+        """A warm-up's time is kept apart; its memory peak counts (the first run is the one that
+        starts from released memory)."""
+        self.warmups.append(seconds)
+        self.add_peaks(mem, server)
+
+    def add_peaks(self, mem: PeakMemory, server: PeakMemory | None) -> None:
+        self.peak = _larger(self.peak, mem.peak)
+        if server is not None:
+            self.server_peak = _larger(self.server_peak, server.peak)
+
+
+def _larger(a: int | None, b: int | None) -> int | None:
+    """The larger of two peaks, either of which may be unmeasured (None)."""
+    return b if a is None else a if b is None else max(a, b)
+
+
+def budget_spent(durations: list[float], wall_seconds: float, max_time: float) -> bool:
+    """Whether counting stops: the ``max_time`` budget is spent (set-up and warm-ups included), unless
+    fewer than ``MIN_COUNTED_RUNS`` runs are counted and a run takes under a tenth of the budget;
+    then a few more runs cost little and give the figure a spread."""
+    if wall_seconds <= max_time:
+        return False
+    return len(durations) >= MIN_COUNTED_RUNS or statistics.median(durations) * 10 > max_time
+
+
+def first_run_warning(warmups: list[float], durations: list[float]) -> str | None:
+    """hyperfine's "first run much slower" warning: the first COUNTED run took more than
+    ``FIRST_RUN_FACTOR`` times the median of the counted runs after it, so first-use costs the warm-ups
+    did not absorb weigh on the figure. A slow warm-up is what warm-ups are for and is not warned
+    about (its time is kept in ``extra["warmup_seconds"]``). None when no counted run follows the first."""
+    first, after = durations[0], durations[1:]
+    if not after:
+        return None
+    ratio = first / statistics.median(after) if statistics.median(after) > 0 else math.inf
+    if ratio <= FIRST_RUN_FACTOR:
+        return None
+    advice = "consider --warmup" if not warmups else f"consider --warmup {len(warmups) + 1} or more"
+    return (f"the first counted run took {fmt_time(first)}, {ratio:.1f}x the median of the rest: "
+            f"first-use costs (caches, connections) weigh on this figure; {advice}")
 
 
 def _note_input_change(run: Run, change: str | None) -> None:

@@ -28,7 +28,8 @@ def test_every_backend_runs_every_supported_op(tabular_run) -> None:
     run, _ = tabular_run
     assert [b.backend for b in run.backends] == FILE_BACKENDS
     rows_per_run = {
-        "write": 3_000, "read": 3_000, "scan": 3_000, "project": 3_000, "append": run.settings["plan"]["append_rows"],
+        "write": 3_000, "read": 3_000, "scan": 3_000, "first_batch": 3_000, "project": 3_000,
+        "append": run.settings["plan"]["append_rows"],
         "lookup": 1, "write_one": 1,
     }
     for b in run.backends:

@@ -2,7 +2,9 @@
 
 Every function starts from the same Arrow table (writes) or the file storeadvise wrote (reads) and ends
 where storeadvise ends: a file on disk, or an Arrow table in memory (pandas and polars results are
-converted to Arrow inside the timed call, since that is the result the work must produce). Reads take
+converted to Arrow inside the timed call, since that is the result the work must produce), which
+``pairs.time_calls`` then consumes inside the timing exactly as storeadvise's result is consumed (every
+page read, ``backends.operations.consume``), so a memory-mapped table is read on both sides. Reads take
 ``(path, columns, where)`` so that read, project, filter and lookup all come from one function.
 """
 

@@ -204,11 +204,25 @@ def timed(side: Side, calls: int = 1) -> float:
 
 
 def time_calls(call: Callable[[], Any], calls: int) -> tuple[float, Any]:
-    """Seconds per run of ``call`` over ``calls`` runs back to back, and what the last run returned."""
+    """Seconds per run of ``call`` over ``calls`` runs back to back, and what the last run returned.
+    A run ends when what it read is in memory: its result goes through ``consumed`` inside the timing,
+    whichever side it is."""
     t0 = perf_counter()
     for _ in range(calls):
-        result = call()
+        result = consumed(call())
     return (perf_counter() - t0) / calls, result
+
+
+def consumed(result: Any) -> Any:
+    """``result`` after the runner's consumer read it (``backends.operations.consume``: every page of
+    every buffer), when it is what a read returns (a table, or a list of tables, one per looked-up
+    key); anything else (a write's None) as it is. Both sides of every pair go through it, so a
+    zero-copy result is not compared with one that was read."""
+    from storeadvise.backends.operations import consume
+
+    if returned_rows(result) is not None:
+        consume(result)
+    return result
 
 
 def choose_fastest(candidates: list[Side], rounds: int | None = None) -> tuple[Side, dict[str, dict[str, Any]]]:
@@ -343,9 +357,9 @@ class _Pairing:
 def storeadvise_side(backend: Any, op: str, plan: Any, keys: list) -> Side:
     """The backend object driven through the operations table (not the CLI): one call with its input
     from ``plan``, after the operation's reset (a write starts from an empty store; untimed); a latency
-    operation's run is one call per item of ``keys``. The result is not counted (the runner's counting
-    is harness work that the direct calls do not do). The suite's plan writes its table in
-    ``WRITE_BATCH_ROWS``-row batches, as the runner does."""
+    operation's run is one call per item of ``keys``. Its result is consumed by ``time_calls``, as the
+    direct calls' are (the runner's counting beyond that is harness work the direct calls do not do).
+    The suite's plan writes its table in ``WRITE_BATCH_ROWS``-row batches, as the runner does."""
     from storeadvise.backends.operations import OPERATIONS
 
     operation = OPERATIONS[op]
