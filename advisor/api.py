@@ -25,8 +25,13 @@ def recommend(
     structure: str | None = None,
     arrival: str | None = None,
     latency: str | float | None = None,
-    readers: str | None = None,
+    readers: str | int | None = None,
+    writers: str | int | None = None,
     update: str | None = None,
+    items: str | int | None = None,
+    item_size: str | int | None = None,
+    stored_as: str | None = None,
+    memory: str | int | None = None,
     data: str | Path | None = None,
     rules: str | Path | None = None,
     bench: bool = False,
@@ -37,7 +42,11 @@ def recommend(
     """Rank the storage options for this data and purpose, with reasons, caveats and a runner-up.
 
     ``size`` takes ``"500MB"``-style text or bytes, ``rows`` ``"10k"``-style text or a count,
-    ``latency`` ``"5ms"``-style text or milliseconds. ``data`` profiles a file and fills in what
+    ``latency`` ``"5ms"``-style text or milliseconds. ``readers`` and ``writers`` take a number of
+    processes or ``one``/``team``/``many``; ``items`` and ``item_size`` describe media (their product
+    is the size when no size is given); ``memory`` is the RAM of the machine that will hold the data
+    (default: this machine's) and ``stored_as`` the file format ``size`` refers to, which together
+    give the estimated in-memory size the rules compare. ``data`` profiles a file and fills in what
     was not given (explicit arguments win). ``rules`` adds or overrides rules from a TOML file.
     ``bench=True`` measures the top candidates that have a backend on ``data`` (or on a generated
     sample of the modality, ``bench_rows`` rows) and re-ranks them by the numbers that matter for
@@ -45,7 +54,8 @@ def recommend(
     """
     given = {
         "modality": modality, "purpose": purpose, "size": size, "rows": rows, "structure": structure,
-        "arrival": arrival, "latency": latency, "readers": readers, "update": update,
+        "arrival": arrival, "latency": latency, "readers": readers, "writers": writers, "update": update,
+        "items": items, "item_size": item_size, "stored_as": stored_as, "memory": memory,
     }
     ruleset = load_rules(rules)
     inferred: dict[str, Any] = {}

@@ -17,16 +17,8 @@ from storeadvise.advisor.engine import evaluate
 from storeadvise.advisor.inputs import make_inputs
 from storeadvise.advisor.ruleset import builtin_rules
 
-# Cases the rules did not yet answer as the engineer would (removed as the rules learn them).
-NOT_YET: set[str] = {
-    "csv-exploration-40gb", "features-one-service", "features-many-replicas", "orders-many-writers",
-    "imagenet-training", "thumbnails-online", "podcast-audio-sharing", "sensor-lake", "documents-online",
-}
-
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
 def test_the_advisor_answers_each_case_as_a_senior_engineer_would(case):
-    if case.name in NOT_YET:
-        pytest.xfail("the rules do not answer this case yet")
     advice = evaluate(make_inputs(case.inputs), builtin_rules())
     assert (advice.best.option, advice.runner_up.option) == (case.first, case.runner_up), case.reason

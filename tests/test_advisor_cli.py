@@ -26,7 +26,7 @@ def test_recommend_plain_text_has_ranking_runner_up_avoid_and_rule_ids():
     lines = out.splitlines()
     first = next(line for line in lines if line.startswith("1 "))
     assert "sqlite" in first and "SA502" in first
-    assert "Runner-up:" in out and "MongoDB" in out
+    assert "Runner-up:" in out and "Redis" in out
     assert "Avoid:" in out and "csv" in out.split("Avoid:")[1]
     assert "\x1b[" not in out, "plain text when piped"
     assert "Rules fired: SA501, SA502" in out
