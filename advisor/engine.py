@@ -158,8 +158,8 @@ def candidate_backends(recommended: Sequence[Ranked], count: int = CANDIDATES) -
 
 
 def unmeasurable_candidates(recommended: Sequence[Ranked], count: int = CANDIDATES) -> list[Ranked]:
-    """The options ranked above the last measured candidate (or among the first ``count``) that the
-    harness cannot measure."""
+    """The recommended options the harness cannot measure that rank above the last of the ``count``
+    candidates it does measure (all of them when fewer can be measured)."""
     measured = 0
     out = []
     for r in recommended:
@@ -169,7 +169,16 @@ def unmeasurable_candidates(recommended: Sequence[Ranked], count: int = CANDIDAT
             measured += 1
         else:
             out.append(r)
-    return out[:count]
+    return out
+
+
+def unmeasured_note(recommended: Sequence[Ranked], count: int = CANDIDATES) -> str:
+    """A sentence naming the top candidates that cannot be measured, and why; empty when there are none."""
+    missing = unmeasurable_candidates(recommended, count)
+    if not missing:
+        return ""
+    listed = "; ".join(f"{r.option} ({r.measurement})" for r in missing)
+    return f"Not measured: {listed}. They keep the place the rules gave them."
 
 
 def _tie_key(r: Ranked, options: Mapping[str, Option]) -> tuple[Any, ...]:

@@ -64,8 +64,10 @@ class Option:
     def measurability(self) -> tuple[bool, str]:
         """Whether the harness can measure this option here and now, and a sentence saying with what
         (or why not), judged from the backend registry, the one list of backends."""
-        if self.advice_only or not self.backend:
+        if self.advice_only:
             return False, "advice only: not measured by storeadvise"
+        if not self.backend:
+            return False, "no backend: nothing stored for storeadvise to measure"
         from storeadvise.bench.api import backend_names
 
         if self.backend in backend_names():

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from storeadvise.advisor.engine import evaluate
 from storeadvise.advisor.evidence import apply_evidence, gather_evidence
-from storeadvise.advisor.grid import grid_cells, grid_markdown, readme_region
+from storeadvise.advisor.grid import grid_cells, grid_markdown, readme_region, stale_regions
 from storeadvise.advisor.inputs import CHOICES, make_inputs
 from storeadvise.advisor.profile import inputs_from_profile
-from storeadvise.advisor.ruleset import builtin_rules
+from storeadvise.advisor.ruleset import builtin_rules, load_rules
 from storeadvise.bench.results import BackendRun, Measurement, Run, Stats, Verification
 from storeadvise.errors import UsageError
 
@@ -74,6 +75,10 @@ def test_every_cell_has_a_reasoned_first_choice_and_runner_up(modality, purpose)
 
 def test_readme_grid_matches_the_rules():
     assert readme_region(README.read_text(encoding="utf-8")) == "\n" + grid_markdown()
+
+
+def test_every_generated_readme_region_matches_the_rules_and_the_registry():
+    assert stale_regions(README) == [], "run python -m storeadvise.advisor.grid --write README.md"
 
 
 # -- sanity a user would expect ---------------------------------------------------------------------
@@ -173,10 +178,31 @@ def test_evaluation_is_deterministic():
                for _ in range(3))
 
 
-def test_ties_rank_in_the_documented_option_order():
+def test_ties_rank_by_how_simple_an_option_is_to_run_never_by_file_order():
     advice = advise(modality="time-series", purpose="exploration")
     tied = [r.option for r in advice.recommendations if r.score == 2]
-    assert tied == ["csv", "duckdb"], "equal scores keep the order of rules.toml's options"
+    assert tied == ["csv", "duckdb"], "files before an embedded database"
+    rules = builtin_rules()
+    reversed_options = replace(rules, options=dict(reversed(list(rules.options.items()))))
+    again = evaluate(make_inputs({"modality": "time-series", "purpose": "exploration"}), reversed_options)
+    assert [r.option for r in again.recommendations] == [r.option for r in advice.recommendations]
+
+
+def test_a_tie_at_the_top_is_said_with_its_reason(tmp_path: Path):
+    path = tmp_path / "tie.toml"
+    path.write_text('[[rules]]\nid = "T1"\ntitle = "t"\nwhen = { purpose = "online" }\n'
+                    'then.redis = { score = 2, reason = "Redis." }\n', encoding="utf-8")
+    advice = evaluate(make_inputs({"modality": "tabular", "purpose": "online"}), load_rules(path))
+    assert [advice.best.option, advice.runner_up.option] == ["sqlite", "redis"]
+    assert advice.best.score == advice.runner_up.score == 5
+    assert any("sqlite and redis tie at +5" in n and "simpler to run" in n for n in advice.notes)
+
+
+def test_two_options_within_a_point_are_said_to_be_close():
+    advice = advise(modality="tabular", purpose="online", readers="20", writers="4", memory="64GB", size="5GB")
+    assert [advice.best.option, advice.runner_up.option] == ["redis", "postgres"]
+    assert any("within a point" in n for n in advice.notes)
+    assert not any("within a point" in n for n in advise(modality="tabular", purpose="online").notes)
 
 
 def test_json_structure_and_inputs_say_where_each_value_came_from():
