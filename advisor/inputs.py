@@ -66,8 +66,8 @@ QUANTITY_FIELDS: tuple[str, ...] = tuple(QUANTITY_KINDS)
 
 IN_MEMORY_FACTORS: dict[str, float] = {"csv": 1.5, "jsonl": 0.9, "parquet": 6.0, "arrow": 2.0}
 """Bytes a pandas DataFrame takes in memory per byte of the file it was read from, by file format:
-measured on the generated tabular, time-series and text samples (200k rows, pandas 3.1, pyarrow 25;
-the largest of the three, rounded up), docs/decisions.md "How much memory a file needs"."""
+measured on the generated tabular, time-series and text samples (the largest of the three, rounded
+up): (docs/decisions.md, 'How much memory a file needs')."""
 
 DERIVED_FIELDS: tuple[str, ...] = ("memory_ratio",)
 """Inputs the advisor computes, which rules can test but users do not give."""
