@@ -41,6 +41,8 @@ MODALITIES: dict[str, Modality] = {
                  ("sound", "speech", "recordings", "podcasts", "music"), 5_000_000, sample=False, media=True),
         Modality("text", "documents of free text", ("free-text", "freetext", "texts", "corpus"), 2_000,
                  sample=True, stored_as="jsonl"),
+        Modality("embeddings", "dense numeric arrays: embeddings, feature vectors, tensors",
+                 ("embedding", "arrays", "array", "vectors", "tensors"), 3_072, sample=False, stored_as="parquet"),
         Modality("nested", "nested documents: structs, lists, lists of structs",
                  ("documents", "document", "docs", "json", "nested-documents"), 1_000, sample=True,
                  stored_as="jsonl"),

@@ -211,8 +211,8 @@ def gather_evidence(advice: Recommendation, *, data: str | Path | None = None, r
     modality = advice.inputs.modality
     unmeasured = () if backends else tuple(n for n in [unmeasured_note(advice.recommendations)] if n)
     if data is None and modality not in SAMPLE_KINDS:
-        note = (f"Evidence is not available for {modality}: the harness has no sample generator or "
-                "backend for media; time your data loader on a sample of your files instead.")
+        note = (f"Evidence is not available for {modality}: the harness has no sample generator for it; "
+                "pass --data with a sample of your own, or time your data loader on a sample of your files.")
         return replace(advice, notes=(*advice.notes, note, *unmeasured))
     names = list(backends) if backends else candidate_backends(advice.recommendations)
     if not names:

@@ -49,6 +49,7 @@ EXPECTED_GRID = {
     "audio": ("files_index/objectstore", "objectstore/files_index", "files_index/webdataset",
               "files_index/objectstore", "files_index/objectstore"),
     "text": ("jsonl/parquet", "jsonl/parquet", "parquet/arrow", "parquet/delta", "sqlite/mongo"),
+    "embeddings": ("parquet/zarr", "parquet/zarr", "zarr/parquet", "parquet/lance", "vector_index/lance"),
     "nested": ("jsonl/parquet", "jsonl/parquet", "parquet/arrow", "parquet/delta", "mongo/postgres"),
 }
 

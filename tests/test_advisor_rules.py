@@ -84,7 +84,8 @@ def test_common_spellings_are_accepted(name, spelling, canonical):
 
 
 def test_unknown_value_lists_the_valid_ones():
-    with pytest.raises(UsageError, match="choose from tabular, time-series, images, video, audio, text, nested"):
+    with pytest.raises(UsageError, match="choose from tabular, time-series, images, video, audio, text, embeddings, "
+                                         "nested"):
         normalise_choice("modality", "spreadsheets")
 
 

@@ -253,3 +253,10 @@ def test_media_evidence_names_what_it_could_not_measure():
     out = gather_evidence(advise(modality="images", purpose="online", items="200k", item_size="15kB"))
     (note,) = [n for n in out.notes if n.startswith("Not measured:")]
     assert "lmdb (not yet measurable: no lmdb backend yet)" in note
+
+
+def test_embeddings_are_searched_with_a_vector_index_and_trained_from_arrays():
+    online = advise(modality="vectors", purpose="online")
+    assert online.best.option == "vector_index" and "advice only" in online.best.label
+    assert not online.best.measurable and "csv" in {r.option for r in online.avoid}
+    assert advise(modality="embeddings", purpose="training").best.option == "zarr"
