@@ -46,7 +46,8 @@ def recommend(
     processes or ``one``/``team``/``many``; ``items`` and ``item_size`` describe media (their product
     is the size when no size is given); ``memory`` is the RAM of the machine that will hold the data
     (default: this machine's) and ``stored_as`` the file format ``size`` refers to, which together
-    give the estimated in-memory size the rules compare. ``data`` profiles a file and fills in what
+    give the estimated in-memory size the rules compare. ``data`` profiles a file (or counts a folder
+    of media or text files) and fills in what
     was not given (explicit arguments win). ``rules`` adds or overrides rules from a TOML file.
     ``bench=True`` measures the top candidates that have a backend on ``data`` (or on a generated
     sample of the modality, ``bench_rows`` rows) and re-ranks them by the numbers that matter for
@@ -65,13 +66,15 @@ def recommend(
 
         inferred, notes = profile_inputs(data)
     inputs = make_inputs(given, inferred, inferred_from=Path(data).name if data is not None else "data")
-    advice = evaluate(inputs, ruleset, data=str(data) if data is not None else None)
+    # The harness measures tables: a folder of media files is profiled here but not benchmarked.
+    table = str(data) if data is not None and not Path(data).is_dir() else None
+    advice = evaluate(inputs, ruleset, data=table)
     if notes:
         advice = _with_notes(advice, notes)
     if bench:
         from storeadvise.advisor.evidence import gather_evidence
 
-        advice = gather_evidence(advice, data=data, rows=bench_rows, backends=bench_backends,
+        advice = gather_evidence(advice, data=table, rows=bench_rows, backends=bench_backends,
                                  options=bench_options)
     return advice
 

@@ -49,8 +49,9 @@ def _echo(text: str) -> None:
 @click.option("--writers", metavar="N|one|team|many",
               help="How many processes write it at the same time: a number, or one, team (2-9), many (10+).")
 @click.option("--update", metavar="append|in-place", help="How it changes: append-only, or updates in place.")
-@click.option("--data", "data", metavar="FILE", type=click.Path(dir_okay=False),
-              help=f"Profile this file ({', '.join(input_formats())}) to infer modality, structure and size.")
+@click.option("--data", "data", metavar="FILE|DIR", type=click.Path(),
+              help=f"Profile this file ({', '.join(input_formats())}) to infer modality, structure and size, "
+                   "or a folder of images, video, audio or text files to count them and their sizes.")
 @click.option("--rules", "rules", metavar="FILE", type=click.Path(dir_okay=False),
               help="A TOML file of your own rules, added to (or overriding) the built-in ones.")
 @click.option("--explain", is_flag=True, help="Print every rule that fired, why, and its sources.")

@@ -33,7 +33,7 @@ def _data_disagrees(values: Values, from_data: Values, source: str, prefix: str)
     if given is None or seen is None or given == seen or _is_media(given) == _is_media(seen):
         return []
     return [f"{prefix}modality {given}, but {source} holds {seen} data: the advice is for {given} as asked; "
-            "if the file is a table about the items, it is their manifest (see files_index, objectstore)"]
+            f"check {prefix}modality (a table that describes media items is their manifest)"]
 
 
 def _structure_on_media(values: Values, from_data: Values, source: str, prefix: str) -> list[str]:

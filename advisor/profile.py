@@ -53,7 +53,12 @@ def inputs_from_profile(profile: Any) -> tuple[dict[str, Any], list[str]]:
 
 
 def profile_inputs(path: str | Path) -> tuple[dict[str, Any], list[str]]:
-    """Profile the file at ``path`` and return the inputs it implies, with a note saying what was inferred."""
+    """Profile the file (or folder of media or text files) at ``path`` and return the inputs it implies,
+    with a note saying what was inferred."""
+    if Path(path).is_dir():
+        from storeadvise.advisor.folders import folder_inputs
+
+        return folder_inputs(path)
     from storeadvise.bench.api import open_dataset
 
     return inputs_from_profile(open_dataset(Path(path)).profile)
