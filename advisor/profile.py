@@ -7,6 +7,7 @@ file the same way. Imported only when ``--data`` is used: it pulls in pyarrow.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -59,6 +60,13 @@ def profile_inputs(path: str | Path) -> tuple[dict[str, Any], list[str]]:
         from storeadvise.advisor.folders import folder_inputs
 
         return folder_inputs(path)
+    from storeadvise.advisor.series import SAMPLE_ROWS, profile_series
     from storeadvise.bench.api import open_dataset
 
-    return inputs_from_profile(open_dataset(Path(path)).profile)
+    dataset = open_dataset(Path(path))
+    series = profile_series(dataset)
+    profile = dataset.profile
+    if series.long_format or series.epoch_unit:
+        profile = replace(profile, modality="time-series")
+    inferred, notes = inputs_from_profile(profile)
+    return inferred, [*notes, *series.notes(SAMPLE_ROWS)]
