@@ -249,7 +249,8 @@ def render_rules(ruleset: RuleSet, fmt: str = "text", rule_id: str | None = None
     rules = [ruleset.rule(rule_id)] if rule_id else list(ruleset.rules)
     if fmt == "json":
         data: dict[str, Any] = {
-            "options": {name: {**o.__dict__, "caveats": list(o.caveats), "measure_next": list(o.measure_next)}
+            "options": {name: {**o.__dict__, "caveats": list(o.caveats), "measure_next": list(o.measure_next),
+                               "measurement": o.measurability()[1]}
                         for name, o in ruleset.options.items()},
             "rules": [r.to_dict() for r in rules],
         }

@@ -104,6 +104,8 @@ def test_rules_lists_every_rule_and_shows_one_in_full():
 def test_rules_json_and_check():
     data = json.loads(run("rules", "--format", "json").output)
     assert set(data["options"]) >= {"memory", "files_index", "kafka"} and len(data["rules"]) >= 30
+    assert data["options"]["warehouse"]["measurement"].startswith("advice only")
+    assert data["options"]["sqlite"]["measurement"] == "measured by the sqlite backend"
     check = run("rules", "--check")
     assert check.exit_code == 0 and check.output.startswith("ok: ")
 
