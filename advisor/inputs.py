@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from storeadvise.advisor.contradictions import contradictions
 from storeadvise.errors import UsageError
 from storeadvise.formatting import format_quantity
 from storeadvise.modalities import MODALITIES
@@ -171,8 +172,6 @@ def make_inputs(given: Mapping[str, Any] | None = None, inferred: Mapping[str, A
                 origins[name] = f"{source} as {int(value)}"
             if source != "given":
                 from_data[name] = values[name]
-    from storeadvise.advisor.contradictions import contradictions
-
     warnings = contradictions(values, from_data, inferred_from, option_prefix)
     _assume_defaults(values, origins)
     _estimate_size(values, origins)
