@@ -23,21 +23,32 @@ class Modality:
     aliases: tuple[str, ...]  # other spellings the advisor accepts (after lower-casing, spaces to hyphens)
     row_bytes: int  # rough bytes per row or item, only to estimate a size from a row count
     sample: bool  # the harness generates samples of it, so it can be benchmarked without the user's data
+    media: bool = False  # items are files of encoded bytes (read one by one), not rows loaded into a table
+    stored_as: str | None = None  # the file format the advisor assumes a size refers to, when not told
+    extensions: tuple[str, ...] = ()  # file name endings that say a file in a folder is one item of it
 
 
 MODALITIES: dict[str, Modality] = {
     m.name: m
     for m in (
         Modality("tabular", "rows and columns of numbers, categories, text labels and dates",
-                 ("table", "tables", "structured"), 100, sample=True),
+                 ("table", "tables", "structured"), 100, sample=True, stored_as="csv"),
         Modality("time-series", "measurements indexed by time", ("timeseries", "ts", "time-series-data"), 50,
-                 sample=True),
-        Modality("images", "image files", ("image", "img", "photos", "pictures"), 200_000, sample=False),
-        Modality("video", "video files", ("videos", "movies", "clips"), 50_000_000, sample=False),
+                 sample=True, stored_as="csv"),
+        Modality("images", "image files", ("image", "img", "photos", "pictures"), 200_000, sample=False,
+                 media=True, extensions=("jpg", "jpeg", "png", "gif", "webp", "bmp", "tif", "tiff", "heic", "avif")),
+        Modality("video", "video files", ("videos", "movies", "clips"), 50_000_000, sample=False, media=True,
+                 extensions=("mp4", "mov", "mkv", "avi", "webm", "m4v", "mpeg", "mpg")),
+        Modality("audio", "audio files (speech, music, recordings)",
+                 ("sound", "speech", "recordings", "podcasts", "music"), 5_000_000, sample=False, media=True,
+                 extensions=("wav", "mp3", "flac", "ogg", "opus", "m4a", "aac")),
         Modality("text", "documents of free text", ("free-text", "freetext", "texts", "corpus"), 2_000,
-                 sample=True),
+                 sample=True, stored_as="jsonl", extensions=("txt", "md", "rst", "html", "htm")),
+        Modality("embeddings", "dense numeric arrays: embeddings, feature vectors, tensors",
+                 ("embedding", "arrays", "array", "vectors", "tensors"), 3_072, sample=False, stored_as="parquet"),
         Modality("nested", "nested documents: structs, lists, lists of structs",
-                 ("documents", "document", "docs", "json", "nested-documents"), 1_000, sample=True),
+                 ("documents", "document", "docs", "json", "nested-documents"), 1_000, sample=True,
+                 stored_as="jsonl"),
     )
 }
 """Modality name -> definition, in the order the advisor lists them."""

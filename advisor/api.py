@@ -25,8 +25,13 @@ def recommend(
     structure: str | None = None,
     arrival: str | None = None,
     latency: str | float | None = None,
-    readers: str | None = None,
+    readers: str | int | None = None,
+    writers: str | int | None = None,
     update: str | None = None,
+    items: str | int | None = None,
+    item_size: str | int | None = None,
+    stored_as: str | None = None,
+    memory: str | int | None = None,
     data: str | Path | None = None,
     dtype: Mapping[str, Any] | Sequence[str] | str | None = None,
     schema: str | Path | None = None,
@@ -40,10 +45,14 @@ def recommend(
     """Rank the storage options for this data and purpose, with reasons, caveats and a runner-up.
 
     ``size`` takes ``"500MB"``-style text or bytes, ``rows`` ``"10k"``-style text or a count,
-    ``latency`` ``"5ms"``-style text or milliseconds. ``data`` profiles a file and fills in what
-    was not given (explicit arguments win); ``dtype`` and ``schema`` give its columns other types than
-    the inferred ones (``["zip=string"]``, a JSON or Parquet schema file; see ``storeadvise.benchmark``).
-    ``rules`` adds or overrides rules from a TOML file.
+    ``latency`` ``"5ms"``-style text or milliseconds. ``readers`` and ``writers`` take a number of
+    processes or ``one``/``team``/``many``; ``items`` and ``item_size`` describe media (their product
+    is the size when no size is given); ``memory`` is the RAM of the machine that will hold the data
+    (default: this machine's) and ``stored_as`` the file format ``size`` refers to, which together
+    give the estimated in-memory size the rules compare. ``data`` profiles a file (or counts a folder
+    of media or text files) and fills in what was not given (explicit arguments win); ``dtype`` and
+    ``schema`` give a file's columns other types than the inferred ones (``["zip=string"]``, a JSON or
+    Parquet schema file; see ``storeadvise.benchmark``). ``rules`` adds or overrides rules from a TOML file.
     ``bench=True`` measures the top candidates that have a backend on ``data`` (or on a generated
     sample of the modality, ``bench_rows`` rows) and re-ranks them by the numbers that matter for
     the purpose; ``bench_backends`` picks the backends to measure instead; ``bench_on_event`` receives
@@ -51,7 +60,8 @@ def recommend(
     """
     given = {
         "modality": modality, "purpose": purpose, "size": size, "rows": rows, "structure": structure,
-        "arrival": arrival, "latency": latency, "readers": readers, "update": update,
+        "arrival": arrival, "latency": latency, "readers": readers, "writers": writers, "update": update,
+        "items": items, "item_size": item_size, "stored_as": stored_as, "memory": memory,
     }
     ruleset = load_rules(rules)
     inferred: dict[str, Any] = {}
@@ -65,13 +75,15 @@ def recommend(
 
         inferred, notes = profile_inputs(data, dtype=dtype, schema=schema)
     inputs = make_inputs(given, inferred, inferred_from=Path(data).name if data is not None else "data")
-    advice = evaluate(inputs, ruleset, data=str(data) if data is not None else None)
+    # The harness measures tables: a folder of media files is profiled here but not benchmarked.
+    table = str(data) if data is not None and not Path(data).is_dir() else None
+    advice = evaluate(inputs, ruleset, data=table)
     if notes:
         advice = _with_notes(advice, notes)
     if bench:
         from storeadvise.advisor.evidence import gather_evidence
 
-        advice = gather_evidence(advice, data=data, rows=bench_rows, backends=bench_backends,
+        advice = gather_evidence(advice, data=table, rows=bench_rows, backends=bench_backends,
                                  options=bench_options, on_event=bench_on_event, dtype=dtype, schema=schema)
     return advice
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import contextlib
 import sys
+from typing import Any
 
 import click
 
-from storeadvise.advisor.inputs import CHOICES
+from storeadvise.advisor.inputs import CHOICES, INPUT_FIELDS
 from storeadvise.advisor.render import FORMATS
 from storeadvise.bench.api import input_formats
 from storeadvise.cli import COUNT, LATENCY, SIZE, column_type_options, given_addresses, server_address_options
@@ -34,14 +35,24 @@ def _echo(text: str) -> None:
 @click.option("--purpose", "-p", metavar="PURPOSE",
               help=f"What it is for: {', '.join(CHOICES['purpose'])}.")
 @click.option("--size", type=SIZE, help="How big it is, e.g. 500MB, 2TB, 1.5GiB.")
-@click.option("--rows", type=COUNT, help="How many rows or items, e.g. 20000, 10k, 1.5M.")
+@click.option("--rows", type=COUNT, help="How many rows, e.g. 20000, 10k, 1.5M.")
+@click.option("--items", type=COUNT, help="How many media items (files), e.g. 1.2M.")
+@click.option("--item-size", "item_size", type=SIZE, help="Typical size of one media item, e.g. 110kB.")
+@click.option("--stored-as", "stored_as", metavar="FORMAT",
+              help=f"The file format --size refers to: {', '.join(CHOICES['stored_as'])} (sets the in-memory estimate).")
+@click.option("--memory", type=SIZE,
+              help="Memory of the machine that will hold the data (default: this machine's), e.g. 64GB.")
 @click.option("--structure", metavar="flat|nested", help="Flat rows or nested records.")
 @click.option("--arrival", metavar="batch|stream", help="Does data arrive in batches or continuously (stream)?")
 @click.option("--latency", type=LATENCY, help="Target for online reads, e.g. 500us, 10ms.")
-@click.option("--readers", metavar="one|team|many", help="Who reads it: one person, a team, or many services.")
+@click.option("--readers", metavar="N|one|team|many",
+              help="How many processes read it: a number, or one, team (2-9), many (10+, on several machines).")
+@click.option("--writers", metavar="N|one|team|many",
+              help="How many processes write it at the same time: a number, or one, team (2-9), many (10+).")
 @click.option("--update", metavar="append|in-place", help="How it changes: append-only, or updates in place.")
-@click.option("--data", "data", metavar="FILE", type=click.Path(dir_okay=False),
-              help=f"Profile this file ({', '.join(input_formats())}) to infer modality, structure and size.")
+@click.option("--data", "data", metavar="FILE|DIR", type=click.Path(),
+              help=f"Profile this file ({', '.join(input_formats())}) to infer modality, structure and size, "
+                   "or a folder of images, video, audio or text files to count them and their sizes.")
 @column_type_options
 @click.option("--rules", "rules", metavar="FILE", type=click.Path(dir_okay=False),
               help="A TOML file of your own rules, added to (or overriding) the built-in ones.")
@@ -54,12 +65,9 @@ def _echo(text: str) -> None:
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default=None,
               help="Output format (default: a table on a terminal, plain text when piped).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress on stderr while --bench measures.")
-def recommend_command(modality: str | None, purpose: str | None, size: int | None, rows: int | None,
-                      structure: str | None, arrival: str | None, latency: float | None, readers: str | None,
-                      update: str | None, data: str | None, dtype: tuple[str, ...], schema: str | None,
-                      rules: str | None, explain: bool, bench: bool,
-                      bench_rows: int | None, bench_backends: str | None, fmt: str | None, quiet: bool,
-                      **server_addresses: str | None) -> None:
+def recommend_command(modality: str | None, purpose: str | None, data: str | None, dtype: tuple[str, ...],
+                      schema: str | None, rules: str | None, explain: bool, bench: bool, bench_rows: int | None,
+                      bench_backends: str | None, fmt: str | None, quiet: bool, **options: Any) -> None:
     """Recommend where data should live: a ranked list with reasons, the runner-up and its trade-off,
     what to avoid, and (with --bench) measurements on your own data.
 
@@ -67,23 +75,24 @@ def recommend_command(modality: str | None, purpose: str | None, size: int | Non
     Example:
       storeadvise recommend --modality tabular --purpose online
       storeadvise recommend -m nested -p batch --size 40GB --arrival stream --explain
+      storeadvise recommend -m images -p training --items 1.2M --item-size 110kB
+      storeadvise recommend -m tabular -p online --readers 20 --writers 4 --latency 10ms
       storeadvise recommend --data events.parquet --purpose training --bench
     """
     from storeadvise.advisor.api import recommend
     from storeadvise.advisor.render import render
 
     backends = [b.strip() for b in bench_backends.split(",") if b.strip()] if bench_backends else None
+    inputs = {name: options.pop(name) for name in INPUT_FIELDS if name in options}
     with contextlib.ExitStack() as stack:
         progress = None
         if bench:  # the harness (and rich) only when a benchmark runs: recommend stays fast without
             from storeadvise.bench.api import ProgressDisplay
 
             progress = stack.enter_context(ProgressDisplay(quiet=quiet))
-        advice = recommend(modality, purpose, size=size, rows=rows, structure=structure, arrival=arrival,
-                           latency=latency, readers=readers, update=update, data=data, dtype=list(dtype) or None,
-                           schema=schema, rules=rules, bench=bench,
-                           bench_rows=bench_rows, bench_backends=backends,
-                           bench_options=given_addresses(server_addresses) or None, bench_on_event=progress)
+        advice = recommend(modality, purpose, **inputs, data=data, dtype=list(dtype) or None, schema=schema,
+                           rules=rules, bench=bench, bench_rows=bench_rows, bench_backends=backends,
+                           bench_options=given_addresses(options) or None, bench_on_event=progress)
     _echo(render(advice, _output_format(fmt), explain=explain))
 
 

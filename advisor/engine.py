@@ -1,9 +1,10 @@
 """The advisor's rules engine: inputs and rules in, a ranked recommendation with its reasons out.
 
 Inputs come from ``advisor.inputs`` and rules from ``advisor.ruleset``; this module only evaluates.
-Evaluation is pure and deterministic: the same inputs and rules always give the same ranking. Options
-with equal scores rank in the order ``rules.toml`` lists them (simplest to run first), so a tie never
-depends on dictionary or hash order.
+Evaluation is pure and deterministic: the same inputs and rules always give the same ranking. Of two
+options with equal scores, the one simpler to run (``ruleset.RUNS``) ranks first, then the one with the
+stronger single reason, then the name; the advice says which reason broke a tie among the leaders, and
+when the first choice and the runner-up are within a point of each other.
 
 Only the standard library is imported here, so ``storeadvise recommend`` stays fast.
 """
@@ -16,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from storeadvise.advisor.inputs import CHOICES, Inputs
-from storeadvise.advisor.ruleset import Effect, Option, Rule, RuleSet
+from storeadvise.advisor.ruleset import RUNS, Effect, Option, Rule, RuleSet
 from storeadvise.errors import UsageError
 from storeadvise.modalities import SAMPLE_KINDS
 from storeadvise.purposes import PURPOSES
@@ -52,6 +53,8 @@ class Ranked:
     backend: str | None = None
     rule_rank: int = 0
     measured: dict[str, Any] | None = None  # filled by evidence when --bench ran
+    measurable: bool = False  # the harness has a backend for it here
+    measurement: str = ""  # with which backend it is measured, or why it is not
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -59,6 +62,8 @@ class Ranked:
             "label": self.label,
             "score": self.score,
             "backend": self.backend,
+            "measurable": self.measurable,
+            "measurement": self.measurement,
             "rule_rank": self.rule_rank,
             "reasons": [r.to_dict() for r in self.reasons],
             "against": [r.to_dict() for r in self.against],
@@ -94,6 +99,8 @@ class Recommendation:
     notes: tuple[str, ...] = ()
     evidence: Any = None  # advisor.evidence.Evidence when --bench ran
     title: str = ""
+    warnings: tuple[str, ...] = ()  # contradictions in the inputs
+    assumed: tuple[str, ...] = ()  # every input the advice assumed or estimated, and its deployment assumption
 
     @property
     def best(self) -> Ranked | None:
@@ -115,6 +122,8 @@ class Recommendation:
             "fired_rules": [f.to_dict() for f in self.fired],
             "measure_next": list(self.measure_next),
             "notes": list(self.notes),
+            "warnings": list(self.warnings),
+            "assumed": list(self.assumed),
             "evidence": self.evidence.to_dict() if self.evidence is not None else None,
         }
 
@@ -145,7 +154,64 @@ def _tradeoff(best: Ranked, runner: Ranked, fired: tuple[Fired, ...], options: M
 
 def candidate_backends(recommended: Sequence[Ranked], count: int = CANDIDATES) -> list[str]:
     """The backends of the first ``count`` recommended options that the harness can measure."""
-    return [r.backend for r in recommended if r.backend][:count]
+    return [r.backend for r in recommended if r.measurable and r.backend][:count]
+
+
+def unmeasurable_candidates(recommended: Sequence[Ranked], count: int = CANDIDATES) -> list[Ranked]:
+    """The recommended options the harness cannot measure that rank above the last of the ``count``
+    candidates it does measure (all of them when fewer can be measured)."""
+    measured = 0
+    out = []
+    for r in recommended:
+        if measured >= count:
+            break
+        if r.measurable:
+            measured += 1
+        else:
+            out.append(r)
+    return out
+
+
+def unmeasured_note(recommended: Sequence[Ranked], count: int = CANDIDATES) -> str:
+    """A sentence naming the top candidates that cannot be measured, and why; empty when there are none."""
+    missing = unmeasurable_candidates(recommended, count)
+    if not missing:
+        return ""
+    listed = "; ".join(f"{r.option} ({r.measurement})" for r in missing)
+    return f"Not measured: {listed}. They keep the place the rules gave them."
+
+
+def _tie_key(r: Ranked, options: Mapping[str, Option]) -> tuple[Any, ...]:
+    """The stated tie-break: simpler to run, then the stronger single reason, then the name."""
+    strongest = r.reasons[0].score if r.reasons else 0
+    return (-r.score, list(RUNS).index(options[r.option].runs), -strongest, r.option)
+
+
+def _closeness(best: Ranked, runner: Ranked, options: Mapping[str, Option]) -> str:
+    """A sentence when the first two are within a point: how the tie was broken, or that it is close."""
+    if best.score - runner.score > 1:
+        return ""
+    if best.score != runner.score:
+        return (f"{best.option} ({best.score:+g}) and {runner.option} ({runner.score:+g}) are within a point of "
+                "each other: either is a sound choice; the reasons above say which fits you.")
+    a, b = options[best.option].runs, options[runner.option].runs
+    if a != b:
+        why = f"it is simpler to run ({RUNS[a]}; {runner.option}: {RUNS[b]})"
+    elif best.reasons and runner.reasons and best.reasons[0].score != runner.reasons[0].score:
+        why = f"its strongest reason weighs more ({best.reasons[0].rule}, {best.reasons[0].score:+g})"
+    else:
+        why = "of its name: the rules do not separate them, so choose by the reasons above"
+    return f"{best.option} and {runner.option} tie at {best.score:+g}; {best.option} is listed first because {why}."
+
+
+def _online_assumption(inputs: Inputs) -> list[str]:
+    if inputs.purpose != "online":
+        return []
+    if inputs.readers == "many":
+        return ["deployment: many nodes (--readers many): the service runs on several machines, so the store "
+                "is reached over the network"]
+    return ["deployment: one node: the service and its store on the same machine; say --readers many if "
+            "several machines serve requests"]
 
 
 def bench_command_hint(inputs: Inputs, ranked: tuple[Ranked, ...], data: str | None = None) -> str:
@@ -157,6 +223,36 @@ def bench_command_hint(inputs: Inputs, ranked: tuple[Ranked, ...], data: str | N
     # Runnable as printed: on the user's file, or on a generated sample of the same modality.
     source = shlex.quote(data) if data else f"--sample {inputs.modality}"
     return f"storeadvise bench {source} --purpose {inputs.purpose} --backends {','.join(names)}: compare {measure}"
+
+
+def _rank(ruleset: RuleSet, fired: Sequence[Fired]) -> list[Ranked]:
+    """Every option with its score summed over the fired rules, its reasons for and against, in rank order."""
+    effects: dict[str, list[tuple[Effect, Rule]]] = {name: [] for name in ruleset.options}
+    for f in fired:
+        for effect in f.rule.then:
+            effects[effect.option].append((effect, f.rule))
+    ranked = []
+    for name, option in ruleset.options.items():
+        pairs = effects[name]
+        score = sum(e.score for e, _ in pairs)
+        pros = sorted((p for p in pairs if p[0].score > 0), key=lambda p: -p[0].score)
+        cons = sorted((p for p in pairs if p[0].score < 0), key=lambda p: p[0].score)
+        rule_caveats = [c for _, r in pros for c in r.caveats]
+        measurable, measurement = option.measurability()
+        ranked.append(Ranked(
+            option=name,
+            label=option.label,
+            score=score,
+            reasons=tuple(Reason(r.id, e.score, e.reason, r.source) for e, r in pros),
+            against=tuple(Reason(r.id, e.score, e.reason, r.source) for e, r in cons),
+            caveats=tuple(dict.fromkeys([*rule_caveats, *option.caveats])),
+            measure_next=option.measure_next,
+            backend=option.backend,
+            measurable=measurable,
+            measurement=measurement,
+        ))
+    ranked.sort(key=lambda r: _tie_key(r, ruleset.options))
+    return [replace(r, rule_rank=i + 1) for i, r in enumerate(ranked)]
 
 
 def evaluate(inputs: Inputs, ruleset: RuleSet, data: str | None = None) -> Recommendation:
@@ -172,37 +268,17 @@ def evaluate(inputs: Inputs, ruleset: RuleSet, data: str | None = None) -> Recom
         held = rule.matched(inputs)
         if held is not None:
             fired.append(Fired(rule, tuple(held)))
-    effects: dict[str, list[tuple[Effect, Rule]]] = {name: [] for name in ruleset.options}
-    for f in fired:
-        for effect in f.rule.then:
-            effects[effect.option].append((effect, f.rule))
-    order = list(ruleset.options)
-    ranked = []
-    for name, option in ruleset.options.items():
-        pairs = effects[name]
-        score = sum(e.score for e, _ in pairs)
-        pros = sorted((p for p in pairs if p[0].score > 0), key=lambda p: -p[0].score)
-        cons = sorted((p for p in pairs if p[0].score < 0), key=lambda p: p[0].score)
-        rule_caveats = [c for _, r in pros for c in r.caveats]
-        ranked.append(Ranked(
-            option=name,
-            label=option.label,
-            score=score,
-            reasons=tuple(Reason(r.id, e.score, e.reason, r.source) for e, r in pros),
-            against=tuple(Reason(r.id, e.score, e.reason, r.source) for e, r in cons),
-            caveats=tuple(dict.fromkeys([*rule_caveats, *option.caveats])),
-            measure_next=option.measure_next,
-            backend=option.backend,
-        ))
-    ranked.sort(key=lambda r: (-r.score, order.index(r.option)))
-    ranked = [replace(r, rule_rank=i + 1) for i, r in enumerate(ranked)]
+    ranked = _rank(ruleset, fired)
     recommendations = tuple(r for r in ranked if r.score > 0)
-    avoid = tuple(sorted((r for r in ranked if r.score < 0), key=lambda r: (r.score, order.index(r.option))))
+    avoid = tuple(sorted((r for r in ranked if r.score < 0), key=lambda r: (r.score, r.rule_rank)))
     others = tuple(r for r in ranked if r.score == 0)
     tradeoff = ""
+    notes = []
     if len(recommendations) > 1:
         tradeoff = _tradeoff(recommendations[0], recommendations[1], tuple(fired), ruleset.options)
-    notes = []
+        close = _closeness(recommendations[0], recommendations[1], ruleset.options)
+        if close:
+            notes.append(close)
     if not recommendations:
         notes.append("No option scored above zero with these inputs and rules.")
     hint = bench_command_hint(inputs, recommendations, data)
@@ -216,4 +292,6 @@ def evaluate(inputs: Inputs, ruleset: RuleSet, data: str | None = None) -> Recom
         measure_next=(hint,) if hint else (),
         notes=tuple(notes),
         title=f"Where to keep {inputs.modality} data for {PURPOSES[inputs.purpose].label}",
+        warnings=inputs.warnings,
+        assumed=(*inputs.assumptions(), *_online_assumption(inputs)),
     )

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from storeadvise.advisor.engine import Recommendation, candidate_backends
+from storeadvise.advisor.engine import Recommendation, candidate_backends, unmeasured_note
 from storeadvise.formatting import fmt_bytes, fmt_count, fmt_time
 from storeadvise.modalities import SAMPLE_KINDS
 from storeadvise.purposes import PURPOSES, Metric
@@ -212,13 +212,16 @@ def gather_evidence(advice: Recommendation, *, data: str | Path | None = None, r
     ``schema`` type the file's columns) with the purpose's operations, then re-rank with
     ``apply_evidence``. Saves the run under ``results/``."""
     modality = advice.inputs.modality
+    unmeasured = () if backends else tuple(n for n in [unmeasured_note(advice.recommendations)] if n)
     if data is None and modality not in SAMPLE_KINDS:
-        note = (f"Evidence is not available for {modality}: the harness has no sample generator or "
-                "backend for media; time your data loader on a sample of your files instead.")
-        return replace(advice, notes=(*advice.notes, note))
+        note = (f"Evidence is not available for {modality}: the harness has no sample generator for it; "
+                "pass --data with a sample of your own, or time your data loader on a sample of your files.")
+        return replace(advice, notes=(*advice.notes, note, *unmeasured))
     names = list(backends) if backends else candidate_backends(advice.recommendations)
     if not names:
-        return replace(advice, notes=(*advice.notes, "No recommended option has a backend to benchmark."))
+        return replace(advice, notes=(*advice.notes, "No recommended option has a backend to benchmark.",
+                                      *unmeasured))
+    advice = replace(advice, notes=(*advice.notes, *unmeasured))
     if rows is not None:
         rows = parse_count(rows, "--bench-rows")
     from storeadvise.bench.api import benchmark

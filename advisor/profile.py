@@ -7,6 +7,7 @@ file the same way. Imported only when ``--data`` is used: it pulls in pyarrow.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +55,20 @@ def inputs_from_profile(profile: Any) -> tuple[dict[str, Any], list[str]]:
 
 def profile_inputs(path: str | Path, dtype: Any = None, schema: str | Path | None = None,
                    ) -> tuple[dict[str, Any], list[str]]:
-    """Profile the file at ``path`` (its columns in the types ``dtype`` and ``schema`` give, as
-    ``open_dataset`` takes them) and return the inputs it implies, with a note saying what was inferred."""
+    """Profile the file (its columns in the types ``dtype`` and ``schema`` give, as ``open_dataset``
+    takes them) or the folder of media or text files at ``path`` and return the inputs it implies,
+    with a note saying what was inferred."""
+    if Path(path).is_dir():
+        from storeadvise.advisor.folders import folder_inputs
+
+        return folder_inputs(path)
+    from storeadvise.advisor.series import SAMPLE_ROWS, profile_series
     from storeadvise.bench.api import open_dataset
 
-    return inputs_from_profile(open_dataset(Path(path), dtype=dtype, schema=schema).profile)
+    dataset = open_dataset(Path(path), dtype=dtype, schema=schema)
+    series = profile_series(dataset)
+    profile = dataset.profile
+    if series.long_format or series.epoch_unit:
+        profile = replace(profile, modality="time-series")
+    inferred, notes = inputs_from_profile(profile)
+    return inferred, [*notes, *series.notes(SAMPLE_ROWS)]

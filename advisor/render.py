@@ -29,6 +29,8 @@ def _score(value: float) -> str:
 def _why(r: Ranked) -> list[str]:
     lines = [f"{x.rule} {x.text}" for x in r.reasons]
     lines += [f"but {x.rule} {x.text}" for x in r.against]
+    if not r.measurable:
+        lines.append(f"({r.measurement})")
     return lines or ["-"]
 
 
@@ -70,6 +72,8 @@ def _evidence_rows(rec: Recommendation) -> list[tuple[str, ...]]:
 def _details(rec: Recommendation) -> list[tuple[str, list[str]]]:
     """Sections after the ranking: runner-up, evidence verdict, caveats, what to measure, notes."""
     out: list[tuple[str, list[str]]] = []
+    if rec.assumed:
+        out.append(("Assumed", list(rec.assumed)))
     if rec.notes:
         out.append(("Notes", list(rec.notes)))
     if rec.tradeoff:
@@ -115,7 +119,7 @@ def _columns(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> list[str]:
 
 
 def render_text(rec: Recommendation, explain: bool = False) -> str:
-    lines = [_title(rec), f"Inputs: {_inputs_line(rec)}", ""]
+    lines = [_title(rec), f"Inputs: {_inputs_line(rec)}", *(f"Warning: {w}" for w in rec.warnings), ""]
     rank_rows = _ranking_rows(rec)
     if rank_rows:
         flat = []
@@ -140,7 +144,8 @@ def render_text(rec: Recommendation, explain: bool = False) -> str:
 
 # -- markdown ---------------------------------------------------------------------------------------
 def render_markdown(rec: Recommendation, explain: bool = False) -> str:
-    lines = [f"## {_title(rec)}", "", f"Inputs: {_inputs_line(rec)}", ""]
+    lines = [f"## {_title(rec)}", "", f"Inputs: {_inputs_line(rec)}", "",
+             *(f"**Warning:** {w}\n" for w in rec.warnings)]
     lines += markdown_table(("#", "option", "score", "why"),
                             [(rank, f"**{option}** ({label})", score, "<br>".join(why))
                              for rank, option, label, score, why in _ranking_rows(rec)])
@@ -178,6 +183,8 @@ def render_rich(rec: Recommendation, explain: bool = False, width: int | None = 
     console = Console(file=buffer, force_terminal=True, width=width, highlight=False)
     console.print(_text(_title(rec), style="bold"))
     console.print(_text(f"Inputs: {_inputs_line(rec)}", style="dim"))
+    for warning in rec.warnings:
+        console.print(_text(f"Warning: {warning}", style="bold yellow"))
     table = Table(show_lines=True)
     for name, kw in (("#", {"justify": "right"}), ("option", {"style": "bold"}), ("score", {"justify": "right"}),
                      ("why (rule id and reason)", {})):
@@ -242,7 +249,8 @@ def render_rules(ruleset: RuleSet, fmt: str = "text", rule_id: str | None = None
     rules = [ruleset.rule(rule_id)] if rule_id else list(ruleset.rules)
     if fmt == "json":
         data: dict[str, Any] = {
-            "options": {name: {**o.__dict__, "caveats": list(o.caveats), "measure_next": list(o.measure_next)}
+            "options": {name: {**o.__dict__, "caveats": list(o.caveats), "measure_next": list(o.measure_next),
+                               "measurement": o.measurability()[1]}
                         for name, o in ruleset.options.items()},
             "rules": [r.to_dict() for r in rules],
         }

@@ -15,7 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from storeadvise.advisor.inputs import CHOICES, Inputs, make_inputs, normalise_choice
+from storeadvise.advisor.inputs import CHOICES, QUANTITY_KINDS, Inputs, make_inputs, normalise_choice
 from storeadvise.errors import UsageError
 from storeadvise.formatting import format_quantity
 from storeadvise.units import parse_quantity
@@ -28,11 +28,22 @@ else:  # pragma: no cover - exercised on 3.10 only
 BUILTIN_RULES = Path(__file__).with_name("rules.toml")
 
 CONDITION_KEYS: tuple[str, ...] = (
-    "modality", "purpose", "structure", "arrival", "readers", "update",
-    "min_size", "max_size", "min_rows", "max_rows", "min_latency", "max_latency",
+    "modality", "purpose", "structure", "arrival", "readers", "writers", "update", "stored_as",
+    "min_size", "max_size", "min_rows", "max_rows", "min_items", "max_items", "min_item_size", "max_item_size",
+    "min_latency", "max_latency", "min_memory_ratio", "max_memory_ratio",
 )
 RULE_KEYS = frozenset({"id", "title", "when", "then", "rationale", "caveats", "source", "examples"})
-OPTION_KEYS = frozenset({"label", "backend", "description", "caveats", "choose_when", "measure_next", "is_transport"})
+OPTION_KEYS = frozenset({"label", "backend", "description", "caveats", "choose_when", "measure_next", "is_transport",
+                         "runs", "advice_only"})
+
+RUNS: dict[str, str] = {
+    "in-process": "it lives in the process itself",
+    "files": "it is only files",
+    "embedded": "it is a library in the process, with no server",
+    "server": "it is a server to run",
+    "service": "it is a managed service or a system to adopt",
+}
+"""What it takes to run an option, simplest first: the stated tie-break between options of equal score."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +58,21 @@ class Option:
     choose_when: str = ""
     measure_next: tuple[str, ...] = ()
     is_transport: bool = False
+    runs: str = "files"  # a key of RUNS
+    advice_only: bool = False  # the harness does not measure it, and no backend is planned
+
+    def measurability(self) -> tuple[bool, str]:
+        """Whether the harness can measure this option here and now, and a sentence saying with what
+        (or why not), judged from the backend registry, the one list of backends."""
+        if self.advice_only:
+            return False, "advice only: not measured by storeadvise"
+        if not self.backend:
+            return False, "no backend: nothing stored for storeadvise to measure"
+        from storeadvise.bench.api import backend_names
+
+        if self.backend in backend_names():
+            return True, f"measured by the {self.backend} backend"
+        return False, f"not yet measurable: no {self.backend} backend yet"
 
 
 @dataclass(frozen=True)
@@ -90,7 +116,7 @@ class Rule:
             if not ok:
                 return None
             held.append(f"{name} {'>=' if bound == 'min' else '<=' if name == 'latency' else '<'} "
-                        f"{format_quantity(want, name)}")
+                        f"{_quantity_text(want, name)}")
         return held
 
     def when_text(self) -> str:
@@ -101,7 +127,7 @@ class Rule:
             else:
                 bound, name = key.split("_", 1)
                 op = ">=" if bound == "min" else "<=" if name == "latency" else "<"
-                parts.append(f"{name}{op}{format_quantity(want, name).replace(' ', '')}")
+                parts.append(f"{name}{op}{_quantity_text(want, name).replace(' ', '')}")
         return ", ".join(parts)
 
     def then_text(self) -> str:
@@ -134,6 +160,19 @@ class RuleSet:
         raise UsageError(f"no rule {rule_id!r}; `storeadvise rules` lists them")
 
 
+def _quantity_text(value: float, name: str) -> str:
+    return format_quantity(value, QUANTITY_KINDS[name]) if name in QUANTITY_KINDS else f"{value:g}"
+
+
+def _parse_bound(value: Any, name: str, key: str) -> float:
+    """A quantity condition's bound: a size, count or latency as ``units`` reads them, or a plain ratio."""
+    if name in QUANTITY_KINDS:
+        return parse_quantity(value, QUANTITY_KINDS[name], option=f"condition {key}")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise UsageError(f"condition {key} {value!r}: expected a number greater than zero")
+    return float(value)
+
+
 def _fail(origin: str, where: str, message: str) -> UsageError:
     return UsageError(f"rules file {origin}: {where}{message}")
 
@@ -160,7 +199,7 @@ def _parse_when(when: Any, origin: str, where: str) -> dict[str, Any]:
                 raise _fail(origin, where, f"condition {key}: {exc}") from None
         else:
             try:
-                parsed[key] = parse_quantity(value, key.split("_", 1)[1], option=f"condition {key}")
+                parsed[key] = _parse_bound(value, key.split("_", 1)[1], key)
             except UsageError as exc:
                 raise _fail(origin, where, str(exc)) from None
     return parsed
@@ -177,7 +216,7 @@ def _parse_examples(examples: Any, origin: str, where: str) -> tuple[tuple[Input
         if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
             raise _fail(origin, where, f"`examples.{kind}` must be a list of input tables")
         try:
-            out.append(tuple(make_inputs(item, option_prefix="") for item in items))
+            out.append(tuple(make_inputs(item, option_prefix="", assume_memory=False) for item in items))
         except UsageError as exc:
             raise _fail(origin, where, f"examples.{kind}: {exc}") from None
     return out[0], out[1]
@@ -258,11 +297,14 @@ def builtin_rules() -> RuleSet:
         unknown = set(raw) - OPTION_KEYS
         if unknown or "label" not in raw:
             raise _fail(origin, f"option {name}: ", f"needs a label and only the keys {', '.join(sorted(OPTION_KEYS))}")
+        if raw.get("runs", "files") not in RUNS:
+            raise _fail(origin, f"option {name}: ", f"`runs` must be one of {', '.join(RUNS)}")
         options[name] = Option(name=name, label=raw["label"], description=raw.get("description", ""),
                                backend=raw.get("backend"), caveats=tuple(raw.get("caveats", ())),
                                choose_when=raw.get("choose_when", ""),
                                measure_next=tuple(raw.get("measure_next", ())),
-                               is_transport=bool(raw.get("is_transport", False)))
+                               is_transport=bool(raw.get("is_transport", False)),
+                               runs=raw.get("runs", "files"), advice_only=bool(raw.get("advice_only", False)))
     rules = tuple(_parse_rules(data.get("rules", []), options, origin))
     return RuleSet(options=options, rules=rules)
 

@@ -40,6 +40,13 @@ def input_formats() -> list[str]:
     return list(REGISTRY)
 
 
+def backend_names() -> list[str]:
+    """The names of the backends the harness can measure with (its registry; importing none of them)."""
+    from storeadvise.backends import REGISTRY
+
+    return list(REGISTRY)
+
+
 def open_dataset(
     data: str | Path | None = None,
     *,

@@ -284,6 +284,7 @@ class Runner:
         self._started = time.perf_counter()
         self._backend_index = 0
         self._ops_done = 0
+        self._server_pid: int | None = None  # the embedded server of the backend being measured
 
     def _emit(self, backend: str, op: str, message: str, measurement: Measurement | None = None,
               finished: bool = False) -> None:
@@ -302,7 +303,6 @@ class Runner:
     def _finished(self, m: Measurement) -> None:
         self._ops_done += 1
         self._emit(m.backend, m.op, summary(m), measurement=m, finished=True)
-        self._server_pid: int | None = None  # the embedded server of the backend being measured
 
     # -- the whole run ---------------------------------------------------------------------------
     def run(self) -> Run:

@@ -26,7 +26,7 @@ def test_recommend_plain_text_has_ranking_runner_up_avoid_and_rule_ids():
     lines = out.splitlines()
     first = next(line for line in lines if line.startswith("1 "))
     assert "sqlite" in first and "SA502" in first
-    assert "Runner-up:" in out and "MongoDB" in out
+    assert "Runner-up:" in out and "Redis" in out
     assert "Avoid:" in out and "csv" in out.split("Avoid:")[1]
     assert "\x1b[" not in out, "plain text when piped"
     assert "Rules fired: SA501, SA502" in out
@@ -104,6 +104,8 @@ def test_rules_lists_every_rule_and_shows_one_in_full():
 def test_rules_json_and_check():
     data = json.loads(run("rules", "--format", "json").output)
     assert set(data["options"]) >= {"memory", "files_index", "kafka"} and len(data["rules"]) >= 30
+    assert data["options"]["warehouse"]["measurement"].startswith("advice only")
+    assert data["options"]["sqlite"]["measurement"] == "measured by the sqlite backend"
     check = run("rules", "--check")
     assert check.exit_code == 0 and check.output.startswith("ok: ")
 

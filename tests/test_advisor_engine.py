@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from storeadvise.advisor.engine import evaluate
 from storeadvise.advisor.evidence import apply_evidence, gather_evidence
-from storeadvise.advisor.grid import grid_cells, grid_markdown, readme_region
+from storeadvise.advisor.grid import grid_cells, grid_markdown, readme_region, stale_regions
 from storeadvise.advisor.inputs import CHOICES, make_inputs
 from storeadvise.advisor.profile import inputs_from_profile
-from storeadvise.advisor.ruleset import builtin_rules
+from storeadvise.advisor.ruleset import builtin_rules, load_rules
 from storeadvise.bench.results import BackendRun, Measurement, Run, Stats, Verification
 from storeadvise.errors import UsageError
 
@@ -39,14 +40,17 @@ def score(advice, option: str) -> float:
 # -- the grid ---------------------------------------------------------------------------------------
 EXPECTED_GRID = {
     # modality: exploration, sharing, training, batch, online  (first choice / runner-up)
-    "tabular": ("parquet/csv", "parquet/csv", "parquet/arrow", "parquet/duckdb", "sqlite/mongo"),
-    "time-series": ("parquet/csv", "parquet/csv", "parquet/arrow", "parquet/duckdb", "sqlite/mongo"),
-    "images": ("files_index/parquet", "files_index/parquet", "files_index/parquet", "files_index/parquet",
-               "files_index/sqlite"),
-    "video": ("files_index/parquet", "files_index/parquet", "files_index/parquet", "files_index/parquet",
-              "files_index/mongo"),
-    "text": ("jsonl/parquet", "jsonl/parquet", "parquet/arrow", "parquet/duckdb", "sqlite/mongo"),
-    "nested": ("jsonl/parquet", "jsonl/parquet", "parquet/arrow", "parquet/duckdb", "mongo/sqlite"),
+    "tabular": ("parquet/csv", "parquet/csv", "parquet/arrow", "parquet/delta", "sqlite/redis"),
+    "time-series": ("parquet/csv", "parquet/csv", "parquet/arrow", "parquet/delta", "sqlite/redis"),
+    "images": ("files_index/objectstore", "objectstore/files_index", "files_index/webdataset",
+               "files_index/objectstore", "files_index/objectstore"),
+    "video": ("files_index/objectstore", "objectstore/files_index", "files_index/webdataset",
+              "files_index/objectstore", "files_index/objectstore"),
+    "audio": ("files_index/objectstore", "objectstore/files_index", "files_index/webdataset",
+              "files_index/objectstore", "files_index/objectstore"),
+    "text": ("jsonl/parquet", "jsonl/parquet", "parquet/arrow", "parquet/delta", "sqlite/mongo"),
+    "embeddings": ("parquet/zarr", "parquet/zarr", "zarr/parquet", "parquet/lance", "vector_index/lance"),
+    "nested": ("jsonl/parquet", "jsonl/parquet", "parquet/arrow", "parquet/delta", "mongo/postgres"),
 }
 
 
@@ -74,6 +78,10 @@ def test_readme_grid_matches_the_rules():
     assert readme_region(README.read_text(encoding="utf-8")) == "\n" + grid_markdown()
 
 
+def test_every_generated_readme_region_matches_the_rules_and_the_registry():
+    assert stale_regions(README) == [], "run python -m storeadvise.advisor.grid --write README.md"
+
+
 # -- sanity a user would expect ---------------------------------------------------------------------
 VARIANTS = [{}, {"size": "5MB"}, {"size": "50GB"}, {"size": "3TB"}, {"readers": "many"}, {"readers": "one"},
             {"update": "in-place"}, {"update": "append"}, {"latency": "500us"}, {"latency": "50ms"},
@@ -94,7 +102,7 @@ def test_streaming_arrival_brings_kafka_forward(modality, purpose):
     at_rest = advise(modality=modality, purpose=purpose)
     streaming = advise(modality=modality, purpose=purpose, arrival="stream")
     assert rank(streaming, "kafka") < rank(at_rest, "kafka")
-    assert rank(streaming, "kafka") <= 4
+    assert rank(streaming, "kafka") <= 5
     assert "SA801" in [r.rule for r in next(r for r in streaming.recommendations if r.option == "kafka").reasons]
 
 
@@ -142,18 +150,19 @@ def test_training_on_large_tabular_data_ranks_a_columnar_format_first(modality, 
 def test_terabytes_online_moves_from_sqlite_to_a_server():
     assert advise(modality="tabular", purpose="online").best.option == "sqlite"
     big = advise(modality="tabular", purpose="online", size="2TB")
-    assert big.best.option == "mongo"
-    assert "SA605" in [r.rule for r in big.runner_up.against]
+    assert [big.best.option, big.runner_up.option] == ["mongo", "postgres"]
+    assert "SA605" in [r.rule for r in next(r for r in big.recommendations if r.option == "sqlite").against]
 
 
 def test_many_services_move_online_lookups_to_a_server():
     advice = advise(modality="tabular", purpose="online", readers="many")
-    assert [advice.best.option, advice.runner_up.option] == ["mongo", "sqlite"]
+    assert [advice.best.option, advice.runner_up.option] == ["redis", "postgres"]
+    assert any("many nodes" in line for line in advice.assumed)
 
 
 def test_updates_in_place_demote_immutable_files_for_batch():
     advice = advise(modality="tabular", purpose="batch", update="in-place")
-    assert advice.best.option == "duckdb"
+    assert [advice.best.option, advice.runner_up.option] == ["delta", "iceberg"]
     assert any(r.rule == "SA904" for r in next(r for r in advice.recommendations if r.option == "parquet").against)
 
 
@@ -170,10 +179,31 @@ def test_evaluation_is_deterministic():
                for _ in range(3))
 
 
-def test_ties_rank_in_the_documented_option_order():
+def test_ties_rank_by_how_simple_an_option_is_to_run_never_by_file_order():
     advice = advise(modality="time-series", purpose="exploration")
     tied = [r.option for r in advice.recommendations if r.score == 2]
-    assert tied == ["csv", "duckdb"], "equal scores keep the order of rules.toml's options"
+    assert tied == ["csv", "duckdb"], "files before an embedded database"
+    rules = builtin_rules()
+    reversed_options = replace(rules, options=dict(reversed(list(rules.options.items()))))
+    again = evaluate(make_inputs({"modality": "time-series", "purpose": "exploration"}), reversed_options)
+    assert [r.option for r in again.recommendations] == [r.option for r in advice.recommendations]
+
+
+def test_a_tie_at_the_top_is_said_with_its_reason(tmp_path: Path):
+    path = tmp_path / "tie.toml"
+    path.write_text('[[rules]]\nid = "T1"\ntitle = "t"\nwhen = { purpose = "online" }\n'
+                    'then.redis = { score = 2, reason = "Redis." }\n', encoding="utf-8")
+    advice = evaluate(make_inputs({"modality": "tabular", "purpose": "online"}), load_rules(path))
+    assert [advice.best.option, advice.runner_up.option] == ["sqlite", "redis"]
+    assert advice.best.score == advice.runner_up.score == 5
+    assert any("sqlite and redis tie at +5" in n and "simpler to run" in n for n in advice.notes)
+
+
+def test_two_options_within_a_point_are_said_to_be_close():
+    advice = advise(modality="tabular", purpose="online", readers="20", writers="4", memory="64GB", size="5GB")
+    assert [advice.best.option, advice.runner_up.option] == ["redis", "postgres"]
+    assert any("within a point" in n for n in advice.notes)
+    assert not any("within a point" in n for n in advise(modality="tabular", purpose="online").notes)
 
 
 def test_json_structure_and_inputs_say_where_each_value_came_from():
@@ -244,9 +274,14 @@ def test_evidence_that_disagrees_overturns_the_rules_and_says_so():
     advice = advise(modality="tabular", purpose="online")
     run = _run(_backend("sqlite", [0.01, 0.02]), _backend("mongo", [0.001, 0.002]), _backend("duckdb", [0.5]))
     out = apply_evidence(advice, run)
-    assert [r.option for r in out.recommendations] == ["mongo", "sqlite", "memory", "duckdb"]
+    before = [r.option for r in advice.recommendations]
+    after = [r.option for r in out.recommendations]
+    measured = ("sqlite", "mongo", "duckdb")
+    assert [o for o in after if o in measured] == ["mongo", "sqlite", "duckdb"]
+    assert [o for o in after if o not in measured] == [o for o in before if o not in measured]
+    assert after[0] == "mongo" and after.index("sqlite") == before.index("duckdb"), "measured ones swap places"
     assert out.evidence.overturned and "overturned" in out.evidence.message
-    assert out.recommendations[0].rule_rank == 2, "the rule rank stays visible beside the measured one"
+    assert out.recommendations[0].rule_rank == before.index("mongo") + 1, "the rule rank stays visible"
     rows = {e.option: e for e in out.evidence.rows}
     assert rows["mongo"].measured_rank == 1 and rows["sqlite"].rule_rank == 1
 

@@ -31,14 +31,36 @@ def test_rule_ids_are_unique_and_options_cover_the_brief():
     ids = [r.id for r in RULES]
     assert len(ids) == len(set(ids))
     options = builtin_rules().options
-    # The brief's storage options are all there; a rules file may add more without editing this test.
-    assert {"memory", "csv", "jsonl", "parquet", "sqlite", "files_index", "mongo", "kafka"} <= set(options)
+    # The catalogue of issue 12; a rules file may add more without editing this test.
+    assert {"memory", "csv", "jsonl", "parquet", "arrow", "sqlite", "duckdb", "files_index", "mongo", "kafka",
+            "postgres", "redis", "delta", "iceberg", "lance", "webdataset", "lmdb", "objectstore", "zarr",
+            "vector_index", "timeseries_db", "warehouse", "feature_store"} <= set(options)
     for name, option in options.items():
         assert option.label and option.description and option.caveats and option.choose_when
-        if name in ("memory", "files_index"):
-            assert option.backend is None
+        if option.backend is not None:
+            assert option.backend == name, "option names match the (planned) backend names"
+
+
+def test_whether_an_option_is_measurable_comes_from_the_backend_registry(monkeypatch):
+    options = builtin_rules().options
+    for name, option in options.items():
+        measurable, text = option.measurability()
+        if option.advice_only:
+            assert not measurable and text.startswith("advice only")
+        elif option.backend is None:
+            assert not measurable and text.startswith("no backend")
+        elif name in REGISTRY:
+            assert measurable and text == f"measured by the {name} backend"
         else:
-            assert option.backend == name and name in REGISTRY, "option names match harness backend names"
+            assert not measurable and text == f"not yet measurable: no {name} backend yet"
+    assert options["parquet"].measurability()[0] and not options["postgres"].measurability()[0]
+    assert {n for n, o in options.items() if o.advice_only} == {"vector_index", "timeseries_db", "warehouse",
+                                                              "feature_store"}
+    assert all("advice only" in options[n].label for n in ("vector_index", "timeseries_db", "warehouse",
+                                                          "feature_store"))
+    # A backend that lands makes its option measurable, with no second list to edit.
+    monkeypatch.setitem(REGISTRY, "postgres", "storeadvise.backends.postgres:PostgresBackend")
+    assert options["postgres"].measurability() == (True, "measured by the postgres backend")
 
 
 def test_check_examples_reports_a_wrong_example(tmp_path: Path):
@@ -62,7 +84,8 @@ def test_common_spellings_are_accepted(name, spelling, canonical):
 
 
 def test_unknown_value_lists_the_valid_ones():
-    with pytest.raises(UsageError, match="choose from tabular, time-series, images, video, text, nested"):
+    with pytest.raises(UsageError, match="choose from tabular, time-series, images, video, audio, text, embeddings, "
+                                         "nested"):
         normalise_choice("modality", "spreadsheets")
 
 
@@ -95,8 +118,8 @@ def test_user_rule_overrides_a_builtin_by_id_and_disable_switches_one_off(tmp_pa
 
 @pytest.mark.parametrize(("text", "message"), [
     ('[[rules]]\nid = "X1"\ntitle = "t"\nwhen = { purpose = "online" \n', r"not valid TOML: .*line 4"),
-    ('[[rules]]\nid = "X1"\ntitle = "t"\nwhen = { purpose = "online" }\nthen.postgres = { score = 1, reason = "r" }\n',
-     "unknown option 'postgres'; options are memory, csv"),
+    ('[[rules]]\nid = "X1"\ntitle = "t"\nwhen = { purpose = "online" }\nthen.cassandra = { score = 1, reason = "r" }\n',
+     "unknown option 'cassandra'; options are memory, csv"),
     ('[[rules]]\nid = "X1"\ntitle = "t"\nwhen = { colour = "red" }\nthen.csv = { score = 1, reason = "r" }\n',
      "unknown condition 'colour'"),
     ('[[rules]]\nid = "X1"\ntitle = "t"\nwhen = { modality = "tabualr" }\nthen.csv = { score = 1, reason = "r" }\n',
