@@ -404,7 +404,7 @@ def _summary_fields(entry: Entry, summary: MatrixPlace | None) -> dict[str, Any]
     """The labels of one figure and its part in the matrix, as raw CSV values."""
     m = entry.measurement
     row: dict[str, Any] = {
-        "cache": m.cache or "", "durable": "" if m.durable is None else _raw(m.durable),
+        "cache": entry.group[1] or "", "durable": "" if m.durable is None else _raw(m.durable),
         "single_run": _raw(entry.single_run), "no_warmup": _raw(entry.unwarmed), "warnings": "; ".join(m.warnings),
     }
     if summary is not None:

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
 BEST_MARK = "★"
 UNTRUSTED_MARK = "!"
 SINGLE_RUN_MARK = "¹"
-NO_WARMUP_MARK = "⁰"
+NO_WARMUP_MARK = "°"
 WARNING_MARK = "†"
 NOT_DURABLE_MARK = "~"
 SINGLE_RUN_FOOTNOTE = (f"n: counted runs ({SINGLE_RUN_MARK} = one run: no spread, and no warm-up where the "
@@ -66,6 +66,9 @@ class Entry:
     untrusted: bool = False  # the backend's round trip was flagged
     best: bool = False
     ratio_to_best: float | None = None
+    cache: str | None = None
+    """The cache state this entry is shown under, when its measurement has none: an operation a
+    backend does not support is recorded once, and shown in every cache state the others were measured in."""
 
     @property
     def ok(self) -> bool:
@@ -78,7 +81,8 @@ class Entry:
 
     @property
     def group(self) -> tuple[str, str | None]:
-        return group_key(self.measurement)
+        op, cache = group_key(self.measurement)
+        return op, cache if cache is not None else self.cache
 
     @property
     def single_run(self) -> bool:
@@ -179,6 +183,24 @@ class Report:
 
 
 # -- building ----------------------------------------------------------------------------------------
+def _in_every_cache_state(entries: list[Entry]) -> list[Entry]:
+    """Each entry without a cache state (unsupported, skipped) of an operation that others measured in
+    cache states, once per state: "n/a" under "scan" and "scan (cold)" alike, never a group of its own."""
+    states: dict[str, list[str]] = {}
+    for e in entries:
+        if e.measurement.cache is not None:
+            states.setdefault(e.measurement.op, [])
+            if e.measurement.cache not in states[e.measurement.op]:
+                states[e.measurement.op].append(e.measurement.cache)
+    spread: list[Entry] = []
+    for e in entries:
+        if e.measurement.cache is None and e.measurement.op in states:
+            spread += [replace(e, cache=state) for state in states[e.measurement.op]]
+        else:
+            spread.append(e)
+    return spread
+
+
 def build_entries(run: Run) -> list[Entry]:
     """Every measurement of the backends that ran, with its ratio to the best.
 
@@ -192,6 +214,7 @@ def build_entries(run: Run) -> list[Entry]:
         untrusted = bool(b.verification is not None and b.verification.flagged)
         for m in b.measurements:
             entries.append(Entry(measurement=m, untrusted=untrusted))
+    entries = _in_every_cache_state(entries)
     for group in groups(entries):
         ranked = [e for e in entries if e.group == group and e.ok]
         trusted = [e for e in ranked if not e.untrusted]

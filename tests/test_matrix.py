@@ -221,14 +221,14 @@ def test_one_run_no_warmup_warnings_cache_and_durability_are_labelled_in_every_f
         assert run_from_dict(data).backends[1].measurements[0].warnings == cell["warnings"]
         return
     # text formats: the matrix cell carries the marks, the warning is written out, cache states head columns
-    assert re.search(r"(15|25)0×¹⁰†", text), text  # mongo write: 250×, one run, no warm-up, a warning
+    assert re.search(r"(15|25)0×¹°†", text), text  # mongo write: 250×, one run, no warm-up, a warning
     assert "1.0× ★~" in text  # parquet write: best, not durable
     assert "† mongo write: first run 12× slower than the rest" in text
     assert "(cold)" in text and "(lukewarm)" in text
     assert "warm and cold" in text  # the header says which cache state the run used
     assert "do not fsync" in text
     full = render(run, fmt, color=False, width=200, details=True)
-    assert "1¹⁰" in full and "no ~" in full and "yes" in full and "lukewarm" in full
+    assert "1¹°" in full and "no ~" in full and "yes" in full and "lukewarm" in full
 
 
 def test_a_file_from_write_report_carries_the_details(tmp_path: Path) -> None:
@@ -286,3 +286,18 @@ def test_a_baseline_comparison_shows_the_tables_that_hold_it() -> None:
     run = marked_run()
     text = render(run, "table", color=False, width=200, baseline=marked_run())
     assert "vs baseline" in text and section_at(text, "write") > text.index(SUMMARY_TITLE)
+
+
+@pytest.mark.parametrize("states", [("warm",), ("warm", "cold")])
+def test_an_operation_one_backend_cannot_do_is_na_in_every_cache_state_not_unsupported_everywhere(
+        states: tuple[str, ...]) -> None:
+    # An unsupported operation is recorded once, without a cache state; the others carry theirs.
+    run = hand_run(
+        backend("parquet", *(figure("parquet", "project", 0.01, cache=state) for state in states)),
+        backend("kafka", Measurement("kafka", "project", status=UNSUPPORTED, reason="no columns")),
+    )
+    matrix = matrix_of(run)
+    assert [c.title for c in matrix.columns] == [("project" if s == "warm" else f"project ({s})") for s in states]
+    kafka = next(row for row in matrix.rows if row.backend == "kafka")
+    assert [cell.text for cell in kafka.cells] == ["n/a"] * len(states)
+    assert not any("Not supported by any backend" in note for note in build_report(run).footnotes)
