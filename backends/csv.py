@@ -21,10 +21,12 @@ Semantics:
   line breaks only in files that hold one').
 
 polars writes and pyarrow reads, each the faster library in its direction (docs/decisions.md, 'CSV:
-polars writes, pyarrow reads'). One exception: a projection of numeric and boolean columns from an
-uncompressed file that holds line breaks goes through polars, which parses only the projected
-columns while pyarrow must then parse the whole file serially (docs/decisions.md, 'CSV: projections
-through polars only when the file holds line breaks').
+polars writes, pyarrow reads'). Two exceptions, both for uncompressed files, where polars parses only
+the columns it needs while pyarrow parses every column: a projection of numeric and boolean columns
+from a file that holds line breaks (pyarrow must then parse the whole file serially; docs/decisions.md,
+'CSV: projections through polars only when the file holds line breaks'), and a projection or filter
+of numeric, boolean and string columns from a file of ``POLARS_WIDE_COLUMNS`` columns or more
+(docs/decisions.md, 'CSV: projections and filters of wide files through polars').
 """
 
 from __future__ import annotations
