@@ -21,10 +21,12 @@ Semantics:
   line breaks only in files that hold one').
 
 polars writes and pyarrow reads, each the faster library in its direction (docs/decisions.md, 'CSV:
-polars writes, pyarrow reads'). One exception: a projection of numeric and boolean columns from an
-uncompressed file that holds line breaks goes through polars, which parses only the projected
-columns while pyarrow must then parse the whole file serially (docs/decisions.md, 'CSV: projections
-through polars only when the file holds line breaks').
+polars writes, pyarrow reads'). Two exceptions, both for uncompressed files, where polars parses only
+the columns it needs while pyarrow parses every column: a projection of numeric and boolean columns
+from a file that holds line breaks (pyarrow must then parse the whole file serially; docs/decisions.md,
+'CSV: projections through polars only when the file holds line breaks'), and a projection or filter
+of numeric, boolean and string columns from a file of ``POLARS_WIDE_COLUMNS`` columns or more
+(docs/decisions.md, 'CSV: projections and filters of wide files through polars').
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from storeadvise.backends.batching import rebatch
 if TYPE_CHECKING:
     from pathlib import Path
 
+    import polars as pl
     import pyarrow as pa
 
 
@@ -122,13 +125,33 @@ class CsvBackend(TextFileBackend):
         check_columns(self.schema, columns, where)
         load = needed_columns(columns, where)
         part = self.parts()[0]
-        if (self.line_breaks and load is not None and not part.name.endswith(".gz")
-                and all(_polars_parses_fast(self.schema, load))):
-            table = _polars_read(part, text_safe_schema(self.schema), load)
+        target = text_safe_schema(self.schema)
+        if not part.name.endswith(".gz") and self._polars_reads(load, where):
+            from storeadvise.backends.parquet import polars_predicate
+
+            expr = None if where is None else polars_predicate(target.field(where.column).type, where)
+            names = load if expr is None else (columns if columns is not None else target.names)
+            table = _polars_read(part, target, names if names is not None else target.names, expr)
+            if expr is not None:
+                where = None  # polars applied it
         else:
             table = read_csv_growing(part, **self._options(load))
-        table = conform(table, subschema(text_safe_schema(self.schema), table.schema.names))
+        table = conform(table, subschema(target, table.schema.names))
         return select(table, columns, where)
+
+    def _polars_reads(self, load: Sequence[str] | None, where: Predicate | None) -> bool:
+        """Whether polars, which parses only the columns it needs, reads a projection or filter faster
+        than pyarrow, which parses every column: a projection of numbers and booleans from a file that
+        holds line breaks (pyarrow then parses serially); a projection or filter of numbers, booleans
+        and strings from a file of at least ``POLARS_WIDE_COLUMNS`` columns. A whole read stays with
+        pyarrow (docs/decisions.md, 'CSV: projections through polars only when the file holds line
+        breaks', 'CSV: projections and filters of wide files through polars')."""
+        if self.line_breaks:
+            return load is not None and all(_polars_parses_fast(self.schema, load))
+        if load is None and where is None:
+            return False
+        names = load if load is not None else self.schema.names
+        return len(self.schema) >= POLARS_WIDE_COLUMNS and all(_polars_parses_fast(self.schema, names, strings=True))
 
     def scan(self, columns: Sequence[str] | None = None, batch_rows: int = 65_536) -> Iterator[pa.RecordBatch]:
         check_columns(self.schema, columns)
@@ -248,20 +271,34 @@ def _has_line_break(array: pa.Array) -> bool:
     return b"\n" in text or b"\r" in text
 
 
-def _polars_parses_fast(schema: pa.Schema, names: Sequence[str]) -> Iterator[bool]:
-    """For each of ``names``: a number or boolean, which polars parses and hands to Arrow without copies."""
+POLARS_WIDE_COLUMNS = 64
+"""Columns from which a projection or filter of a CSV file goes through polars even without line breaks:
+pyarrow's reader parses every column of the file, polars only those it needs (and a filter's other
+columns only for the matching rows), and the gap grows with the columns skipped (docs/decisions.md,
+'CSV: projections and filters of wide files through polars')."""
+
+
+def _polars_parses_fast(schema: pa.Schema, names: Sequence[str], *, strings: bool = False) -> Iterator[bool]:
+    """For each of ``names``: a number or boolean, which polars parses and hands to Arrow without copies
+    (with ``strings``, also a string, which the cast back to the written schema copies once)."""
     import pyarrow.types as pt
 
     for name in names:
         t = schema.field(name).type
-        yield pt.is_integer(t) or pt.is_floating(t) or pt.is_boolean(t)
+        yield pt.is_integer(t) or pt.is_floating(t) or pt.is_boolean(t) or (strings and pt.is_string(t))
 
 
-def _polars_read(path: Path, schema: pa.Schema, names: Sequence[str]) -> pa.Table:
-    """Only ``names`` of the file, parsed by polars (the other columns are declared text and skipped)."""
+def _polars_read(path: Path, schema: pa.Schema, names: Sequence[str], where: pl.Expr | None = None) -> pa.Table:
+    """Only ``names`` of the file, parsed by polars (the other columns are declared text and skipped),
+    of the rows matching ``where`` (its column among the parsed ones)."""
     import polars as pl
 
-    wanted = set(names)
-    types = pl.from_arrow(subschema(schema, names).empty_table()).schema
-    declared = {f.name: types[f.name] if f.name in wanted else pl.String for f in schema}
-    return pl.scan_csv(path, schema=declared).select(list(names)).collect().to_arrow()
+    from storeadvise.backends.parquet import frame_to_arrow
+
+    parsed = set(names) | set(where.meta.root_names() if where is not None else [])
+    types = pl.from_arrow(subschema(schema, list(parsed)).empty_table()).schema
+    declared = {f.name: types[f.name] if f.name in parsed else pl.String for f in schema}
+    frame = pl.scan_csv(path, schema=declared)
+    if where is not None:
+        frame = frame.filter(where)
+    return frame_to_arrow(frame.select(list(names)).collect())

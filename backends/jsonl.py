@@ -125,7 +125,11 @@ class JsonlBackend(TextFileBackend):
         names = list(columns) if columns is not None else target.names
         if where is not None and not pushed:
             names = needed_columns(names, where) or names
-        sql = f"SELECT {', '.join(quote_identifier(n) for n in names)} FROM {call}"
+        # every column as ``*`` (the reader's columns are the schema's, in order), as the SQL backends do:
+        # DuckDB binds a named list per query, which a lookup of a wide file pays for every key
+        # (docs/decisions.md, 'SQL backends: SELECT * when every column is asked for', 'JSON Lines: SELECT *')
+        selected = "*" if names == target.names else ", ".join(quote_identifier(n) for n in names)
+        sql = f"SELECT {selected} FROM {call}"
         params: list[Any] = [str(self.parts()[0])]
         if pushed:
             condition, values = where.to_sql()

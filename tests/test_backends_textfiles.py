@@ -53,6 +53,37 @@ def test_csv_numeric_projection_keeps_nulls_and_order(scratch: Path, text: str) 
     assert backend.read(columns=["f"], where=Predicate("id", ">", 1)).equals(data.select(["f"]).slice(0, 1))
 
 
+def test_csv_projections_and_filters_of_a_wide_file_go_through_polars_and_keep_every_value(
+    scratch: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from storeadvise.backends import csv as csv_backend
+
+    width = csv_backend.POLARS_WIDE_COLUMNS
+    strings = pa.array(["a,b", "", None, 'q"r'], pa.string())  # quoted, empty (not null), null
+    columns = {"id": pa.array([4, 2, None, 1], pa.int64())}
+    columns |= {f"c{i}": strings if i % 2 else pa.array([i * 0.5, None, 1e300, -0.0]) for i in range(width)}
+    data = pa.table(columns)
+    backend = make("csv", scratch)
+    backend.write(data.schema, data.to_batches())
+    projected = ["c1", "id", "c2"]
+    through_polars = []
+    real_read = csv_backend._polars_read
+    monkeypatch.setattr(csv_backend, "_polars_read", lambda *a: through_polars.append(a) or real_read(*a))
+
+    assert backend.read(columns=projected).equals(data.select(projected))
+    assert backend.read(columns=["c2"], where=Predicate("c1", "==", "")).equals(data.select(["c2"]).slice(1, 1))
+    assert backend.read(where=Predicate("id", ">", 1)).equals(data.slice(0, 2))
+    assert backend.lookup(1).equals(data.slice(3, 1))
+    assert len(through_polars) == 4
+    assert backend.read().equals(data)  # a whole read stays with pyarrow
+    # a narrow file of the same columns goes through pyarrow, and gives the same tables
+    narrow = make("csv", scratch / "narrow")
+    narrow.write(data.select(projected).schema, data.select(projected).to_batches())
+    assert narrow.read(columns=projected).equals(data.select(projected))
+    assert narrow.read(where=Predicate("id", ">", 1)).equals(data.select(projected).slice(0, 2))
+    assert len(through_polars) == 4
+
+
 @pytest.mark.parametrize("name", ["csv", "jsonl", "arrow"])
 def test_filter_with_a_value_needing_an_implicit_cast(scratch: Path, name: str) -> None:
     backend = make(name, scratch)

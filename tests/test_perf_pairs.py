@@ -121,3 +121,57 @@ def test_only_an_unsettled_verdict_gets_settling_pairs(pairs: Any, monkeypatch: 
 def test_the_table_shows_settling_pairs_apart(pairs: Any) -> None:
     assert pairs.pair_label({"pair_ratios": [1.0] * 35, "settling_pairs": 24}) == "11+24"
     assert pairs.pair_label({"pair_ratios": [1.0] * 11, "settling_pairs": 0}) == "11"
+
+
+def test_runs_are_compared_case_by_case_within_one_dataset(pairs: Any) -> None:
+    def case(dataset: str | None, median: float) -> dict[str, Any]:
+        entry = {"backend": "csv", "op": "read", "rows": 10, "storeadvise_median_s": median, "median_ratio": 1.0}
+        return entry if dataset is None else {**entry, "dataset": dataset}
+
+    earlier = {"cases": [case(None, 1.0), case("wide", 4.0)]}  # a run saved before datasets: tabular
+    lines = pairs.compare({"cases": [case("tabular", 2.0), case("wide", 2.0), case("flights", 3.0)]}, earlier)
+
+    assert len(lines) == 2  # flights has no earlier case
+    assert "tabular" in lines[0] and "(+100%)" in lines[0]
+    assert "wide" in lines[1] and "(-50%)" in lines[1]
+
+
+SHAPES_PATH = Path(__file__).parent / "perf" / "shapes.py"
+
+
+@pytest.fixture(scope="module")
+def shapes() -> Any:
+    spec = importlib.util.spec_from_file_location("perf_shapes_under_test", SHAPES_PATH)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_real_shaped_datasets_have_the_shapes_they_promise(shapes: Any) -> None:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    flights = shapes.generated_table("flights", 70_000)  # two generation chunks
+    assert flights.num_columns == 20 and flights.num_rows == 70_000
+    assert flights.column("id").to_pylist() == list(range(70_000))
+    assert 0 < flights.column("dep_delay").null_count < 0.05 * 70_000  # integers with a few nulls
+    assert pc.count_distinct(flights.column("origin")).as_py() == 3  # low-cardinality strings
+    assert pc.count_distinct(flights.column("year")).as_py() == 1
+    assert flights.schema.field("time_hour").type == pa.string()  # a timestamp kept as text
+    hours = pc.strptime(flights.column("time_hour"), format="%Y-%m-%d %H:%M:%S", unit="s")
+    assert hours.null_count == 0 and pc.min(hours).as_py().year == 2013
+    assert shapes.generated_table("flights", 70_000).equals(flights)  # the same in every run
+
+    wide = shapes.generated_table("wide", 1_000)
+    assert wide.num_columns > 100
+    assert {str(t) for t in wide.schema.types} == {"int64", "double", "string", "bool"}
+
+
+def test_every_dataset_scales_with_the_rows_knob(shapes: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert shapes.dataset_rows("flights", 500_000) == 336_776  # the real table's rows at the default scale
+    assert shapes.dataset_rows("tabular", 20_000) == 20_000
+    monkeypatch.setenv("STOREADVISE_PERF_DATASETS", "wide, tabular")
+    assert shapes.chosen_datasets() == ("tabular", "wide")
+    monkeypatch.setenv("STOREADVISE_PERF_DATASETS", "flight")
+    with pytest.raises(ValueError, match="unknown flight"):
+        shapes.chosen_datasets()

@@ -38,16 +38,62 @@ def perf_scratch(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("perf")
 
 
-@pytest.fixture(scope="session")
-def file_data() -> Any:
-    """(table, plan, dataset) of the generated tabular sample for file and embedded-database backends."""
-    return _data(_pairs().file_rows())
+class SuiteData:
+    """The suite's datasets, one at a time: (table, plan, dataset) and the storeadvise file and
+    embedded-database backends holding it, built when a case first asks for a dataset; the previous
+    dataset's stores are removed then, so the scratch folder holds one dataset's files."""
+
+    def __init__(self, scratch: Path) -> None:
+        self.scratch = scratch
+        self.name: str | None = None
+        self.data: tuple[Any, Any, Any] | None = None
+        self._stores: Iterator[dict[str, Any]] | None = None
+        self.stores: dict[str, Any] = {}
+
+    def use(self, name: str) -> tuple[tuple[Any, Any, Any], dict[str, Any]]:
+        """((table, plan, dataset), stores) of dataset ``name``."""
+        if name != self.name:
+            from stores import written_stores
+
+            self.close()
+            table, plan, _ = self.data = _data(name, _shapes().dataset_rows(name, _pairs().file_rows()),
+                                              self.scratch / "datasets")
+            self._stores = written_stores(table, plan.key_column, self.scratch / "storeadvise")
+            self.stores, self.name = next(self._stores), name
+        assert self.data is not None
+        return self.data, self.stores
+
+    def close(self) -> None:
+        if self._stores is not None:
+            next(self._stores, None)  # the generator removes what it wrote
+        self.name, self.data, self._stores, self.stores = None, None, None, {}
 
 
 @pytest.fixture(scope="session")
-def server_data() -> Any:
+def suite_data(perf_scratch: Path) -> Iterator[SuiteData]:
+    """Every file case's data and stores, by dataset name (``SuiteData.use``)."""
+    data = SuiteData(perf_scratch)
+    yield data
+    data.close()
+
+
+@pytest.fixture()
+def file_data(suite_data: SuiteData) -> Any:
+    """(table, plan, dataset) of the generated tabular sample, for the cases that run on it alone (per
+    test: a file case of another dataset may have replaced it since)."""
+    return suite_data.use("tabular")[0]
+
+
+@pytest.fixture()
+def file_stores(suite_data: SuiteData) -> dict[str, Any]:
+    """storeadvise file and embedded-database backends holding the tabular sample, written once each."""
+    return suite_data.use("tabular")[1]
+
+
+@pytest.fixture(scope="session")
+def server_data(perf_scratch: Path) -> Any:
     """The same for the server backends, smaller: MongoDB and Kafka move rows one message at a time."""
-    return _data(_pairs().server_rows())
+    return _data("tabular", _pairs().server_rows(), perf_scratch / "datasets")
 
 
 def _pairs() -> Any:
@@ -56,29 +102,25 @@ def _pairs() -> Any:
     return pairs
 
 
-def _data(rows: int) -> tuple[Any, Any, Any]:
+def _shapes() -> Any:
+    import shapes
+
+    return shapes
+
+
+def _data(name: str, rows: int, scratch: Path) -> tuple[Any, Any, Any]:
     import pyarrow as pa
 
     from storeadvise.backends.operations import InMemory
-    from storeadvise.bench.datasets import sample_dataset
     from storeadvise.bench.workloads import plan_workload
 
-    dataset = sample_dataset("tabular", rows)
+    dataset = _shapes().load(name, rows, scratch)
     # Record batches of the size the runner writes: both sides of a write case get this same table.
     batch_rows = _pairs().WRITE_BATCH_ROWS
     contiguous = dataset.to_table().combine_chunks()
     table = pa.Table.from_batches(contiguous.to_batches(max_chunksize=batch_rows))
     plan = plan_workload(dataset, ["lookup", "filter", "project"], lookups=200, data=InMemory(table, batch_rows))
     return table, plan, dataset
-
-
-@pytest.fixture(scope="session")
-def file_stores(file_data: Any, perf_scratch: Path) -> Iterator[dict[str, Any]]:
-    """storeadvise file and embedded-database backends holding the sample, written once each."""
-    from stores import written_stores
-
-    table, plan, _ = file_data
-    yield from written_stores(table, plan.key_column, perf_scratch / "storeadvise")
 
 
 @pytest.fixture(scope="session")
@@ -93,7 +135,7 @@ def perf_servers(perf_scratch: Path) -> Iterator[dict]:
 def _environment(config: pytest.Config) -> dict[str, Any]:
     from storeadvise.bench.probes import environment
 
-    pairs = _pairs()
+    pairs, shapes = _pairs(), _shapes()
     fixed = pairs.fixed_pair_count()
     env = environment()
     per_case = (
@@ -104,11 +146,17 @@ def _environment(config: pytest.Config) -> dict[str, Any]:
     )
     env.update(
         rows_files=pairs.file_rows(),
+        datasets={name: shapes.dataset_rows(name, pairs.file_rows()) for name in shapes.chosen_datasets()},
+        datasets_note="Datasets: " + ", ".join(
+            f"{name} ({shapes.dataset_rows(name, pairs.file_rows()):,} rows)" for name in shapes.chosen_datasets()
+        ) + " (tests/perf/shapes.py)",
         rows_servers=pairs.server_rows(),
         pairs=fixed or f"{pairs.MIN_PAIRS}-{pairs.MAX_PAIRS} by time budget",
         rows_note=(
-            f"{pairs.file_rows():,} rows for file and embedded-database backends, {pairs.server_rows():,} for "
-            f"servers, in {pairs.WRITE_BATCH_ROWS:,}-row record batches; {per_case}; file reads warm (page cache)."
+            f"{pairs.file_rows():,} tabular rows for file and embedded-database backends (the other datasets "
+            f"in proportion; the pandas defaults on the tabular sample), {pairs.server_rows():,} tabular rows "
+            f"for servers, in {pairs.WRITE_BATCH_ROWS:,}-row record batches; {per_case}; file reads warm "
+            "(page cache)."
         ),
     )
     return env

@@ -376,7 +376,7 @@ SESSION: dict[str, list[dict[str, Any]]] = {"cases": [], "pandas": [], "startup"
 
 @dataclass
 class CaseResult:
-    """One (backend, operation): storeadvise against the fastest direct call."""
+    """One (dataset, backend, operation): storeadvise against the fastest direct call."""
 
     backend: str
     op: str
@@ -396,19 +396,22 @@ class CaseResult:
     passed: bool
     direct: dict[str, dict[str, Any]]
     notes: str = ""
+    dataset: str = "tabular"
+    """Which of the suite's datasets (tests/perf/shapes.py) the case ran on."""
 
     def message(self) -> str:
         low, high = self.ratio_interval_95
         return (
-            f"storeadvise {self.backend} {self.op} takes {self.median_ratio:.2f}x the time of the fastest direct "
-            f"call ({self.reference}; 95% interval {low:.2f}-{high:.2f} over {len(self.pair_ratios)} pairs); "
-            f"the limit is {self.threshold:.2f}x" + (f" ({self.notes})" if self.notes else "")
+            f"storeadvise {self.backend} {self.op} on {self.dataset} takes {self.median_ratio:.2f}x the time of "
+            f"the fastest direct call ({self.reference}; 95% interval {low:.2f}-{high:.2f} over "
+            f"{len(self.pair_ratios)} pairs); the limit is {self.threshold:.2f}x"
+            + (f" ({self.notes})" if self.notes else "")
         )
 
 
 def run_case(
     benchmark: Any, backend: str, op: str, kind: str, rows: int, storeadvise: Side, direct: list[Side],
-    notes: str = "",
+    notes: str = "", dataset: str = "tabular",
 ) -> CaseResult:
     """Pick the fastest direct call, run the interleaved pairs against it, record the result."""
     reference, summary = choose_fastest(direct)
@@ -451,6 +454,7 @@ def run_case(
         passed=ratio <= threshold,
         direct=summary,
         notes=notes,
+        dataset=dataset,
     )
     SESSION["cases"].append(asdict(result))
     return result
@@ -473,10 +477,11 @@ def previous_run(results_dir: Path, exclude: Path | None = None) -> Path | None:
 
 
 def attach_pandas(session: dict[str, list[dict[str, Any]]]) -> None:
-    """Give each case the pandas default's median and paired ratio for the same format and operation."""
+    """Give each case the pandas default's median and paired ratio for the same format and operation
+    (the pandas cases run on the tabular sample only)."""
     by_key = {(p["backend"], p["op"]): p for p in session["pandas"]}
     for case in session["cases"]:
-        pandas = by_key.get((case["backend"], case["op"]), {})
+        pandas = by_key.get((case["backend"], case["op"]), {}) if case_dataset(case) == "tabular" else {}
         case["pandas_median_s"] = pandas.get("pandas_median_s")
         case["pandas_ratio"] = pandas.get("median_ratio")
 
@@ -491,21 +496,31 @@ def save(results_dir: Path, session: dict[str, list[dict[str, Any]]], environmen
     return path
 
 
+def case_dataset(case: dict[str, Any]) -> str:
+    """The dataset of a saved case (runs saved before the suite had several datasets: the tabular sample)."""
+    return case.get("dataset", "tabular")
+
+
+def case_key(case: dict[str, Any]) -> tuple[str, str, str]:
+    return case_dataset(case), case["backend"], case["op"]
+
+
 def compare(current: dict[str, Any], earlier: dict[str, Any]) -> list[str]:
     """One line per case present in both runs: how the storeadvise median and the ratio moved."""
-    old = {(c["backend"], c["op"]): c for c in earlier.get("cases", [])}
+    old = {case_key(c): c for c in earlier.get("cases", [])}
     lines = []
     for case in current.get("cases", []):
-        before = old.get((case["backend"], case["op"]))
+        before = old.get(case_key(case))
+        name = f"{case_dataset(case):>8} {case['backend']:>8} {case['op']:<8}"
         if before is None or not before.get("storeadvise_median_s"):
             continue
         if before.get("rows") != case.get("rows"):
-            lines.append(f"{case['backend']:>8} {case['op']:<8} not comparable: {before.get('rows')} rows then, "
+            lines.append(f"{name} not comparable: {before.get('rows')} rows then, "
                          f"{case.get('rows')} now")
             continue
         change = case["storeadvise_median_s"] / before["storeadvise_median_s"] - 1
         lines.append(
-            f"{case['backend']:>8} {case['op']:<8} storeadvise {before['storeadvise_median_s']:.4f}s -> "
+            f"{name} storeadvise {before['storeadvise_median_s']:.4f}s -> "
             f"{case['storeadvise_median_s']:.4f}s ({change:+.0%}); ratio {before['median_ratio']:.2f} -> "
             f"{case['median_ratio']:.2f}"
         )
@@ -520,13 +535,13 @@ def pair_label(case: dict[str, Any]) -> str:
 
 
 def ratio_rows(session: dict[str, list[dict[str, Any]]]) -> list[list[str]]:
-    """The table of cases: backend, op, storeadvise, fastest direct, ratio and its interval, pairs, limit,
+    """The table of cases: dataset, backend, op, storeadvise, fastest direct, ratio and its interval, pairs, limit,
     verdict, vs pandas."""
     rows = []
     for c in session["cases"]:
         pandas = c.get("pandas_ratio")
         rows.append([
-            c["backend"], c["op"], fmt_time(c["storeadvise_median_s"]), c["reference"],
+            case_dataset(c), c["backend"], c["op"], fmt_time(c["storeadvise_median_s"]), c["reference"],
             fmt_time(c["reference_median_s"]),
             f"{c['median_ratio']:.2f}", "{:.2f}-{:.2f}".format(*c["ratio_interval_95"]), pair_label(c),
             f"{c['threshold']:.2f}", "ok" if c["passed"] else "SLOWER",
@@ -535,8 +550,8 @@ def ratio_rows(session: dict[str, list[dict[str, Any]]]) -> list[list[str]]:
     return rows
 
 
-CASE_HEADER = ["backend", "op", "storeadvise", "fastest direct", "direct", "ratio", "95% interval", "pairs", "limit",
-               "verdict", "vs pandas"]
+CASE_HEADER = ["dataset", "backend", "op", "storeadvise", "fastest direct", "direct", "ratio", "95% interval", "pairs",
+               "limit", "verdict", "vs pandas"]
 PANDAS_HEADER = ["format", "op", "storeadvise", "pandas default", "pandas", "ratio"]
 
 
@@ -561,7 +576,7 @@ def info_lines(session: dict[str, list[dict[str, Any]]]) -> list[str]:
         for name, d in c["direct"].items():
             if not d.get("gate", True) and d.get("median_s") and d["median_s"] < c["storeadvise_median_s"]:
                 lines.append(
-                    f"{c['backend']} {c['op']}: {name} took {fmt_time(d['median_s'])}, storeadvise "
+                    f"{case_dataset(c)} {c['backend']} {c['op']}: {name} took {fmt_time(d['median_s'])}, storeadvise "
                     f"{fmt_time(c['storeadvise_median_s'])} ({c['storeadvise_median_s'] / d['median_s']:.1f}x); "
                     f"{d.get('note', '')}"
                 )
@@ -588,7 +603,8 @@ def markdown(session: dict[str, list[dict[str, Any]]], environment: dict[str, An
     rows = session["cases"][0]["rows"] if session["cases"] else None
     out = ["# storeadvise against direct library calls", ""]
     if rows:
-        out += [f"Generated tabular sample; {environment.get('rows_note', '')}", ""]
+        datasets = environment.get("datasets_note", "Generated tabular sample")
+        out += [f"{datasets}; {environment.get('rows_note', '')}", ""]
     out += [
         "Ratio = median over interleaved pairs of (storeadvise time / fastest direct call time); "
         "below 1 storeadvise is faster. \"95% interval\" is a distribution-free interval of that median; "

@@ -1,4 +1,5 @@
-"""File and embedded-database backends against the fastest direct library call, per operation.
+"""File and embedded-database backends against the fastest direct library call, per dataset of the
+suite (``shapes.py``) and operation.
 
 Each case: the storeadvise backend object's own method (``Backend(settings).write(...)``, ``read(...)``,
 ``lookup(...)``; not the CLI) against every direct path in ``direct.py``. Reads read the file or
@@ -17,24 +18,26 @@ from typing import Any
 import direct
 import pairs
 import pytest
+import shapes
 
 from storeadvise.backends.base import Predicate
 
 FORMATS = ("csv", "jsonl", "parquet", "arrow")
 DATABASES = ("sqlite", "duckdb")
 OPS = ("write", "read", "project", "filter", "lookup")
-CASES = [(b, op) for b in (*FORMATS, *DATABASES) for op in OPS]
+CASES = [(d, b, op) for d in shapes.chosen_datasets() for b in (*FORMATS, *DATABASES) for op in OPS]
+"""Dataset by dataset (each is generated and written once, when its first case runs)."""
 LOOKUP_KEYS = {"csv": 1, "jsonl": 1, "parquet": 20, "arrow": 20, "sqlite": 200, "duckdb": 200}
 """Keys per lookup run: a text file is parsed whole for every key (a lookup there costs a full read), so
 one key; columnar files skip row groups; databases answer from their index."""
 SUFFIX = {"csv": "csv", "jsonl": "jsonl", "parquet": "parquet", "arrow": "arrow"}
 
 
-@pytest.mark.parametrize(("backend_name", "op"), CASES, ids=[f"{b}-{op}" for b, op in CASES])
-def test_storeadvise_vs_direct(benchmark: Any, file_stores: dict[str, Any], file_data: Any, perf_scratch: Path,
-                               backend_name: str, op: str) -> None:
-    table, plan, _ = file_data
-    backend = file_stores[backend_name]
+@pytest.mark.parametrize(("dataset", "backend_name", "op"), CASES, ids=[f"{d}-{b}-{op}" for d, b, op in CASES])
+def test_storeadvise_vs_direct(benchmark: Any, suite_data: Any, perf_scratch: Path,
+                               dataset: str, backend_name: str, op: str) -> None:
+    (table, plan, _), stores = suite_data.use(dataset)
+    backend = stores[backend_name]
     keys = plan.lookup_keys[: LOOKUP_KEYS[backend_name]]
     out = perf_scratch / "direct" / backend_name
     shutil.rmtree(out, ignore_errors=True)
@@ -48,7 +51,7 @@ def test_storeadvise_vs_direct(benchmark: Any, file_stores: dict[str, Any], file
         else:
             candidates = duckdb_sides(backend, op, table, plan, keys, out, closing)
         result = pairs.run_case(benchmark, backend_name, op, backend.kind, table.num_rows, storeadvise, candidates,
-                                notes=f"{len(keys)} keys per lookup run" if op == "lookup" else "")
+                                dataset=dataset, notes=f"{len(keys)} keys per lookup run" if op == "lookup" else "")
     if not result.passed:
         pytest.fail(result.message(), pytrace=False)
 
