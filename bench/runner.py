@@ -2,7 +2,7 @@
 
 For each backend it writes the dataset, verifies the round trip (outside the timer), then runs each
 selected operation: warm-up runs that are not counted, then counted runs until ``repeat`` runs or the
-operation's time budget is spent. Latency operations (lookup, write_one, stream_latency) are timed
+operation's time budget is spent. Latency operations (lookup, take, write_one, stream_latency) are timed
 per call over many calls. Every measurement records rows/s, MB/s of the Arrow in-memory size and the
 peak resident-memory growth of the operation. The run is saved after every backend, so a crash or a
 Ctrl-C keeps what was measured (hyperfine does the same).
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import itertools
 import shutil
+import statistics
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -195,6 +196,7 @@ def _plan_record(plan: WorkloadPlan) -> dict[str, Any]:
     return {
         "key_column": plan.key_column,
         "lookup_keys": len(plan.lookup_keys),
+        "take_batches": len(plan.take_positions),
         "projection": plan.projection,
         "predicate": str(plan.predicate) if plan.predicate else None,
         "predicate_share": plan.predicate_share,
@@ -657,6 +659,7 @@ class Runner:
             prepare()
             op.count(item, op.call(backend, item))
         durations: list[float] = []
+        moved: list[int] = []
         results: list[tuple[Any, Any]] = []
         started = time.perf_counter()
         with PeakMemory() as mem:
@@ -665,7 +668,7 @@ class Runner:
                 t0 = time.perf_counter()
                 result = op.call(backend, item)
                 durations.append(time.perf_counter() - t0)
-                op.count(item, result)
+                moved.append(op.count(item, result).rows)
                 check_stop()
                 if op.answers:
                     results.append((item, result))
@@ -673,7 +676,8 @@ class Runner:
                     break
         m.stats = Stats.of(durations)
         m.peak_memory_bytes = mem.peak
-        m.rows = 1
+        # rows/s of a latency operation: rows per call (a batch for take, one row otherwise) over its median
+        m.rows = max(1, round(statistics.median(moved))) if moved else 1
         m.extra = {"calls": len(durations)}
         if len(durations) < len(inputs) - LATENCY_WARMUP_CALLS:
             m.extra["note"] = f"{len(durations)} calls: the {c.max_time:g} s budget was spent"
