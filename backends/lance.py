@@ -100,6 +100,8 @@ class LanceBackend(Backend):
     def __init__(self, settings: Any) -> None:
         super().__init__(settings)
         self._dataset: lance.LanceDataset | None = None
+        self._key_type: tuple[str, pa.DataType] | None = None
+        """The key column and its type, for lookups (the schema changes only with a new write)."""
 
     # -- availability and life cycle -----------------------------------------------------------------
     @classmethod
@@ -133,6 +135,7 @@ class LanceBackend(Backend):
 
     def clear(self) -> None:
         self._dataset = None
+        self._key_type = None
         super().clear()
 
     def _index(self) -> str:
@@ -219,8 +222,12 @@ class LanceBackend(Backend):
     def lookup(self, key: Any) -> pa.Table:
         column = self.lookup_key_column()
         dataset = self.dataset
-        check_columns(dataset.schema, None, Predicate(column, "==", key))
-        sql = sql_equals(column, dataset.schema.field(column).type, key)
+        if self._key_type is None or self._key_type[0] != column:
+            # pylance builds the schema anew on every access, a tenth of an indexed lookup: once per write
+            schema = dataset.schema
+            check_columns(schema, None, Predicate(column, "==", key))
+            self._key_type = (column, schema.field(column).type)
+        sql = sql_equals(column, self._key_type[1], key)
         if sql is None:
             return self.read(where=Predicate(column, "==", key))
         return dataset.to_table(filter=sql)
