@@ -9,7 +9,7 @@ Life cycle, as the runner drives it::
     backend = Backend(settings)          # cheap, no I/O
     backend.open()                       # connect / create scratch folder; BackendUnavailable if not
     backend.clear(); backend.write(schema, batches)   # repeated per timed write
-    backend.read(...), scan(...), lookup(key), append(batch), deliver(batch)
+    backend.read(...), scan(...), lookup(key), take(positions), append(batch), deliver(batch)
     backend.size_bytes()
     backend.cleanup()                    # remove every scratch file, table, collection, topic; close
 
@@ -290,6 +290,10 @@ class Backend(abc.ABC):
         if not self.settings.key_column:
             raise UsageError(f"{self.name}: a lookup needs a key column; name one (for example --key id)")
         return self.settings.key_column
+
+    def take(self, positions: Sequence[int]) -> pa.Table:
+        """The rows at these positions (0 is the first row written), in the order asked."""
+        raise UnsupportedOperation(f"{self.name} has no access to rows by position")
 
     def append(self, batch: pa.RecordBatch) -> None:
         """Add rows to what is stored."""

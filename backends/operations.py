@@ -27,6 +27,13 @@ if TYPE_CHECKING:
     from storeadvise.backends.base import Backend, Predicate
 
 
+TAKE_ROWS = 32
+"""Rows per ``take`` call: one training batch of shuffled positions. A map-style loader hands each
+batch's sampled indices to one call (Lance's ``lance.torch.data.SafeLanceDataset.__getitems__`` calls
+``take`` with them); 32 is the batch size of that module's ``get_safe_loader`` (docs/decisions.md,
+'Lance: take as one training batch of 32 random positions')."""
+
+
 class Data(Protocol):
     """A dataset as a write consumes it: a schema, a fresh batch stream per call, and its size."""
 
@@ -71,6 +78,8 @@ class WorkloadPlan:
 
     key_column: str | None
     lookup_keys: list[Any] = field(default_factory=list)
+    take_positions: list[list[int]] = field(default_factory=list)
+    """For ``take``: per call, ``TAKE_ROWS`` random row positions, as a shuffled training loader asks."""
     projection: list[str] = field(default_factory=list)
     predicate: Predicate | None = None
     predicate_share: float | None = None
@@ -277,6 +286,11 @@ def _first_batch(backend: Backend) -> list[pa.RecordBatch]:
             close()
 
 
+def _took_every_position(plan: WorkloadPlan, positions: list[int], table: pa.Table) -> bool:
+    """Whether a take returned one row per asked position."""
+    return table.num_rows == len(positions)
+
+
 def _holds_key(plan: WorkloadPlan, key: Any, table: pa.Table) -> bool:
     """Whether a lookup of ``key`` returned its row."""
     column = plan.key_column
@@ -382,6 +396,13 @@ OPERATIONS: dict[str, Operation] = {
             inputs=lambda plan: iter(plan.lookup_keys), run=lambda backend, key: backend.lookup(key),
             count=_returned, answers=_holds_key,
             skip=lambda plan: None if plan.lookup_keys else plan.notes.get("lookup", "no keys to look up"),
+        ),
+        Operation(
+            "take", f"fetch {TAKE_ROWS} rows at random positions, one training batch (latency per batch)",
+            latency=True, mutates=False,
+            inputs=lambda plan: iter(plan.take_positions), run=lambda backend, positions: backend.take(positions),
+            count=_returned, answers=_took_every_position,
+            skip=lambda plan: None if plan.take_positions else plan.notes.get("take", "no rows to take"),
         ),
         Operation(
             "append", "add a batch of new rows to what is stored", latency=False, mutates=True,

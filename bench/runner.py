@@ -2,7 +2,7 @@
 
 For each backend it writes the dataset, verifies the round trip (outside the timer), then runs each
 selected operation: warm-up runs that are not counted, then counted runs until ``repeat`` runs or the
-operation's time budget is spent. Latency operations (lookup, write_one, stream_latency) are timed
+operation's time budget is spent. Latency operations (lookup, take, write_one, stream_latency) are timed
 per call over many calls. Every measurement records rows/s, MB/s of the Arrow in-memory size and the
 peak resident-memory growth of the operation. The run is saved after every backend, so a crash or a
 Ctrl-C keeps what was measured (hyperfine does the same).
@@ -205,6 +205,7 @@ def _plan_record(plan: WorkloadPlan) -> dict[str, Any]:
     return {
         "key_column": plan.key_column,
         "lookup_keys": len(plan.lookup_keys),
+        "take_batches": len(plan.take_positions),
         "projection": plan.projection,
         "predicate": str(plan.predicate) if plan.predicate else None,
         "predicate_share": plan.predicate_share,
@@ -691,14 +692,16 @@ class Runner:
             t0 = time.perf_counter()
             op.call_counted(backend, item)
             runs.warmups.append(time.perf_counter() - t0)
+        moved: list[int] = []
         results: list[tuple[Any, Any]] = []
         started = time.perf_counter()
         with PeakMemory() as mem, self._server_memory() as server:
             for item in inputs[LATENCY_WARMUP_CALLS:] if len(inputs) > LATENCY_WARMUP_CALLS + 1 else inputs:
                 prepare()
                 t0 = time.perf_counter()
-                result, _ = op.call_counted(backend, item)
+                result, tally = op.call_counted(backend, item)
                 runs.durations.append(time.perf_counter() - t0)
+                moved.append(tally.rows)
                 check_stop()
                 if op.answers:
                     results.append((item, result))
@@ -706,7 +709,8 @@ class Runner:
                     break
         runs.add_peaks(mem, server)
         m.stats = Stats.of(runs.durations)
-        m.rows = 1
+        # rows/s of a latency operation: rows per call (a batch for take, one row otherwise) over its median
+        m.rows = max(1, round(statistics.median(moved))) if moved else 1
         m.extra = {"calls": len(runs.durations)}
         self._record_runs(m, runs)
         if len(runs.durations) < len(inputs) - LATENCY_WARMUP_CALLS:

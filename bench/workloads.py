@@ -72,6 +72,10 @@ def plan_workload(
     else:
         plan.notes["lookup"] = "no key column (pass --key COLUMN to name one)"
 
+    plan.take_positions = _take_positions(profile.rows, lookups, seed)
+    if not plan.take_positions:
+        plan.notes["take"] = "no rows to take"
+
     flat = [f.name for f in schema if not pa.types.is_nested(f.type) and f.name != key]
     # A third of the columns, at least one: what a training job selecting its features reads.
     width = max(1, len(schema) // 3)
@@ -83,6 +87,20 @@ def plan_workload(
     # One percent of the rows, the size of a typical incremental load.
     plan.append_rows = max(1, min(100_000, profile.rows // 100))
     return plan
+
+
+def _take_positions(rows: int, calls: int, seed: int) -> list[list[int]]:
+    """``calls`` batches of ``TAKE_ROWS`` distinct random positions below ``rows`` (fewer when the data
+    has fewer rows), unsorted, as a shuffling sampler draws them; deterministic for a seed."""
+    import random
+
+    from storeadvise.backends.operations import TAKE_ROWS
+
+    if rows < 1:
+        return []
+    rng = random.Random(seed)
+    size = min(TAKE_ROWS, rows)
+    return [rng.sample(range(rows), size) for _ in range(max(calls, 1))]
 
 
 NEW_KEY_ROOM = 2**32

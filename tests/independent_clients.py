@@ -2,10 +2,13 @@
 
     python independent_clients.py kafka BOOTSTRAP TOPIC EXPECTED_MESSAGES
     python independent_clients.py mongo URI DATABASE KEY_COLUMN KEY
+    python independent_clients.py lance FOLDER KEY_COLUMN KEY POSITION[,POSITION...]
 
 Kafka is read with confluent-kafka (librdkafka, not kafka-python), assigning every partition from
 offset 0 (no consumer group: Tansu's are incomplete). MongoDB is read with a fresh pymongo client in
-this process. Each prints one JSON object on stdout.
+this process. A Lance dataset is opened afresh from its folder by pylance in this process (no other
+reader of the format works offline: DuckDB's lance extension is downloaded at run time). Each prints
+one JSON object on stdout.
 """
 
 from __future__ import annotations
@@ -57,12 +60,37 @@ def mongo_main(uri: str, database: str, key_column: str, key: str) -> dict:
         client.close()
 
 
+def lance_main(folder: str, key_column: str, key: str, positions: str) -> dict:
+    import hashlib
+
+    import lance
+    import pyarrow as pa
+
+    dataset = lance.dataset(folder)
+    table = dataset.to_table()
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema.remove_metadata()) as writer:
+        writer.write_table(table.combine_chunks())
+    return {
+        "count": dataset.count_rows(),
+        "version": dataset.version,
+        "versions": len(dataset.versions()),
+        "indices": sorted((i.field_names[0], i.index_type) for i in dataset.describe_indices()),
+        "schema": str(table.schema.remove_metadata()),
+        "sha256": hashlib.sha256(sink.getvalue().to_pybytes()).hexdigest(),
+        "row": dataset.to_table(filter=f"{key_column} = {int(key)}").to_pylist(),
+        "take": dataset.take([int(p) for p in positions.split(",")]).column(key_column).to_pylist(),
+    }
+
+
 if __name__ == "__main__":
     kind, *args = sys.argv[1:]
     if kind == "kafka":
         result = kafka_main(args[0], args[1], int(args[2]))
     elif kind == "mongo":
         result = mongo_main(*args)
+    elif kind == "lance":
+        result = lance_main(*args)
     else:
         raise SystemExit(f"unknown client {kind!r}")
     print(json.dumps(result, default=str))

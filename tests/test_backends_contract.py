@@ -132,10 +132,11 @@ def test_type_mapping_documents_every_family(backend: Backend) -> None:
 
 
 def small_plan(table: pa.Table) -> WorkloadPlan:
-    """Inputs for every operation on ``table``: key 3, column id, id > 3, 5 new rows per append."""
+    """Inputs for every operation on ``table``: key 3, rows 7, 0 and 3 by position, column id, id > 3,
+    5 new rows per append."""
     return WorkloadPlan(
-        key_column="id", lookup_keys=[3], projection=["id"], predicate=Predicate("id", ">", 3), append_rows=5,
-        template=table, key_offset=1_000, data=OneShot(table),
+        key_column="id", lookup_keys=[3], take_positions=[[7, 0, 3]], projection=["id"],
+        predicate=Predicate("id", ">", 3), append_rows=5, template=table, key_offset=1_000, data=OneShot(table),
     )
 
 
@@ -180,8 +181,8 @@ def test_declared_operations_run_and_count_what_they_moved(backend: Backend) -> 
     table = mixed_table(20)
     plan = small_plan(table)
     expected_rows = {
-        "write": 20, "read": 20, "scan": 20, "first_batch": 20, "project": 20, "filter": 16, "lookup": 1, "append": 5,
-        "write_one": 1, "stream_latency": 1,
+        "write": 20, "read": 20, "scan": 20, "first_batch": 20, "project": 20, "filter": 16, "lookup": 1, "take": 3,
+        "append": 5, "write_one": 1, "stream_latency": 1,
     }
     assert set(expected_rows) == set(OPERATIONS)
     for op in OPERATIONS.values():
@@ -248,6 +249,20 @@ def test_lookup_finds_the_row_and_nothing_for_a_missing_key(backend: Backend) ->
     write(backend, table)
     assert_same_rows(backend, run(backend, "lookup", 42), table.slice(42, 1))
     assert run(backend, "lookup", 10**9).num_rows == 0
+
+
+def test_take_returns_exactly_the_rows_at_those_positions(backend: Backend) -> None:
+    """In the order asked, a position asked twice returned twice, after an append too (its rows follow)."""
+    needs(backend, "write", "take")
+    table = mixed_table()
+    write(backend, table)
+    positions = [299, 0, 150, 7, 150]
+    assert_same_rows(backend, run(backend, "take", positions), table.take(positions))
+    if "append" in backend.supports:
+        extra = mixed_table(10, start=ROWS)
+        run(backend, "append", extra.to_batches()[0])
+        both = pa.concat_tables([table, extra])
+        assert_same_rows(backend, run(backend, "take", [305, 3]), both.take([305, 3]))
 
 
 def test_lookup_without_a_key_column_is_a_usage_error(backend: Backend) -> None:

@@ -143,7 +143,7 @@ def test_cold_and_warm_figures_are_separate_columns_ranked_apart() -> None:
 # -- the screen --------------------------------------------------------------------------------------
 def eight_by_eight() -> Run:
     """Eight backends × eight operations, with every mark some figure can carry."""
-    ops = list(OPERATIONS)[:8]
+    ops = ["write", "read", "scan", "project", "filter", "lookup", "append", "write_one"]  # one two-word op
     names = ["parquet", "sqlite", "duckdb", "arrow", "jsonl", "mongo", "kafka", "csv"]
     backends = []
     for i, name in enumerate(names):
