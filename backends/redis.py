@@ -66,6 +66,7 @@ DEFAULT_BATCH_ROWS = 10_000
 SCAN_COUNT = 10_000
 SIZE_SAMPLE_KEYS = 10_000
 CONNECT_TIMEOUT_S = 3.0
+AOF_START_TIMEOUT_S = 60.0
 SOCKET_TIMEOUT_S = 60.0
 SCHEMA_FIELD = b"schema"
 KEY_FIELD = b"key"
@@ -317,7 +318,7 @@ class RedisBackend(Backend):
         self._next_row = 0  # the next row number, the key of a row when there is no key column
         self._info: dict[str, Any] = {}
         self._config: dict[str, str] | None = None  # persistence settings as read from the server
-        self._aof_set = False  # whether open() turned the embedded server's append-only file on
+        self._restore: dict[str, str] = {}  # the embedded server's settings open() changed for --fsync
 
     # -- names -----------------------------------------------------------------------------------
     @property
@@ -375,17 +376,23 @@ class RedisBackend(Backend):
 
     def _sync_every_write(self) -> None:
         """--fsync on the embedded server: the append-only file on, fsynced before every reply, once its
-        first rewrite (which Redis starts when the file is turned on) has finished."""
+        first rewrite (which Redis starts when the file is turned on) has finished; ``cleanup`` restores
+        the settings it had."""
         import time
 
         client = self.client
-        client.config_set("appendfsync", "always")
-        client.config_set("appendonly", "yes")
-        self._aof_set = True
+        wanted = {"appendfsync": "always", "appendonly": "yes"}
+        before = {name: str(client.config_get(name).get(name, "")) for name in wanted}
+        for name, value in wanted.items():
+            client.config_set(name, value)
+        self._restore = {**before, **self._restore}
+        deadline = time.monotonic() + AOF_START_TIMEOUT_S
         while True:  # the server's own state, polled: it reports when the rewrite is done
             persistence = client.info("persistence")
             if not persistence.get("aof_rewrite_in_progress") and not persistence.get("aof_rewrite_scheduled"):
-                break
+                return
+            if time.monotonic() > deadline:
+                raise ServerError(f"Redis did not finish writing its append-only file within {AOF_START_TIMEOUT_S:g} s")
             time.sleep(0.05)
 
     def durability(self) -> Durability:
@@ -426,9 +433,9 @@ class RedisBackend(Backend):
         try:
             self._delete_run_keys()
             self._client.unlink(self.schema_key)
-            if self._aof_set:
-                self._client.config_set("appendonly", "no")
-                self._client.config_set("appendfsync", "everysec")
+            for name in ("appendonly", "appendfsync"):  # the file off first: no rewrite with the old policy
+                if name in self._restore:
+                    self._client.config_set(name, self._restore[name])
         except redis.RedisError:
             pass  # a dead server: nothing of ours can be left on it
         finally:
@@ -436,7 +443,7 @@ class RedisBackend(Backend):
             self._client = None
             self._codec = None
             self._rows = self._next_row = 0
-            self._aof_set = False
+            self._restore = {}
 
     def server_info(self) -> dict[str, Any] | None:
         return {
@@ -570,7 +577,11 @@ class RedisBackend(Backend):
         codec = self._written()
         if column not in codec.schema.names:
             raise DataError(f"redis: no column {column!r} to look up")
-        row = self.client.execute_command("HMGET", self.prefix + codec.key_text(column, key), *codec.fields)
+        try:
+            text = codec.key_text(column, key)
+        except (ValueError, TypeError, OverflowError):  # pyarrow's ArrowInvalid and ArrowTypeError are these
+            return codec.schema.empty_table()  # a value the key column cannot hold is no row's key
+        row = self.client.execute_command("HMGET", self.prefix + text, *codec.fields)
         if all(v is None for v in row):
             return codec.schema.empty_table()
         return codec.row(row)

@@ -89,6 +89,7 @@ def test_lookup_projection_scan_and_the_refused_filter(redis_backend: RedisBacke
     assert hit.to_pylist() == table.slice(123, 1).to_pylist()
     assert hit.schema == table.schema
     assert redis_backend.lookup(10_000).num_rows == 0
+    assert redis_backend.lookup("not a number").num_rows == 0  # no int64 key can match it
     projected = redis_backend.read(columns=["name", KEY])
     assert projected.equals(table.select(["name", KEY]))
     batches = list(redis_backend.scan(batch_rows=128))
