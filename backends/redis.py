@@ -33,7 +33,8 @@ Durability (``durability``). The embedded server runs with persistence off (``--
 --appendonly no``): everything is in memory and nothing survives its restart. ``--fsync`` turns on the
 append-only file with ``appendfsync always`` on the embedded server (CONFIG SET, undone at cleanup):
 every write command is fsynced before Redis answers it. Your server's persistence is read with CONFIG
-GET and reported as it is; storeadvise never changes your server's configuration.
+GET and reported as it is; storeadvise never changes your server's configuration (docs/decisions.md,
+'Redis: persistence off by default, `--fsync` as appendfsync always').
 
 Size at rest (``size_bytes``): the memory Redis holds for the run's keys, from MEMORY USAGE (key, value
 and their allocation overhead) of every key up to 10,000 keys, beyond that of the first 10,000 keys SCAN
