@@ -44,6 +44,39 @@ def in_utc(dtype: pa.DataType) -> pa.DataType:
     return dtype
 
 
+def json_leaf(dtype: pa.DataType) -> pa.DataType:
+    """A leaf rule: the Arrow type whose Python values JSON holds exactly for ``dtype`` (Kafka messages,
+    nested Redis fields). Binary is left as it is: JSON has no bytes, and each backend says what it does."""
+    import pyarrow as pa
+
+    t = pa.types
+    if t.is_timestamp(dtype) or t.is_date64(dtype) or t.is_time64(dtype) or t.is_duration(dtype):
+        return pa.int64()
+    if t.is_date32(dtype) or t.is_time32(dtype):
+        return pa.int32()
+    if t.is_decimal(dtype):
+        return pa.string()
+    if t.is_float16(dtype):
+        return pa.float32()
+    if t.is_large_string(dtype) or t.is_string_view(dtype):
+        return pa.string()
+    if t.is_large_binary(dtype) or t.is_binary_view(dtype) or t.is_fixed_size_binary(dtype):
+        return pa.binary()
+    return dtype
+
+
+def is_binary(dtype: pa.DataType) -> bool:
+    """Whether ``dtype`` holds bytes (binary of any width or layout)."""
+    import pyarrow as pa
+
+    return (
+        pa.types.is_binary(dtype)
+        or pa.types.is_large_binary(dtype)
+        or pa.types.is_binary_view(dtype)
+        or (pa.types.is_fixed_size_binary(dtype))
+    )
+
+
 def float16_as_float32(dtype: pa.DataType) -> pa.DataType:
     """A leaf rule for stores that do not take half floats (DuckDB): float32, which holds each exactly."""
     import pyarrow as pa

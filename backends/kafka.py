@@ -143,37 +143,6 @@ IN_MEMORY = Durability(False, "the embedded broker (Tansu) keeps the records in 
 ACKS_NONE = Durability(False, "acks=0: the producer does not wait for the broker at all")
 
 
-def _json_leaf(dtype: pa.DataType) -> pa.DataType:
-    """The Arrow type whose Python values JSON holds exactly for ``dtype``."""
-    import pyarrow as pa
-
-    t = pa.types
-    if t.is_timestamp(dtype) or t.is_date64(dtype) or t.is_time64(dtype) or t.is_duration(dtype):
-        return pa.int64()
-    if t.is_date32(dtype) or t.is_time32(dtype):
-        return pa.int32()
-    if t.is_decimal(dtype):
-        return pa.string()
-    if t.is_float16(dtype):
-        return pa.float32()
-    if t.is_large_string(dtype) or t.is_string_view(dtype):
-        return pa.string()
-    if t.is_large_binary(dtype) or t.is_binary_view(dtype) or t.is_fixed_size_binary(dtype):
-        return pa.binary()
-    return dtype
-
-
-def _is_binary(dtype: pa.DataType) -> bool:
-    import pyarrow as pa
-
-    return (
-        pa.types.is_binary(dtype)
-        or pa.types.is_large_binary(dtype)
-        or pa.types.is_binary_view(dtype)
-        or (pa.types.is_fixed_size_binary(dtype))
-    )
-
-
 def _compressions() -> list[str]:
     """Compression types whose codec is importable here (kafka-python needs a Python library each)."""
     from kafka import codec
@@ -424,15 +393,16 @@ class KafkaBackend(Backend):
 
     # -- encoding --------------------------------------------------------------------------------
     def _prepare(self, schema: pa.Schema) -> None:
-        nested = [f.name for f in schema if not _is_binary(f.type) and _typemap.any_type(f.type, _is_binary)]
+        binary = _typemap.is_binary
+        nested = [f.name for f in schema if not binary(f.type) and _typemap.any_type(f.type, binary)]
         if nested:
             raise DataError(
                 f"column {nested[0]!r} holds binary inside a struct or list, which the kafka JSON "
                 "encoding does not carry; leave kafka out of --backends for this data"
             )
         self._schema = schema
-        self._storage = _typemap.storage_schema(schema, _json_leaf)
-        self._binary = [f.name for f in schema if _is_binary(f.type)]
+        self._storage = _typemap.storage_schema(schema, _typemap.json_leaf)
+        self._binary = [f.name for f in schema if _typemap.is_binary(f.type)]
 
     def _encode(self, batch: pa.RecordBatch) -> tuple[list[bytes | None], list[bytes]]:
         assert self._storage is not None

@@ -138,8 +138,8 @@ def test_recommend_does_not_import_heavy_modules():
         "from storeadvise.cli import cli\n"
         "r = CliRunner().invoke(cli, ['recommend', '-m', 'tabular', '-p', 'online'])\n"
         "assert r.exit_code == 0, r.output\n"
-        "heavy = ('pyarrow', 'polars', 'duckdb', 'pymongo', 'kafka', 'confluent_kafka', 'pandas', 'numpy', 'rich',\n"
-        "         'lance')\n"
+        "heavy = ('pyarrow', 'polars', 'duckdb', 'pymongo', 'kafka', 'confluent_kafka', 'redis', 'pandas', 'numpy',"
+        " 'rich', 'lance')\n"
         "print(','.join(m for m in heavy if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
