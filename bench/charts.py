@@ -244,7 +244,7 @@ def matrix_chart(runs: Sequence[Run]) -> Chart | None:
     ]
     # A panel per run side by side (each with its own backends' order), not a facet: Vega-Lite cannot
     # give facets of a heat map their own row order.
-    panels = [{"title": label if len(labelled) > 1 else "", "width": {"step": 78}, "height": {"step": 26},
+    panels = [{**({"title": label} if len(labelled) > 1 else {}), "width": {"step": 78}, "height": {"step": 26},
                "transform": [{"filter": {"field": "run", "equal": label}}], "layer": layers}
               for label, _ in labelled]
     spec: dict[str, Any] = {"data": {"values": cells}, **(panels[0] if len(panels) == 1 else {"hconcat": panels})}
