@@ -203,7 +203,7 @@ def size_chart(rows: list[dict[str, Any]], runs: Sequence[Run], several: bool) -
             ],
         })
     spec = {"data": {"values": stored}, "width": WIDTH, "height": {"step": 12 if several else 18}, "layer": layers}
-    return Chart("size", "Size at rest, and its ratio to the Arrow size (smaller is smaller)", spec)
+    return Chart("size", "Size at rest, with its ratio to the Arrow size (left is smaller)", spec)
 
 
 def _matrix_rows(label: str, run: Run) -> list[dict[str, Any]]:
