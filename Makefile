@@ -7,8 +7,20 @@ ROWS ?= 50000
 # Debian packages of the embedded servers: installed when missing where apt-get can (root, as in CI); on
 # other machines the backends that need them show "skipped: install ...".
 DEBIAN_PACKAGES ?= redis-server redis-tools
+# Debian's chromium and its driver, for the HTML report's browser test.
+BROWSER_PACKAGES ?= chromium chromium-driver
 
-.PHONY: demo test bench lint install clean debian-packages
+# Installs the Debian packages $(1) that are missing where apt-get can (root, as in CI); elsewhere says
+# what to install and what that means ($(2)).
+define install_missing
+	@missing=$$(for p in $(1); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -z "$$missing" ]; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	else echo "not installed: $$missing (apt-get install $$missing); $(2)"; fi
+endef
+
+.PHONY: demo test bench lint install browser clean debian-packages
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -19,18 +31,18 @@ $(STAMP): pyproject.toml setup.py
 install: $(STAMP) debian-packages
 
 debian-packages:
-	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
-	if [ -z "$$missing" ]; then :; \
-	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
-	else echo "not installed: $$missing (apt-get install $$missing); the backends that need them are skipped"; fi
+	$(call install_missing,$(DEBIAN_PACKAGES),the backends that need them are skipped)
 
 ## Run every backend on a generated 50k-row table (embedded MongoDB and Kafka started and stopped for you).
 demo: $(STAMP) debian-packages
 	$(BIN)/storeadvise bench --sample tabular --rows $(ROWS)
 
+## Debian's chromium and its driver for the HTML report's browser test (see install_missing).
+browser:
+	$(call install_missing,$(BROWSER_PACKAGES),the browser test skips (in CI it fails))
+
 ## The whole test suite, embedded servers included.
-test: $(STAMP) debian-packages
+test: $(STAMP) debian-packages browser
 	$(BIN)/python -m pytest -q
 
 ## The project's own benchmark suite (storeadvise vs direct library calls); not part of `make test`.

@@ -24,6 +24,7 @@ _LAZY: dict[str, str] = {
     "render_runs": "storeadvise.bench.report:render_runs",
     "compare_runs": "storeadvise.bench.compare:compare_runs",
     "write_report": "storeadvise.bench.report:write_report",
+    "save_plot": "storeadvise.bench.charts:save_plot",
     "write_sample": "storeadvise.bench.datasets:write_sample",
     "load_dataset": "storeadvise.bench.datasets:load_dataset",
     "sample_dataset": "storeadvise.bench.datasets:sample_dataset",

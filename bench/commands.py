@@ -199,11 +199,14 @@ def bench_command(
 @click.option("--fail-above", type=float, metavar="RATIO",
               help="Exit with code 8 when a measurement is slower than RATIO × the first run's, beyond noise (CI).")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Write to a file, not stdout.")
+@click.option("--plot", type=click.Path(path_type=Path, dir_okay=False), metavar="FILE.png|svg",
+              help="Save the main chart (time per operation; several runs side by side) as a PNG or SVG picture "
+                   "instead of printing the report (with -o, as well as writing it).")
 @click.option("--force", is_flag=True,
               help="Replace the output file if it exists (never an input), and compare runs of different datasets.")
 @DETAILS
 def report_command(run_files: tuple[Path, ...], fmt: str, baseline: Path | None, fail_above: float | None,
-                   output: Path | None, force: bool, details: bool) -> None:
+                   output: Path | None, plot: Path | None, force: bool, details: bool) -> None:
     """Render a saved run as a table, Markdown, CSV, JSON or a self-contained HTML page; compare runs.
 
     Several run files are shown side by side, each against the first; runs of different datasets
@@ -215,9 +218,10 @@ def report_command(run_files: tuple[Path, ...], fmt: str, baseline: Path | None,
       storeadvise report new.json --baseline old.json --fail-above 1.10
       storeadvise report a.json b.json c.json
       storeadvise report results/20261127T052000-ab12cd.json --details
+      storeadvise report results/20261127T052000-ab12cd.json -f html -o report.html --plot times.png
     """
     from storeadvise.bench.compare import check_regressions, compare_runs
-    from storeadvise.bench.report import print_run, render, render_runs, write_report
+    from storeadvise.bench.report import write_report
     from storeadvise.bench.results import load_run
 
     if fail_above is not None and not fail_above > 0:
@@ -232,18 +236,32 @@ def report_command(run_files: tuple[Path, ...], fmt: str, baseline: Path | None,
     for warning in comparison.warnings if comparison else []:
         if warning.startswith("WARNING"):
             click.echo(f"storeadvise: {printable(warning)}", err=True)
+    if plot is not None:
+        from storeadvise.bench.charts import save_plot
+
+        # The picture shows every run given, a baseline first, as the HTML report's charts do.
+        save_plot(runs, plot, force=force, inputs=[*run_files, baseline], compare_anyway=force)
+        click.echo(f"wrote {printable(plot)}", err=True)
     if output is not None:
         write_report(shown, output, fmt, baseline=base, compare_anyway=force, force=force,
                      inputs=[*run_files, baseline])
         click.echo(f"wrote {printable(output)}", err=True)
-    elif fmt == "table":
-        print_run(shown, baseline=base, compare_anyway=force, details=details)
-    elif isinstance(shown, list):
-        _echo(render_runs(shown, fmt, compare_anyway=force, color=False))
-    else:
-        _echo(render(shown, fmt, baseline=base, compare_anyway=force, color=False, details=details))
+    elif plot is None:
+        _print_report(shown, fmt, base, compare_anyway=force, details=details)
     if comparison is not None:
         check_regressions(comparison, fail_above)
+
+
+def _print_report(shown: Run | list[Run], fmt: str, base: Run | None, *, compare_anyway: bool, details: bool) -> None:
+    """The report on stdout: one run (with its baseline) or several side by side."""
+    from storeadvise.bench.report import print_run, render, render_runs
+
+    if fmt == "table":
+        print_run(shown, baseline=base, compare_anyway=compare_anyway, details=details)
+    elif isinstance(shown, list):
+        _echo(render_runs(shown, fmt, compare_anyway=compare_anyway, color=False))
+    else:
+        _echo(render(shown, fmt, baseline=base, compare_anyway=compare_anyway, color=False, details=details))
 
 
 @click.command("sample", help=f"""Write a generated sample dataset ({', '.join(SAMPLE_KINDS)}) to a file.

@@ -23,8 +23,6 @@ from storeadvise.bench.compare import Comparison, compare_runs, comparison_recor
 from storeadvise.bench.matrix import Matrix, MatrixCell, MatrixColumn, MatrixRow
 from storeadvise.bench.results import Run, run_to_json
 from storeadvise.bench.table import (
-    BEST_MARK,
-    UNTRUSTED_MARK,
     Entry,
     PlainTable,
     Report,
@@ -32,7 +30,7 @@ from storeadvise.bench.table import (
     build_report,
 )
 from storeadvise.errors import UsageError
-from storeadvise.formatting import fmt_ratio, fmt_time, markdown_table, markdown_text, number, printable
+from storeadvise.formatting import markdown_table, markdown_text, number, printable
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -88,6 +86,8 @@ def render_runs(
         return json.dumps(comparison_record(comparison), indent=2, default=str) + "\n"
     if fmt == "csv":
         return _plain_tables_csv(side_by_side(comparison).tables[:1])
+    if fmt == "html":
+        return _html(side_by_side(comparison), runs=comparison.runs)
     return REPORT_EXPORTERS[fmt](side_by_side(comparison), color=color, width=width)
 
 
@@ -487,36 +487,8 @@ dl.header{display:grid;grid-template-columns:max-content auto;gap:.2em 1em}
 dl.header dt{font-weight:bold}
 dl.header dd{margin:0}
 .foot{color:#555;font-size:.9em}
-svg text{font:12px system-ui,sans-serif}
+figure.chart{margin:1em 0 2em}
 """
-
-
-def _bar_chart(section: Section) -> str:
-    """Inline SVG: one bar per successful row, length = median relative to the slowest (best marked)."""
-    rows = [r for r in section.rows if r.entry.ok]
-    if not rows:
-        return ""
-    longest = max(r.entry.median for r in rows) or 1.0
-    label_w, bar_w, line_h = 110, 420, 22
-    height = line_h * len(rows) + 6
-    parts = [
-        f'<svg role="img" width="{label_w + bar_w + 190}" height="{height}" '
-        f'aria-label="median {html.escape(section.op)} time per backend">'
-    ]
-    for i, row in enumerate(rows):
-        e = row.entry
-        y = 3 + i * line_h
-        length = max(1.0, bar_w * e.median / longest)
-        color = "#b3261e" if e.untrusted else ("#1a7f37" if e.best else "#4a78b5")
-        mark = f" {BEST_MARK}" if e.best else (f" {UNTRUSTED_MARK} not trustworthy" if e.untrusted else "")
-        label = f"{fmt_time(e.median)} ({fmt_ratio(e.ratio_to_best)}){mark}"
-        parts.append(
-            f'<text x="{label_w - 6}" y="{y + 14}" text-anchor="end">{html.escape(row.backend)}</text>'
-            f'<rect x="{label_w}" y="{y}" width="{length:.1f}" height="{line_h - 6}" fill="{color}"/>'
-            f'<text x="{label_w + length + 6:.1f}" y="{y + 14}">{html.escape(label)}</text>'
-        )
-    parts.append("</svg>")
-    return "".join(parts)
 
 
 def _html_table(head: list[tuple[str, bool]], rows: list[tuple[str, list[str]]]) -> str:
@@ -534,14 +506,19 @@ def _html_table(head: list[tuple[str, bool]], rows: list[tuple[str, list[str]]])
 
 def _render_html(run: Run, *, comparison: Comparison | None, color: bool | None, width: int | None,
                  details: bool = True) -> str:
-    return _html(_report(run, comparison))
+    # With a baseline the charts put both runs side by side, the baseline first, as the tables do.
+    return _html(_report(run, comparison), runs=comparison.runs if comparison is not None else [run])
 
 
-def _html(report: Report, **_unused: Any) -> str:
+def _html(report: Report, *, runs: list[Run] | None = None, **_unused: Any) -> str:
+    """The report as one HTML page; with ``runs``, the charts of ``bench.charts`` after the header."""
+    from storeadvise.bench.charts import charts, html_figures
+
     title = html.escape(report.title)
     body = [f"<h1>{title}</h1>", '<dl class="header">']
     body += [f"<dt>{html.escape(k)}</dt><dd>{html.escape(v)}</dd>" for k, v in report.header]
     body.append("</dl>")
+    body.append(html_figures(charts(runs or [])))
     if report.matrix is not None:
         head, rows = _matrix_rows(report.matrix)
         body.append("<h2>summary</h2>")
@@ -550,7 +527,6 @@ def _html(report: Report, **_unused: Any) -> str:
         body += [f'<p class="foot">{html.escape(note)}</p>' for note in report.matrix.notes + report.warnings]
     for section in report.sections:
         body.append(f"<h2>{html.escape(section.title)}</h2>")
-        body.append(_bar_chart(section))
         head = [("backend", False)] + [(c.title, c.numeric) for c in section.columns]
         rows = []
         for row in section.rows:

@@ -245,15 +245,6 @@ def test_json_round_trips_and_has_no_nan() -> None:
     assert "–" in row_of(plain(run), "write", "parquet")
 
 
-def test_html_is_self_contained_with_charts() -> None:
-    page = render(make_run(), "html")
-    assert page.startswith("<!DOCTYPE html>")
-    assert "http" not in page.lower() and "src=" not in page and "<link" not in page
-    assert page.count("<svg") == 3  # write, read, lookup; append has no successful row to chart
-    assert page.count("<rect") == 5 + 5 + 3
-    assert "<script" not in page
-
-
 def change_of(text: str, backend: str, op: str) -> str:
     return next(line for line in section_lines(text, "vs baseline") if line.split()[:2] == [backend, op])
 

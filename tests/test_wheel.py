@@ -84,6 +84,13 @@ def test_wheel_without_extras_runs_the_main_commands(tmp_path: Path) -> None:
     statuses = {b["backend"]: b["status"] for b in run["backends"]}
     assert statuses == dict.fromkeys(FILE_BACKENDS.split(","), "ok"), statuses
 
+    # The HTML report's charts and --plot need only the wheel's own dependencies.
+    (work / "run.json").write_text(benched.stdout)
+    reported = _run([exe, "report", "run.json", "-f", "html", "-o", "report.html", "--plot", "times.png"], work, env)
+    assert reported.returncode == 0, reported.stderr[-2000:]
+    assert "vegaEmbed" in (work / "report.html").read_text()
+    assert (work / "times.png").read_bytes().startswith(b"\x89PNG")
+
     # The default backends without the embedded extra: the servers' backends are left out and said so,
     # and the run of the others is complete.
     default = _run([exe, "bench", "data.csv", "--repeat", "1", "--warmup", "0", "--lookups", "10", "--no-save"],
