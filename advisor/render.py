@@ -231,6 +231,53 @@ def render(rec: Recommendation, fmt: str = "text", explain: bool = False) -> str
     raise UsageError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
 
 
+# -- notebooks --------------------------------------------------------------------------------------
+ADVICE_COLUMNS: tuple[str, ...] = (
+    "place", "rank", "option", "label", "score", "backend", "measurable", "measurement", "rules", "against",
+    "reasons", "measured",
+)
+"""The columns of ``Recommendation.to_pandas()``: one row per option the advice names."""
+
+
+def advice_rows(rec: Recommendation) -> list[dict[str, Any]]:
+    """One row per option: the recommended ones by rank (``place`` recommended), then those to avoid."""
+    rows = []
+    for place, options in (("recommended", rec.recommendations), ("avoid", rec.avoid)):
+        for rank, r in enumerate(options, 1):
+            rows.append({
+                "place": place, "rank": rank, "option": r.option, "label": r.label, "score": r.score,
+                "backend": r.backend, "measurable": r.measurable, "measurement": r.measurement,
+                "rules": [x.rule for x in r.reasons], "against": [x.rule for x in r.against],
+                "reasons": [f"{x.rule} {x.text}" for x in (*r.reasons, *r.against)],
+                "measured": r.measured.get("display") if r.measured else None,
+            })
+    return rows
+
+
+def render_html(rec: Recommendation) -> str:
+    """The advice as an HTML fragment for a notebook: the ranking, what to avoid, and the details,
+    in the HTML report's tables."""
+    import html
+
+    from storeadvise.bench.report import _html_table
+
+    parts = [f"<h3>{html.escape(_title(rec))}</h3>", f"<p>Inputs: {html.escape(_inputs_line(rec))}</p>"]
+    parts += [f"<p><b>Warning:</b> {html.escape(w)}</p>" for w in rec.warnings]
+    head = [("#", True), ("option", False), ("score", True), ("why (rule id and reason)", False)]
+    ranking = [("best" if rank == "1" else "", [rank, f"{option} ({label})", score, "; ".join(why)])
+               for rank, option, label, score, why in _ranking_rows(rec)]
+    parts.append(_html_table(head, ranking))
+    if rec.avoid:
+        parts.append("<b>Avoid</b>")
+        parts.append(_html_table([("option", False), ("score", True), ("why", False)],
+                                 [("", list(row)) for row in _avoid_rows(rec)]))
+    for title, items in _details(rec):
+        parts.append(f"<b>{html.escape(title)}</b><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in items)
+                     + "</ul>")
+    parts.append(f"<p>{html.escape(_fired_line(rec))}</p>")
+    return "<div>" + "\n".join(parts) + "</div>"
+
+
 # -- rules listings ---------------------------------------------------------------------------------
 def _rule_detail(rule: Rule) -> list[str]:
     lines = [f"{rule.id}  {rule.title}", f"  when: {rule.when_text()}"]
