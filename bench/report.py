@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storeadvise.bench.compare import Comparison, compare_runs, comparison_record, side_by_side, with_baseline
+from storeadvise.bench.export import render_pytest_benchmark
 from storeadvise.bench.matrix import Matrix, MatrixCell, MatrixColumn, MatrixRow
 from storeadvise.bench.results import Run, run_to_json
 from storeadvise.bench.table import (
@@ -81,6 +82,9 @@ def render_runs(
 ) -> str:
     """Several runs of the same dataset side by side, each later run's change to the first."""
     _exporter(fmt)
+    if fmt == "pytest-benchmark":
+        raise UsageError("--format pytest-benchmark writes one run: export each run file, then "
+                         "pytest-benchmark compare A.json B.json")
     comparison = compare_runs(runs, compare_anyway=compare_anyway)
     if fmt == "json":
         import json
@@ -584,6 +588,7 @@ EXPORTERS: dict[str, Callable[..., str]] = {
     "csv": _render_csv,
     "json": _render_json,
     "html": _render_html,
+    "pytest-benchmark": render_pytest_benchmark,
 }
 FORMATS: tuple[str, ...] = tuple(EXPORTERS)
 REPORT_EXPORTERS: dict[str, Callable[..., str]] = {"table": _table_text, "markdown": _markdown, "html": _html}
