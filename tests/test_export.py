@@ -81,6 +81,19 @@ def test_the_stats_are_pytest_benchmarks_fields_from_the_recorded_figures() -> N
     assert stats["total"] == pytest.approx(sum(durations))
 
 
+@pytest.mark.parametrize("durations, outliers", [
+    # Quartiles interpolated a rounding error above 0.007: the three equal timings are inside, the
+    # other two beyond a zero IQR.
+    ([0.0063, 0.007, 0.0077, 0.007, 0.007], 2),
+    ([0.1] * 4, 0), ([0.3], 0), ([0.1, 0.2], 0), ([0.001, 0.002, 0.003, 5.0], 1),
+])
+def test_equal_timings_are_not_outliers_and_the_fences_hold_the_median(durations: list[float], outliers: int) -> None:
+    stats = Stats.of(durations)
+    assert stats.ld15iqr <= stats.median <= stats.hd15iqr
+    assert stats.iqr_outliers == outliers
+    assert outliers == sum(1 for d in durations if d < stats.ld15iqr or d > stats.hd15iqr)
+
+
 def test_a_run_file_without_quartiles_gets_estimates_and_says_so() -> None:
     old = Stats(n=3, median=0.01, mean=0.01, min=0.009, max=0.012, iqr=0.002, stdev=0.001, p50=0.01, p95=0.012,
                 p99=0.012)
