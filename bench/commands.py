@@ -15,7 +15,7 @@ from storeadvise.bench.cache import CHOICES as CACHE_CHOICES
 from storeadvise.bench.cache import DEFAULT as CACHE_DEFAULT
 from storeadvise.bench.formats import REGISTRY, writable_extensions, writable_formats
 from storeadvise.bench.progress import ProgressDisplay
-from storeadvise.bench.report import FORMATS as REPORT_FORMATS
+from storeadvise.bench.report import OUTPUT_FORMATS as REPORT_FORMATS
 from storeadvise.bench.results import Run
 from storeadvise.cli import COUNT, SIZE, column_type_options, given_addresses, server_address_options
 from storeadvise.errors import PartialRun, UsageError
