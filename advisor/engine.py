@@ -114,7 +114,7 @@ class Recommendation:
         """One row per option (``advisor.render.ADVICE_COLUMNS``) as a pandas DataFrame; an error saying
         what to install without pandas."""
         from storeadvise.advisor.render import ADVICE_COLUMNS, advice_rows
-        from storeadvise.bench.tidy import pandas_frame
+        from storeadvise.frames import pandas_frame
 
         return pandas_frame(advice_rows(self)).reindex(columns=list(ADVICE_COLUMNS))
 

@@ -255,25 +255,22 @@ def advice_rows(rec: Recommendation) -> list[dict[str, Any]]:
 
 
 def render_html(rec: Recommendation) -> str:
-    """The advice as an HTML fragment for a notebook: the ranking, what to avoid, and the details,
-    in the HTML report's tables."""
+    """The advice as an HTML fragment for a notebook: the ranking with its reasons, what to avoid, and
+    the details, as lists (what the text form says, in the same order)."""
     import html
 
-    from storeadvise.bench.report import _html_table
+    def items(lines: Iterable[str]) -> str:
+        return "".join(f"<li>{html.escape(line)}</li>" for line in lines)
 
     parts = [f"<h3>{html.escape(_title(rec))}</h3>", f"<p>Inputs: {html.escape(_inputs_line(rec))}</p>"]
     parts += [f"<p><b>Warning:</b> {html.escape(w)}</p>" for w in rec.warnings]
-    head = [("#", True), ("option", False), ("score", True), ("why (rule id and reason)", False)]
-    ranking = [("best" if rank == "1" else "", [rank, f"{option} ({label})", score, "; ".join(why)])
-               for rank, option, label, score, why in _ranking_rows(rec)]
-    parts.append(_html_table(head, ranking))
+    parts.append("<ol>" + "".join(
+        f"<li><b>{html.escape(option)}</b> ({html.escape(label)}) {html.escape(score)}<ul>{items(why)}</ul></li>"
+        for _rank, option, label, score, why in _ranking_rows(rec)) + "</ol>")
     if rec.avoid:
-        parts.append("<b>Avoid</b>")
-        parts.append(_html_table([("option", False), ("score", True), ("why", False)],
-                                 [("", list(row)) for row in _avoid_rows(rec)]))
-    for title, items in _details(rec):
-        parts.append(f"<b>{html.escape(title)}</b><ul>" + "".join(f"<li>{html.escape(x)}</li>" for x in items)
+        parts.append("<b>Avoid</b><ul>" + items(f"{option} {score}: {why}" for option, score, why in _avoid_rows(rec))
                      + "</ul>")
+    parts += [f"<b>{html.escape(title)}</b><ul>{items(lines)}</ul>" for title, lines in _details(rec)]
     parts.append(f"<p>{html.escape(_fired_line(rec))}</p>")
     return "<div>" + "\n".join(parts) + "</div>"
 

@@ -235,7 +235,7 @@ class Run:
 
     def to_pandas(self) -> pd.DataFrame:
         """``to_arrow()`` as a pandas DataFrame; an error saying what to install without pandas."""
-        from storeadvise.bench.tidy import pandas_frame
+        from storeadvise.frames import pandas_frame
 
         return pandas_frame(self.to_arrow())
 

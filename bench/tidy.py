@@ -5,7 +5,7 @@ The one definition of those rows: ``Run.to_arrow()`` / ``Run.to_pandas()`` in a 
 carries its labels (cache state, durability, warnings) and its place in the summary matrix
 (``bench.matrix``: ratio to the best, shifted ratio, score), so a query needs no second pass. A
 backend that did not run at all is one row with no operation and its status and reason.
-pyarrow and pandas are imported only when a table is built.
+pyarrow is imported only when a table is built (pandas, by ``frames.pandas_frame``).
 """
 
 from __future__ import annotations
@@ -15,10 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storeadvise.bench.results import OK, Run
-from storeadvise.errors import StoreAdviseError
 
 if TYPE_CHECKING:
-    import pandas as pd
     import pyarrow as pa
 
     from storeadvise.bench.table import Entry
@@ -165,18 +163,6 @@ def runs_table(runs: list[Run], paths: list[str | Path | None] | None = None) ->
     """One row per run (``RUN_COLUMNS``)."""
     paths = paths or [None] * len(runs)
     return _table([run_row(run, path) for run, path in zip(runs, paths, strict=True)], RUN_COLUMNS)
-
-
-def pandas_frame(data: pa.Table | list[dict[str, Any]]) -> pd.DataFrame:
-    """An Arrow table or a list of records as a pandas DataFrame; pandas is optional, and without it
-    this is one line saying what to install."""
-    try:
-        import pandas as pd
-    except ImportError:
-        raise StoreAdviseError("to_pandas() needs pandas: pip install pandas (or storeadvise[notebook])") from None
-    if isinstance(data, list):
-        return pd.DataFrame.from_records(data)
-    return data.to_pandas()
 
 
 def run_html(run: Run) -> str:
