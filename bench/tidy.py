@@ -119,8 +119,9 @@ def measurement_rows(run: Run) -> list[dict[str, Any]]:
     rows = []
     for entry in report.entries:
         m = entry.measurement
+        # The cache state is the one the figure is ranked in (``Entry.group``), as in the matrix.
         rows.append({
-            **common, "backend": m.backend, "op": m.op, "cache": m.cache, "status": m.status,
+            **common, "backend": m.backend, "op": m.op, "cache": entry.group[1], "status": m.status,
             "reason": m.reason or None, "latency": m.latency, "rows": m.rows, "arrow_bytes": m.arrow_bytes,
             "rows_per_s": _number(m.rows_per_s), "mb_per_s": _number(m.mb_per_s),
             "peak_memory_bytes": m.peak_memory_bytes, "bytes_at_rest": m.bytes_at_rest,
