@@ -20,6 +20,7 @@ _LAZY: dict[str, str] = {
     "recommend": "storeadvise.advisor.api:recommend",
     "benchmark": "storeadvise.bench.api:benchmark",
     "load_run": "storeadvise.bench.results:load_run",
+    "load_history": "storeadvise.bench.history:load_history",
     "render": "storeadvise.bench.report:render",
     "render_runs": "storeadvise.bench.report:render_runs",
     "compare_runs": "storeadvise.bench.compare:compare_runs",

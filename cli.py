@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("storeadvise.bench.commands:bench_command", "Benchmark storage backends on a sample or your file."),
     "report": ("storeadvise.bench.commands:report_command", "Render a saved benchmark run in any format."),
     "sample": ("storeadvise.bench.commands:sample_command", "Write a generated sample dataset to a file."),
+    "history": ("storeadvise.bench.commands:history_command", "List saved runs; query them with SQL; one over time."),
     "backends": ("storeadvise.bench.commands:backends_command", "List the backends and whether they can run here."),
 }
 

@@ -110,6 +110,20 @@ class Recommendation:
     def runner_up(self) -> Ranked | None:
         return self.recommendations[1] if len(self.recommendations) > 1 else None
 
+    def to_pandas(self) -> Any:
+        """One row per option (``advisor.render.ADVICE_COLUMNS``) as a pandas DataFrame; an error saying
+        what to install without pandas."""
+        from storeadvise.advisor.render import ADVICE_COLUMNS, advice_rows
+        from storeadvise.frames import pandas_frame
+
+        return pandas_frame(advice_rows(self)).reindex(columns=list(ADVICE_COLUMNS))
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view of the advice: the ranking with reasons, what to avoid, the details."""
+        from storeadvise.advisor.render import render_html
+
+        return render_html(self)
+
     def to_dict(self) -> dict[str, Any]:
         runner = self.runner_up
         return {

@@ -231,6 +231,50 @@ def render(rec: Recommendation, fmt: str = "text", explain: bool = False) -> str
     raise UsageError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
 
 
+# -- notebooks --------------------------------------------------------------------------------------
+ADVICE_COLUMNS: tuple[str, ...] = (
+    "place", "rank", "option", "label", "score", "backend", "measurable", "measurement", "rules", "against",
+    "reasons", "measured",
+)
+"""The columns of ``Recommendation.to_pandas()``: one row per option the advice names."""
+
+
+def advice_rows(rec: Recommendation) -> list[dict[str, Any]]:
+    """One row per option: the recommended ones by rank (``place`` recommended), then those to avoid."""
+    rows = []
+    for place, options in (("recommended", rec.recommendations), ("avoid", rec.avoid)):
+        for rank, r in enumerate(options, 1):
+            rows.append({
+                "place": place, "rank": rank, "option": r.option, "label": r.label, "score": r.score,
+                "backend": r.backend, "measurable": r.measurable, "measurement": r.measurement,
+                "rules": [x.rule for x in r.reasons], "against": [x.rule for x in r.against],
+                "reasons": [f"{x.rule} {x.text}" for x in (*r.reasons, *r.against)],
+                "measured": r.measured.get("display") if r.measured else None,
+            })
+    return rows
+
+
+def render_html(rec: Recommendation) -> str:
+    """The advice as an HTML fragment for a notebook: the ranking with its reasons, what to avoid, and
+    the details, as lists (what the text form says, in the same order)."""
+    import html
+
+    def items(lines: Iterable[str]) -> str:
+        return "".join(f"<li>{html.escape(line)}</li>" for line in lines)
+
+    parts = [f"<h3>{html.escape(_title(rec))}</h3>", f"<p>Inputs: {html.escape(_inputs_line(rec))}</p>"]
+    parts += [f"<p><b>Warning:</b> {html.escape(w)}</p>" for w in rec.warnings]
+    parts.append("<ol>" + "".join(
+        f"<li><b>{html.escape(option)}</b> ({html.escape(label)}) {html.escape(score)}<ul>{items(why)}</ul></li>"
+        for _rank, option, label, score, why in _ranking_rows(rec)) + "</ol>")
+    if rec.avoid:
+        parts.append("<b>Avoid</b><ul>" + items(f"{option} {score}: {why}" for option, score, why in _avoid_rows(rec))
+                     + "</ul>")
+    parts += [f"<b>{html.escape(title)}</b><ul>{items(lines)}</ul>" for title, lines in _details(rec)]
+    parts.append(f"<p>{html.escape(_fired_line(rec))}</p>")
+    return "<div>" + "\n".join(parts) + "</div>"
+
+
 # -- rules listings ---------------------------------------------------------------------------------
 def _rule_detail(rule: Rule) -> list[str]:
     lines = [f"{rule.id}  {rule.title}", f"  when: {rule.when_text()}"]

@@ -15,7 +15,7 @@ from storeadvise.bench.cache import CHOICES as CACHE_CHOICES
 from storeadvise.bench.cache import DEFAULT as CACHE_DEFAULT
 from storeadvise.bench.formats import REGISTRY, writable_extensions, writable_formats
 from storeadvise.bench.progress import ProgressDisplay
-from storeadvise.bench.report import FORMATS as REPORT_FORMATS
+from storeadvise.bench.report import OUTPUT_FORMATS as REPORT_FORMATS
 from storeadvise.bench.results import Run
 from storeadvise.cli import COUNT, SIZE, column_type_options, given_addresses, server_address_options
 from storeadvise.errors import PartialRun, UsageError
@@ -308,3 +308,77 @@ def backends_command(fmt: str) -> None:
         click.echo(f"{r['name']:<{width}}  {state}: {printable(r['reason'])}")
         if r.get("supports"):
             click.echo(f"{'':<{width}}  supports: {', '.join(r['supports'])}")
+
+
+HISTORY_FORMATS = ("table", "markdown", "csv", "json")
+
+
+@click.command("history")
+@click.option("--dir", "folder", type=click.Path(path_type=Path, file_okay=False), default=Path("results"),
+              show_default=True, help="Folder of saved run files.")
+@click.option("--query", "sql", metavar="SQL",
+              help="DuckDB SQL over the views runs (one row per run) and measurements (one row per backend, "
+                   "operation and cache state).")
+@click.option("-b", "--backend", metavar="NAME", help="One backend over time (with --op: one operation of it).")
+@click.option("--op", metavar="OP", help="One operation over time (with --backend: of that backend).")
+@click.option("--dataset", metavar="PREFIX", help="Only runs whose dataset fingerprint starts with PREFIX.")
+@click.option("-f", "--format", "fmt", type=click.Choice(HISTORY_FORMATS), default="table", show_default=True)
+def history_command(folder: Path, sql: str | None, backend: str | None, op: str | None, dataset: str | None,
+                    fmt: str) -> None:
+    """List saved runs (date, dataset fingerprint, backends, storeadvise version and git revision),
+    query them with SQL, or follow one backend and operation over time.
+
+    Files in the folder that are not run files are listed as skipped, with the reason.
+
+    \b
+    Example:
+      storeadvise history
+      storeadvise history --backend parquet --op read
+      storeadvise history --query "SELECT backend, op, median(median_s) FROM measurements GROUP BY ALL"
+    """
+    from storeadvise.bench.history import listing, load_history
+
+    if sql and (backend or op):
+        raise UsageError("--query is SQL over every run: filter in it (WHERE backend = 'parquet'), "
+                         "not with --backend or --op")
+    history = load_history(folder, dataset=dataset)
+    if sql:
+        table, title = history.query(sql), "query"
+    elif backend or op:
+        table = history.over_time(backend, op)
+        title = " ".join(part for part in (backend, op) if part) + " over time"
+    else:
+        table, title = listing(history), "runs, oldest first"
+    _echo(_history_text(table, title, history, fmt))
+
+
+def _history_text(table: Any, title: str, history: Any, fmt: str) -> str:
+    """A history table in ``fmt``; the skipped files after it (on stderr for csv and json, which scripts read)."""
+    import csv
+    import io
+    import json
+
+    from storeadvise.bench.history import plain_table
+    from storeadvise.bench.report import REPORT_EXPORTERS
+    from storeadvise.bench.table import Report
+
+    notes = [f"skipped {printable(str(path))}: {printable(reason)}" for path, reason in history.skipped]
+    if fmt in ("csv", "json"):
+        for note in notes:
+            click.echo(note, err=True)
+        if fmt == "json":
+            return json.dumps(table.to_pylist(), indent=2, default=str) + "\n"
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(table.column_names)
+        writer.writerows([["" if v is None else v for v in row.values()] for row in table.to_pylist()])
+        return buffer.getvalue()
+    header = [("folder", printable(str(history.folder))), ("runs", str(len(history.runs)))]
+    if history.skipped:
+        header.append(("skipped", f"{len(history.skipped)} files that are not run files (listed below)"))
+    plain = plain_table(table, title)
+    report = Report(title="storeadvise history", header=header, sections=[], verification=[],
+                    not_run=[], footnotes=notes, tables=[plain])
+    # As wide as the widest row: a cropped run id or number says nothing.
+    width = sum(max([len(h), *(len(row[i]) for row in plain.rows)]) + 3 for i, h in enumerate(plain.head))
+    return REPORT_EXPORTERS[fmt](report, color=None, width=max(width, 80))

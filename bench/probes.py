@@ -176,6 +176,32 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def git_revision(folder: Path | None = None) -> dict[str, Any]:
+    """The commit storeadvise runs from and whether its tracked files differ from it, when it runs
+    from a git checkout (the package folder, or ``folder``, is the repository's top level); empty
+    otherwise, and when git is missing or fails. An installed wheel has no checkout, and a checkout
+    above a virtual environment is not storeadvise's, so only the package folder itself is asked."""
+    import subprocess
+
+    folder = Path(__file__).resolve().parent.parent if folder is None else folder
+    if not (folder / ".git").exists():
+        return {}
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(["git", "-C", str(folder), *args], capture_output=True, text=True, timeout=10,
+                                  check=False)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    revision = git("rev-parse", "HEAD")
+    if not revision:
+        return {}
+    status = git("status", "--porcelain", "--untracked-files=no")
+    return {"git_revision": revision, "git_dirty": None if status is None else bool(status)}
+
+
 def environment() -> dict[str, Any]:
     """Versions and machine facts recorded with every run."""
     import sqlite3
@@ -199,4 +225,5 @@ def environment() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "memory_bytes": total_memory_bytes(),
         "libraries": versions,
+        **git_revision(),
     }

@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storeadvise.bench.compare import Comparison, compare_runs, comparison_record, side_by_side, with_baseline
-from storeadvise.bench.matrix import Matrix, MatrixCell, MatrixColumn, MatrixRow
+from storeadvise.bench.export import render_pytest_benchmark
+from storeadvise.bench.matrix import Matrix, MatrixColumn
 from storeadvise.bench.results import Run, run_to_json
 from storeadvise.bench.table import (
-    Entry,
     PlainTable,
     Report,
     Section,
@@ -41,10 +41,10 @@ PLAIN_WIDTH = 120
 
 
 def _exporter(fmt: str) -> Callable[..., str]:
-    try:
-        return EXPORTERS[fmt]
-    except KeyError:
-        raise UsageError(f"unknown report format {fmt!r}; choose from {', '.join(FORMATS)}") from None
+    exporter = EXPORTERS.get(fmt) or TOOL_EXPORTERS.get(fmt)
+    if exporter is None:
+        raise UsageError(f"unknown report format {fmt!r}; choose from {', '.join(OUTPUT_FORMATS)}")
+    return exporter
 
 
 def _baseline_comparison(run: Run, baseline: Run | None, compare_anyway: bool) -> Comparison | None:
@@ -79,6 +79,9 @@ def render_runs(
 ) -> str:
     """Several runs of the same dataset side by side, each later run's change to the first."""
     _exporter(fmt)
+    if fmt in TOOL_EXPORTERS:
+        raise UsageError(f"--format {fmt} writes one run: export each run file, then compare them with that tool "
+                         "(pytest-benchmark compare A.json B.json)")
     comparison = compare_runs(runs, compare_anyway=compare_anyway)
     if fmt == "json":
         import json
@@ -386,67 +389,30 @@ def _printable_row(row: dict[str, Any]) -> dict[str, Any]:
     return {key: printable(value) if isinstance(value, str) else value for key, value in row.items()}
 
 
-MatrixPlace = tuple[MatrixRow, MatrixColumn, MatrixCell]
-"""A figure's place in the matrix: its backend's row (the score), its column, its cell."""
-
-
-def _matrix_cells(matrix: Matrix | None) -> dict[tuple[str, str, str | None], MatrixPlace]:
-    """Each matrix cell by (backend, op, cache state), with its row (the score) and column."""
-    if matrix is None:
-        return {}
-    return {
-        (row.backend, column.op, column.cache): (row, column, cell)
-        for row in matrix.rows for column, cell in zip(matrix.columns, row.cells, strict=True)
-    }
-
-
-def _summary_fields(entry: Entry, summary: MatrixPlace | None) -> dict[str, Any]:
-    """The labels of one figure and its part in the matrix, as raw CSV values."""
-    m = entry.measurement
-    row: dict[str, Any] = {
-        "cache": entry.group[1] or "", "durable": "" if m.durable is None else _raw(m.durable),
-        "single_run": _raw(entry.single_run), "no_warmup": _raw(entry.unwarmed), "warnings": "; ".join(m.warnings),
-    }
-    if summary is not None:
-        matrix_row, column, cell = summary
-        row.update(score=_raw(matrix_row.score), score_ratio=_raw(cell.score_ratio), in_score=_raw(column.scored))
-    return row
+def _csv_value(value: Any) -> Any:
+    """A tidy row's value as a CSV cell: a list of warnings joined, missing values empty."""
+    if isinstance(value, list):
+        return "; ".join(value)
+    return "" if value is None else value if isinstance(value, str) else _raw(value)
 
 
 def _render_csv(run: Run, *, comparison: Comparison | None, color: bool | None, width: int | None,
                 details: bool = True) -> str:
-    from storeadvise.bench.compare import measurement_key
+    """The tidy rows of ``bench.tidy`` (every figure with its labels and its part in the matrix), and
+    the change against a baseline."""
+    from storeadvise.bench.tidy import measurement_rows
 
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n", extrasaction="ignore")
     writer.writeheader()
-    summaries = {b.backend: b.verification.summary for b in run.backends if b.verification is not None}
     changes = comparison.changes(1) if comparison is not None else {}
-    report = build_report(run)
-    matrix_cells = _matrix_cells(report.matrix)
-    for entry in report.entries:
-        m = entry.measurement
-        change = changes.get(measurement_key(m, m.backend))
-        row: dict[str, Any] = {
-            "backend": m.backend, "op": m.op, "status": m.status, "reason": m.reason,
-            "trusted": _raw(not entry.untrusted), "best": _raw(entry.best),
-            "ratio_to_best": _raw(entry.ratio_to_best), "baseline_ratio": _raw(change.ratio if change else None),
-            "baseline_verdict": change.verdict if change else "",
-            "latency": _raw(m.latency), "rows": m.rows, "arrow_bytes": m.arrow_bytes,
-            "rows_per_s": _raw(m.rows_per_s), "mb_per_s": _raw(m.mb_per_s),
-            "peak_memory_bytes": _raw(m.peak_memory_bytes), "bytes_at_rest": _raw(m.bytes_at_rest),
-            "size_ratio": _raw(m.size_ratio), "verification": summaries.get(m.backend, ""),
-        }
-        row.update(_summary_fields(entry, matrix_cells.get((m.backend, *entry.group))))
-        if m.stats is not None:
-            row["n"] = m.stats.n
-            for name in ("median", "mean", "min", "max", "iqr", "stdev", "p50", "p95", "p99"):
-                row[f"{name}_s"] = _raw(getattr(m.stats, name))
-        writer.writerow(_printable_row(row))
-    # A backend that did not run at all appears once, with its reason.
-    for b in run.backends:
-        if b.status != "ok":
-            writer.writerow(_printable_row({"backend": b.backend, "op": "", "status": b.status, "reason": b.reason}))
+    for row in measurement_rows(run):
+        # Matched as bench.compare matches figures: runs before cache states were recorded read warm.
+        change = changes.get((row["backend"], row.get("op"), row.get("cache") or "warm"))
+        cells = {name: _csv_value(row.get(name)) for name in CSV_COLUMNS}
+        cells.update(baseline_ratio=_raw(change.ratio if change else None),
+                     baseline_verdict=change.verdict if change else "")
+        writer.writerow(_printable_row(cells))
     return buffer.getvalue()
 
 
@@ -565,3 +531,7 @@ FORMATS: tuple[str, ...] = tuple(EXPORTERS)
 REPORT_EXPORTERS: dict[str, Callable[..., str]] = {"table": _table_text, "markdown": _markdown, "html": _html}
 """The formats that draw a built ``Report`` (several runs side by side use these)."""
 """The formats a run can be rendered in."""
+TOOL_EXPORTERS: dict[str, Callable[..., str]] = {"pytest-benchmark": render_pytest_benchmark}
+"""Formats another tool reads (not a report: only what that tool understands); one run each."""
+OUTPUT_FORMATS: tuple[str, ...] = FORMATS + tuple(TOOL_EXPORTERS)
+"""Every ``--format`` of ``bench`` and ``report``."""

@@ -12,9 +12,13 @@ import math
 import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from storeadvise.errors import DataError
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
 
 SCHEMA_VERSION = 2
 """2 added ``complete`` and ``problems`` (derived from the rest, so a version-1 file loads the same)."""
@@ -40,6 +44,14 @@ class Stats:
     p50: float
     p95: float
     p99: float
+    # The quartiles and what lies beyond them, as pytest-benchmark records them (its export needs
+    # them, and the durations themselves are not kept). None in run files written before they were.
+    q1: float | None = None
+    q3: float | None = None
+    ld15iqr: float | None = None  # the lowest duration within 1.5 IQR below q1
+    hd15iqr: float | None = None  # the highest duration within 1.5 IQR above q3
+    iqr_outliers: int | None = None  # durations beyond those 1.5 IQR fences
+    stddev_outliers: int | None = None  # durations more than one standard deviation from the mean
 
     @classmethod
     def of(cls, durations: list[float]) -> Stats:
@@ -53,17 +65,31 @@ class Stats:
         def percentile(p: int) -> float:
             return cuts[p - 1]
 
+        q1, q3 = percentile(25), percentile(75)
+        mean = statistics.fmean(values)
+        stdev = statistics.stdev(values) if len(values) > 1 else 0.0
+        # Interpolated quartiles of repeated values can miss them by a rounding error (0.007 vs
+        # 0.007000000000000001): the fences allow for that, or equal timings would be outliers.
+        slack = 1e-9 * abs(q3)
+        low, high = q1 - 1.5 * (q3 - q1) - slack, q3 + 1.5 * (q3 - q1) + slack
+        inside = [v for v in values if low <= v <= high]
         return cls(
             n=len(values),
             median=statistics.median(values),
-            mean=statistics.fmean(values),
+            mean=mean,
             min=values[0],
             max=values[-1],
-            iqr=percentile(75) - percentile(25),
-            stdev=statistics.stdev(values) if len(values) > 1 else 0.0,
+            iqr=q3 - q1,
+            stdev=stdev,
             p50=percentile(50),
             p95=percentile(95),
             p99=percentile(99),
+            q1=q1,
+            q3=q3,
+            ld15iqr=inside[0],
+            hd15iqr=inside[-1],
+            iqr_outliers=len(values) - len(inside),
+            stddev_outliers=sum(1 for v in values if v < mean - stdev or v > mean + stdev),
         )
 
 
@@ -198,6 +224,26 @@ class Run:
     def ops(self) -> list[str]:
         """Operation names in the order they were run."""
         return list(dict.fromkeys(m.op for m in self.measurements()))
+
+    def to_arrow(self) -> pa.Table:
+        """One row per backend × operation × cache state (``bench.tidy.MEASUREMENT_COLUMNS``): the
+        figures, their labels and their place in the summary matrix. The same rows as the
+        ``measurements`` view of ``storeadvise history --query``."""
+        from storeadvise.bench.tidy import measurements_table
+
+        return measurements_table([self])
+
+    def to_pandas(self) -> pd.DataFrame:
+        """``to_arrow()`` as a pandas DataFrame; an error saying what to install without pandas."""
+        from storeadvise.frames import pandas_frame
+
+        return pandas_frame(self.to_arrow())
+
+    def _repr_html_(self) -> str:
+        """Jupyter's view of a run: the summary matrix and the round-trip verification."""
+        from storeadvise.bench.tidy import run_html
+
+        return run_html(self)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

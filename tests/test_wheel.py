@@ -83,6 +83,14 @@ def test_wheel_without_extras_runs_the_main_commands(tmp_path: Path) -> None:
     run = json.loads(benched.stdout)
     statuses = {b["backend"]: b["status"] for b in run["backends"]}
     assert statuses == dict.fromkeys(FILE_BACKENDS.split(","), "ok"), statuses
+    assert "git_revision" not in run["environment"]  # an installed wheel is not a git checkout
+
+    # history reads the saved runs with DuckDB and pyarrow, core dependencies.
+    saved = _run([exe, "bench", "data.csv", "-b", "parquet", "--ops", "write,read", "--repeat", "1", "--warmup", "0",
+                  "-q"], work, env)  # fmt: skip
+    assert saved.returncode == 0, saved.stderr[-2000:]
+    queried = _run([exe, "history", "-f", "json", "--query", "SELECT count(*) AS n FROM measurements"], work, env)
+    assert queried.returncode == 0 and json.loads(queried.stdout) == [{"n": 2}], queried.stderr[-2000:]
 
     # The HTML report's charts and --plot need only the wheel's own dependencies.
     (work / "run.json").write_text(benched.stdout)
