@@ -404,6 +404,29 @@ def html_figures(chart_list: Sequence[Chart]) -> str:
             f"<script>{vl_convert.javascript_bundle()}</script>\n<script>\n{draw}\n</script>")
 
 
+def history_chart(rows: list[dict[str, Any]], title: str) -> Chart | None:
+    """Median time of figures over the runs they come from (``History.over_time`` rows): a line per
+    backend, operation and cache state, on a log axis where the medians span a decade."""
+    points = [{**row, "date": str(row["date"]), "figure": " ".join(
+        str(part) for part in (row["backend"], group_title(row["op"], row.get("cache")))),
+               "time_text": fmt_time(row["median_s"])}
+              for row in rows if number(row.get("median_s")) is not None]
+    if not points:
+        return None
+    spec = {
+        "width": WIDTH, "data": {"values": points},
+        "mark": {"type": "line", "point": True},
+        "encoding": {
+            "x": {"field": "date", "type": "temporal", "title": "run started"},
+            "y": {"field": "median_s", "type": "quantitative", "title": "median seconds (lower is better)",
+                  "scale": _scale(p["median_s"] for p in points), "axis": SECONDS_AXIS},
+            "color": {"field": "figure", "type": "nominal", "title": None},
+            "tooltip": _tooltip(("figure", "figure"), ("time_text", "median"), ("run", "run"), ("n", "n")),
+        },
+    }
+    return Chart("history", title, spec)
+
+
 def plot_format(path: str | os.PathLike[str]) -> str:
     """The picture format a file name asks for; ``UsageError`` for any other extension."""
     fmt = Path(path).suffix.lower().lstrip(".")

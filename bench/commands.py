@@ -323,8 +323,11 @@ HISTORY_FORMATS = ("table", "markdown", "csv", "json")
 @click.option("--op", metavar="OP", help="One operation over time (with --backend: of that backend).")
 @click.option("--dataset", metavar="PREFIX", help="Only runs whose dataset fingerprint starts with PREFIX.")
 @click.option("-f", "--format", "fmt", type=click.Choice(HISTORY_FORMATS), default="table", show_default=True)
+@click.option("--plot", type=click.Path(path_type=Path, dir_okay=False),
+              help="With --backend/--op: also save their medians over time as a chart (.png or .svg).")
+@FORCE
 def history_command(folder: Path, sql: str | None, backend: str | None, op: str | None, dataset: str | None,
-                    fmt: str) -> None:
+                    fmt: str, plot: Path | None, force: bool) -> None:
     """List saved runs (date, dataset fingerprint, backends, storeadvise version and git revision),
     query them with SQL, or follow one backend and operation over time.
 
@@ -333,7 +336,7 @@ def history_command(folder: Path, sql: str | None, backend: str | None, op: str 
     \b
     Example:
       storeadvise history
-      storeadvise history --backend parquet --op read
+      storeadvise history --backend parquet --op read --plot parquet-read.svg
       storeadvise history --query "SELECT backend, op, median(median_s) FROM measurements GROUP BY ALL"
     """
     from storeadvise.bench.history import listing, load_history
@@ -341,12 +344,18 @@ def history_command(folder: Path, sql: str | None, backend: str | None, op: str 
     if sql and (backend or op):
         raise UsageError("--query is SQL over every run: filter in it (WHERE backend = 'parquet'), "
                          "not with --backend or --op")
+    if plot is not None and not (backend or op):
+        raise UsageError("--plot draws one backend or operation over time: give --backend and/or --op")
     history = load_history(folder, dataset=dataset)
     if sql:
         table, title = history.query(sql), "query"
     elif backend or op:
         table = history.over_time(backend, op)
         title = " ".join(part for part in (backend, op) if part) + " over time"
+        if plot is not None:
+            from storeadvise.bench.history import save_history_plot
+
+            click.echo(f"wrote {printable(save_history_plot(table, title, plot, force=force))}", err=True)
     else:
         table, title = listing(history), "runs, oldest first"
     _echo(_history_text(table, title, history, fmt))

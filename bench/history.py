@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storeadvise.bench.results import Run, load_run
-from storeadvise.errors import StoreAdviseError, UsageError
+from storeadvise.errors import DataError, StoreAdviseError, UsageError
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -74,6 +74,21 @@ class History:
             return connection.sql(sql, params=params).to_arrow_table()
         finally:
             connection.close()
+
+
+def save_history_plot(table: pa.Table, title: str, path: str | Path, *, force: bool = False) -> Path:
+    """``History.over_time`` rows as a chart of their medians over time, PNG or SVG by the extension;
+    an existing file is replaced only with ``force``."""
+    from storeadvise.bench.charts import history_chart, plot_bytes, plot_format
+    from storeadvise.outputs import prepare_output, write_atomically
+
+    fmt = plot_format(path)
+    prepare_output(path, force=force, option="--plot")
+    chart = history_chart(table.to_pylist(), title)
+    if chart is None:
+        raise DataError(f"--plot: no measured figure of {title} in the saved runs")
+    data = plot_bytes(chart, fmt)
+    return write_atomically(path, lambda temporary: temporary.write_bytes(data))
 
 
 def load_history(folder: str | Path = "results", *, dataset: str | None = None) -> History:

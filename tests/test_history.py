@@ -127,6 +127,24 @@ def test_one_backend_and_operation_over_time(results: Path) -> None:
     assert "skipped" not in result.stdout  # csv and json are for scripts: the skipped files go to stderr
 
 
+def test_one_backend_over_time_is_drawn_as_a_chart_of_its_medians(results: Path, tmp_path: Path) -> None:
+    from storeadvise.bench.charts import history_chart
+
+    chart = history_chart(load_history(results).over_time("parquet", "read").to_pylist(), "parquet read over time")
+    assert chart is not None
+    figures = {(p["figure"], p["run"], p["median_s"]) for p in chart.spec["data"]["values"]}
+    assert figures == {("parquet read", "r1", 0.002), ("parquet read", "r2", 0.003),
+                       ("parquet read (cold)", "r3", 0.008), ("parquet read", "r3", 0.004)}
+    svg = tmp_path / "parquet-read.svg"
+    result = invoke("history", "--dir", str(results), "--backend", "parquet", "--op", "read", "--plot", str(svg))
+    assert result.exit_code == 0, result.output
+    assert svg.read_text().lstrip().startswith("<svg") and "<path" in svg.read_text()
+    again = invoke("history", "--dir", str(results), "--backend", "parquet", "--op", "read", "--plot", str(svg))
+    assert again.exit_code != 0 and "--force" in again.output  # never overwritten without --force
+    alone = invoke("history", "--dir", str(results), "--plot", str(tmp_path / "x.svg"))
+    assert alone.exit_code == 2 and "--backend" in alone.output
+
+
 def test_dataset_prefix_keeps_the_runs_of_one_dataset(results: Path) -> None:
     history = load_history(results, dataset=short_id(DATA_A)[:6])
     assert [run.run_id for run in history.runs] == ["r1", "r3"]
