@@ -43,6 +43,7 @@ from storeadvise.errors import DataError, UnsupportedOperation
 
 if TYPE_CHECKING:
     import sqlite3
+    from pathlib import Path
 
     import pyarrow as pa
 
@@ -211,6 +212,12 @@ class SqliteBackend(SqlFileBackend):
 
     def size_source(self) -> str:
         return "files: the database file after a WAL checkpoint (the -wal file not counted)"
+
+    def stored_files(self) -> list[Path]:
+        """The database and its write-ahead log; not the ``-shm`` WAL index, which every open connection
+        keeps mapped as shared memory (so it can never leave the page cache) and which holds no data."""
+        files = [f for root in super().stored_files() for f in (root.iterdir() if root.is_dir() else [root])]
+        return [f for f in files if not f.name.endswith("-shm")]
 
     def size_bytes(self) -> int:
         """The database file after a checkpoint: the ``-wal`` file holds pages on their way into it, and

@@ -169,7 +169,7 @@ class Eviction:
         if self.unchecked:
             return "this system cannot evict files from the page cache or check it (Linux only)"
         return (f"{self.resident} of {self.pages} pages stayed in the page cache (most in {self.fullest}); "
-                "is the scratch folder on tmpfs?")
+                "a file some process keeps mapped, or a scratch folder on tmpfs?")
 
 
 def evict_files(roots: Iterable[Path]) -> Eviction:
