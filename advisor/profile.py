@@ -11,11 +11,24 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from storeadvise.errors import UsageError
 from storeadvise.formatting import format_quantity
 
 
 def _field(profile: Any, name: str) -> Any:
     return profile.get(name) if isinstance(profile, dict) else getattr(profile, name, None)
+
+
+def _stored_as(file_format: str | None) -> str | None:
+    """The advisor's name for a profiled file's format, or None for a format it has no memory factor for
+    (a SQLite database, say): then the usual format of the modality is assumed, and said to be."""
+    from storeadvise.advisor.inputs import IN_MEMORY_FACTORS, normalise_choice
+
+    try:
+        name = normalise_choice("stored_as", str(file_format)) if file_format else None
+    except UsageError:
+        return None
+    return name if name in IN_MEMORY_FACTORS else None
 
 
 def inputs_from_profile(profile: Any) -> tuple[dict[str, Any], list[str]]:
@@ -36,6 +49,9 @@ def inputs_from_profile(profile: Any) -> tuple[dict[str, Any], list[str]]:
     size = file_bytes or arrow_bytes
     if size:
         inferred["size"] = int(size)
+        stored_as = _stored_as(_field(profile, "format")) if file_bytes else "arrow"
+        if stored_as:
+            inferred["stored_as"] = stored_as  # the size is of this format: its in-memory factor applies
     name = _field(profile, "name") or "the file"
     parts = [f"modality {modality or 'unknown'}"]
     if rows:

@@ -264,3 +264,16 @@ def test_embeddings_are_searched_with_a_vector_index_and_trained_from_arrays():
     assert online.best.option == "vector_index" and "advice only" in online.best.label
     assert not online.best.measurable and "csv" in {r.option for r in online.avoid}
     assert advise(modality="embeddings", purpose="training").best.option == "zarr"
+
+
+@pytest.mark.parametrize("suffix, stored_as", [(".parquet", "parquet"), (".csv", "csv"), (".jsonl", "jsonl")])
+def test_a_profiled_file_says_which_format_its_size_is_of(tmp_path: Path, suffix: str, stored_as: str) -> None:
+    from click.testing import CliRunner
+
+    from storeadvise.cli import cli
+
+    path = tmp_path / f"readings{suffix}"
+    assert CliRunner().invoke(cli, ["sample", "time-series", "--rows", "2000", "-o", str(path)]).exit_code == 0
+    advice = storeadvise.recommend(purpose="training", data=str(path))
+    assert advice.inputs.stored_as == stored_as
+    assert not [line for line in advice.to_dict()["assumed"] if line.startswith("stored_as")]
