@@ -99,6 +99,8 @@ def _figures(entry: Entry, place: Any) -> dict[str, Any]:
     if m.stats is not None:
         row["n"] = m.stats.n
         row.update({f"{name}_s": _number(getattr(m.stats, name)) for name in _STATS})
+        if m.stats.n < 2:  # one run has no spread: none, rather than a spread of 0 that reads as steady
+            row.update(iqr_s=None, stdev_s=None)
     if place is not None:
         matrix_row, column, cell = place
         row.update(score=matrix_row.score, score_ratio=cell.score_ratio, in_score=column.scored)

@@ -301,3 +301,10 @@ def test_an_operation_one_backend_cannot_do_is_na_in_every_cache_state_not_unsup
     kafka = next(row for row in matrix.rows if row.backend == "kafka")
     assert [cell.text for cell in kafka.cells] == ["n/a"] * len(states)
     assert not any("Not supported by any backend" in note for note in build_report(run).footnotes)
+
+
+def test_one_run_has_no_spread_in_csv_either() -> None:
+    run = hand_run(backend("a", figure("a", "write", 0.5, n=1)), backend("b", figure("b", "write", 0.2, n=3)))
+    rows = {row["backend"]: row for row in csv.DictReader(io.StringIO(render(run, "csv")))}
+    assert rows["a"]["iqr_s"] == "" and rows["a"]["stdev_s"] == "" and rows["a"]["median_s"] != ""
+    assert float(rows["b"]["iqr_s"]) > 0
