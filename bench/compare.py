@@ -177,12 +177,30 @@ def _only_in(runs: list[Run], figures: list[dict[Key, Stats]]) -> list[tuple[str
     return lines
 
 
+COMPARED_SETTINGS = {"fsync": "--fsync", "cache": "--cache", "repeat": "--repeat", "warmup": "--warmup",
+                     "max_time": "--max-time", "memory_limit": "--memory-limit"}
+"""Settings that change what a figure measures: runs that differ in them are compared with a warning."""
+
+
+def _settings_differ(runs: list[Run]) -> list[str]:
+    """One WARNING line per setting the runs were made with differently (a durable write against one
+    that is not is not a regression)."""
+    lines = []
+    for key, option in COMPARED_SETTINGS.items():
+        values = [run.settings.get(key) for run in runs]
+        if len(set(map(str, values))) > 1:
+            made = ", ".join(f"{run.run_id}: {value}" for run, value in zip(runs, values, strict=True))
+            lines.append(f"WARNING: the runs were made with different {option} ({made}): "
+                         "their differences may come from that, not from the stores.")
+    return lines
+
+
 def compare_runs(runs: list[Run], *, compare_anyway: bool = False) -> Comparison:
     """Match the measurements of ``runs`` (two or more; the first is the reference) after checking
     they measured the same dataset (see ``check_same_dataset``)."""
     if len(runs) < 2:
         raise ValueError("a comparison needs two runs or more")
-    warnings = check_same_dataset(runs, compare_anyway=compare_anyway)
+    warnings = check_same_dataset(runs, compare_anyway=compare_anyway) + _settings_differ(runs)
     figures = [_figures(run) for run in runs]
     keys = list(dict.fromkeys(key for f in figures for key in f))
     return Comparison(

@@ -213,3 +213,15 @@ def test_several_runs_side_by_side_with_ratios_to_the_first(runs: dict[str, Path
     assert len(record["measurements"]) == 6 and all(len(m["medians"]) == 3 for m in record["measurements"])
     refused = _invoke(["report", str(runs["first"]), str(runs["rerun"]), str(runs["double"])])
     assert refused.exit_code == DataError.exit_code and "rows 2,000 vs 4,000" in refused.stderr
+
+
+def test_runs_made_with_different_settings_are_compared_with_a_warning_naming_them() -> None:
+    from storeadvise.bench.compare import compare_runs
+    from storeadvise.bench.results import Run
+
+    dataset = {"name": "t", "rows": 10, "data_fingerprint": {"rows": 10, "schema": [], "content": "ab"}}
+    plain = Run(run_id="a", started_at="2026-11-30T00:00:00+00:00", dataset=dataset, settings={"fsync": False, "cache": "warm"})
+    durable = Run(run_id="b", started_at="2026-11-30T00:01:00+00:00", dataset=dataset, settings={"fsync": True, "cache": "warm"})
+    warnings = compare_runs([plain, durable]).warnings
+    assert len(warnings) == 1 and "--fsync" in warnings[0] and "a: False" in warnings[0]
+    assert compare_runs([plain, plain]).warnings == []
