@@ -48,6 +48,19 @@ def unsigned_as_signed(dtype: pa.DataType) -> pa.DataType:
     return dtype
 
 
+def cast_back(data: Any, plan: list[tuple[int, pa.Field]]) -> Any:
+    """A table or batch with the planned columns cast back to their written types (``_typemap.cast_plan``);
+    a null-typed column, which a format without a null type stores as all-null values of another type,
+    becomes nulls again (Arrow casts nothing to null)."""
+    import pyarrow as pa
+
+    for i, field in plan:
+        column = data.column(i)
+        values = pa.nulls(len(column)) if pa.types.is_null(field.type) else column.cast(field.type)
+        data = data.set_column(i, field, values)
+    return data
+
+
 class TableFormatBackend(Backend):
     """One table in ``location / "table"``; subclasses write, commit and read it through their library."""
 
@@ -106,8 +119,12 @@ class TableFormatBackend(Backend):
         """The batches in the stored types, as one stream the library pulls from (memory stays bounded)."""
         import pyarrow as pa
 
-        storage = self.storage
-        return pa.RecordBatchReader.from_batches(storage, (_typemap.to_storage(b, storage) for b in batches))
+        return pa.RecordBatchReader.from_batches(self.storage, (self.to_stored(b) for b in batches))
+
+    def to_stored(self, data: Any) -> Any:
+        """A table or batch in the written schema, cast to the stored types (unsafe: the documented
+        truncations happen here)."""
+        return _typemap.to_storage(data, self.storage)
 
     def stored_table(self, rows: pa.Table | pa.RecordBatch) -> pa.Table:
         """Rows in the written schema's column order and the stored types; ``DataError`` if the columns differ."""
@@ -119,11 +136,11 @@ class TableFormatBackend(Backend):
                 f"but the stored data has {', '.join(self.schema.names)}"
             )
         table = rows if isinstance(rows, pa.Table) else pa.Table.from_batches([rows])
-        return table.cast(self.schema).cast(self.storage, safe=False)
+        return self.to_stored(table.cast(self.schema))
 
     def as_written(self, table: pa.Table) -> pa.Table:
         """What the library returned, cast back to the written types of the columns it holds."""
-        return _typemap.from_storage(table, subschema(self.schema, table.schema.names))
+        return cast_back(table, _typemap.cast_plan(table.schema, subschema(self.schema, table.schema.names)))
 
     def filter_expression(self, where: Predicate) -> Any:
         """``where`` as a pyarrow expression on the stored column (its value typed as stored)."""
@@ -201,9 +218,7 @@ class TableFormatBackend(Backend):
         target = subschema(self.schema, list(columns) if columns is not None else self.schema.names)
         plan = _typemap.cast_plan(subschema(self.storage, target.names), target)
         for batch in rebatch((b for b in self.scan_stored(columns, batch_rows) if b.num_rows), batch_rows):
-            for i, field in plan:
-                batch = batch.set_column(i, field, batch.column(i).cast(field.type))
-            yield batch
+            yield cast_back(batch, plan)
 
     def lookup(self, key: Any) -> pa.Table:
         return lookup_by_key(self, key)

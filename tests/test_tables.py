@@ -31,7 +31,7 @@ from storeadvise.errors import DataError
 sys.path.insert(0, str(Path(__file__).parent))
 from test_backends_contract import mixed_table
 
-TABLE_FORMATS = ["delta"]
+TABLE_FORMATS = ["delta", "iceberg"]
 
 
 def make(name: str, scratch: Path, fsync: bool = False, key: str = "id") -> Backend:
@@ -85,6 +85,7 @@ def odd_types() -> pa.Table:
         "fixed": pa.array([b"ab", b"cd", b"ef"], pa.binary(2)),
         "ts_ns": pa.array([0, 1_700_000_000_123_456_789, None], pa.timestamp("ns")),
         "offset": pa.array([dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)] * 3, pa.timestamp("us", tz="+05:30")),
+        "nothing": pa.nulls(3),
         "nested_u": pa.array([{"n": 255}, {"n": 0}, None], pa.struct([("n", pa.uint8())])),
     })
 
@@ -157,7 +158,31 @@ def delta_files(path: Path) -> list[Path]:
     return [path / name for name in live]
 
 
-INDEPENDENT_READERS = {"delta": delta_files}
+def iceberg_files(path: Path) -> list[Path]:
+    """The data files of an Iceberg table's current snapshot, found without pyiceberg: the catalog's
+    pointer (SQLite, read with sqlite3), the metadata JSON, then the manifest list and the manifests
+    (Avro, read by polars' own reader); every entry not deleted (status 2) of every data manifest."""
+    import sqlite3
+
+    import polars as pl
+
+    def local(uri: str) -> Path:
+        return Path(uri.removeprefix("file://"))
+
+    with sqlite3.connect(path.parent / "catalog.db") as con:
+        (location,) = con.execute("SELECT metadata_location FROM iceberg_tables").fetchone()
+    metadata = json.loads(local(location).read_text(encoding="utf-8"))
+    snapshot = next(s for s in metadata["snapshots"] if s["snapshot-id"] == metadata["current-snapshot-id"])
+    manifests = pl.read_avro(local(snapshot["manifest-list"]))
+    assert manifests["content"].to_list() == [0] * manifests.height  # data manifests only, no deletes
+    files = []
+    for manifest in manifests["manifest_path"]:
+        entries = pl.read_avro(local(manifest)).filter(pl.col("status") != 2)
+        files += [local(p) for p in entries["data_file"].struct.field("file_path")]
+    return files
+
+
+INDEPENDENT_READERS = {"delta": delta_files, "iceberg": iceberg_files}
 
 
 def test_an_independent_reader_reads_what_storeadvise_wrote(table_format: Backend) -> None:
