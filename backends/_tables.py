@@ -30,6 +30,7 @@ from storeadvise.errors import DataError
 
 if TYPE_CHECKING:
     import pyarrow as pa
+    import pyarrow.dataset as ds
 
 SCHEMA_FILE = "_schema.arrow"
 TABLE_OPERATIONS = frozenset(
@@ -213,19 +214,70 @@ class TableFormatBackend(Backend):
         check_columns(self.schema, columns, where)
         return self.as_written(self.read_stored(columns, where))
 
+    def read_stored(self, columns: Sequence[str] | None, where: Predicate | None) -> pa.Table:
+        """The latest version's rows matching ``where``, ``columns`` only, in the stored types: through
+        polars where it reads the stored types exactly and evaluates the filter as pyarrow does (it
+        decodes the filter column first and the other columns only for the matching rows), else
+        through ``pyarrow.dataset`` (both skip the row groups whose statistics exclude the filter)."""
+        from storeadvise.backends.parquet import polars_keeps, polars_predicate
+
+        files = self.data_files()
+        names = list(columns) if columns is not None else self.schema.names
+        physical = self.physical
+        moved = None if where is None else Predicate(physical[where.column], where.op, where.value)
+        if files and polars_keeps(self.storage):
+            expr = None if moved is None else polars_predicate(self.storage.field(where.column).type, moved)
+            if moved is None or expr is not None:
+                return self.polars_read(files, names, expr)
+        filter_ = None if moved is None else moved.to_arrow(self.storage.field(where.column).type)
+        table = self.dataset(files).to_table(columns=[physical[n] for n in names], filter=filter_)
+        return table.rename_columns(names)
+
+    def polars_read(self, files: list[str], names: list[str], where: Any) -> pa.Table:
+        import polars as pl
+
+        from storeadvise.backends._selection import conform
+        from storeadvise.backends.parquet import frame_to_arrow
+
+        frame = pl.scan_parquet(files, hive_partitioning=False)
+        if where is not None:
+            frame = frame.filter(where)
+        physical = self.physical
+        table = frame_to_arrow(frame.select([physical[n] for n in names]).collect()).rename_columns(names)
+        return conform(table, subschema(self.storage, names))
+
     def scan(self, columns: Sequence[str] | None = None, batch_rows: int = 65_536) -> Iterator[pa.RecordBatch]:
         check_columns(self.schema, columns)
-        target = subschema(self.schema, list(columns) if columns is not None else self.schema.names)
-        plan = _typemap.cast_plan(subschema(self.storage, target.names), target)
-        for batch in rebatch((b for b in self.scan_stored(columns, batch_rows) if b.num_rows), batch_rows):
+        names = list(columns) if columns is not None else self.schema.names
+        target = subschema(self.schema, names)
+        plan = _typemap.cast_plan(subschema(self.storage, names), target)
+        physical = self.physical
+        stored = self.dataset(self.data_files()).to_batches(columns=[physical[n] for n in names], batch_size=batch_rows)
+        for batch in rebatch((b.rename_columns(names) for b in stored if b.num_rows), batch_rows):
             yield cast_back(batch, plan)
+
+    def dataset(self, files: list[str]) -> ds.Dataset:
+        """Data files as one ``pyarrow.dataset``, their columns under their names in the files."""
+        import pyarrow as pa
+        import pyarrow.dataset as ds
+
+        physical = self.physical
+        schema = pa.schema([f.with_name(physical[f.name]) for f in self.storage])
+        return ds.dataset(files, schema=schema, format="parquet")
+
+    @property
+    def physical(self) -> dict[str, str]:
+        """Column name -> its name in the data files (the same unless the format escapes it)."""
+        return {name: name for name in self.schema.names}
 
     def lookup(self, key: Any) -> pa.Table:
         return lookup_by_key(self, key)
 
     def time_travel(self) -> pa.Table:
-        self.schema  # noqa: B018 - nothing written is a DataError before any version is asked for
-        return self.as_written(self.read_previous())
+        names = self.schema.names  # nothing written is a DataError before any version is asked for
+        physical = self.physical
+        table = self.dataset(self.previous_files()).to_table(columns=[physical[n] for n in names])
+        return self.as_written(table.rename_columns(names))
 
     def no_earlier_version(self) -> DataError:
         """The error of a time travel on a table with one commit."""
@@ -248,13 +300,10 @@ class TableFormatBackend(Backend):
         """Replace the rows with ``rows``' keys by ``rows`` (stored types), as one commit."""
 
     @abc.abstractmethod
-    def read_stored(self, columns: Sequence[str] | None, where: Predicate | None) -> pa.Table:
-        """The latest version's rows matching ``where``, ``columns`` only, in the stored types."""
+    def data_files(self) -> list[str]:
+        """The local paths of the latest version's data files."""
 
     @abc.abstractmethod
-    def scan_stored(self, columns: Sequence[str] | None, batch_rows: int) -> Iterator[pa.RecordBatch]:
-        """The latest version's rows in batches, ``columns`` only, in the stored types."""
-
-    @abc.abstractmethod
-    def read_previous(self) -> pa.Table:
-        """Every row of the version before the latest commit, in the stored types."""
+    def previous_files(self) -> list[str]:
+        """The local paths of the data files of the version before the latest commit
+        (``no_earlier_version`` when there is none)."""

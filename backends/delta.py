@@ -21,10 +21,13 @@ Semantics:
   of its unit), no durations (int64); timestamps are microseconds (nanoseconds truncated: a documented
   loss), zoned ones stored in UTC with the zone kept in the saved schema; dates, decimals (up to 38
   digits), binary, strings, structs, lists and maps are native.
-- Reads: the data files the latest commit lists, as one ``pyarrow.dataset``, with the projection and
-  the filter pushed into the Parquet reader: row groups whose statistics exclude the filter are
-  skipped, and only the asked columns are decoded. Lookup is such a filtered read on the key column (no
-  index). Not ``DeltaTable.to_pyarrow_dataset``, which skips files by the statistics in the log: delta-rs
+- Data files: row groups of 131,072 rows (the Parquet backend's), so that a filter or lookup skips
+  the row groups whose statistics exclude it (delta-rs's default made a 500k-row table one row group).
+- Reads: the data files the latest commit lists, read by polars (``backends._tables``: the filter
+  column is decoded first, the others only for the matching rows) or, for types or filters polars does
+  not handle exactly, by ``pyarrow.dataset``; both skip row groups by their statistics and decode only
+  the asked columns. Lookup is such a filtered read on the key column (no index). Not
+  ``DeltaTable.to_pyarrow_dataset``, which skips files by the statistics in the log: delta-rs
   writes a wrong maximum there for a decimal above 2^63 (a uint64 column stored as decimal(20, 0) gets
   9223372036854775807 for 2^64 - 1, and a filter on it then skips the file), and rounds timestamp
   statistics to milliseconds. The Parquet files' own statistics are exact.
@@ -32,15 +35,13 @@ Semantics:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from storeadvise.backends._tables import TableFormatBackend, unsigned_as_signed
-from storeadvise.backends.base import Predicate, TypeLoss
+from storeadvise.backends.base import TypeLoss
 
 if TYPE_CHECKING:
     import pyarrow as pa
-    import pyarrow.dataset as ds
     from deltalake import DeltaTable
 
 
@@ -114,41 +115,39 @@ class DeltaBackend(TableFormatBackend):
     def create(self, stream: pa.RecordBatchReader) -> None:
         from deltalake import write_deltalake
 
-        write_deltalake(str(self.table_path), stream, mode="error")
+        write_deltalake(str(self.table_path), stream, mode="error", writer_properties=_writer_properties())
 
     def commit_append(self, rows: pa.Table) -> None:
         from deltalake import write_deltalake
 
-        write_deltalake(self.table, rows, mode="append")
+        write_deltalake(self.table, rows, mode="append", writer_properties=_writer_properties())
 
     def commit_update(self, rows: pa.Table, key: str) -> None:
         column = "`" + key.replace("`", "``") + "`"
-        merge = self.table.merge(rows, predicate=f"t.{column} = s.{column}", source_alias="s", target_alias="t")
+        merge = self.table.merge(rows, predicate=f"t.{column} = s.{column}", source_alias="s", target_alias="t",
+                                 writer_properties=_writer_properties())
         merge.when_matched_update_all().execute()
 
-    def dataset(self, table: DeltaTable | None = None) -> ds.Dataset:
-        """The data files of a version (the latest by default), as pyarrow reads them: with each file's
-        own Parquet statistics, not the log's (see the module docstring)."""
-        import pyarrow.dataset as ds
+    def data_files(self) -> list[str]:
+        return self.table.file_uris()
 
-        return ds.dataset((table or self.table).file_uris(), schema=self.storage, format="parquet")
-
-    def read_stored(self, columns: Sequence[str] | None, where: Predicate | None) -> pa.Table:
-        return self.dataset().to_table(
-            columns=list(columns) if columns is not None else None,
-            filter=self.filter_expression(where) if where is not None else None,
-        )
-
-    def scan_stored(self, columns: Sequence[str] | None, batch_rows: int) -> Iterator[pa.RecordBatch]:
-        yield from self.dataset().to_batches(columns=None if columns is None else list(columns), batch_size=batch_rows)
-
-    def read_previous(self) -> pa.Table:
+    def previous_files(self) -> list[str]:
         from deltalake import DeltaTable
 
         version = self.table.version()
         if version < 1:
             raise self.no_earlier_version()
-        return self.dataset(DeltaTable(str(self.table_path), version=version - 1)).to_table()
+        return DeltaTable(str(self.table_path), version=version - 1).file_uris()
+
+
+def _writer_properties() -> Any:
+    """Row groups of the Parquet backend's size: delta-rs's default makes a 500k-row table one row group,
+    which no filter or lookup can skip."""
+    from deltalake import WriterProperties
+
+    from storeadvise.backends.parquet import DEFAULT_ROW_GROUP_ROWS
+
+    return WriterProperties(max_row_group_size=DEFAULT_ROW_GROUP_ROWS)
 
 
 def _is_ns_timestamp(dtype: pa.DataType) -> bool:

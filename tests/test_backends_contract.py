@@ -136,11 +136,11 @@ def test_type_mapping_documents_every_family(backend: Backend) -> None:
 
 
 def small_plan(table: pa.Table) -> WorkloadPlan:
-    """Inputs for every operation on ``table``: key 3, column id, id > 3, 5 new rows per append, rows 2
-    and 5 updated."""
+    """Inputs for every operation on ``table``: key 3, column id, id > 3, 5 new rows per append, rows 1
+    and 2 updated."""
     return WorkloadPlan(
         key_column="id", lookup_keys=[3], projection=["id"], predicate=Predicate("id", ">", 3), append_rows=5,
-        update_rows=changed_rows(table.take([2, 5]), "id"), template=table, key_offset=1_000, data=OneShot(table),
+        update_rows=changed_rows(table.take([1, 2]), "id"), template=table, key_offset=1_000, data=OneShot(table),
     )
 
 
