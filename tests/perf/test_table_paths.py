@@ -17,6 +17,7 @@ from typing import Any
 
 import pairs
 import pytest
+from test_file_paths import reader_sides
 
 from storeadvise.backends.base import Predicate
 
@@ -76,18 +77,7 @@ class Sides:
             return self.writers()
         if op in ("append", "update", "time_travel"):
             return getattr(self, op)()
-        plan = self.plan
-
-        def call(read: Any) -> Any:
-            if op == "read":
-                return lambda: read(None, None)
-            if op == "project":
-                return lambda: read(plan.projection, None)
-            if op == "filter":
-                return lambda: read(None, plan.predicate)
-            return lambda: [read(None, Predicate(plan.key_column, "==", k)) for k in keys]
-
-        return [pairs.Side(name, call(read)) for name, read in self.readers().items()]
+        return reader_sides(self.readers(), op, self.plan, keys)
 
     def stored(self, rows: Any) -> Any:
         return self.backend.stored_table(rows)
