@@ -163,6 +163,9 @@ class TableFormatBackend(Backend):
     def forget_table(self) -> None:
         """Drop the library's handle on the table (it is being removed)."""
 
+    def refresh(self) -> None:
+        """Load the latest version, which another writer may have committed (not timed)."""
+
     def size_bytes(self) -> int:
         if not self.table_path.exists():
             return 0
@@ -214,14 +217,17 @@ class TableFormatBackend(Backend):
         check_columns(self.schema, columns, where)
         return self.as_written(self.read_stored(columns, where))
 
-    def read_stored(self, columns: Sequence[str] | None, where: Predicate | None) -> pa.Table:
-        """The latest version's rows matching ``where``, ``columns`` only, in the stored types: through
+    def read_stored(self, columns: Sequence[str] | None, where: Predicate | None,
+                    files: list[str] | None = None) -> pa.Table:
+        """The rows of a version (the latest, or the one whose data files are ``files``) matching
+        ``where``, ``columns`` only, in the stored types: through
         polars where it reads the stored types exactly and evaluates the filter as pyarrow does (it
         decodes the filter column first and the other columns only for the matching rows), else
-        through ``pyarrow.dataset`` (both skip the row groups whose statistics exclude the filter)."""
+        through ``pyarrow.dataset`` (both skip the row groups whose statistics exclude the filter;
+        docs/decisions.md, 'Table formats: data files read by polars, not through the library scans')."""
         from storeadvise.backends.parquet import polars_keeps, polars_predicate
 
-        files = self.data_files()
+        files = self.data_files() if files is None else files
         names = list(columns) if columns is not None else self.schema.names
         physical = self.physical
         moved = None if where is None else Predicate(physical[where.column], where.op, where.value)
@@ -274,10 +280,8 @@ class TableFormatBackend(Backend):
         return lookup_by_key(self, key)
 
     def time_travel(self) -> pa.Table:
-        names = self.schema.names  # nothing written is a DataError before any version is asked for
-        physical = self.physical
-        table = self.dataset(self.previous_files()).to_table(columns=[physical[n] for n in names])
-        return self.as_written(table.rename_columns(names))
+        self.schema  # noqa: B018 - nothing written is a DataError before any version is asked for
+        return self.as_written(self.read_stored(None, None, self.previous_files()))
 
     def no_earlier_version(self) -> DataError:
         """The error of a time travel on a table with one commit."""

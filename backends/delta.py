@@ -112,6 +112,10 @@ class DeltaBackend(TableFormatBackend):
     def forget_table(self) -> None:
         self._table = None
 
+    def refresh(self) -> None:
+        if self._table is not None:
+            self._table.update_incremental()
+
     def create(self, stream: pa.RecordBatchReader) -> None:
         from deltalake import write_deltalake
 

@@ -56,6 +56,8 @@ def test_storeadvise_vs_direct(benchmark: Any, table_stores: dict[str, Any], tab
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     storeadvise = pairs.storeadvise_side(backend, op, plan, keys)
+    if op == "update":  # both sides update the same table: each starts from the other's latest commit
+        storeadvise.setup = backend.refresh
     sides = (DeltaSides if backend_name == "delta" else IcebergSides)(backend, table, plan, out)
     result = pairs.run_case(benchmark, backend_name, op, backend.kind, table.num_rows, storeadvise,
                             sides.for_op(op, keys), notes=f"{len(keys)} keys per lookup run" if op == "lookup" else "")
@@ -128,10 +130,16 @@ class DeltaSides(Sides):
 
             return direct.polars_lazy(pl.scan_delta(path), columns, where)
 
+        def polars_files(columns: Any, where: Any) -> Any:
+            import direct
+
+            return direct.polars_lazy(pl.scan_parquet(handle.file_uris(), hive_partitioning=False), columns, where)
+
         return {
             "deltalake to_pyarrow_dataset": to_pyarrow_dataset,
             "pyarrow dataset of DeltaTable.file_uris": file_uris,
             "polars scan_delta": polars_scan,
+            "polars scan_parquet of DeltaTable.file_uris": polars_files,
         }
 
     def own_copy(self) -> Any:
@@ -149,7 +157,10 @@ class DeltaSides(Sides):
         return [pairs.Side("deltalake write_deltalake (append)", lambda: write_deltalake(handle, rows, mode="append"))]
 
     def update(self) -> list[pairs.Side]:
-        handle = self.own_copy()
+        """On storeadvise's table, which the append case has grown: a fresh copy would have fewer files."""
+        from deltalake import DeltaTable
+
+        handle = DeltaTable(str(self.backend.table_path))
         rows = self.stored(self.plan.update_rows)
         column = f"`{self.plan.key_column}`"
 
@@ -157,14 +168,15 @@ class DeltaSides(Sides):
             handle.merge(rows, predicate=f"t.{column} = s.{column}", source_alias="s",
                          target_alias="t").when_matched_update_all().execute()
 
-        return [pairs.Side("deltalake merge (when matched update all)", merge)]
+        return [pairs.Side("deltalake merge (when matched update all)", merge, setup=handle.update_incremental)]
 
     def time_travel(self) -> list[pairs.Side]:
-        from deltalake import DeltaTable, write_deltalake
+        """Both sides read the version before the latest of storeadvise's table (after the append and
+        update cases, it has many commits: both replay the same log)."""
+        from deltalake import DeltaTable
 
-        handle = self.own_copy()
-        write_deltalake(handle, self.stored(self.plan.new_rows(self.plan.append_rows, 0)), mode="append")
-        path = str(self.out / "table")
+        path = str(self.backend.table_path)
+        handle = DeltaTable(path)
 
         def previous_version() -> Any:
             return DeltaTable(path, version=handle.version() - 1).to_pyarrow_dataset().to_table()
@@ -213,11 +225,8 @@ class IcebergSides(Sides):
         return [pairs.Side("pyiceberg create_table_transaction + append", create_and_append, setup=reset)]
 
     def readers(self) -> dict[str, Any]:
-        from pyiceberg.catalog.sql import SqlCatalog
 
-        catalog = SqlCatalog("direct", uri=f"sqlite:///{self.backend.location / 'catalog.db'}",
-                             warehouse=self.backend.location.as_uri())
-        handle = catalog.load_table(self.backend.identifier)
+        handle = self.stored_handle()
 
         def scan(columns: Any, where: Any) -> Any:
             from pyiceberg.expressions import AlwaysTrue
@@ -234,6 +243,14 @@ class IcebergSides(Sides):
 
         return {"pyiceberg scan to_arrow": scan, "polars scan_iceberg": polars_scan}
 
+    def stored_handle(self) -> Any:
+        """storeadvise's table, through a catalog of its own on the same SQLite file."""
+        from pyiceberg.catalog.sql import SqlCatalog
+
+        catalog = SqlCatalog("storeadvise", uri=f"sqlite:///{self.backend.location / 'catalog.db'}",
+                             warehouse=self.backend.location.as_uri())
+        return catalog.load_table(self.backend.identifier)
+
     def own_copy(self) -> Any:
         catalog = self.catalog("copy")
         transaction = catalog.create_table_transaction("direct.t", schema=self.storage.schema)
@@ -247,24 +264,30 @@ class IcebergSides(Sides):
         return [pairs.Side("pyiceberg append", lambda: handle.append(rows))]
 
     def update(self) -> list[pairs.Side]:
+        """On storeadvise's table, which the append case has grown: a fresh copy would have fewer files."""
         from pyiceberg.expressions import In
 
-        handle = self.own_copy()
+        handle = self.stored_handle()
         rows = self.stored(self.plan.update_rows)
         key = self.plan.key_column
         keys = rows.column(key).to_pylist()
         return [
             pairs.Side("pyiceberg overwrite (key IN updated keys)",
-                       lambda: handle.overwrite(rows, overwrite_filter=In(key, keys))),
+                       lambda: handle.overwrite(rows, overwrite_filter=In(key, keys)), setup=handle.refresh),
             pairs.Side("pyiceberg upsert (update only)",
-                       lambda: handle.upsert(rows, join_cols=[key], when_not_matched_insert_all=False)),
+                       lambda: handle.upsert(rows, join_cols=[key], when_not_matched_insert_all=False),
+                       setup=handle.refresh),
         ]
 
     def time_travel(self) -> list[pairs.Side]:
-        handle = self.own_copy()
-        handle.append(self.stored(self.plan.new_rows(self.plan.append_rows, 0)))
+        """Both sides read storeadvise's table as it was before its latest commit: the snapshot that the
+        previous metadata file names (an overwrite commits two snapshots, so the parent is not it)."""
+        from pyiceberg.serializers import FromInputFile
 
-        def parent_snapshot() -> Any:
-            return handle.scan(snapshot_id=handle.current_snapshot().parent_snapshot_id).to_arrow()
+        handle = self.stored_handle()
 
-        return [pairs.Side("pyiceberg scan(snapshot_id=parent)", parent_snapshot)]
+        def previous_snapshot() -> Any:
+            previous = FromInputFile.table_metadata(handle.io.new_input(handle.metadata.metadata_log[-1].metadata_file))
+            return handle.scan(snapshot_id=previous.current_snapshot_id).to_arrow()
+
+        return [pairs.Side("pyiceberg scan(snapshot_id=previous commit's)", previous_snapshot)]
