@@ -77,6 +77,7 @@ class TableFormatBackend(Backend):
         super().__init__(settings)
         self._schema: pa.Schema | None = None
         self._storage: pa.Schema | None = None
+        self._polars_reads: tuple[pa.Schema, bool] | None = None
 
     @classmethod
     def available(cls, settings: Any = None) -> tuple[bool, str]:
@@ -225,19 +226,29 @@ class TableFormatBackend(Backend):
         decodes the filter column first and the other columns only for the matching rows), else
         through ``pyarrow.dataset`` (both skip the row groups whose statistics exclude the filter;
         docs/decisions.md, 'Table formats: data files read by polars, not through the library scans')."""
-        from storeadvise.backends.parquet import polars_keeps, polars_predicate
+        from storeadvise.backends.parquet import polars_predicate
 
         files = self.data_files() if files is None else files
         names = list(columns) if columns is not None else self.schema.names
         physical = self.physical
         moved = None if where is None else Predicate(physical[where.column], where.op, where.value)
-        if files and polars_keeps(self.storage):
+        if files and self.polars_reads():
             expr = None if moved is None else polars_predicate(self.storage.field(where.column).type, moved)
             if moved is None or expr is not None:
                 return self.polars_read(files, names, expr)
         filter_ = None if moved is None else moved.to_arrow(self.storage.field(where.column).type)
         table = self.dataset(files).to_table(columns=[physical[n] for n in names], filter=filter_)
         return table.rename_columns(names)
+
+    def polars_reads(self) -> bool:
+        """Whether polars reads the stored types exactly (``parquet.polars_keeps``); remembered per
+        written schema, since a lookup asks once per key."""
+        from storeadvise.backends.parquet import polars_keeps
+
+        schema = self.schema
+        if self._polars_reads is None or self._polars_reads[0] is not schema:
+            self._polars_reads = (schema, polars_keeps(self.storage))
+        return self._polars_reads[1]
 
     def polars_read(self, files: list[str], names: list[str], where: Any) -> pa.Table:
         import polars as pl

@@ -9,10 +9,10 @@ Semantics:
   ``NNNNN-….metadata.json`` per commit, manifest lists and manifests). The namespace is the run's
   scratch name, the table ``data``. ``iceberg/_schema.arrow`` keeps the written Arrow schema.
 - Commits: ``write`` creates the table and appends the data in one transaction (one commit, the first
-  snapshot; pyiceberg takes the batch stream as it comes); each ``append`` is one commit; ``update`` is an
-  overwrite filtered on the keys of the updated rows (``key IN (...)``): in one commit, the data files
-  holding those keys are rewritten without them (copy-on-write; pyiceberg writes no delete files) and
-  the new rows are added. ``time_travel`` reads the snapshot that was current in the metadata file
+  snapshot; pyiceberg takes the batch stream as it comes); each ``append`` is one commit; ``update`` is pyiceberg's
+  upsert on the key column that inserts nothing: in one commit, the data files holding the changed rows
+  are rewritten without them (copy-on-write; pyiceberg writes no delete files) and the new values are
+  added. ``time_travel`` reads the snapshot that was current in the metadata file
   before the latest commit (an Iceberg commit is a new metadata file). ``write_one`` is not declared.
 - Durability: a commit is atomic (the catalog's pointer moves to the new metadata file in one SQLite
   transaction, after the data and metadata files are written). SQLite fsyncs that transaction, but
@@ -117,6 +117,7 @@ class IcebergBackend(TableFormatBackend):
         self._catalog: SqlCatalog | None = None
         self._table: Table | None = None
         self._files: tuple[int | None, list[str]] | None = None
+        self._physical: tuple[pa.Schema, dict[str, str]] | None = None
 
     def type_loss(self, field: pa.Field) -> TypeLoss | None:
         if _list_of_structs(field.type):
@@ -209,19 +210,22 @@ class IcebergBackend(TableFormatBackend):
         self.table.append(rows)
 
     def commit_update(self, rows: pa.Table, key: str) -> None:
-        from pyiceberg.expressions import In
-
-        keys = rows.column(key).to_pylist()
-        self.table.overwrite(rows, overwrite_filter=In(key, keys))
+        # Faster than an overwrite filtered on the keys (docs/decisions.md, 'Iceberg: an update is an
+        # upsert that inserts nothing').
+        self.table.upsert(rows, join_cols=[key], when_not_matched_insert_all=False)
 
     # -- reads ---------------------------------------------------------------------------------------------
     @property
     def physical(self) -> dict[str, str]:
         """pyiceberg writes a name that Avro would not accept (``it's``) in an escaped form
-        (``it_x27s``) in the data files; the table's field ids map one to the other."""
+        (``it_x27s``) in the data files; the table's field ids map one to the other. Remembered per
+        written schema (a lookup asks once per key)."""
         from pyiceberg.schema import make_compatible_name
 
-        return {name: make_compatible_name(name) for name in self.schema.names}
+        schema = self.schema
+        if self._physical is None or self._physical[0] is not schema:
+            self._physical = (schema, {name: make_compatible_name(name) for name in schema.names})
+        return self._physical[1]
 
     def data_files(self, snapshot_id: int | None = None) -> list[str]:
         """The data files of a snapshot (the current one by default). A snapshot never changes, so its
