@@ -21,8 +21,9 @@ Semantics:
   of its unit), no durations (int64); timestamps are microseconds (nanoseconds truncated: a documented
   loss), zoned ones stored in UTC with the zone kept in the saved schema; dates, decimals (up to 38
   digits), binary, strings, structs, lists and maps are native.
-- Data files: row groups of 131,072 rows (the Parquet backend's), so that a filter or lookup skips
-  the row groups whose statistics exclude it (delta-rs's default made a 500k-row table one row group).
+- Data files: snappy-compressed, in row groups of 131,072 rows (the Parquet backend's), so that a
+  filter or lookup skips the row groups whose statistics exclude it (delta-rs's default made a
+  500k-row table one row group).
 - Reads: the data files the latest commit lists, read by polars (``backends._tables``: the filter
   column is decoded first, the others only for the matching rows) or, for types or filters polars does
   not handle exactly, by ``pyarrow.dataset``; both skip row groups by their statistics and decode only
@@ -146,12 +147,14 @@ class DeltaBackend(TableFormatBackend):
 
 def _writer_properties() -> Any:
     """Row groups of the Parquet backend's size: delta-rs's default makes a 500k-row table one row group,
-    which no filter or lookup can skip."""
+    which no filter or lookup can skip. Snappy named again: properties given without a codec write
+    uncompressed files (a 300k-row table 11.4 MB instead of 10.0 MB, and an update 1.45x slower than
+    delta-rs's defaults)."""
     from deltalake import WriterProperties
 
     from storeadvise.backends.parquet import DEFAULT_ROW_GROUP_ROWS
 
-    return WriterProperties(max_row_group_size=DEFAULT_ROW_GROUP_ROWS)
+    return WriterProperties(max_row_group_size=DEFAULT_ROW_GROUP_ROWS, compression="SNAPPY")
 
 
 def _is_ns_timestamp(dtype: pa.DataType) -> bool:

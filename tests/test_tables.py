@@ -272,3 +272,13 @@ def test_bench_measures_every_table_operation_and_verifies(name: str, tmp_path: 
     v = entry.verification
     assert v is not None and v.checksum_match and not v.flagged and v.rows_read == v.rows_written == 3_000, v
     assert list(tmp_path.iterdir()) == [] or all(not any(p.iterdir()) for p in tmp_path.iterdir())
+
+
+def test_data_files_are_compressed_in_row_groups_a_filter_can_skip(table_format: Backend) -> None:
+    rows = 140_000
+    table = pa.table({"id": pa.array(range(rows), pa.int64()), "v": pa.array([i % 7 for i in range(rows)], pa.int64())})
+    table_format.write(table.schema, table.to_batches(max_chunksize=65_536))
+    (path,) = table_format.data_files()
+    metadata = pq.ParquetFile(path).metadata
+    assert metadata.num_row_groups == 2 and metadata.row_group(0).num_rows == 131_072
+    assert metadata.row_group(0).column(0).compression != "UNCOMPRESSED"
