@@ -150,8 +150,10 @@ class TableFormatBackend(Backend):
 
     # -- life cycle ------------------------------------------------------------------------------------
     def begin_write(self, schema: pa.Schema) -> None:
-        """Empty the folder and save the written schema beside the table (not in it)."""
-        self.clear()
+        """Empty the folder (unless the runner's reset just did: Iceberg's clear is a catalog transaction)
+        and save the written schema beside the table (not in it)."""
+        if self._schema is not None or (self.location / SCHEMA_FILE).exists():
+            self.clear()
         self.location.mkdir(parents=True, exist_ok=True)
         self._schema, self._storage = schema, None
         (self.location / SCHEMA_FILE).write_bytes(schema.serialize().to_pybytes())

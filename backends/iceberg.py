@@ -118,6 +118,7 @@ class IcebergBackend(TableFormatBackend):
         self._table: Table | None = None
         self._files: tuple[int | None, list[str]] | None = None
         self._physical: tuple[pa.Schema, dict[str, str]] | None = None
+        self._namespace = False
 
     def type_loss(self, field: pa.Field) -> TypeLoss | None:
         if _list_of_structs(field.type):
@@ -191,10 +192,13 @@ class IcebergBackend(TableFormatBackend):
         if self._catalog is not None:
             self._catalog.engine.dispose()  # the SQLite file is about to be removed
             self._catalog = None
+            self._namespace = False
 
     def create(self, stream: pa.RecordBatchReader) -> None:
         catalog = self.catalog()
-        catalog.create_namespace_if_not_exists(self.settings.scratch_name)
+        if not self._namespace:  # once per catalog: the check is a query of its own
+            catalog.create_namespace_if_not_exists(self.settings.scratch_name)
+            self._namespace = True
         from storeadvise.backends.parquet import DEFAULT_ROW_GROUP_ROWS
 
         # Row groups of the Parquet backend's size, so that filters and lookups skip row groups.
