@@ -9,10 +9,10 @@ Semantics:
   ``NNNNN-….metadata.json`` per commit, manifest lists and manifests). The namespace is the run's
   scratch name, the table ``data``. ``iceberg/_schema.arrow`` keeps the written Arrow schema.
 - Commits: ``write`` creates the table and appends the data in one transaction (one commit, the first
-  snapshot; pyiceberg takes the batch stream as it comes); each ``append`` is one commit; ``update`` is pyiceberg's
-  upsert on the key column that inserts nothing: in one commit, the data files holding the changed rows
-  are rewritten without them (copy-on-write; pyiceberg writes no delete files) and the new values are
-  added. ``time_travel`` reads the snapshot that was current in the metadata file
+  snapshot; pyiceberg takes the batch stream as it comes); each ``append`` is one commit; ``update`` is an
+  overwrite filtered on the keys of the updated rows (``key IN (...)``): in one commit, the data files
+  holding those keys are rewritten without them (copy-on-write; pyiceberg writes no delete files) and
+  the new rows are added. ``time_travel`` reads the snapshot that was current in the metadata file
   before the latest commit (an Iceberg commit is a new metadata file). ``write_one`` is not declared.
 - Durability: a commit is atomic (the catalog's pointer moves to the new metadata file in one SQLite
   transaction, after the data and metadata files are written). SQLite fsyncs that transaction, but
@@ -214,9 +214,11 @@ class IcebergBackend(TableFormatBackend):
         self.table.append(rows)
 
     def commit_update(self, rows: pa.Table, key: str) -> None:
-        # Faster than an overwrite filtered on the keys (docs/decisions.md, 'Iceberg: an update is an
-        # upsert that inserts nothing').
-        self.table.upsert(rows, join_cols=[key], when_not_matched_insert_all=False)
+        # An overwrite filtered on the keys, not pyiceberg's upsert, which also compares the rows
+        # (docs/decisions.md, 'Iceberg: an update is an overwrite filtered on the keys').
+        from pyiceberg.expressions import In
+
+        self.table.overwrite(rows, overwrite_filter=In(key, rows.column(key).to_pylist()))
 
     # -- reads ---------------------------------------------------------------------------------------------
     @property
