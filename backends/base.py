@@ -9,7 +9,8 @@ Life cycle, as the runner drives it::
     backend = Backend(settings)          # cheap, no I/O
     backend.open()                       # connect / create scratch folder; BackendUnavailable if not
     backend.clear(); backend.write(schema, batches)   # repeated per timed write
-    backend.read(...), scan(...), lookup(key), take(positions), append(batch), deliver(batch)
+    backend.read(...), scan(...), lookup(key), take(positions), append(batch), deliver(batch), update(rows),
+    time_travel()
     backend.size_bytes()
     backend.cleanup()                    # remove every scratch file, table, collection, topic; close
 
@@ -188,6 +189,10 @@ class Backend(abc.ABC):
     write_guarantees: ClassVar[tuple[Durability, Durability]] = (NOT_FSYNCED, FSYNCED)
     """What a write guarantees when it returns: as configured by default, and when it syncs (``--fsync``);
     ``durability`` picks the one in effect."""
+    keeps_row_order: ClassVar[bool] = True
+    """Whether reads return the rows in the order they were written (then appended). False for the table
+    formats, whose writers may interleave the batches of one write; the round-trip verification does not
+    depend on row order."""
     own_cache: ClassVar[bool] = False
     """Whether the stored data is also cached outside the OS page cache: in this process (a database
     connection's page cache or buffer pool, let go by ``release_cache``) or in its server's memory. A
@@ -298,6 +303,14 @@ class Backend(abc.ABC):
     def append(self, batch: pa.RecordBatch) -> None:
         """Add rows to what is stored."""
         raise UnsupportedOperation(f"{self.name} cannot append")
+
+    def update(self, rows: pa.Table) -> None:
+        """Replace the stored rows whose key is one of ``rows``' keys by ``rows``, in place (one commit)."""
+        raise UnsupportedOperation(f"{self.name} cannot update rows in place")
+
+    def time_travel(self) -> pa.Table:
+        """Read the whole table as it was before the latest commit."""
+        raise UnsupportedOperation(f"{self.name} keeps no earlier versions")
 
     def deliver(self, batch: pa.RecordBatch) -> None:
         """Send one record through the stream and return once it has been received back."""

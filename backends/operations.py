@@ -85,6 +85,9 @@ class WorkloadPlan:
     predicate_share: float | None = None
     """The share of the sampled rows the predicate selects."""
     append_rows: int = 0
+    update_rows: pa.Table | None = None
+    """Existing rows (a hundredth of the dataset, one per key) with new values in every other column:
+    what an ``update`` writes over the stored rows of the same keys."""
     template: pa.Table | None = None  # rows that new rows for append / write_one are made from
     key_offset: int = 0  # added to integer keys (or suffix counter for string keys) of new rows
     notes: dict[str, str] = field(default_factory=dict)
@@ -291,6 +294,12 @@ def _took_every_position(plan: WorkloadPlan, positions: list[int], table: pa.Tab
     return table.num_rows == len(positions)
 
 
+def _update_skip(plan: WorkloadPlan) -> str | None:
+    if plan.update_rows is not None and plan.update_rows.num_rows:
+        return None
+    return plan.notes.get("update", "no rows to update (an update needs a key column: --key COLUMN)")
+
+
 def _holds_key(plan: WorkloadPlan, key: Any, table: pa.Table) -> bool:
     """Whether a lookup of ``key`` returned its row."""
     column = plan.key_column
@@ -419,6 +428,16 @@ OPERATIONS: dict[str, Operation] = {
             "stream_latency", "send one record and wait until it is received back", latency=True, mutates=False,
             inputs=_new_rows(lambda plan: 1, first_round=10_000), run=lambda backend, row: backend.deliver(row),
             count=_sent, cache_sensitive=False,
+        ),
+        Operation(
+            "update", "update 1% of the rows in place by key (a new commit)", latency=False, mutates=True,
+            inputs=_every_call(lambda plan: plan.update_rows), run=lambda backend, rows: backend.update(rows),
+            count=_sent, skip=_update_skip, cache_sensitive=False,
+        ),
+        Operation(
+            # After the mutations, so that there is a version before the latest commit to read.
+            "time_travel", "read the version before the latest commit", latency=False, mutates=False,
+            inputs=_every_call(lambda plan: None), run=lambda backend, _: backend.time_travel(), count=_returned,
         ),
     )
 }

@@ -86,6 +86,10 @@ def plan_workload(
         plan.notes["filter"] = "no column to filter on (numeric, timestamp or low-cardinality string)"
     # One percent of the rows, the size of a typical incremental load.
     plan.append_rows = max(1, min(100_000, profile.rows // 100))
+    if key is None:
+        plan.notes["update"] = "no key column to update rows by (pass --key COLUMN to name one)"
+    elif "update" in ops:
+        plan.update_rows = changed_rows(dataset.sample_rows(plan.append_rows, seed=seed + 1), key)
     return plan
 
 
@@ -101,6 +105,27 @@ def _take_positions(rows: int, calls: int, seed: int) -> list[list[int]]:
     rng = random.Random(seed)
     size = min(TAKE_ROWS, rows)
     return [rng.sample(range(rows), size) for _ in range(max(calls, 1))]
+
+
+def changed_rows(rows: pa.Table, key: str) -> pa.Table:
+    """``rows`` with one row per key (the first of each), every other column's values moved down by one
+    row (the last row takes the first's): the same keys with other values of the same types, what an
+    update of those rows writes."""
+    import pyarrow as pa
+
+    from storeadvise.bench.datasets import decoded
+
+    seen: set[Any] = set()
+    first = [i for i, k in enumerate(decoded(rows.column(key)).to_pylist())
+             if k is not None and k not in seen and not seen.add(k)]  # type: ignore[func-returns-value]
+    rows = rows.take(pa.array(first, pa.int64()))
+    if rows.num_rows < 2:
+        return rows
+    columns = [
+        col if field.name == key else pa.concat_arrays([c.combine_chunks() for c in (col.slice(1), col.slice(0, 1))])
+        for col, field in zip(rows.columns, rows.schema, strict=True)
+    ]
+    return pa.Table.from_arrays(columns, schema=rows.schema)
 
 
 NEW_KEY_ROOM = 2**32

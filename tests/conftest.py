@@ -51,3 +51,17 @@ def _no_user_server_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("STOREADVISE_DEBUG", *(s.env_var for s in declared_services().values())):
         monkeypatch.delenv(name, raising=False)
     os.environ.setdefault("COLUMNS", "200")
+
+
+@pytest.fixture
+def fsynced(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The paths every ``os.fsync`` call of the test flushes."""
+    calls: list[str] = []
+    real = os.fsync
+
+    def recording(fd: int) -> None:
+        calls.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    monkeypatch.setattr(os, "fsync", recording)
+    return calls

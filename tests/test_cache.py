@@ -195,20 +195,6 @@ def _backend(name: str, scratch: Path, fsync: bool) -> Backend:
     return backend
 
 
-@pytest.fixture
-def fsynced(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The paths every ``os.fsync`` call of the test flushes."""
-    calls: list[str] = []
-    real = os.fsync
-
-    def recording(fd: int) -> None:
-        calls.append(os.readlink(f"/proc/self/fd/{fd}"))
-        real(fd)
-
-    monkeypatch.setattr(os, "fsync", recording)
-    return calls
-
-
 @pytest.mark.parametrize("name", FILE_FORMATS)
 @pytest.mark.parametrize("fsync", [False, True], ids=["default", "fsync"])
 def test_file_backends_fsync_their_files_inside_write_and_append_only_when_asked(

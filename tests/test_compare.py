@@ -220,8 +220,9 @@ def test_runs_made_with_different_settings_are_compared_with_a_warning_naming_th
     from storeadvise.bench.results import Run
 
     dataset = {"name": "t", "rows": 10, "data_fingerprint": {"rows": 10, "schema": [], "content": "ab"}}
-    plain = Run(run_id="a", started_at="2026-11-30T00:00:00+00:00", dataset=dataset, settings={"fsync": False, "cache": "warm"})
-    durable = Run(run_id="b", started_at="2026-11-30T00:01:00+00:00", dataset=dataset, settings={"fsync": True, "cache": "warm"})
+    at = "2026-11-30T00:00:00+00:00"
+    plain = Run(run_id="a", started_at=at, dataset=dataset, settings={"fsync": False, "cache": "warm"})
+    durable = Run(run_id="b", started_at=at, dataset=dataset, settings={"fsync": True, "cache": "warm"})
     warnings = compare_runs([plain, durable]).warnings
     assert len(warnings) == 1 and "--fsync" in warnings[0] and "a: False" in warnings[0]
     assert compare_runs([plain, plain]).warnings == []
