@@ -37,9 +37,12 @@ boolean; timestamp -> timestamp, zoned timestamp -> timestamptz (the instant; th
 written schema), both in microseconds: nanoseconds are truncated (a documented loss); date -> date; time
 -> time (microseconds); duration -> bigint in its unit; decimal -> numeric(p, s) (exact); binary -> bytea;
 null -> text of nulls; struct and list values -> jsonb, read back as JSON text with keys sorted (a
-documented loss, as for SQLite); dictionary -> its values. Rows come back in insertion order: sessions
-run with ``synchronize_seqscans=off``, so a scan starts at the table's first block, and the table is only
-ever appended to.
+documented loss, as for SQLite); dictionary -> its values.
+
+Row order: SQL promises none without ``ORDER BY``, and none is paid for: reads return the heap's physical
+order, which sessions keep stable (``synchronize_seqscans=off``: a scan starts at the first block). That
+is insertion order for rows of similar size, but COPY puts a row into an earlier page that has room for
+it, so rows of varied length come back partly reordered; the round-trip check compares rows, not positions.
 
 Cannot do: filter on a jsonb (nested) column (unsupported, not faked).
 """
@@ -282,18 +285,21 @@ def _to_storage(batch: pa.RecordBatch, storage: pa.Schema) -> pa.RecordBatch:
 
 
 def _restored(column: Any, written: pa.DataType) -> Any:
-    """A column as PostgreSQL gave it back, in the written type (nested columns: canonical JSON text)."""
+    """A column (array or chunked array) as PostgreSQL gave it back, in the written type (nested columns:
+    canonical JSON text)."""
     import pyarrow as pa
 
-    if isinstance(column.type, pa.ExtensionType):  # numeric comes as an opaque string type
-        column = pa.chunked_array([c.storage for c in column.chunks]) if hasattr(column, "chunks") else column.storage
+    if isinstance(column, pa.ChunkedArray):
+        chunks = [_restored(chunk, written) for chunk in column.chunks]
+        return pa.chunked_array(chunks, chunks[0].type if chunks else _returned_type(pa.field("", written)))
+    if isinstance(column.type, pa.ExtensionType):  # numeric and jsonb come as extension types over strings
+        column = column.storage
     if is_nested(written.value_type if pa.types.is_dictionary(written) else written):
-        chunks = column.chunks if hasattr(column, "chunks") else [column]
-        parts = [_canonical_json(c) for c in chunks]
-        return pa.chunked_array(parts, pa.string()) if hasattr(column, "chunks") else parts[0]
+        return _canonical_json(column)
+    if pa.types.is_null(written):
+        return pa.nulls(len(column))
     if pa.types.is_duration(written):
-        return column.cast(pa.int64()).view(written) if not hasattr(column, "chunks") else pa.chunked_array(
-            [c.cast(pa.int64()).view(written) for c in column.chunks], written)
+        return column.cast(pa.int64()).view(written)
     return column if column.type == written else cast_values(column, written)
 
 
@@ -334,7 +340,7 @@ class PostgresBackend(Backend):
         "binary": "bytea (exact)",
         "null": "text of nulls (exact)",
         "nested struct/list": "jsonb, read back as JSON text with sorted keys (loss)",
-        "row order": "insertion order (append-only table, synchronize_seqscans=off)",
+        "row order": "the heap's physical order (insertion order for rows of similar size; no ORDER BY paid for)",
     }
 
     def __init__(self, settings: Any) -> None:
