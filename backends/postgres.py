@@ -231,6 +231,13 @@ def _stored_leaf(dtype: pa.DataType) -> pa.DataType:
     return next((leaf(dtype) for applies, leaf in stored_as if applies(dtype)), dtype)
 
 
+def _as_jsonb(written: pa.DataType) -> bool:
+    """Whether a column of this written type is stored as jsonb (struct and list values, categorical or not)."""
+    import pyarrow as pa
+
+    return is_nested(written.value_type if pa.types.is_dictionary(written) else written)
+
+
 def _stored_type(dtype: pa.DataType) -> pa.DataType:
     import pyarrow as pa
 
@@ -246,7 +253,7 @@ SQL_TYPES = {"int16": "smallint", "int32": "integer", "int64": "bigint", "float"
 def _sql_type(written: pa.DataType) -> str:
     import pyarrow as pa
 
-    if is_nested(written.value_type if pa.types.is_dictionary(written) else written):
+    if _as_jsonb(written):
         return "jsonb"
     stored = _stored_type(written)
     if pa.types.is_timestamp(stored):
@@ -295,7 +302,7 @@ def _restored(column: Any, written: pa.DataType) -> Any:
         return pa.chunked_array(chunks, chunks[0].type if chunks else _returned_type(pa.field("", written)))
     if isinstance(column.type, pa.ExtensionType):  # numeric and jsonb come as extension types over strings
         column = column.storage
-    if is_nested(written.value_type if pa.types.is_dictionary(written) else written):
+    if _as_jsonb(written):
         return _canonical_json(column)
     if pa.types.is_null(written):
         return pa.nulls(len(column))
@@ -308,7 +315,33 @@ def _returned_type(field: pa.Field) -> pa.DataType:
     import pyarrow as pa
 
     written = field.type
-    return pa.string() if is_nested(written.value_type if pa.types.is_dictionary(written) else written) else written
+    return pa.string() if _as_jsonb(written) else written
+
+
+def _fetched_type(written: pa.DataType) -> pa.DataType:
+    """The type a lookup's Python values are converted into: the stored one, except that a categorical
+    column whose values are stored as they are is built straight as a dictionary (encoding it afterwards
+    was a sizeable share of a one-row lookup)."""
+    import pyarrow as pa
+
+    stored = _stored_type(written)
+    if pa.types.is_dictionary(written) and not _as_jsonb(written) and stored == written.value_type:
+        return written
+    return stored
+
+
+RestorePlan = tuple["pa.Schema", list[tuple[int, "pa.DataType"]]]
+"""The schema a read returns, and the columns (position, written type) to convert into it."""
+
+
+def _restore_plan(source: Sequence[pa.DataType], target: pa.Schema) -> RestorePlan:
+    """What turns columns of the ``source`` types (as PostgreSQL returned them) into ``target``'s."""
+    import pyarrow as pa
+
+    schema = pa.schema([f.with_type(_returned_type(f)) for f in target])
+    steps = [(i, field.type) for i, (given, field) in enumerate(zip(source, target, strict=True))
+             if given != schema.field(i).type or _as_jsonb(field.type)]
+    return schema, steps
 
 
 class PostgresBackend(Backend):
@@ -588,11 +621,15 @@ class PostgresBackend(Backend):
         op = "=" if where.op == "==" else where.op
         return f"{quote_identifier(where.column)} {op} {quote_literal(text)}::{sql_type}"
 
-    def _restore_batch(self, batch: Any, target: pa.Schema) -> Any:
+    def _restore_batch(self, batch: Any, target: pa.Schema, plan: RestorePlan | None = None) -> Any:
+        """``batch`` (a table or record batch as PostgreSQL returned it) in the types of ``target``: only
+        the columns that ``plan`` (by default, one made from the batch's types) names are converted."""
         import pyarrow as pa
 
-        columns = [_restored(col, field.type) for col, field in zip(batch.columns, target, strict=True)]
-        schema = pa.schema([f.with_type(_returned_type(f)) for f in target])
+        schema, steps = plan or _restore_plan(batch.schema.types, target)
+        columns = batch.columns
+        for i, written in steps:
+            columns[i] = _restored(columns[i], written)
         kind = pa.Table if isinstance(batch, pa.Table) else pa.RecordBatch
         return kind.from_arrays(columns, schema=schema)
 
@@ -616,15 +653,16 @@ class PostgresBackend(Backend):
 
     def lookup(self, key: Any) -> pa.Table:
         """The rows whose key equals ``key``: a prepared statement (binary results) whose rows pyarrow
-        converts as one struct array; the statement and the types are built once per written schema."""
+        converts as one struct array; the statement, the types and the columns to convert back are
+        worked out once per written schema, so that a call pays for little besides the query."""
         import pyarrow as pa
 
-        sql, struct, target = self._lookup_statement()
-        value = self._key_literal_value(key)
+        sql, struct, target, plan = self._lookup_statement()
+        value = key if type(key) is int and self._cache.get("plain_key") else self._key_literal_value(key)
         self._prepared = True
         rows = self._pg_cursor().execute(sql, (value,), prepare=True).fetchall()
         batch = pa.RecordBatch.from_struct_array(pa.array(rows, type=struct))
-        return pa.Table.from_batches([self._restore_batch(batch, target)])
+        return pa.Table.from_batches([self._restore_batch(batch, target, plan)])
 
     def _pg_cursor(self) -> Any:
         cursor = self._cache.get("cursor")
@@ -634,7 +672,7 @@ class PostgresBackend(Backend):
             cursor = self._cache["cursor"] = self._pg.cursor(binary=True)
         return cursor
 
-    def _lookup_statement(self) -> tuple[str, pa.DataType, pa.Schema]:
+    def _lookup_statement(self) -> tuple[str, pa.DataType, pa.Schema, RestorePlan]:
         import pyarrow as pa
 
         statement = self._cache.get("lookup")
@@ -642,8 +680,10 @@ class PostgresBackend(Backend):
             key = self.lookup_key_column()
             check_columns(self.schema, None, Predicate(key, "==", None))
             sql, target = self._select(None, None)
-            struct = pa.struct([pa.field(f.name, _stored_type(f.type)) for f in target])
-            statement = self._cache["lookup"] = (f"{sql} WHERE {quote_identifier(key)} = %s", struct, target)
+            struct = pa.struct([pa.field(f.name, _fetched_type(f.type)) for f in target])
+            plan = _restore_plan([f.type for f in struct], target)
+            self._cache["plain_key"] = pa.types.is_signed_integer(self.schema.field(key).type)
+            statement = self._cache["lookup"] = (f"{sql} WHERE {quote_identifier(key)} = %s", struct, target, plan)
         return statement
 
     def _key_literal_value(self, key: Any) -> Any:
