@@ -33,7 +33,7 @@ restarted on its data folder (its shared buffers are gone) and the folder evicte
 
 Type mapping (``type_mapping``): integers -> smallint/integer/bigint (uint8/16/32 in the next wider
 type, uint64 as numeric(20,0); all exact); float32/float16 -> real, float64 -> double precision (NaN and
-infinities kept); string -> text (a NUL character is refused: PostgreSQL text cannot hold it); bool ->
+infinities kept); string -> text (PostgreSQL text cannot hold NUL: NUL characters are removed); bool ->
 boolean; timestamp -> timestamp, zoned timestamp -> timestamptz (the instant; the zone comes back from the
 written schema), both in microseconds: nanoseconds are truncated (a documented loss); date -> date; time
 -> time (microseconds); duration -> bigint in its unit; decimal -> numeric(p, s) (exact); binary -> bytea;
@@ -54,6 +54,7 @@ import contextlib
 import glob
 import json
 import os
+import re
 import shutil
 import subprocess
 from collections.abc import Iterable, Iterator, Sequence
@@ -276,8 +277,36 @@ def _canonical_json(values: pa.Array) -> pa.Array:
     return pa.array([canonical(v) for v in values.to_pylist()], pa.string())
 
 
+_JSON_NUL = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+"""A NUL character escaped in JSON text (``\\u0000``, not preceded by an escaped backslash)."""
+
+
+def _nul_free(values: pa.Array) -> pa.Array:
+    """Text values without NUL characters, which PostgreSQL's text and jsonb cannot hold. The bytes are
+    looked at first (a fast pass) so that text without NUL, nearly all text, is not rewritten."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    plain = values.cast(values.type.value_type) if pa.types.is_dictionary(values.type) else values
+    data = plain.buffers()[2] if len(plain.buffers()) > 2 else None
+    if data is None or np.frombuffer(data, np.uint8).all():
+        return values
+    return cast_values(pc.replace_substring(plain, "\x00", ""), values.type)
+
+
+def _json_text(values: pa.Array) -> pa.Array:
+    """Nested values as the JSON text PostgreSQL is sent: NUL characters removed (jsonb refuses them)."""
+    import pyarrow as pa
+
+    text = to_text_column(values)
+    if not any("\\u0000" in v for v in text.to_pylist() if v is not None):
+        return text
+    return pa.array([None if v is None else _JSON_NUL.sub(r"\1", v) for v in text.to_pylist()], pa.string())
+
+
 def _to_storage(batch: pa.RecordBatch, storage: pa.Schema) -> pa.RecordBatch:
-    """``batch`` in the types PostgreSQL is sent (nested values as JSON text)."""
+    """``batch`` in the types PostgreSQL is sent (nested values as JSON text; NUL characters removed)."""
     import pyarrow as pa
 
     columns = []
@@ -285,7 +314,9 @@ def _to_storage(batch: pa.RecordBatch, storage: pa.Schema) -> pa.RecordBatch:
         if pa.types.is_dictionary(column.type):
             column = column.cast(column.type.value_type)
         if is_nested(column.type):
-            column = to_text_column(column)
+            column = _json_text(column)
+        elif pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            column = _nul_free(column)
         elif pa.types.is_duration(column.type):
             column = column.view(pa.int64())
         columns.append(column if column.type == field.type else column.cast(field.type, safe=False))
@@ -364,7 +395,7 @@ class PostgresBackend(Backend):
     type_mapping: ClassVar[dict[str, str]] = {
         "int": "smallint/integer/bigint; uint8/16/32 in the next wider type, uint64 as numeric(20,0) (exact)",
         "float": "real / double precision (exact; NaN and infinities kept)",
-        "string": "text (exact; a NUL character is refused)",
+        "string": "text (exact, but PostgreSQL cannot hold NUL: NUL characters removed)",
         "bool": "boolean (exact)",
         "timestamp": "timestamp, microseconds (nanoseconds truncated)",
         "timestamp with timezone": "timestamptz, microseconds; the zone restored from the schema (instant exact)",
@@ -693,7 +724,7 @@ class PostgresBackend(Backend):
         written = self.schema.field(self.lookup_key_column()).type
         if type(key) is int and pa.types.is_signed_integer(written):
             return key
-        if type(key) is str and pa.types.is_string(written):
+        if type(key) is str and pa.types.is_string(written) and "\x00" not in key:
             return key
         stored = _stored_type(written)
         return _to_storage(pa.record_batch([pa.array([key], written)], names=["v"]),
@@ -712,8 +743,10 @@ class PostgresBackend(Backend):
 
         written = field.type.value_type if pa.types.is_dictionary(field.type) else field.type
         if is_nested(written):
-            return TypeLoss("stored as jsonb, read back as JSON text with sorted keys",
-                            lambda values: _canonical_json(to_text_column(values)))
+            return TypeLoss("stored as jsonb, read back as JSON text with sorted keys (NUL characters removed)",
+                            lambda values: _canonical_json(_json_text(values)))
+        if pa.types.is_string(written) or pa.types.is_large_string(written):
+            return TypeLoss("PostgreSQL text cannot hold NUL: NUL characters removed", _nul_free)
         if _typemap.any_type(written, lambda t: (pa.types.is_timestamp(t) or pa.types.is_time64(t)) and t.unit == "ns"):
             return TypeLoss("PostgreSQL holds microseconds: nanoseconds truncated",
                             lambda values: values.cast(_stored_leaf(values.type), safe=False).cast(values.type))
