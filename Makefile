@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed-stamp
 ROWS ?= 50000
 # Debian packages of the embedded servers: installed when missing where apt-get can (root, as in CI); on
 # other machines the backends that need them show "skipped: install ...".
-DEBIAN_PACKAGES ?= redis-server redis-tools
+DEBIAN_PACKAGES ?= postgresql redis-server redis-tools
 # Debian's chromium and its driver, for the HTML report's browser test.
 BROWSER_PACKAGES ?= chromium chromium-driver
 

@@ -241,12 +241,12 @@ def test_no_sharding_bonus_for_mongo_outside_online(purpose):
 
 # -- evidence -----------------------------------------------------------------------------------------
 def test_bench_names_the_top_candidates_it_could_not_measure(tmp_path: Path, monkeypatch):
-    # Retrieval over text brings an advice-only option (a vector index) among the top candidates: it
-    # can never be measured, whichever backends exist.
+    # Exploring a table brings "keep it in memory" among the top candidates: an option no backend stands
+    # for, so it can never be measured, whichever backends exist.
     monkeypatch.chdir(tmp_path)  # the run file is saved under ./results
-    advice = storeadvise.recommend("text", "online", bench=True, bench_rows=300)
-    missing = unmeasurable_candidates(advise(modality="text", purpose="online").recommendations)
-    assert "vector_index" in [r.option for r in missing]
+    advice = storeadvise.recommend("tabular", "exploration", bench=True, bench_rows=300)
+    missing = unmeasurable_candidates(advise(modality="tabular", purpose="exploration").recommendations)
+    assert "memory" in [r.option for r in missing]
     (note,) = [n for n in advice.notes if n.startswith("Not measured:")]
     assert all(r.option in note for r in missing), note
     measured = {row.option for row in advice.evidence.rows}
