@@ -20,7 +20,7 @@ define install_missing
 	else echo "not installed: $$missing (apt-get install $$missing); $(2)"; fi
 endef
 
-.PHONY: demo test bench lint install browser clean debian-packages
+.PHONY: demo demo-stores test bench lint install browser clean debian-packages
 
 $(STAMP): pyproject.toml setup.py
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ debian-packages:
 ## Run every backend on a generated 50k-row table (embedded MongoDB and Kafka started and stopped for you).
 demo: $(STAMP) debian-packages
 	$(BIN)/storeadvise bench --sample tabular --rows $(ROWS)
+
+## The stores you outgrow into (embedded PostgreSQL and Redis, Delta Lake, Iceberg, Lance) beside Parquet
+## and SQLite, on the same sample; a second target so that `make demo` stays the six core backends.
+demo-stores: $(STAMP) debian-packages
+	$(BIN)/storeadvise bench --sample tabular --rows $(ROWS) -b parquet,sqlite,postgres,redis,delta,iceberg,lance
 
 ## Debian's chromium and its driver for the HTML report's browser test (see install_missing).
 browser:
