@@ -122,18 +122,18 @@ class CsvBackend(TextFileBackend):
         check_columns(self.schema, columns, where)
         load = needed_columns(columns, where)
         part = self.parts()[0]
-        if (self.line_breaks and load is not None and not part.name.endswith(".gz")
+        if (self.line_breaks and load is not None and self.remote is None and not part.name.endswith(".gz")
                 and all(_polars_parses_fast(self.schema, load))):
             table = _polars_read(part, text_safe_schema(self.schema), load)
         else:
-            table = read_csv_growing(part, **self._options(load))
+            table = read_csv_growing(self.source(part), **self._options(load))
         table = conform(table, subschema(text_safe_schema(self.schema), table.schema.names))
         return select(table, columns, where)
 
     def scan(self, columns: Sequence[str] | None = None, batch_rows: int = 65_536) -> Iterator[pa.RecordBatch]:
         check_columns(self.schema, columns)
         target = subschema(text_safe_schema(self.schema), list(columns) if columns is not None else self.schema.names)
-        batches = csv_batches(self.parts()[0], **self._options(columns))
+        batches = csv_batches(self.source(self.parts()[0]), **self._options(columns))
         yield from rebatch((conform(b, target) for b in batches if b.num_rows), batch_rows)
 
 
@@ -172,12 +172,13 @@ def _grown(exc: BaseException, options: Any) -> Any:
 
 def _growing(call: Any, source: Any, read_options: Any, options: dict[str, Any]) -> Any:
     """``call(source, read_options=..., **options)``, retried with a larger block while a value does
-    not fit in one."""
+    not fit in one. A callable ``source`` (an object store's stream, which cannot be read twice) is
+    called for each try."""
     import pyarrow as pa
 
     while True:
         try:
-            return call(source, read_options=read_options, **options)
+            return call(source() if callable(source) else source, read_options=read_options, **options)
         except pa.ArrowInvalid as exc:
             read_options = _grown(exc, read_options)
             if read_options is None:

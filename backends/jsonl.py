@@ -33,6 +33,7 @@ from storeadvise.backends._text_columns import text_safe_schema
 from storeadvise.backends._textfile import TextFileBackend
 from storeadvise.backends.base import Predicate, TypeLoss, quote_identifier, quote_literal
 from storeadvise.backends.batching import rebatch
+from storeadvise.errors import BackendUnavailable
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -96,7 +97,14 @@ class JsonlBackend(TextFileBackend):
             self._con = duckdb.connect()
             # timestamps with a zone come out in the session's zone: UTC, the common case, needs no cast
             self._con.execute("SET TimeZone = 'UTC'")
+            if self.remote is not None:
+                self._con.register_filesystem(_fsspec(self.remote.fs))
         return self._con
+
+    def _path(self, part: Any) -> str:
+        """A part as DuckDB names it: a local path, or an ``s3://`` URL read through pyarrow's filesystem
+        (DuckDB's own S3 reader is an extension downloaded at run time: not used)."""
+        return str(part) if self.remote is None else f"s3://{part}"
 
     def _source(self) -> tuple[pa.Schema, str, frozenset[str]]:
         """The schema reads return (the written one, binary as text), the ``read_json`` call that parses
@@ -126,7 +134,7 @@ class JsonlBackend(TextFileBackend):
         if where is not None and not pushed:
             names = needed_columns(names, where) or names
         sql = f"SELECT {', '.join(quote_identifier(n) for n in names)} FROM {call}"
-        params: list[Any] = [str(self.parts()[0])]
+        params: list[Any] = [self._path(self.parts()[0])]
         if pushed:
             condition, values = where.to_sql()
             sql, params = f"{sql} WHERE {condition}", [*params, *values]
@@ -148,6 +156,16 @@ class JsonlBackend(TextFileBackend):
             yield from rebatch((conform(b, schema) for b in reader if b.num_rows), batch_rows)
         finally:
             cursor.close()
+
+
+def _fsspec(filesystem: Any) -> Any:
+    """pyarrow's S3 filesystem as the fsspec filesystem DuckDB reads ``s3://`` paths through."""
+    try:
+        from fsspec.implementations.arrow import ArrowFSWrapper
+    except ImportError:
+        raise BackendUnavailable("jsonl on object storage reads through fsspec: "
+                                 "pip install 'storeadvise[s3]'") from None
+    return ArrowFSWrapper(filesystem)
 
 
 def _as_text(data_type: pa.DataType) -> bool:
