@@ -194,6 +194,7 @@ class RemoteFolder:
     path: str
     fs: Any = None
     created_bucket: bool = False
+    _deleter: Any = field(default=None, repr=False)
     _server: str | None = field(default=None, repr=False)
 
     @property
@@ -249,33 +250,48 @@ class RemoteFolder:
         with self.fs.open_input_stream(self.file(name)) as source:
             return source.read()
 
+    def _client(self) -> Any:
+        """boto3's S3 client, which deletes: pyarrow's filesystem puts an empty marker object in the parent
+        "folder" of whatever it deletes (in your bucket, where there was none), boto3 deletes only the keys."""
+        if self._deleter is None:
+            import boto3
+            from botocore.config import Config
+
+            assert self.status is not None and self.status.address
+            keys = dict(zip(("aws_access_key_id", "aws_secret_access_key"), EMBEDDED_CREDENTIALS, strict=True))
+            self._deleter = boto3.client(
+                "s3", endpoint_url=self.status.address, region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+                config=Config(connect_timeout=CONNECT_TIMEOUT_S, retries={"max_attempts": 2},
+                              s3={"addressing_style": "path"}),
+                **(keys if self.embedded else {}),
+            )
+        return self._deleter
+
+    def _delete_under(self, key_prefix: str) -> None:
+        client = self._client()
+        pages = client.get_paginator("list_objects_v2").paginate(Bucket=self.where.bucket, Prefix=key_prefix)
+        for page in pages:
+            objects = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if objects:
+                client.delete_objects(Bucket=self.where.bucket, Delete={"Objects": objects, "Quiet": True})
+
     def clear(self) -> None:
         """Delete every object of the folder (and only those)."""
-        if self.fs is None:
-            return
-        import pyarrow.fs as pafs
-
-        if self.fs.get_file_info(self.path).type != pafs.FileType.NotFound:
-            self.fs.delete_dir(self.path)
+        if self.fs is not None:
+            self._delete_under(self.path.partition("/")[2] + "/")
 
     def remove(self) -> None:
-        """Delete the folder; then the run's folder and the bucket if this run made them and they are empty."""
+        """Delete the folder's objects, and the bucket if this run created it and it is empty again."""
         if self.fs is None:
             return
-        import pyarrow.fs as pafs
-
         try:
             self.clear()
-            run_folder = self.path.rsplit("/", 1)[0]
-            # S3 has no folders; a marker object may stand for an empty one: it goes too
-            empty = not self.fs.get_file_info(pafs.FileSelector(run_folder, allow_not_found=True))
-            if empty and self.fs.get_file_info(run_folder).type != pafs.FileType.NotFound:
-                self.fs.delete_dir(run_folder)
-            if self.created_bucket and not self.fs.get_file_info(pafs.FileSelector(self.where.bucket, recursive=True)):
-                self.fs.delete_dir(self.where.bucket)
+            client = self._client()
+            if self.created_bucket and not client.list_objects_v2(Bucket=self.where.bucket, MaxKeys=1).get("Contents"):
+                client.delete_bucket(Bucket=self.where.bucket)
                 self.created_bucket = False
-        except OSError:
-            pass  # a server gone away: nothing of ours can be left to delete on it
+        except Exception:  # botocore's errors: a server gone away leaves nothing of ours to delete
+            pass
 
     def left_behind(self, run_prefix: str) -> list[str]:
         """The objects under the location whose key starts with the run's prefix (for tests and checks)."""
