@@ -13,7 +13,7 @@ AWS keys are never sent to it.
 The client is pyarrow's filesystem layer (``pyarrow.fs.S3FileSystem``, the AWS C++ SDK): it is
 already a dependency, every file format here reads and writes through its streams and files, and
 ``pyarrow.dataset`` pushes projections and row-group filters down to ranged GETs through it
-(docs/decisions.md, 'Object storage: pyarrow's S3 filesystem'). A backend that wants the location
+(docs/decisions.md, 'Object storage: the pyarrow S3 filesystem'). A backend that wants the location
 asks ``remote_folder(settings, name)``: the one place where a location becomes a filesystem and a
 folder, for the file backends now and for table formats that take a pyarrow filesystem later.
 

@@ -15,6 +15,8 @@ Semantics:
   so the pages are loaded from the page cache or disk when the values are first touched, not before.
   Projection is free (unused columns are never touched); a filter or lookup touches the filter
   column and then the matching rows only.
+- On object storage (``--location s3://...``): each part is an object; a read opens it for random
+  access (ranged GETs) instead of a memory map, and reads it whole.
 """
 
 from __future__ import annotations

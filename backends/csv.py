@@ -20,6 +20,9 @@ Semantics:
   the file can no longer be cut into blocks at line ends; docs/decisions.md, 'CSV: pyarrow looks for
   line breaks only in files that hold one').
 
+On object storage (``--location s3://...``): the file is one object, uploaded as polars writes it and
+streamed to pyarrow's reader; ``append`` and ``write_one`` are unsupported (an object cannot grow).
+
 polars writes and pyarrow reads, each the faster library in its direction (docs/decisions.md, 'CSV:
 polars writes, pyarrow reads'). One exception: a projection of numeric and boolean columns from an
 uncompressed file that holds line breaks goes through polars, which parses only the projected

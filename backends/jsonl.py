@@ -15,6 +15,9 @@ Semantics:
   columns, and applies a filter on a natively typed column in its own scan; rows keep file order
   (DuckDB preserves insertion order). A lookup is such a filtered read: it still scans the whole file.
 
+On object storage (``--location s3://...``): the file is one object, uploaded as polars writes it; DuckDB
+reads it through pyarrow's S3 filesystem wrapped for fsspec; ``append`` and ``write_one`` are unsupported.
+
 DuckDB reads because, told every column's type, it parses faster than pyarrow's JSON reader and does
 projection and filter inside its scan; polars is the fast writer (docs/decisions.md, 'JSON Lines: polars
 writes, DuckDB reads with every column type given'). Dates and timestamps in s/ms/us are parsed by

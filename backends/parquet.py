@@ -32,6 +32,9 @@ Semantics:
   ``pyarrow.dataset``. polars plus the cast back is the faster path for reads, filters and lookups
   (docs/decisions.md, 'Parquet: reads through polars, cast back to the written schema'). Batch scans
   stay on ``pyarrow.dataset``, which streams.
+- On object storage (``--location s3://...``, ``backends._objectstore``): the same writers stream each
+  part to an upload; every read goes through ``pyarrow.dataset`` on the S3 filesystem, whose projections
+  and row-group filters become ranged GETs (polars would need a client of its own).
 """
 
 from __future__ import annotations
