@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 SCHEMA_FILE = "_schema.arrow"
 NOTE_PREFIX = "storeadvise."
 """Metadata keys of the schema sidecar that are notes about the file, not part of the written schema."""
+STREAM_BUFFER_BYTES = 32 << 20
+"""The range a stream of an object reads per request (pyarrow's default reads what the reader asks, a
+request per block of 1 MiB)."""
 FILE_OPERATIONS = frozenset({"write", "read", "scan", "project", "filter", "lookup", "append"})
 
 
@@ -148,20 +151,38 @@ class FileBackend(Backend):
         with self.remote.fs.open_output_stream(path, compression=None) as stream:
             yield stream
 
-    def source(self, path: Any) -> Any:
+    def source(self, path: Any, *, whole: bool = False) -> Any:
         """What a streaming reader opens for the part ``path``: the local path, or a function that opens a
         fresh stream of the object, gzip decompressed by its name (a reader that must start again calls it
-        again)."""
+        again). ``whole``: a read that keeps everything anyway downloads the object in one GET first,
+        else the stream reads it in ``STREAM_BUFFER_BYTES`` ranges (bounded memory) (docs/decisions.md,
+        'Object storage: whole objects for reads, large ranges for scans')."""
         if self.remote is None:
             return path
-        fs = self.remote.fs
-        return lambda: fs.open_input_stream(path, compression="detect")
-
-    def input_file(self, path: Any) -> Any:
-        """The part ``path`` opened for random access: memory-mapped locally, ranged GETs on object storage."""
         import pyarrow as pa
 
-        return pa.memory_map(str(path)) if self.remote is None else self.remote.fs.open_input_file(path)
+        if not whole:
+            fs = self.remote.fs
+            return lambda: fs.open_input_stream(path, compression="detect", buffer_size=STREAM_BUFFER_BYTES)
+        data = self._download(path)
+        if str(path).endswith(".gz"):
+            return lambda: pa.CompressedInputStream(pa.BufferReader(data), "gzip")
+        return lambda: pa.BufferReader(data)
+
+    def input_file(self, path: Any, *, whole: bool = False) -> Any:
+        """The part ``path`` opened for random access: memory-mapped locally; on object storage ranged GETs,
+        or with ``whole`` the object downloaded in one GET, as a buffer."""
+        import pyarrow as pa
+
+        if self.remote is None:
+            return pa.memory_map(str(path))
+        return pa.BufferReader(self._download(path)) if whole else self.remote.fs.open_input_file(path)
+
+    def _download(self, path: str) -> pa.Buffer:
+        """The whole object, in one GET."""
+        assert self.remote is not None
+        with self.remote.fs.open_input_file(path) as source:
+            return source.read_buffer()
 
     @property
     def filesystem(self) -> Any:

@@ -85,7 +85,7 @@ class ArrowBackend(FileBackend):
             check_columns(self.schema, columns, where)
         # a memory-mapped read is so quick that per-call extras show in its time: no generator or the
         # like here (docs/decisions.md, 'File parts listed once; Arrow reads without per-call extras')
-        tables = [pa.ipc.open_file(self.input_file(path)).read_all() for path in self.parts()]
+        tables = [pa.ipc.open_file(self.input_file(path, whole=True)).read_all() for path in self.parts()]
         table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
         return select(table, columns, where)
 

@@ -129,7 +129,7 @@ class CsvBackend(TextFileBackend):
                 and all(_polars_parses_fast(self.schema, load))):
             table = _polars_read(part, text_safe_schema(self.schema), load)
         else:
-            table = read_csv_growing(self.source(part), **self._options(load))
+            table = read_csv_growing(self.source(part, whole=True), **self._options(load))
         table = conform(table, subschema(text_safe_schema(self.schema), table.schema.names))
         return select(table, columns, where)
 
