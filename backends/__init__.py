@@ -66,7 +66,8 @@ def runnable_here(names: Sequence[str], options: Mapping[str, Any] | None = None
         except ImportError as exc:
             why_not[name] = f"cannot import its client library ({exc.name or exc})"
             continue
-        ok, reason = cls.service.availability(None, options) if cls.service else (True, "")
+        service = cls.needs_service(options)
+        ok, reason = service.availability(None, options) if service else (True, "")
         if ok:
             runnable.append(name)
         else:

@@ -7,27 +7,40 @@ Formats that cannot carry the Arrow schema themselves (CSV, JSON Lines) save it 
 ``_schema.arrow``; files whose name starts with ``_`` are the harness's bookkeeping and are not
 counted as bytes at rest.
 
+With an object-storage location (``--location s3://bucket/prefix``; ``backends._objectstore``) the
+same part files are objects in the bucket: ``self.remote`` is the folder there, writes stream to
+objects, reads open them through pyarrow's S3 filesystem (``output``, ``source``, ``input_file``), and
+formats that grow a file in place cannot append (an object cannot grow; rewriting it is not an append).
+
 Also here: reading and scanning the part files through pyarrow.dataset, for the formats it reads.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator, Sequence
+import contextlib
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from storeadvise.backends._objectstore import SERVICE as OBJECT_STORE
+from storeadvise.backends._objectstore import location_service, remote_folder
 from storeadvise.backends._selection import conform, lookup_by_key, subschema, value_type
-from storeadvise.backends.base import Backend, Predicate, fsync_paths
+from storeadvise.backends.base import Backend, Durability, Predicate, fsync_paths
 from storeadvise.backends.batching import rebatch
-from storeadvise.errors import DataError
+from storeadvise.errors import DataError, UnsupportedOperation
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from storeadvise.backends.services import Service
+
 SCHEMA_FILE = "_schema.arrow"
 NOTE_PREFIX = "storeadvise."
 """Metadata keys of the schema sidecar that are notes about the file, not part of the written schema."""
+STREAM_BUFFER_BYTES = 32 << 20
+"""The range a stream of an object reads per request (pyarrow's default reads what the reader asks, a
+request per block of 1 MiB)."""
 FILE_OPERATIONS = frozenset({"write", "read", "scan", "project", "filter", "lookup", "append"})
 
 
@@ -45,15 +58,15 @@ def _plain(schema: pa.Schema) -> pa.Schema | None:
 
 
 def dataset_read(
-    files: Sequence[Path], file_format: Any, schema: pa.Schema,
-    columns: Sequence[str] | None, where: Predicate | None,
+    files: Sequence[Path | str], file_format: Any, schema: pa.Schema,
+    columns: Sequence[str] | None, where: Predicate | None, filesystem: Any = None,
 ) -> pa.Table:
-    """Read part files through pyarrow.dataset: projection and predicate pushed down to the format
-    (row-group statistics for Parquet), rows in file order."""
+    """Read part files (on ``filesystem``, else local) through pyarrow.dataset: projection and predicate
+    pushed down to the format (row-group statistics for Parquet), rows in file order."""
     import pyarrow.dataset as ds
 
     plain = _plain(schema)
-    dataset = ds.dataset([str(f) for f in files], schema=plain or schema, format=file_format)
+    dataset = ds.dataset([str(f) for f in files], schema=plain or schema, format=file_format, filesystem=filesystem)
     table = dataset.to_table(
         columns=list(columns) if columns is not None else None,
         filter=where.to_arrow(schema.field(where.column).type) if where is not None else None,
@@ -62,13 +75,15 @@ def dataset_read(
 
 
 def dataset_scan(
-    files: Sequence[Path], file_format: Any, schema: pa.Schema, columns: Sequence[str] | None, batch_rows: int
+    files: Sequence[Path | str], file_format: Any, schema: pa.Schema, columns: Sequence[str] | None, batch_rows: int,
+    filesystem: Any = None,
 ) -> Iterator[pa.RecordBatch]:
-    """Stream part files through pyarrow.dataset, in order, in batches of ``batch_rows``."""
+    """Stream part files (on ``filesystem``, else local) through pyarrow.dataset, in order, in batches of
+    ``batch_rows``."""
     import pyarrow.dataset as ds
 
     plain = _plain(schema)
-    dataset = ds.dataset([str(f) for f in files], schema=plain or schema, format=file_format)
+    dataset = ds.dataset([str(f) for f in files], schema=plain or schema, format=file_format, filesystem=filesystem)
     batches = dataset.to_batches(columns=list(columns) if columns is not None else None, batch_size=batch_rows)
     if plain is not None:
         target = subschema(schema, list(columns) if columns is not None else schema.names)
@@ -92,34 +107,131 @@ class FileBackend(Backend):
     def __init__(self, settings: Any) -> None:
         super().__init__(settings)
         self._schema: pa.Schema | None = None
-        self._parts: list[Path] | None = None
+        self._parts: list[Any] | None = None
+        self.remote = remote_folder(settings, self.name)
+        """The folder on object storage when the run gives a location (then part paths are ``bucket/key``
+        texts), else None (part paths are local ``Path``s)."""
+        if self.remote is not None:
+            self.service = OBJECT_STORE  # its status, cache state and clean-up checks go by the bucket's server
+            if self.appends_in_place:
+                self.supports = self.supports - {"append", "write_one"}
+
+    @classmethod
+    def needs_service(cls, options: Mapping[str, Any] | None) -> Service | None:
+        return location_service(options)
+
+    # -- where the parts are: a local folder or an object-storage prefix ------------------------------
+    def open(self) -> None:
+        if self.remote is not None:
+            self.remote.connect()
+
+    def server_info(self) -> dict[str, Any] | None:
+        return self.remote.server_info() if self.remote is not None else None
+
+    def durability(self) -> Durability:
+        return self.remote.durability() if self.remote is not None else super().durability()
+
+    def size_source(self) -> str:
+        if self.remote is not None:
+            return "objects: the sizes the object store lists for the part objects"
+        return super().size_source()
+
+    def why_unsupported(self, op: str) -> str:
+        if self.remote is not None and self.appends_in_place and op in ("append", "write_one"):
+            return (f"{self.name} on object storage: an object cannot grow, and rewriting the whole object is not "
+                    "an append")
+        return super().why_unsupported(op)
+
+    @contextlib.contextmanager
+    def output(self, path: Any) -> Iterator[Any]:
+        """Where a writer writes the part ``path``: the local path itself, or a stream uploading the object."""
+        if self.remote is None:
+            yield path
+            return
+        with self.remote.fs.open_output_stream(path, compression=None) as stream:
+            yield stream
+
+    def source(self, path: Any, *, whole: bool = False) -> Any:
+        """What a streaming reader opens for the part ``path``: the local path, or a function that opens a
+        fresh stream of the object, gzip decompressed by its name (a reader that must start again calls it
+        again). ``whole``: a read that keeps everything anyway downloads the object in one GET first,
+        else the stream reads it in ``STREAM_BUFFER_BYTES`` ranges (bounded memory) (docs/decisions.md,
+        'Object storage: whole objects for reads, large ranges for scans')."""
+        if self.remote is None:
+            return path
+        import pyarrow as pa
+
+        if not whole:
+            fs = self.remote.fs
+            return lambda: fs.open_input_stream(path, compression="detect", buffer_size=STREAM_BUFFER_BYTES)
+        data = self._download(path)
+        if str(path).endswith(".gz"):
+            return lambda: pa.CompressedInputStream(pa.BufferReader(data), "gzip")
+        return lambda: pa.BufferReader(data)
+
+    def input_file(self, path: Any, *, whole: bool = False) -> Any:
+        """The part ``path`` opened for random access: memory-mapped locally; on object storage ranged GETs,
+        or with ``whole`` the object downloaded in one GET, as a buffer."""
+        import pyarrow as pa
+
+        if self.remote is None:
+            return pa.memory_map(str(path))
+        return pa.BufferReader(self._download(path)) if whole else self.remote.fs.open_input_file(path)
+
+    def _download(self, path: str) -> pa.Buffer:
+        """The whole object, in one GET."""
+        assert self.remote is not None
+        with self.remote.fs.open_input_file(path) as source:
+            return source.read_buffer()
+
+    @property
+    def filesystem(self) -> Any:
+        """The pyarrow filesystem the parts are on: None for the local disk."""
+        return None if self.remote is None else self.remote.fs
+
+    def _write_file(self, name: str, data: bytes) -> None:
+        if self.remote is None:
+            (self.location / name).write_bytes(data)
+        else:
+            self.remote.write_bytes(name, data)
+
+    def _read_file(self, name: str) -> bytes | None:
+        if self.remote is None:
+            path = self.location / name
+            return path.read_bytes() if path.is_file() else None
+        return self.remote.read_bytes(name) if self.remote.exists(name) else None
 
     # -- parts and schema ----------------------------------------------------------------------------
     def part_suffix(self) -> str:
         """The suffix of this run's part files (subclasses add ``.gz`` when asked to compress)."""
         return self.suffix
 
-    def part_path(self, index: int) -> Path:
-        return self.location / f"part-{index:05d}{self.part_suffix()}"
+    def part_path(self, index: int) -> Any:
+        name = f"part-{index:05d}{self.part_suffix()}"
+        return self.location / name if self.remote is None else self.remote.file(name)
 
-    def parts(self) -> list[Path]:
+    def parts(self) -> list[Any]:
         """The part files in write order; ``DataError`` if nothing was written.
 
         Listed once and remembered until ``clear``, ``write`` or ``append`` changes them (the folder is
         this backend's own): listing the folder costs a tenth of a memory-mapped Arrow read
         (docs/decisions.md, 'File parts listed once; Arrow reads without per-call extras')."""
         if self._parts is None:
-            found = self.location.glob("part-*") if self.location.exists() else []
-            files = sorted(p for p in found if p.is_file())
+            if self.remote is not None:
+                files = [self.remote.file(name) for name in self.remote.names("part-")]
+            else:
+                found = self.location.glob("part-*") if self.location.exists() else []
+                files = sorted(p for p in found if p.is_file())
             if not files:
                 raise self.nothing_written()
             self._parts = files
         return list(self._parts)
 
-    def start_write(self, schema: pa.Schema) -> Path:
+    def start_write(self, schema: pa.Schema) -> Any:
         """Empty the folder, remember (and for text formats save) the schema; the first part's path."""
         self.clear()
-        self.location.mkdir(parents=True, exist_ok=True)
+        if self.remote is None:
+            self.location.mkdir(parents=True, exist_ok=True)
         self._schema = schema
         if self.saves_schema:
             self.save_schema()
@@ -132,16 +244,16 @@ class FileBackend(Backend):
         if notes:
             extra = {f"{NOTE_PREFIX}{k}".encode(): v.encode() for k, v in notes.items()}
             schema = schema.with_metadata({**(schema.metadata or {}), **extra})
-        (self.location / SCHEMA_FILE).write_bytes(schema.serialize().to_pybytes())
+        self._write_file(SCHEMA_FILE, schema.serialize().to_pybytes())
 
     def load_notes(self) -> dict[str, str]:
         """The notes saved with the schema sidecar (empty when there are none)."""
         import pyarrow as pa
 
-        path = self.location / SCHEMA_FILE
-        if not path.is_file():
+        data = self._read_file(SCHEMA_FILE)
+        if data is None:
             return {}
-        metadata = pa.ipc.read_schema(pa.py_buffer(path.read_bytes())).metadata or {}
+        metadata = pa.ipc.read_schema(pa.py_buffer(data)).metadata or {}
         prefix = NOTE_PREFIX.encode()
         return {k[len(prefix):].decode(): v.decode() for k, v in metadata.items() if k.startswith(prefix)}
 
@@ -155,10 +267,10 @@ class FileBackend(Backend):
     def load_schema(self) -> pa.Schema:
         import pyarrow as pa
 
-        path = self.location / SCHEMA_FILE
-        if not path.is_file():
+        data = self._read_file(SCHEMA_FILE)
+        if data is None:
             raise self.nothing_written()
-        schema = pa.ipc.read_schema(pa.py_buffer(path.read_bytes()))
+        schema = pa.ipc.read_schema(pa.py_buffer(data))
         prefix = NOTE_PREFIX.encode()
         if schema.metadata and any(k.startswith(prefix) for k in schema.metadata):
             kept = {k: v for k, v in schema.metadata.items() if not k.startswith(prefix)}
@@ -166,11 +278,24 @@ class FileBackend(Backend):
         return schema
 
     def clear(self) -> None:
-        super().clear()
+        if self.remote is None:
+            super().clear()
+        else:
+            self.remote.clear()
+        self._schema = None
+        self._parts = None
+
+    def cleanup(self) -> None:
+        if self.remote is None:
+            super().cleanup()
+            return
+        self.remote.remove()
         self._schema = None
         self._parts = None
 
     def size_bytes(self) -> int:
+        if self.remote is not None:
+            return self.remote.sizes("part-")
         if not self.location.exists():
             return 0
         return sum(p.stat().st_size for p in self.location.glob("part-*") if p.is_file())
@@ -189,17 +314,21 @@ class FileBackend(Backend):
     def write(self, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
         self.write_part(self.start_write(schema), schema, batches, new=True)
         self._parts = None
-        if self.settings.fsync:  # every file is new, and so is the folder: its entry in the scratch folder too
+        # every file is new, and so is the folder: its entry in the scratch folder too (objects: nothing to sync)
+        if self.settings.fsync and self.remote is None:
             files = [p for p in self.location.iterdir() if p.is_file()]
             fsync_paths([*files, self.location, self.location.parent])
 
     def append(self, batch: pa.RecordBatch) -> None:
+        if self.remote is not None and self.appends_in_place:
+            raise UnsupportedOperation(self.why_unsupported("append"))
         batch = self.check_append(batch)
         parts = self.parts()
         path = parts[0] if self.appends_in_place else self.part_path(len(parts))
         self._parts = None
         self.write_part(path, self.schema, [batch], new=not self.appends_in_place)
-        if self.settings.fsync:  # a file grown in place keeps its name; a new part needs its folder synced
+        # a file grown in place keeps its name; a new part needs its folder synced (objects: nothing to sync)
+        if self.settings.fsync and self.remote is None:
             fsync_paths([path] if self.appends_in_place else [path, self.location])
 
     @abc.abstractmethod

@@ -7,7 +7,8 @@ by chunk, optional gzip, the schema saved beside the data and their documented l
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable, Iterable
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
@@ -79,8 +80,25 @@ class TextFileBackend(FileBackend):
         return None
 
     def write_part(self, path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch], *, new: bool) -> None:
-        with open_output(path, "wb" if new else "ab") as out:
+        with self._text_output(path, new) as out:
             polars_write(out, schema, batches, self.write_frame, keep_nested=self.keeps_nested, at_start=new)
+
+    @contextlib.contextmanager
+    def _text_output(self, path: Any, new: bool) -> Iterator[BinaryIO]:
+        """The part opened for writing text: a local file (appended to unless ``new``), or an object's upload
+        stream; gzip-compressed by its name, at the same level either way."""
+        if self.remote is None:
+            with open_output(path, "wb" if new else "ab") as out:
+                yield out
+            return
+        with self.output(path) as stream:
+            if not str(path).endswith(".gz"):
+                yield stream
+                return
+            import gzip
+
+            with gzip.GzipFile(fileobj=stream, mode="wb", compresslevel=6) as out:
+                yield out  # type: ignore[misc]
 
     @abc.abstractmethod
     def write_frame(self, frame: Any, out: BinaryIO, first: bool) -> None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 import abc
 import os
 import shutil
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -203,10 +203,17 @@ class Backend(abc.ABC):
 
     # -- availability and life cycle -------------------------------------------------------------
     @classmethod
+    def needs_service(cls, options: Mapping[str, Any] | None) -> Service | None:
+        """The server a run of this backend with ``options`` needs: its own (``service``) by default; a file
+        backend needs the bucket's server when the options give an object-storage location."""
+        return cls.service
+
+    @classmethod
     def available(cls, settings: BackendSettings | None = None) -> tuple[bool, str]:
         """Whether this backend can run here, and why not (cheap: no connection attempts)."""
-        if cls.service is not None:
-            return cls.service.availability(
+        service = cls.needs_service(settings.options if settings is not None else None)
+        if service is not None:
+            return service.availability(
                 settings.service if settings is not None else None, settings.options if settings is not None else None
             )
         return True, "ok"

@@ -20,6 +20,9 @@ Semantics:
   the file can no longer be cut into blocks at line ends; docs/decisions.md, 'CSV: pyarrow looks for
   line breaks only in files that hold one').
 
+On object storage (``--location s3://...``): the file is one object, uploaded as polars writes it and
+streamed to pyarrow's reader; ``append`` and ``write_one`` are unsupported (an object cannot grow).
+
 polars writes and pyarrow reads, each the faster library in its direction (docs/decisions.md, 'CSV:
 polars writes, pyarrow reads'). Two exceptions, both for uncompressed files, where polars parses only
 the columns it needs while pyarrow parses every column: a projection of numeric and boolean columns
@@ -126,7 +129,7 @@ class CsvBackend(TextFileBackend):
         load = needed_columns(columns, where)
         part = self.parts()[0]
         target = text_safe_schema(self.schema)
-        if not part.name.endswith(".gz") and self._polars_reads(load, where):
+        if self.remote is None and not part.name.endswith(".gz") and self._polars_reads(load, where):
             from storeadvise.backends.parquet import polars_predicate
 
             expr = None if where is None else polars_predicate(target.field(where.column).type, where)
@@ -135,7 +138,7 @@ class CsvBackend(TextFileBackend):
             if expr is not None:
                 where = None  # polars applied it
         else:
-            table = read_csv_growing(part, **self._options(load))
+            table = read_csv_growing(self.source(part, whole=True), **self._options(load))
         table = conform(table, subschema(target, table.schema.names))
         return select(table, columns, where)
 
@@ -156,7 +159,7 @@ class CsvBackend(TextFileBackend):
     def scan(self, columns: Sequence[str] | None = None, batch_rows: int = 65_536) -> Iterator[pa.RecordBatch]:
         check_columns(self.schema, columns)
         target = subschema(text_safe_schema(self.schema), list(columns) if columns is not None else self.schema.names)
-        batches = csv_batches(self.parts()[0], **self._options(columns))
+        batches = csv_batches(self.source(self.parts()[0]), **self._options(columns))
         yield from rebatch((conform(b, target) for b in batches if b.num_rows), batch_rows)
 
 
@@ -195,12 +198,13 @@ def _grown(exc: BaseException, options: Any) -> Any:
 
 def _growing(call: Any, source: Any, read_options: Any, options: dict[str, Any]) -> Any:
     """``call(source, read_options=..., **options)``, retried with a larger block while a value does
-    not fit in one."""
+    not fit in one. A callable ``source`` (an object store's stream, which cannot be read twice) is
+    called for each try."""
     import pyarrow as pa
 
     while True:
         try:
-            return call(source, read_options=read_options, **options)
+            return call(source() if callable(source) else source, read_options=read_options, **options)
         except pa.ArrowInvalid as exc:
             read_options = _grown(exc, read_options)
             if read_options is None:

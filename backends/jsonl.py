@@ -15,6 +15,9 @@ Semantics:
   columns, and applies a filter on a natively typed column in its own scan; rows keep file order
   (DuckDB preserves insertion order). A lookup is such a filtered read: it still scans the whole file.
 
+On object storage (``--location s3://...``): the file is one object, uploaded as polars writes it; DuckDB
+reads it through pyarrow's S3 filesystem wrapped for fsspec; ``append`` and ``write_one`` are unsupported.
+
 DuckDB reads because, told every column's type, it parses faster than pyarrow's JSON reader and does
 projection and filter inside its scan; polars is the fast writer (docs/decisions.md, 'JSON Lines: polars
 writes, DuckDB reads with every column type given'). Dates and timestamps in s/ms/us are parsed by
@@ -33,6 +36,7 @@ from storeadvise.backends._text_columns import text_safe_schema
 from storeadvise.backends._textfile import TextFileBackend
 from storeadvise.backends.base import Predicate, TypeLoss, quote_identifier, quote_literal
 from storeadvise.backends.batching import rebatch
+from storeadvise.errors import BackendUnavailable
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -96,7 +100,14 @@ class JsonlBackend(TextFileBackend):
             self._con = duckdb.connect()
             # timestamps with a zone come out in the session's zone: UTC, the common case, needs no cast
             self._con.execute("SET TimeZone = 'UTC'")
+            if self.remote is not None:
+                self._con.register_filesystem(_fsspec(self.remote.fs))
         return self._con
+
+    def _path(self, part: Any) -> str:
+        """A part as DuckDB names it: a local path, or an ``s3://`` URL read through pyarrow's filesystem
+        (DuckDB's own S3 reader is an extension downloaded at run time: not used)."""
+        return str(part) if self.remote is None else f"s3://{part}"
 
     def _source(self) -> tuple[pa.Schema, str, frozenset[str]]:
         """The schema reads return (the written one, binary as text), the ``read_json`` call that parses
@@ -130,7 +141,7 @@ class JsonlBackend(TextFileBackend):
         # (docs/decisions.md, 'SQL backends: SELECT * when every column is asked for', 'JSON Lines: SELECT *')
         selected = "*" if names == target.names else ", ".join(quote_identifier(n) for n in names)
         sql = f"SELECT {selected} FROM {call}"
-        params: list[Any] = [str(self.parts()[0])]
+        params: list[Any] = [self._path(self.parts()[0])]
         if pushed:
             condition, values = where.to_sql()
             sql, params = f"{sql} WHERE {condition}", [*params, *values]
@@ -152,6 +163,16 @@ class JsonlBackend(TextFileBackend):
             yield from rebatch((conform(b, schema) for b in reader if b.num_rows), batch_rows)
         finally:
             cursor.close()
+
+
+def _fsspec(filesystem: Any) -> Any:
+    """pyarrow's S3 filesystem as the fsspec filesystem DuckDB reads ``s3://`` paths through."""
+    try:
+        from fsspec.implementations.arrow import ArrowFSWrapper
+    except ImportError:
+        raise BackendUnavailable("jsonl on object storage reads through fsspec: "
+                                 "pip install 'storeadvise[s3]'") from None
+    return ArrowFSWrapper(filesystem)
 
 
 def _as_text(data_type: pa.DataType) -> bool:

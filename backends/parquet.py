@@ -32,6 +32,10 @@ Semantics:
   ``pyarrow.dataset``. polars plus the cast back is the faster path for reads, filters and lookups
   (docs/decisions.md, 'Parquet: reads through polars, cast back to the written schema'). Batch scans
   stay on ``pyarrow.dataset``, which streams.
+- On object storage (``--location s3://...``, ``backends._objectstore``): the same writers stream each
+  part to an upload; a read that polars takes downloads each part in one GET and hands polars the
+  buffer (faster on the emulator than ranged GETs for only the needed column chunks, though it moves
+  every byte); the others and scans go through ``pyarrow.dataset`` on the S3 filesystem (ranged GETs).
 """
 
 from __future__ import annotations
@@ -186,7 +190,7 @@ def arrow_schema_note(schema: pa.Schema) -> str:
     return base64.b64encode(schema.serialize().to_pybytes()).decode("ascii")
 
 
-def polars_sink(path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch], compression: str,
+def polars_sink(path: Path | Any, schema: pa.Schema, batches: Iterable[pa.RecordBatch], compression: str,
                 level: int | None, rows: int) -> None:
     """Stream the batches through polars' ``sink_parquet``: the batches are handed over one by one
     (polars pulls them as it encodes, so memory stays bounded), row groups of exactly ``rows`` rows,
@@ -262,19 +266,20 @@ class ParquetBackend(FileBackend):
     def write_part(self, path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch], *, new: bool) -> None:
         compression, rows, level = self._writer_options()
         small = isinstance(batches, Sequence) and sum(b.num_rows for b in batches) < SMALL_WRITE_ROWS
-        if not small and polars_can_sink() and polars_keeps(schema):
-            polars_sink(path, schema, batches, compression, level, rows)
-            return
-        import pyarrow.parquet as pq
+        with self.output(path) as target:
+            if not small and polars_can_sink() and polars_keeps(schema):
+                polars_sink(target, schema, batches, compression, level, rows)
+                return
+            import pyarrow.parquet as pq
 
-        with pq.ParquetWriter(path, schema, compression=compression, compression_level=level) as writer:
-            for table in chunked(batches, schema, rows):
-                writer.write_table(table, row_group_size=rows)
+            with pq.ParquetWriter(target, schema, compression=compression, compression_level=level) as writer:
+                for table in chunked(batches, schema, rows):
+                    writer.write_table(table, row_group_size=rows)
 
     def load_schema(self) -> pa.Schema:
         import pyarrow.parquet as pq
 
-        return pq.read_schema(self.parts()[0])
+        return pq.read_schema(self.parts()[0], filesystem=self.filesystem)
 
     def polars_reads(self) -> bool:
         """Whether reads go through polars: ``polars_keeps`` the stored schema (polars parses the whole
@@ -290,7 +295,7 @@ class ParquetBackend(FileBackend):
             expr = None if where is None else polars_predicate(self.schema.field(where.column).type, where)
             if where is None or expr is not None:
                 return self._polars_read(columns, expr)
-        return dataset_read(self.parts(), "parquet", self.schema, columns, where)
+        return dataset_read(self.parts(), "parquet", self.schema, columns, where, self.filesystem)
 
     def _polars_read(self, columns: Sequence[str] | None, where: pl.Expr | None) -> pa.Table:
         """polars' lazy scan of every part, in order: only the asked columns are decoded, a filter is
@@ -299,7 +304,10 @@ class ParquetBackend(FileBackend):
         import polars as pl
         import pyarrow as pa
 
-        frame = pl.scan_parquet([str(p) for p in self.parts()])
+        # on object storage each part is downloaded in one GET (docs/decisions.md, 'Object storage: whole
+        # objects for reads, large ranges for scans')
+        sources = [str(p) if self.remote is None else self.input_file(p, whole=True) for p in self.parts()]
+        frame = pl.scan_parquet(sources)
         if where is not None:
             frame = frame.filter(where)
         if columns is not None:
@@ -312,4 +320,4 @@ class ParquetBackend(FileBackend):
 
     def scan(self, columns: Sequence[str] | None = None, batch_rows: int = 65_536) -> Iterator[pa.RecordBatch]:
         check_columns(self.schema, columns)
-        yield from dataset_scan(self.parts(), "parquet", self.schema, columns, batch_rows)
+        yield from dataset_scan(self.parts(), "parquet", self.schema, columns, batch_rows, self.filesystem)

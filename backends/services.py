@@ -204,7 +204,8 @@ def has_module(name: str) -> Callable[[], bool]:
 
 @functools.cache
 def declared_services() -> dict[str, Service]:
-    """Every service that a registered backend declares, by name, in registry order.
+    """Every service that a registered backend declares, by name, in registry order, then the server of an
+    object-storage location (``backends._objectstore``).
 
     It imports the backend modules, which should import no client library at import time; one that
     does and cannot here is left out, so that a backend missing its library never stops every command."""
@@ -218,6 +219,9 @@ def declared_services() -> dict[str, Service]:
             continue
         if service is not None:
             found.setdefault(service.name, service)
+    from storeadvise.backends._objectstore import SERVICE as object_store
+
+    found.setdefault(object_store.name, object_store)  # a location's server, which no backend class declares
     return found
 
 

@@ -212,6 +212,10 @@ def _check_run_arguments(*, repeat: Any, warmup: Any, max_time: Any, purpose: An
         raise UsageError(f"--purpose must be a purpose's name, not {purpose!r}")
     if options is not None and not isinstance(options, dict):
         raise UsageError(f"options must be a dict of backend settings, not {options!r}")
+    if options:
+        from storeadvise.backends._objectstore import parse_location
+
+        parse_location(options.get("location"))  # a UsageError for a location that is no s3:// URL
     if scratch_dir is not None and not Path(scratch_dir).is_dir():
         raise UsageError(f"--scratch-dir {scratch_dir}: no such folder")
 

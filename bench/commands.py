@@ -85,6 +85,9 @@ DETAILS = click.option(
 @click.option("--fsync", is_flag=True, help="Make every write durable before it returns, inside the timed write: "
                                              "files fsynced, SQLite synchronous=FULL, MongoDB j=true, Kafka acks=all.")
 @click.option("--memory-limit", type=SIZE, help="Memory budget: data larger than a quarter of it is streamed, not held; `read` is skipped above it (default: half the RAM).")
+@click.option("--location", metavar="URL", help="Put the file backends' files in object storage: s3://bucket/prefix "
+                                               "(the server: --s3-endpoint, or an embedded S3 emulator; credentials "
+                                               "from the AWS environment variables).")
 @server_address_options
 @click.option("-O", "--option", "option_pairs", multiple=True, metavar="KEY=VALUE", help="Backend option, repeatable.")
 @click.option("--scratch-dir", type=click.Path(path_type=Path), help="Where scratch files go (default: system temp).")
@@ -116,6 +119,7 @@ def bench_command(
     cache: str,
     fsync: bool,
     memory_limit: int | None,
+    location: str | None,
     option_pairs: tuple[str, ...],
     scratch_dir: Path | None,
     sweep: bool,
@@ -140,11 +144,14 @@ def bench_command(
       storeadvise bench --sample tabular --scale 10k,100k,1M --backends csv,parquet,sqlite
       storeadvise bench mydata.csv --sweep
       storeadvise bench mydata.csv --dtype zip=string --dtype ts=timestamp[us]
+      storeadvise bench --sample tabular -b parquet,csv --location s3://my-bucket/bench --s3-endpoint http://localhost:9000
     """
     from storeadvise.bench.api import benchmark
     from storeadvise.bench.report import render
 
     options = {**_parse_options(option_pairs), **given_addresses(server_addresses)}
+    if location:
+        options["location"] = location
     with ProgressDisplay(quiet=quiet) as progress:
         run = benchmark(
             data,

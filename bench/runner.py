@@ -20,7 +20,7 @@ import shutil
 import statistics
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -53,6 +53,7 @@ from storeadvise.signals import check_stop
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from storeadvise.backends.services import ServiceStatus
     from storeadvise.bench.datasets import Dataset
 
 EventCallback = Callable[[str, str, str], None]
@@ -188,6 +189,13 @@ def _backend_classes(variants: list[Variant]) -> tuple[dict[str, type[Backend] |
             classes[variant.backend] = None
             import_errors[variant.backend] = f"cannot import its client library ({exc.name or exc})"
     return classes, import_errors
+
+
+def _status(statuses: Mapping[str, ServiceStatus], cls: type[Backend] | None,
+            options: Mapping[str, Any]) -> ServiceStatus | None:
+    """The status of the server this backend needs with these options (its own, or its location's)."""
+    service = cls.needs_service(options) if cls is not None else None
+    return statuses.get(service.name) if service is not None else None
 
 
 def _clean_up(backend: Backend, entry: BackendRun) -> None:
@@ -338,7 +346,8 @@ class Runner:
                 self.dataset, self.config.ops, lookups=self.config.lookups, seed=self.config.seed, data=source
             )
             run.settings["plan"] = _plan_record(plan)
-            needed = {cls.service for cls in classes.values() if cls is not None and cls.service}
+            options = self.config.options
+            needed = {s for cls in classes.values() if cls is not None and (s := cls.needs_service(options))}
             self._emit("", "", "starting servers" if needed else "")
             services = Services(needed, options=self.config.options, scratch_dir=scratch / "servers")
             with services as statuses:
@@ -352,7 +361,7 @@ class Runner:
                         scratch_dir=scratch,
                         key_column=plan.key_column,
                         options={**self.config.options, **variant.options},
-                        service=statuses[cls.service.name] if cls is not None and cls.service else None,
+                        service=_status(statuses, cls, {**options, **variant.options}),
                         fsync=self.config.fsync,
                     )
                     if cls is None:

@@ -28,6 +28,10 @@ from storeadvise.errors import DataError, UnsupportedOperation, UsageError
 ROWS = 300
 
 PARAMS = [pytest.param(name, marks=pytest.mark.server) if backend_class(name).service else name for name in REGISTRY]
+# Every backend that can keep its data in object storage passes the same contract there (the embedded S3 server).
+S3_LOCATION = {"location": "s3://storeadvise-contract/tests"}
+PARAMS += [pytest.param(f"{name}@s3", marks=pytest.mark.server)
+           for name in REGISTRY if backend_class(name).needs_service(S3_LOCATION) is not None]
 
 
 def mixed_table(rows: int = ROWS, start: int = 0) -> pa.Table:
@@ -65,9 +69,13 @@ def mixed_table(rows: int = ROWS, start: int = 0) -> pa.Table:
 
 @pytest.fixture(params=PARAMS)
 def backend(request: pytest.FixtureRequest, scratch: Path) -> Iterator[Backend]:
-    cls = backend_class(request.param)
-    server = request.getfixturevalue(f"{cls.service.name}_server") if cls.service else None
-    settings = BackendSettings(run_id=uuid.uuid4().hex[:8], scratch_dir=scratch, key_column="id", service=server)
+    name, _, location = request.param.partition("@")
+    cls = backend_class(name)
+    options = S3_LOCATION if location else {}
+    service = cls.needs_service(options)
+    server = request.getfixturevalue(f"{service.name}_server") if service else None
+    settings = BackendSettings(run_id=uuid.uuid4().hex[:8], scratch_dir=scratch, key_column="id", service=server,
+                               options=dict(options))
     ok, reason = cls.available(settings)
     if not ok:
         pytest.fail(f"{request.param} cannot run here, and the contract tests never skip a backend: {reason}")

@@ -203,7 +203,7 @@ def test_a_run_records_the_version_of_every_declared_library_but_the_tools() -> 
 
     project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]
     declared = project["dependencies"] + project["optional-dependencies"]["embedded"]
-    names = {d.split(">")[0].split("=")[0].split(";")[0].strip() for d in declared} - TOOLS
+    names = {d.split(">")[0].split("=")[0].split(";")[0].split("[")[0].strip() for d in declared} - TOOLS
     assert names <= set(recorded_libraries())
     assert not TOOLS & set(recorded_libraries())
 

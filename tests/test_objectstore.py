@@ -1,0 +1,177 @@
+"""Object storage as a location (``--location s3://...``), against the embedded S3 emulator: what the file
+backends write there is read back by an independent S3 client (boto3), a user's bucket keeps what it held,
+what a run creates is removed, an unreachable endpoint is a quick skip, and no secret key leaks."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pcsv
+import pyarrow.parquet as pq
+import pytest
+
+import storeadvise
+from storeadvise.backends import backend_class
+from storeadvise.backends._objectstore import SERVICE, parse_location
+from storeadvise.backends.base import BackendSettings
+from storeadvise.backends.services import free_port
+from storeadvise.errors import UsageError
+
+pytestmark = pytest.mark.server
+
+FILE_BACKENDS = ("csv", "jsonl", "parquet", "arrow")
+
+
+def _boto3(address: str) -> Any:
+    import boto3
+
+    return boto3.client("s3", endpoint_url=address, aws_access_key_id="independent",
+                        aws_secret_access_key="independent-client", region_name="us-east-1")
+
+
+def _keys(client: Any, bucket: str) -> list[str]:
+    return sorted(o["Key"] for o in client.list_objects_v2(Bucket=bucket).get("Contents", []))
+
+
+def _buckets(client: Any) -> list[str]:
+    return [b["Name"] for b in client.list_buckets()["Buckets"]]
+
+
+def _table(rows: int = 500) -> pa.Table:
+    return pa.table({"id": pa.array(range(rows), pa.int64()), "name": [f"n{i}" for i in range(rows)],
+                     "x": pa.array([i / 7 for i in range(rows)])})
+
+
+def _opened(name: str, s3_server: Any, scratch: Path, location: str) -> Any:
+    settings = BackendSettings(run_id=uuid.uuid4().hex[:8], scratch_dir=scratch, key_column="id",
+                               service=s3_server, options={"location": location})
+    backend = backend_class(name)(settings)
+    backend.open()
+    return backend
+
+
+def test_parse_location() -> None:
+    assert parse_location(None) is None and parse_location("") is None
+    where = parse_location("s3://my-bucket/some/prefix/")
+    assert (where.bucket, where.prefix, where.url) == ("my-bucket", "some/prefix", "s3://my-bucket/some/prefix")
+    assert parse_location("s3://abc").folder("run", "csv") == "abc/run/csv"
+    for bad in ("/tmp/x", "gs://bucket/x", "s3://ab/x", "s3://Upper/x", "s3://under_score"):
+        with pytest.raises(UsageError, match="--location"):
+            parse_location(bad)
+
+
+@pytest.mark.parametrize("name", FILE_BACKENDS)
+def test_an_independent_client_reads_what_a_file_backend_wrote(name: str, s3_server: Any, scratch: Path) -> None:
+    table = _table()
+    backend = _opened(name, s3_server, scratch, f"s3://independent-{name}/some/prefix")
+    try:
+        backend.write(table.schema, table.to_batches(max_chunksize=200))
+        client = _boto3(s3_server.address)
+        keys = [k for k in _keys(client, f"independent-{name}") if "/part-" in k]
+        assert len(keys) == 1 and keys[0].startswith(f"some/prefix/storeadvise_{backend.settings.run_id}/{name}/")
+        body = client.get_object(Bucket=f"independent-{name}", Key=keys[0])["Body"].read()
+        if name == "parquet":
+            got = pq.read_table(io.BytesIO(body))
+        elif name == "arrow":
+            got = pa.ipc.open_file(pa.py_buffer(body)).read_all()
+        elif name == "csv":
+            got = pcsv.read_csv(io.BytesIO(body))
+        else:
+            got = pa.Table.from_pylist([json.loads(line) for line in body.splitlines()])
+        assert got.select(table.column_names).cast(table.schema).equals(table)
+        assert backend.size_bytes() == len(body)
+        assert backend.read().equals(table)
+    finally:
+        backend.cleanup()
+    assert f"independent-{name}" not in _buckets(client)  # the backend created the bucket, and removed it
+
+
+def test_users_bucket_keeps_its_objects_and_loses_only_the_runs(
+    s3_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The embedded server stands in for the user's: a bucket and an object made before the run are there
+    after it, unchanged, and nothing of the run is left. The user's credentials come from the environment."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "users-key-id")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "users-secret-key")
+    client = _boto3(s3_server.address)
+    client.create_bucket(Bucket="users-own")
+    client.put_object(Bucket="users-own", Key="data/keep.txt", Body=b"the user's")
+    try:
+        run = storeadvise.benchmark(
+            sample="tabular", rows=300, backends=list(FILE_BACKENDS), repeat=1, warmup=0, lookups=5,
+            options={"location": "s3://users-own/data", "s3_endpoint": s3_server.address},
+            out=tmp_path / "run.json", scratch_dir=tmp_path,
+        )
+        assert all(b.status == "ok" for b in run.backends), [(b.backend, b.reason) for b in run.backends]
+        assert all(not b.verification.flagged for b in run.backends)
+        servers = [b.server for b in run.backends]
+        assert all(s["location"].startswith("s3://users-own/data/storeadvise_") for s in servers)
+        assert not any(s["embedded"] for s in servers)  # the address was given: the user's server
+        assert _keys(client, "users-own") == ["data/keep.txt"]
+        assert client.get_object(Bucket="users-own", Key="data/keep.txt")["Body"].read() == b"the user's"
+    finally:
+        for key in _keys(client, "users-own"):
+            client.delete_object(Bucket="users-own", Key=key)
+        client.delete_bucket(Bucket="users-own")
+
+
+def test_bench_on_the_embedded_emulator_says_so_and_leaves_nothing(tmp_path: Path) -> None:
+    run = storeadvise.benchmark(
+        sample="nested", rows=300, backends="parquet,jsonl", repeat=1, warmup=0, lookups=5, cache="both",
+        options={"location": "s3://fresh-bucket"}, out=tmp_path / "run.json", scratch_dir=tmp_path,
+    )
+    assert all(b.status == "ok" for b in run.backends), [(b.backend, b.reason) for b in run.backends]
+    assert run.settings["servers"]["s3"]["embedded"]
+    for entry in run.backends:
+        assert entry.server["product"] == SERVICE.embedded_product and entry.server["embedded"]
+        assert not entry.description["durability"].startswith("not fsynced")
+        assert {m.op: m.durable for m in entry.measurements if m.op == "write"} == {"write": False}
+        reads = [m for m in entry.measurements if m.op == "read"]
+        # the emulator keeps objects in memory: a "cold" read cannot be had, and is not claimed
+        assert {m.cache for m in reads} == {"warm"}
+        assert any("memory only" in m.extra.get("cache_reason", "") for m in reads)
+    assert [p.name for p in tmp_path.iterdir()] == ["run.json"]
+
+
+def test_an_unreachable_endpoint_is_a_clear_skip(tmp_path: Path) -> None:
+    address = f"http://127.0.0.1:{free_port()}"
+    run = storeadvise.benchmark(
+        sample="tabular", rows=200, backends="parquet,csv", repeat=1, warmup=0,
+        options={"location": "s3://nowhere-bucket/x", "s3_endpoint": address}, save=False, scratch_dir=tmp_path,
+    )
+    reasons = {b.backend: (b.status, b.reason) for b in run.backends}
+    assert reasons == {name: ("skipped", f"cannot reach the S3 endpoint {address}") for name in ("parquet", "csv")}
+
+
+def test_a_location_that_is_no_url_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="s3://bucket/prefix"):
+        storeadvise.benchmark(sample="tabular", rows=100, backends="csv", options={"location": str(tmp_path)},
+                              save=False)
+
+
+def test_the_secret_key_is_never_printed_or_saved(s3_server: Any, tmp_path: Path) -> None:
+    """The AWS secret key reaches pyarrow's client from the environment, and appears nowhere storeadvise
+    writes, with the run succeeding on the (emulated) user's server and failing on an unreachable one."""
+    secret = "wJalrXUtnFEMI-K7MDENG-bPxRfiCYEXAMPLEKEY"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STOREADVISE_", "AWS_"))}
+    env.update(AWS_ACCESS_KEY_ID="AKIAEXAMPLE", AWS_SECRET_ACCESS_KEY=secret, AWS_DEFAULT_REGION="us-east-1")
+    everything = ""
+    for endpoint, code in ((s3_server.address, 0), (f"http://127.0.0.1:{free_port()}", 6)):
+        out = tmp_path / f"run-{code}.json"
+        result = subprocess.run(
+            [sys.executable, "-m", "storeadvise.cli", "bench", "--sample", "tabular", "--rows", "200", "-b",
+             "parquet,csv", "--repeat", "1", "--warmup", "0", "--location", "s3://secret-test/p",
+             "--s3-endpoint", endpoint, "-o", str(out)],
+            capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path,
+        )  # fmt: skip
+        assert result.returncode == code, result.stderr
+        everything += result.stdout + result.stderr + out.read_text()
+    assert "secret-test" in everything and secret not in everything
