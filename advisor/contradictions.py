@@ -28,6 +28,12 @@ def _is_media(modality: str | None) -> bool:
     return modality is not None and MODALITIES[modality].media
 
 
+def _named(name: str, text: str, from_data: Values, source: str, prefix: str) -> str:
+    """An input as the user gave it (``--rows 30,000``), or as it was read from the data, so a warning never
+    blames the user for a value they did not give."""
+    return f"{name} {text} (read from {source})" if name in from_data else f"{prefix}{name} {text}"
+
+
 def _data_disagrees(values: Values, from_data: Values, source: str, prefix: str) -> list[str]:
     given, seen = values.get("modality"), from_data.get("modality")
     if given is None or seen is None or given == seen or _is_media(given) == _is_media(seen):
@@ -39,8 +45,8 @@ def _data_disagrees(values: Values, from_data: Values, source: str, prefix: str)
 def _structure_on_media(values: Values, from_data: Values, source: str, prefix: str) -> list[str]:
     if not _is_media(values.get("modality")) or "structure" not in values:
         return []
-    structure = values.pop("structure")
-    return [f"{prefix}structure {structure} does not apply to {values['modality']} (files of encoded bytes); "
+    structure = _named("structure", values.pop("structure"), from_data, source, prefix)
+    return [f"{structure} does not apply to {values['modality']} (files of encoded bytes); "
             "ignored: describe the metadata with a second recommend -m tabular or -m nested"]
 
 
@@ -66,7 +72,7 @@ def _latency_impossible(values: Values, from_data: Values, source: str, prefix: 
         return []
     return [f"{prefix}latency {format_quantity(latency, 'latency')} is below what any store answers in "
             "(an in-process SQLite or LMDB lookup takes microseconds): only a value already in the "
-            "process's memory meets it, and the advice below assumes that"]
+            "process's memory meets it; keep the hot values in memory in front of the store ranked below"]
 
 
 def _per_item(values: Values, from_data: Values, source: str, prefix: str) -> list[str]:
@@ -78,8 +84,9 @@ def _per_item(values: Values, from_data: Values, source: str, prefix: str) -> li
     per_item, typical = size / count, MODALITIES[modality].row_bytes
     if typical / IMPLAUSIBLE <= per_item <= typical * IMPLAUSIBLE:
         return []
-    return [f"{prefix}{count_name} {format_quantity(count, 'rows')} and {prefix}size "
-            f"{format_quantity(size, 'size')} mean {format_quantity(per_item, 'size')} per item, implausible for "
+    count_text = _named(count_name, format_quantity(count, "rows"), from_data, source, prefix)
+    size_text = _named("size", format_quantity(size, "size"), from_data, source, prefix)
+    return [f"{count_text} and {size_text} mean {format_quantity(per_item, 'size')} per item, implausible for "
             f"{modality} (typically ~{format_quantity(typical, 'size')}): check both; the advice uses the size"]
 
 

@@ -70,6 +70,10 @@ IN_MEMORY_FACTORS: dict[str, float] = {"csv": 1.5, "jsonl": 0.9, "parquet": 6.0,
 measured on the generated tabular, time-series and text samples (the largest of the three, rounded
 up): (docs/decisions.md, 'How much memory a file needs')."""
 
+IN_MEMORY_SIZE = " (in memory)"
+"""Ends the origin of a size estimated from rows at the modality's bytes per row: an in-memory size,
+which no file format's factor scales again."""
+
 DERIVED_FIELDS: tuple[str, ...] = ("memory_ratio",)
 """Inputs the advisor computes, which rules can test but users do not give."""
 
@@ -200,7 +204,7 @@ def _estimate_size(values: dict[str, Any], origins: dict[str, str]) -> None:
         per_row = MODALITIES[values["modality"]].row_bytes
         values["size"] = values[counted] * per_row
         origins["size"] = (f"estimated from {counted} at ~{format_quantity(per_row, 'size')} "
-                           f"per {values['modality']} item")
+                           f"per {values['modality']} item{IN_MEMORY_SIZE}")
 
 
 def _estimate_memory_ratio(values: dict[str, Any], origins: dict[str, str], assume_memory: bool) -> None:
@@ -212,6 +216,11 @@ def _estimate_memory_ratio(values: dict[str, Any], origins: dict[str, str], assu
         values["memory"] = machine_memory()
         origins["memory"] = "assumed: this machine's memory; say --memory for the machine that will hold the data"
     if "memory" not in values:
+        return
+    if origins.get("size", "").endswith(IN_MEMORY_SIZE):  # bytes per row in memory: no file format to scale
+        values["memory_ratio"] = values["size"] / values["memory"]
+        origins["memory_ratio"] = (f"estimated: {format_quantity(values['size'], 'size')} in memory, "
+                                   f"over {format_quantity(values['memory'], 'size')} of memory")
         return
     if "stored_as" not in values:
         values["stored_as"] = MODALITIES[modality].stored_as

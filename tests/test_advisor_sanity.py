@@ -277,3 +277,22 @@ def test_a_profiled_file_says_which_format_its_size_is_of(tmp_path: Path, suffix
     advice = storeadvise.recommend(purpose="training", data=str(path))
     assert advice.inputs.stored_as == stored_as
     assert not [line for line in advice.to_dict()["assumed"] if line.startswith("stored_as")]
+
+
+def test_a_size_estimated_from_rows_is_already_in_memory_and_not_scaled_by_a_file_format() -> None:
+    advice = advise(modality="embeddings", purpose="online", rows="1M", memory="64GB")
+    per_row = MODALITIES["embeddings"].row_bytes
+    assert advice.inputs.memory_ratio == pytest.approx(1_000_000 * per_row / 64e9, rel=0.01)
+
+
+def test_a_contradiction_never_blames_the_user_for_a_value_read_from_the_data(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from storeadvise.cli import cli
+
+    path = tmp_path / "sensors.csv"
+    assert CliRunner().invoke(cli, ["sample", "time-series", "--rows", "2000", "-o", str(path)]).exit_code == 0
+    advice = storeadvise.recommend("images", "training", data=str(path))
+    warnings = " ".join(advice.to_dict()["warnings"])
+    assert "structure flat (read from sensors.csv)" in warnings and "--structure" not in warnings
+    assert "rows 2,000 (read from sensors.csv)" in warnings and "--rows" not in warnings
