@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -15,6 +14,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
+import server_data
 
 from storeadvise.backends.base import BackendSettings, Predicate
 from storeadvise.backends.kafka import SERVICE, KafkaBackend
@@ -24,9 +24,6 @@ from storeadvise.errors import BackendUnavailable, ServerError, UnsupportedOpera
 pytestmark = pytest.mark.server
 
 HERE = Path(__file__).parent
-_spec = importlib.util.spec_from_file_location("server_data", HERE / "server_data.py")
-server_data = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(server_data)
 KEY, typed_table = server_data.KEY, server_data.typed_table
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+import server_data
 
 from storeadvise.backends.base import BackendSettings, Predicate
 from storeadvise.backends.lance import LanceBackend
@@ -18,9 +19,6 @@ from storeadvise.errors import DataError, UsageError
 
 HERE = Path(__file__).parent
 KEY = "id"
-_spec = importlib.util.spec_from_file_location("server_data", HERE / "server_data.py")
-server_data = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(server_data)
 
 
 def _backend(scratch: Path, key: str | None = KEY, **options: object) -> LanceBackend:

@@ -4,12 +4,11 @@ embedded server's)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
+import resident_pages
 
 import storeadvise
 import storeadvise.backends
@@ -18,12 +17,6 @@ from storeadvise.bench.probes import PeakMemory
 from storeadvise.bench.results import OK
 from storeadvise.bench.runner import FIRST_RUN_FACTOR, MIN_COUNTED_RUNS, budget_spent, first_run_warning
 
-# The tests' own modules are not importable by name (pytest's importlib mode); the backend registry
-# imports its classes by module name, so this one is registered under its own.
-_spec = importlib.util.spec_from_file_location("resident_pages", Path(__file__).parent / "resident_pages.py")
-resident_pages = importlib.util.module_from_spec(_spec)
-sys.modules["resident_pages"] = resident_pages
-_spec.loader.exec_module(resident_pages)
 KeptArrowBackend, LazyMemory = resident_pages.KeptArrowBackend, resident_pages.LazyMemory
 pagemap_readable, result_buffers, absent_pages = (
     resident_pages.pagemap_readable, resident_pages.result_buffers, resident_pages.absent_pages)

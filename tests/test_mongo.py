@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -12,6 +11,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+import server_data
 
 from storeadvise.backends.base import BackendSettings, Predicate
 from storeadvise.backends.mongo import SERVICE, MongoBackend
@@ -21,9 +21,6 @@ from storeadvise.errors import BackendUnavailable, DataError
 pytestmark = pytest.mark.server
 
 HERE = Path(__file__).parent
-_spec = importlib.util.spec_from_file_location("server_data", HERE / "server_data.py")
-server_data = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(server_data)
 KEY, typed_table, with_microseconds = server_data.KEY, server_data.typed_table, server_data.with_microseconds
 
 

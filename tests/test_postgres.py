@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import importlib.util
 import json
 import os
 import shutil
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+import server_data
 
 from storeadvise.backends.base import BackendSettings, Predicate
 from storeadvise.backends.postgres import SERVICE, PostgresBackend
@@ -27,9 +27,6 @@ from storeadvise.errors import BackendUnavailable, UnsupportedOperation
 pytestmark = pytest.mark.server
 
 HERE = Path(__file__).parent
-_spec = importlib.util.spec_from_file_location("server_data", HERE / "server_data.py")
-server_data = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(server_data)
 KEY, typed_table = server_data.KEY, server_data.typed_table
 
 
