@@ -123,6 +123,10 @@ class Tally:
 
     rows: int
     nbytes: int
+    held: int = 0
+    """Bytes of a read's result in memory at once, consumed: the whole result when it is one table or
+    batch, the largest piece of a stream. A floor under the call's peak memory, which resident memory
+    alone misses when allocators reuse pages they kept."""
 
 
 PAGE_BYTES = mmap.PAGESIZE
@@ -142,15 +146,16 @@ def consume(result: pa.Table | pa.RecordBatch | Iterable[pa.Table | pa.RecordBat
     if result is None:
         return Tally(0, 0)
     batches = (result,) if hasattr(result, "num_rows") else result
-    rows = nbytes = 0
+    rows = nbytes = held = 0
     for batch in batches:
         rows += batch.num_rows
         nbytes += batch.nbytes
+        held = max(held, batch.nbytes)
         for column in batch.columns:
             for chunk in getattr(column, "chunks", (column,)):
                 for buffer, start, stop in _regions(chunk):
                     _touch(buffer, start, stop)
-    return Tally(rows, nbytes)
+    return Tally(rows, nbytes, held)
 
 
 def _touch(buffer: pa.Buffer, start: int, stop: int) -> None:

@@ -104,11 +104,10 @@ class PeakMemory:
     resident memory sees everything. For this process the block starts from the memory the
     allocators retain handed back when ``release`` is True (``release_retained_memory``; outside any
     timer, in the block's entry). ``process`` is "self" or another process's id (an embedded server:
-    nothing is released there). Allocators that keep freed memory reuse it without growing the
-    process, even after a release (a long-lived process holds many such pages), so for this process the
-    peak is at least what Arrow allocated during the block and still holds at its end (a read's
-    result). Where the mark cannot be reset or read (not Linux, another user's process), ``peak``
-    stays None rather than a misleading number.
+    nothing is released there). Where the mark cannot be reset or read (not Linux, another user's
+    process), ``peak`` stays None rather than a misleading number. Allocators reuse pages they kept
+    without growing the process, so the runner puts the consumed result's size under this figure
+    (``Tally.held``).
     """
 
     high_water: int = 0
@@ -120,15 +119,12 @@ class PeakMemory:
         self.release = release and self.process == "self"
         self.peak: int | None = None
         self._start: int | None = None
-        self._arrow_start: int | None = None
 
     def __enter__(self) -> PeakMemory:
         if self.release:
             release_retained_memory()
         if _reset_high_water(self.process):
             self._start = rss_bytes(self.process)
-            if self.process == "self":
-                self._arrow_start = _arrow_allocated()
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -137,17 +133,8 @@ class PeakMemory:
         hwm = _status_kib("VmHWM", self.process)
         if hwm is not None:
             self.peak = max(0, hwm * 1024 - self._start)
-            held = _arrow_allocated()
-            if held is not None and self._arrow_start is not None:
-                self.peak = max(self.peak, held - self._arrow_start)
             if self.process == "self":
                 PeakMemory.high_water = max(PeakMemory.high_water, hwm * 1024)
-
-
-def _arrow_allocated() -> int | None:
-    """Bytes Arrow's default pool holds now, when pyarrow is already imported (never imported here)."""
-    pyarrow = sys.modules.get("pyarrow")
-    return None if pyarrow is None else pyarrow.total_allocated_bytes()
 
 
 def peak_rss_bytes() -> int | None:

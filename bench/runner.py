@@ -620,6 +620,8 @@ class Runner:
 
         m = self._repeat(self._label, op.name, call, setup=setup)
         m.rows, m.arrow_bytes = tallies[-1].rows, tallies[-1].nbytes
+        if m.peak_memory_bytes is not None:  # a consumed result was in memory, whatever resident memory says
+            m.peak_memory_bytes = max(m.peak_memory_bytes, max(t.held for t in tallies))
         return m, tallies
 
     def _repeat(
