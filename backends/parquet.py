@@ -14,9 +14,10 @@ Semantics:
 - Writing: a stream whose column types polars stores exactly (see ``polars_keeps``) goes through
   polars' streaming ``sink_parquet``, which encodes row groups in parallel while the batches keep
   arriving (memory stays bounded by a few row groups); polars' own schema note (``large_string``
-  where the data had ``string``, ...) is replaced by the written Arrow schema. Other types (time of
-  day, fixed-size lists, ``timestamp[s]``, ...) are written by pyarrow's ``ParquetWriter``, one row group
-  at a time, on one core, and so are appends of fewer than ``SMALL_WRITE_ROWS`` rows. polars is the
+  where the data had ``string``, ...) is replaced by the written Arrow schema (``timestamp[s]`` columns
+  are handed over in milliseconds, ``seconds_column``). Other types (time of day, fixed-size lists,
+  seconds inside nested columns, ...) are written by pyarrow's ``ParquetWriter``, one row group at a
+  time, on one core, and so are appends of fewer than ``SMALL_WRITE_ROWS`` rows. polars is the
   faster writer because it encodes on every core (docs/decisions.md, 'Parquet: polars writes through
   its streaming sink').
 - Options: ``parquet_compression`` (default ``snappy``; ``zstd``, ``gzip``, ``lz4``, ``brotli``,
@@ -108,9 +109,33 @@ def _zone_names() -> frozenset[str]:
 
 def polars_keeps(schema: pa.Schema) -> bool:
     """Whether polars writes and reads a dataset of this schema exactly: every column's type is one of
-    ``polars_writes`` and no column is declared non-nullable (polars writes them all as nullable, and
-    the Parquet reader takes a column's nullability from the file, not from the Arrow schema)."""
-    return all(f.nullable and polars_writes(f.type) for f in schema)
+    ``polars_writes`` or a ``seconds_column``, and no column is declared non-nullable (polars writes them
+    all as nullable, and the Parquet reader takes a column's nullability from the file, not from the
+    Arrow schema)."""
+    return all(f.nullable and (polars_writes(f.type) or seconds_column(f.type)) for f in schema)
+
+
+def seconds_column(data_type: pa.DataType) -> bool:
+    """A top-level ``timestamp[s]`` column: Parquet has no unit of seconds, so every writer stores it in
+    milliseconds and pyarrow reads it back as ``timestamp[ms]``. polars can write and read it like any
+    millisecond column, handed over already in milliseconds by ``in_milliseconds`` (polars' own
+    conversion wraps values beyond its range silently; pyarrow's refuses them, as its writer does),
+    and the read is cast back to seconds. Text timestamps in CSV files are inferred as this type."""
+    import pyarrow.types as pt
+
+    return pt.is_timestamp(data_type) and data_type.unit == "s" and polars_knows_zone(data_type.tz)
+
+
+def in_milliseconds(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch`` with its ``seconds_column`` columns cast to milliseconds (an error for a value beyond
+    the range of milliseconds, never a wrapped one)."""
+    import pyarrow as pa
+
+    if not any(seconds_column(f.type) for f in batch.schema):
+        return batch
+    columns = [column.cast(pa.timestamp("ms", field.type.tz)) if seconds_column(field.type) else column
+               for column, field in zip(batch.columns, batch.schema, strict=True)]
+    return pa.RecordBatch.from_arrays(columns, names=batch.schema.names)
 
 
 @functools.lru_cache(maxsize=1)
@@ -208,7 +233,7 @@ def polars_sink(path: Path | Any, schema: pa.Schema, batches: Iterable[pa.Record
         batches_left, stream = stream, None
         for batch in batches_left:
             if batch.num_rows:
-                yield pl.from_arrow(batch, rechunk=False)  # type: ignore[misc]
+                yield pl.from_arrow(in_milliseconds(batch), rechunk=False)  # type: ignore[misc]
 
     frame = register_io_source(source, schema=pl.from_arrow(schema.empty_table()).schema)  # type: ignore[union-attr]
     frame.sink_parquet(

@@ -91,6 +91,29 @@ def test_other_types_go_through_pyarrow_and_come_back_identical(scratch: Path, n
     assert backend.read()["id"].to_pylist() == [*range(40), 0, 1, 2]
 
 
+def test_seconds_timestamps_go_through_polars_and_come_back_in_seconds(scratch: Path) -> None:
+    """A CSV file's text timestamps are inferred as timestamp[s]: they must not send the whole table to
+    the one-core pyarrow path, and must come back in seconds, value for value."""
+    ids = list(range(300))
+    seconds = [1_356_998_400 + 3_600 * i for i in ids]
+    table = pa.table({"id": pa.array(ids, pa.int64()),
+                      "at": pa.array([*seconds[:-1], None], pa.timestamp("s", tz="UTC")),
+                      "local": pa.array(seconds, pa.timestamp("s"))})
+    assert polars_keeps(table.schema) and not polars_writes(pa.timestamp("s"))
+    backend = make(scratch)
+    backend.write(table.schema, iter(table.to_batches(max_chunksize=64)))
+    assert "Polars" in pq.read_metadata(backend.parts()[0]).created_by
+    assert same(backend.read(), table)
+    assert same(backend.read(columns=["at"], where=Predicate("id", ">=", 298)), table.slice(298).select(["at"]))
+    assert same(backend.lookup(7), table.slice(7, 1))
+
+
+def test_seconds_beyond_the_range_of_milliseconds_are_refused_not_wrapped(scratch: Path) -> None:
+    table = pa.table({"at": pa.array([0, 2**62], pa.timestamp("s"))})  # 2**62 s overflows int64 milliseconds
+    with pytest.raises(pa.ArrowInvalid, match="out of bounds"):
+        make(scratch).write(table.schema, iter(table.to_batches()))
+
+
 def test_default_row_groups_and_append_through_polars(scratch: Path) -> None:
     rows = 2 * parquet.DEFAULT_ROW_GROUP_ROWS + 5
     table = pa.table({"id": pa.array(range(rows), pa.int64()), "name": pa.array(["a", "b", "c", "é"] * (rows // 4)

