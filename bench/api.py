@@ -111,6 +111,11 @@ def benchmark(
     scale: str | Sequence[int | str] | None = None,
     cache: str = "warm",
     fsync: bool = False,
+    batch_size: int = 32,
+    workers: int = 4,
+    accelerators: int | None = None,
+    step_time: float | str = 0.05,
+    decode: bool = False,
     on_event: EventCallback | None = None,
 ) -> Run:
     """Benchmark backends on a dataset and return the ``Run`` (also saved as JSON unless ``save=False``).
@@ -135,6 +140,14 @@ def benchmark(
     ``dtype`` and ``schema`` give a data file's columns other types than the inferred ones, as in
     ``open_dataset``.
 
+    ``data`` may be a folder of images, video, audio or text documents (``bench.formats.media``): each
+    file is one item of the media table. Its default operations are the training loop's and the online
+    pattern's (``bench.feeding.MEDIA_OPS``): a shuffled epoch in mini-batches of ``batch_size`` read
+    ahead by ``workers`` threads, and ``feed``: emulated accelerators spending ``step_time`` (seconds,
+    or text such as ``"50ms"``) per batch, their utilisation at ``accelerators`` (default 1) and the
+    largest number this store keeps 90 % busy. ``decode=True`` adds a shuffled epoch with every item
+    decoded, shown apart; ``accelerators`` adds ``feed`` to any run.
+
     ``out`` (default ``results/<run id>.json``) is checked before anything runs: an existing file is
     replaced only with ``force=True``, and the data file itself never is.
     """
@@ -149,6 +162,10 @@ def benchmark(
         memory_limit = parse_bytes(memory_limit, "--memory-limit")
     _check_run_arguments(repeat=repeat, warmup=warmup, max_time=max_time, purpose=purpose, options=options,
                          scratch_dir=scratch_dir)
+    from storeadvise.bench.feeding import LoaderSettings, parse_step_time
+
+    loader = LoaderSettings(batch_size=batch_size, workers=workers, accelerators=accelerators,
+                            step_time=parse_step_time(step_time), decode=decode)
     targets, op_names = _targets_and_ops(backends, ops, purpose, sweep)
     unavailable: dict[str, str] = {}
     if not _names(backends, "--backends") and not sweep:
@@ -183,11 +200,17 @@ def benchmark(
         unavailable=unavailable,
         cache=cache,
         fsync=fsync,
+        loader=loader,
     )
     opener = partial(open_dataset, data, sample=sample, seed=seed, key=key, input_format=input_format, table=table,
                      dtype=dtype, schema=schema)
     if not sizes:
         dataset = opener(rows=rows)
+        from storeadvise.bench.feeding import training_ops
+        from storeadvise.media import media_modality
+
+        config.ops = training_ops(op_names, bool(ops or purpose), media_modality(dataset.schema) is not None,
+                                  config.purpose, loader)
         run = Runner(dataset, config, out=target if save else None, on_event=on_event, run_id=run_id).run()
     else:
         run = _scaling_run(opener, data is not None, sizes, config, on_event, run_id)
