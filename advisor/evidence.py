@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from storeadvise.advisor.engine import Recommendation, candidate_backends, unmeasured_note
 from storeadvise.formatting import fmt_bytes, fmt_count, fmt_time
-from storeadvise.modalities import SAMPLE_KINDS
+from storeadvise.modalities import MEDIA_SAMPLE_KINDS, SAMPLE_KINDS
 from storeadvise.purposes import PURPOSES, Metric
 from storeadvise.units import parse_count
 
@@ -51,6 +51,7 @@ STATISTICS: dict[str, Statistic] = {
     "median": Statistic(_timing("median"), fmt_time),
     "p99": Statistic(_timing("p99"), fmt_time),
     "rows_per_s": Statistic(lambda m: m.rows_per_s, lambda v: f"{fmt_count(v)} rows/s"),
+    "items_per_s": Statistic(lambda m: m.rows_per_s, lambda v: f"{fmt_count(v)} items/s"),
     "bytes_at_rest": Statistic(lambda m: m.bytes_at_rest, fmt_bytes),
 }
 """The statistics a purpose's metric can name (``purposes.Metric.statistic``)."""
@@ -129,8 +130,9 @@ def _measure_value(backend: BackendRun, metric: Metric) -> tuple[float | None, s
 
 def apply_evidence(advice: Recommendation, run: Run) -> Recommendation:
     """Re-rank ``advice`` with the measurements in ``run`` and attach the side-by-side evidence."""
-    purpose = advice.inputs.purpose or ""
-    metric = PURPOSES[purpose].metric
+    purpose = PURPOSES[advice.inputs.purpose or ""]
+    items = bool(run.dataset.get("items"))  # a folder of media items
+    metric = purpose.media_metric if items and purpose.media_metric else purpose.metric
     show = STATISTICS[metric.statistic].show
     runs = {b.backend: b for b in run.backends}
     everything = sorted((*advice.recommendations, *advice.others, *advice.avoid), key=lambda r: r.rule_rank)
@@ -138,15 +140,15 @@ def apply_evidence(advice: Recommendation, run: Run) -> Recommendation:
     for r in everything:
         if r.backend in runs:
             value, status, note, median = _measure(runs[r.backend], metric)
-            rows.append(EvidenceRow(r.option, r.rule_rank, r.score, value,
-                                    show(value) if value is not None else "-", status, note, median=median))
+            display = show(value) + _kept_busy(runs[r.backend]) if value is not None else "-"
+            rows.append(EvidenceRow(r.option, r.rule_rank, r.score, value, display, status, note, median=median))
     sign = 1 if metric.lower_is_better else -1
     order = {"ok": 0, "flagged": 1, "not measured": 2}
     ranked = sorted(rows, key=lambda e: (order[e.status], sign * e.value if e.value is not None else 0, e.rule_rank))
     for i, row in enumerate(ranked):
         row.measured_rank = i + 1 if row.status != "not measured" else None
 
-    evidence = Evidence(purpose, metric.name, metric.unit, metric.lower_is_better, rows=rows,
+    evidence = Evidence(purpose.name, metric.name, metric.unit, metric.lower_is_better, rows=rows,
                         run_id=run.run_id, dataset=str(run.dataset.get("name", "")))
     clean = [e for e in ranked if e.status == "ok"]
     favourite = min(rows, key=lambda e: e.rule_rank) if rows else None
@@ -196,6 +198,13 @@ def apply_evidence(advice: Recommendation, run: Run) -> Recommendation:
     return replace(advice, recommendations=tuple(reordered), evidence=evidence)
 
 
+def _kept_busy(backend: BackendRun) -> str:
+    """", keeps 6 accelerators busy" when the run emulated accelerators on this backend, else ""."""
+    feed = next((m for m in backend.measurements if m.op == "feed" and m.status == "ok"), None)
+    largest = feed.extra.get("largest_kept_busy") if feed is not None else None
+    return "" if largest is None else f", keeps {largest} accelerator{'' if largest == 1 else 's'} busy"
+
+
 def _gain(winner: float | None, other: float | None) -> float:
     """How much better ``winner`` is than ``other``, as a fraction of the worse value."""
     if winner is None or other is None:
@@ -213,6 +222,8 @@ def gather_evidence(advice: Recommendation, *, data: str | Path | None = None, r
     ``apply_evidence``. Saves the run under ``results/``."""
     modality = advice.inputs.modality
     unmeasured = () if backends else tuple(n for n in [unmeasured_note(advice.recommendations)] if n)
+    if data is None and modality in MEDIA_SAMPLE_KINDS.values() and modality not in SAMPLE_KINDS:
+        return _on_media_sample(advice, rows=rows, backends=backends, options=options, on_event=on_event)
     if data is None and modality not in SAMPLE_KINDS:
         note = (f"Evidence is not available for {modality}: the harness has no sample generator for it; "
                 "pass --data with a sample of your own, or time your data loader on a sample of your files.")
@@ -237,3 +248,23 @@ def gather_evidence(advice: Recommendation, *, data: str | Path | None = None, r
             kwargs["rows"] = rows
     run = benchmark(data, **kwargs)
     return apply_evidence(advice, run)
+
+
+DEFAULT_SAMPLE_ITEMS = 500
+DEFAULT_ITEM_BYTES = 100_000
+
+
+def _on_media_sample(advice: Recommendation, *, rows: int | str | None, **measure: Any) -> Recommendation:
+    """``gather_evidence`` on a generated folder of the modality's items (``rows`` of them, of the
+    item size the inputs give), written to a temporary folder that is removed afterwards."""
+    import tempfile
+
+    from storeadvise.bench.api import write_media_sample
+
+    modality = advice.inputs.modality
+    kind = next(k for k, m in MEDIA_SAMPLE_KINDS.items() if m == modality)
+    items = parse_count(rows, "--bench-rows") if rows is not None else DEFAULT_SAMPLE_ITEMS
+    with tempfile.TemporaryDirectory(prefix="storeadvise-sample-") as scratch:
+        folder = Path(scratch) / f"sample-{kind}"
+        write_media_sample(kind, items, advice.inputs.item_size or DEFAULT_ITEM_BYTES, folder)
+        return gather_evidence(advice, data=folder, **measure)

@@ -14,6 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from storeadvise.bench.mediasamples import write_media_sample
 from storeadvise.bench.progress import ProgressDisplay
 from storeadvise.bench.results import BackendRun, Measurement, Run
 from storeadvise.errors import UsageError
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
     from storeadvise.bench.datasets import Dataset
     from storeadvise.bench.runner import EventCallback
 
-__all__ = ["BackendRun", "Measurement", "ProgressDisplay", "Run", "benchmark", "input_formats", "open_dataset"]
+__all__ = ["BackendRun", "Measurement", "ProgressDisplay", "Run", "benchmark", "input_formats", "measurable",
+           "open_dataset", "write_media_sample"]
 
 RESULTS_DIR = Path("results")
 
@@ -38,6 +40,15 @@ def input_formats() -> list[str]:
     from storeadvise.bench.formats import REGISTRY
 
     return list(REGISTRY)
+
+
+def measurable(path: str | Path) -> bool:
+    """Whether ``benchmark`` can read ``path``: a file, or a folder one of the input formats claims
+    (a folder of media items, a table format's folder)."""
+    from storeadvise.bench.formats import format_of_folder
+
+    path = Path(path)
+    return not path.is_dir() or format_of_folder(path) is not None
 
 
 def backend_names() -> list[str]:

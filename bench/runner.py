@@ -482,7 +482,7 @@ class Runner:
             if op.name == "write":
                 continue
             if entry.verification is None and not op.whole_dataset:
-                entry.verification = self._verify(backend, source)
+                entry.verification = self._verified(backend, source, plan)
             for state in cache.cache_states(self.config.cache) if op.cache_sensitive else (None,):
                 self._last_read = None
                 m = self._measure(backend, op, plan, state)
@@ -490,16 +490,22 @@ class Runner:
                 self._finished(m)
                 if entry.verification is None and self._last_read is not None:
                     # What the timed read returned is what a user gets: verify that, without reading again.
-                    entry.verification = self._verify(backend, source, self._last_read)
+                    entry.verification = self._verified(backend, source, plan, self._last_read)
                 self._last_read = None
                 if m.status in (UNSUPPORTED, SKIPPED):  # the same in every cache state: said once, unlabelled
                     m.cache = None
                     break
         if entry.verification is None:
-            entry.verification = self._verify(backend, source)
-        if entry.verification is not None and self.dataset.profile.items:
-            self._verify_items(backend, source, plan, entry.verification)
+            entry.verification = self._verified(backend, source, plan)
         check_stop()
+
+    def _verified(self, backend: Backend, source: _Source, plan: WorkloadPlan,
+                  returned_table: pa.Table | None = None) -> Verification | None:
+        """The round trip verified (before any mutation), and for a folder of items every item too."""
+        verification = self._verify(backend, source, returned_table)
+        if verification is not None and self.dataset.profile.items:
+            self._verify_items(backend, source, plan, verification)
+        return verification
 
     def _verify_items(self, backend: Backend, source: _Source, plan: WorkloadPlan, verification: Verification) -> None:
         """Every media item read back byte-identical, each exactly once: by a shuffled epoch where the

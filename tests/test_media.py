@@ -8,6 +8,7 @@ import io
 import threading
 import time
 import wave
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow as pa
@@ -27,6 +28,7 @@ from storeadvise.bench.feeding import (
     training_ops,
 )
 from storeadvise.bench.mediasamples import PROFILE_FILE, write_media_sample
+from storeadvise.bench.results import BackendRun, Measurement, Run, Stats, Verification
 from storeadvise.bench.verify import item_differences, item_digests
 from storeadvise.cli import cli
 from storeadvise.errors import DataError, UsageError
@@ -299,3 +301,57 @@ def test_in_memory_media_table_writes_through_the_normal_write(images: Path, tmp
         assert backend.read().column("data").to_pylist() == table.column("data").to_pylist()
     finally:
         backend.cleanup()
+
+
+# -- the advisor's evidence -----------------------------------------------------------------------------
+
+def _media_backend(name: str, shuffle_items_per_s: float, largest: int) -> BackendRun:
+    measurements = [
+        Measurement(name, "write", stats=Stats.of([0.1]), bytes_at_rest=1000),
+        Measurement(name, "scan", stats=Stats.of([0.1]), rows_per_s=1e9),  # a sequential scan decides nothing here
+        Measurement(name, "shuffle", stats=Stats.of([0.1]), rows_per_s=shuffle_items_per_s),
+        Measurement(name, "feed", stats=Stats.of([1.0]), extra={"largest_kept_busy": largest}),
+    ]
+    return BackendRun(name, verification=Verification(10, 10, True), measurements=measurements)
+
+
+def test_training_evidence_on_items_ranks_by_shuffled_items_and_says_how_many_accelerators() -> None:
+    from storeadvise.advisor.api import recommend
+    from storeadvise.advisor.evidence import apply_evidence
+
+    advice = recommend("images", "training")
+    run = Run(run_id="r", started_at="t", dataset={"name": "photos", "items": {"items": 10}},
+              backends=[_media_backend("lance", 2_000, 3), _media_backend("parquet", 9_000, 12)])
+    out = apply_evidence(advice, run)
+    rows = {e.option: e for e in out.evidence.rows}
+    assert out.evidence.metric == "shuffled items/s" and rows["parquet"].measured_rank == 1
+    assert rows["parquet"].display == "9.00k items/s, keeps 12 accelerators busy"
+    assert out.evidence.overturned
+    tabular = replace(run, dataset={"name": "rows"})  # rows, not items: the purpose's own metric
+    assert apply_evidence(advice, tabular).evidence.metric == "scan throughput"
+
+
+@pytest.mark.slow
+def test_recommend_bench_measures_the_candidates_on_a_folder(images: Path, tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from storeadvise.advisor.api import recommend
+
+    monkeypatch.chdir(tmp_path)  # the run file goes under results/ here
+    advice = recommend(data=str(images), purpose="online", bench=True, bench_backends=["sqlite", "arrow"])
+    assert advice.evidence is not None and advice.evidence.metric == "lookup p99"
+    assert {e.option for e in advice.evidence.rows if e.status == "ok"} == {"sqlite", "arrow"}
+
+
+@pytest.mark.slow
+def test_recommend_bench_without_data_measures_a_generated_folder_and_removes_it(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    from storeadvise.advisor.api import recommend
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    advice = recommend("images", "training", bench=True, bench_rows=20, bench_backends=["lance"])
+    assert advice.evidence.metric == "shuffled items/s" and advice.evidence.rows[0].status == "ok"
+    assert "accelerator" in advice.evidence.rows[0].display
+    assert not list(tmp_path.glob("storeadvise-sample-*"))
