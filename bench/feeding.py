@@ -38,9 +38,12 @@ PREFETCH = 2
 """Batches each worker reads ahead: ``DataLoader``'s default ``prefetch_factor``."""
 KEEPS_UP = 0.90
 """The utilisation at and above which a store keeps the accelerators busy (MLPerf Storage's rule)."""
-FEED_STEPS = 16
-"""Training steps each emulated accelerator takes in one run of ``feed``: enough that the first
-batch's wait weighs little (1/16 at most), few enough that a search over N stays within seconds."""
+FEED_STEPS = 32
+"""Training steps each emulated accelerator takes in one run of ``feed``. Every loader starts by asking
+for ``workers * PREFETCH`` batches at once, and the accelerators wait for that first batch: a start-up
+cost a long training run spreads over thousands of steps. 32 steps keep it to a few percent of a run
+while a search over N stays within seconds per try (docs/decisions.md, 'Emulated accelerators: 32 steps
+each, threads for the loaders')."""
 MAX_ACCELERATORS = 64
 """Where the search for the largest N stops doubling: 64 emulated accelerators with their loaders are
 hundreds of threads on one machine, past which the emulation measures the machine, not the store."""
@@ -51,7 +54,7 @@ class LoaderSettings:
     """How training reads: ``--batch-size``, ``--workers``, ``--accelerators``, ``--step-time``, ``--decode``."""
 
     batch_size: int = 32
-    workers: int = 4
+    workers: int = 4  # docs/decisions.md, 'Shuffled epochs: four reader threads by default'
     accelerators: int | None = None
     """Accelerators to emulate (``feed``); None: only the search for the largest N that is kept busy."""
     step_time: float = 0.05
@@ -290,14 +293,18 @@ class FeedJob:
 def largest_kept_busy(utilisation_at: Callable[[int], float], limit: int = MAX_ACCELERATORS
                       ) -> tuple[int, list[list[float]]]:
     """The largest N whose utilisation is at least ``KEEPS_UP`` (0 when one accelerator is not kept
-    busy): N doubles from 1 until it fails, then the gap is halved. Each N is tried once; the tries,
-    as [N, utilisation] pairs, come back with it."""
+    busy): N doubles from 1 until it fails, then the gap is halved. An N that falls short is tried once
+    more before it counts as failed: on a shared machine one slow try is as likely as a slow store. The
+    tries, as [N, utilisation] pairs, come back with it."""
     tried: list[list[float]] = []
 
     def busy(n: int) -> bool:
-        used = utilisation_at(n)
-        tried.append([n, round(used, 4)])
-        return used >= KEEPS_UP
+        for _ in range(2):
+            used = utilisation_at(n)
+            tried.append([n, round(used, 4)])
+            if used >= KEEPS_UP:
+                return True
+        return False
 
     good, bad = 0, None
     n = 1

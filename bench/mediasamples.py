@@ -1,8 +1,9 @@
 """Deterministic folders of media items: ``storeadvise sample images|video|audio|documents``.
 
 Each item is a real encoded file a user's folder would hold: JPEG and PNG images encoded by Pillow,
-short MPEG-4 clips encoded by PyAV (its wheels ship FFmpeg's codecs), WAV files written by the standard
-library's ``wave``, and UTF-8 text documents. Every item has its own random stream seeded from (seed,
+short MPEG-4 clips encoded by PyAV (its wheels ship FFmpeg's codecs; docs/decisions.md, 'Video samples:
+PyAV, not imageio-ffmpeg'), WAV files written by the standard library's ``wave``, and UTF-8 text
+documents. Every item has its own random stream seeded from (seed,
 kind, item number), so the folder depends only on (kind, items, item size, seed). Item sizes spread
 around the requested size (a log-normal spread, as real photographs and documents vary) and the
 encoder's parameters are chosen so that each file lands near its target: the image's area is adjusted
@@ -84,10 +85,11 @@ def _encode(image: Any, fmt: str) -> bytes:
 def _image(rng: np.random.Generator, target: int, index: int) -> tuple[str, bytes, dict[str, Any]]:
     fmt, ext, per_pixel = ("PNG", "png", 2.4) if index % PNG_SHARE == PNG_SHARE - 1 else ("JPEG", "jpg", 0.5)
     side = max(16, int(math.sqrt(target / per_pixel)))
-    width, height = side * 4 // 3, side * 3 // 4
     state = rng.bit_generator.state
+    # A first encoding at a quarter of the estimated area, then the area that its size says gives the
+    # target: both encoders' output grows with the area of noisy content.
+    width, height = max(8, side * 2 // 3), max(8, side * 3 // 8)
     data = _encode(_picture(rng, width, height), fmt)
-    # Once more at the area that first size says gives the target: both encoders grow with the area.
     scale = math.sqrt(target / len(data))
     width, height = max(16, int(width * scale)), max(16, int(height * scale))
     rng.bit_generator.state = state

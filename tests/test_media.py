@@ -249,7 +249,10 @@ def test_the_search_finds_the_largest_number_kept_busy() -> None:
     assert largest_kept_busy(lambda n: 0.95 if n <= 5 else 0.5)[0] == 5
     largest, tried = largest_kept_busy(lambda n: 0.99)
     assert largest == 64 and [n for n, _ in tried] == [1, 2, 4, 8, 16, 32, 64]
-    assert largest_kept_busy(lambda n: 0.4) == (0, [[1, 0.4]])
+    assert largest_kept_busy(lambda n: 0.4) == (0, [[1, 0.4], [1, 0.4]])
+    # 1 and 2 hold, 4 falls short once and then holds, 8 fails twice, 6 holds, 7 fails twice
+    tries = iter([0.95, 0.95, 0.5, 0.93, 0.6, 0.6, 0.95, 0.6, 0.6])
+    assert largest_kept_busy(lambda n: next(tries))[0] == 6
 
 
 def test_a_folder_gets_the_training_and_online_operations() -> None:
