@@ -514,14 +514,18 @@ class Runner:
         from storeadvise.bench.verify import item_differences, item_digests
 
         self._emit(self._label, "verify", "verifying every item")
+        expected = item_digests(source.batches())
+        how, got = "a scan", None
         if "take" in backend.supports:
             epoch = plan.epoch or Epoch.of(self.dataset.profile.rows, self.config.loader or LoaderSettings(),
                                            self.config.seed)
-            returned, how = epoch.read(backend), "a shuffled epoch"
-        else:
-            returned, how = backend.scan(), "a scan"
-        expected = item_digests(source.batches())
-        problem = item_differences(expected, item_digests(returned))
+            try:
+                how, got = "a shuffled epoch", item_digests(epoch.read(backend))
+            except STOPS:
+                raise
+            except BaseException as exc:  # the shuffle's own cell says it failed; the items are still checked
+                how = f"a scan (a shuffled epoch failed: {_failure(exc)})"
+        problem = item_differences(expected, got if got is not None else item_digests(backend.scan()))
         if problem:
             verification.flagged = True
             verification.message = "; ".join(filter(None, (verification.message, problem)))
