@@ -358,3 +358,18 @@ def test_recommend_bench_without_data_measures_a_generated_folder_and_removes_it
     assert advice.evidence.metric == "shuffled items/s" and advice.evidence.rows[0].status == "ok"
     assert "accelerator" in advice.evidence.rows[0].display
     assert not list(tmp_path.glob("storeadvise-sample-*"))
+
+
+def test_a_folder_of_documents_is_shuffled_and_fetched_by_id(tmp_path: Path) -> None:
+    """Free text the same way as images: training's shuffled batches and the online fetch by id."""
+    from storeadvise.bench.api import benchmark
+
+    write_media_sample("documents", 30, 3_000, tmp_path / "docs", seed=2)
+    run = benchmark(tmp_path / "docs", backends=["lance"], ops="write,lookup,shuffle,decode", repeat=1, warmup=0,
+                    lookups=10, max_time=1, batch_size=4, save=False)
+    assert run.dataset["modality"] == "text" and run.dataset["items"]["formats"] == {"txt": 30}
+    by_op = {m.op: m for m in run.backends[0].measurements}
+    assert {op: by_op[op].status for op in ("lookup", "shuffle", "decode")} == dict.fromkeys(
+        ("lookup", "shuffle", "decode"), "ok")
+    assert by_op["shuffle"].rows == 30 and by_op["lookup"].extra["misses"] == 0
+    assert run.backends[0].verification.items.startswith("30 items byte-identical")
