@@ -284,6 +284,11 @@ def test_bench_on_a_folder_prints_the_media_comparison(images: Path, tmp_path: P
     assert feed.extra["accelerators"] == 2 and feed.extra["largest_kept_busy"] >= 0
     assert lance.verification.items.startswith("24 items byte-identical")
     assert run.dataset["items"]["items"] == 24
+    report = CliRunner().invoke(cli, ["report", str(out)])
+    assert report.exit_code == 0 and "shuffled items/s" in report.stdout and "lance " in report.stdout
+    from storeadvise.bench.mediareport import media_summary
+
+    assert media_summary(replace(run, dataset={"name": "rows"})) is None  # ordinary rows: no media table
 
 
 def test_sample_command_writes_a_folder_and_reports_its_profile(tmp_path: Path) -> None:
