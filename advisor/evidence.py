@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from storeadvise.bench.api import BackendRun, Measurement, Run
 
 DEFAULT_SAMPLE_ROWS = 10_000
+DEFAULT_SAMPLE_ITEMS = 500
+DEFAULT_ITEM_BYTES = 100_000
 MARGIN = 0.10
 """A measurement overturns the rules only if the winner beats the rules' favourite by at least this
 fraction (and, for a tail-latency metric, is not slower at the median), so that run-to-run noise does
@@ -222,9 +224,8 @@ def gather_evidence(advice: Recommendation, *, data: str | Path | None = None, r
     ``apply_evidence``. Saves the run under ``results/``."""
     modality = advice.inputs.modality
     unmeasured = () if backends else tuple(n for n in [unmeasured_note(advice.recommendations)] if n)
-    if data is None and modality in MEDIA_SAMPLE_KINDS.values() and modality not in SAMPLE_KINDS:
-        return _on_media_sample(advice, rows=rows, backends=backends, options=options, on_event=on_event)
-    if data is None and modality not in SAMPLE_KINDS:
+    media_kind = next((kind for kind, m in MEDIA_SAMPLE_KINDS.items() if m == modality), None)
+    if data is None and modality not in SAMPLE_KINDS and media_kind is None:
         note = (f"Evidence is not available for {modality}: the harness has no sample generator for it; "
                 "pass --data with a sample of your own, or time your data loader on a sample of your files.")
         return replace(advice, notes=(*advice.notes, note, *unmeasured))
@@ -240,7 +241,10 @@ def gather_evidence(advice: Recommendation, *, data: str | Path | None = None, r
     kwargs: dict[str, Any] = {"backends": names, "purpose": advice.inputs.purpose, "save": True, "on_event": on_event}
     if options:
         kwargs["options"] = options
-    if data is None:
+    if data is None and modality not in SAMPLE_KINDS:  # a generated folder of the modality's items
+        kwargs.update(sample=media_kind, items=rows or DEFAULT_SAMPLE_ITEMS,
+                      item_size=advice.inputs.item_size or DEFAULT_ITEM_BYTES)
+    elif data is None:
         kwargs.update(sample=modality, rows=rows or DEFAULT_SAMPLE_ROWS)
     else:
         kwargs.update(dtype=dtype, schema=schema)
@@ -249,22 +253,3 @@ def gather_evidence(advice: Recommendation, *, data: str | Path | None = None, r
     run = benchmark(data, **kwargs)
     return apply_evidence(advice, run)
 
-
-DEFAULT_SAMPLE_ITEMS = 500
-DEFAULT_ITEM_BYTES = 100_000
-
-
-def _on_media_sample(advice: Recommendation, *, rows: int | str | None, **measure: Any) -> Recommendation:
-    """``gather_evidence`` on a generated folder of the modality's items (``rows`` of them, of the
-    item size the inputs give), written to a temporary folder that is removed afterwards."""
-    import tempfile
-
-    from storeadvise.bench.api import write_media_sample
-
-    modality = advice.inputs.modality
-    kind = next(k for k, m in MEDIA_SAMPLE_KINDS.items() if m == modality)
-    items = parse_count(rows, "--bench-rows") if rows is not None else DEFAULT_SAMPLE_ITEMS
-    with tempfile.TemporaryDirectory(prefix="storeadvise-sample-") as scratch:
-        folder = Path(scratch) / f"sample-{kind}"
-        write_media_sample(kind, items, advice.inputs.item_size or DEFAULT_ITEM_BYTES, folder)
-        return gather_evidence(advice, data=folder, **measure)

@@ -14,7 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from storeadvise.bench.mediasamples import write_media_sample
+from storeadvise.bench.mediasamples import sample_folder, write_media_sample
 from storeadvise.bench.progress import ProgressDisplay
 from storeadvise.bench.results import BackendRun, Measurement, Run
 from storeadvise.errors import UsageError
@@ -127,6 +127,8 @@ def benchmark(
     accelerators: int | None = None,
     step_time: float | str = 0.05,
     decode: bool = False,
+    items: int | str = 1_000,
+    item_size: int | str = "100KB",
     on_event: EventCallback | None = None,
 ) -> Run:
     """Benchmark backends on a dataset and return the ``Run`` (also saved as JSON unless ``save=False``).
@@ -157,13 +159,15 @@ def benchmark(
     ahead by ``workers`` threads, and ``feed``: emulated accelerators spending ``step_time`` (seconds,
     or text such as ``"50ms"``) per batch, their utilisation at ``accelerators`` (default 1) and the
     largest number this store keeps 90 % busy. ``decode=True`` adds a shuffled epoch with every item
-    decoded, shown apart; ``accelerators`` adds ``feed`` to any run.
+    decoded, shown apart; ``accelerators`` adds ``feed`` to any run. ``sample`` may also be a folder of
+    media items (``images``, ``video``, ``audio``, ``documents``): ``items`` items of about ``item_size``
+    bytes, generated in a temporary folder (under ``scratch_dir``) that is removed afterwards.
 
     ``out`` (default ``results/<run id>.json``) is checked before anything runs: an existing file is
     replaced only with ``force=True``, and the data file itself never is.
     """
     from storeadvise.bench.cache import cache_states
-    from storeadvise.bench.runner import BenchConfig, Runner, new_run_id
+    from storeadvise.bench.runner import BenchConfig, new_run_id
 
     cache_states(cache)  # a UsageError for a cache state that is not a choice, before anything runs
     if not isinstance(fsync, bool):
@@ -213,25 +217,37 @@ def benchmark(
         fsync=fsync,
         loader=loader,
     )
-    opener = partial(open_dataset, data, sample=sample, seed=seed, key=key, input_format=input_format, table=table,
-                     dtype=dtype, schema=schema)
-    if not sizes:
-        dataset = opener(rows=rows)
-        from storeadvise.bench.feeding import training_ops
-        from storeadvise.media import media_modality
-
-        config.ops = training_ops(op_names, bool(ops or purpose), media_modality(dataset.schema) is not None,
-                                  config.purpose, loader)
-        run = Runner(dataset, config, out=target if save else None, on_event=on_event, run_id=run_id).run()
-    else:
-        run = _scaling_run(opener, data is not None, sizes, config, on_event, run_id)
-        if save:
-            from storeadvise.bench.results import save_run
-
-            save_run(run, target)
+    with sample_folder(sample if data is None else None, parse_count(items, "--items"),
+                       parse_bytes(item_size, "--item-size"), seed, scratch_dir) as folder:
+        source = folder if folder is not None else data
+        opener = partial(open_dataset, source, sample=None if folder is not None else sample, seed=seed, key=key,
+                         input_format=input_format, table=table, dtype=dtype, schema=schema)
+        run = _measured(opener, source is not None, rows, sizes, config, on_event, run_id,
+                        out=target if save else None, named=bool(ops or purpose))
     if save:
         run.settings["saved_to"] = str(target)
     return run
+
+
+def _measured(opener: Callable[..., Dataset], from_file: bool, rows: int | str, sizes: list[int], config: Any,
+              on_event: EventCallback | None, run_id: str, *, out: Path | None, named: bool) -> Run:
+    """The run over the dataset ``opener`` opens (at each of ``sizes``, when given), saved to ``out``."""
+    from storeadvise.bench.runner import Runner
+
+    if sizes:
+        run = _scaling_run(opener, from_file, sizes, config, on_event, run_id)
+        if out is not None:
+            from storeadvise.bench.results import save_run
+
+            save_run(run, out)
+        return run
+    dataset = opener(rows=rows)
+    from storeadvise.bench.feeding import training_ops
+    from storeadvise.media import media_modality
+
+    config.ops = training_ops(config.ops, named, media_modality(dataset.schema) is not None, config.purpose,
+                              config.loader)
+    return Runner(dataset, config, out=out, on_event=on_event, run_id=run_id).run()
 
 
 def _check_run_arguments(*, repeat: Any, warmup: Any, max_time: Any, purpose: Any, options: Any,

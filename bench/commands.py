@@ -63,8 +63,11 @@ DETAILS = click.option(
 
 @click.command("bench")
 @click.argument("data", required=False, type=click.Path(path_type=Path, dir_okay=True))
-@click.option("--sample", "sample", metavar="KIND", help=f"Generate a sample: {', '.join(SAMPLE_KINDS)}.")
+@click.option("--sample", "sample", metavar="KIND",
+              help=f"Generate a sample: {', '.join(SAMPLE_KINDS)}; or a folder of {', '.join(MEDIA_SAMPLE_KINDS)}.")
 @click.option("--rows", type=COUNT, default=100_000, show_default=True, help="Rows of the generated sample, e.g. 200000 or 200k.")
+@click.option("--items", type=COUNT, default=1_000, show_default=True, help="Items of a generated media folder.")
+@click.option("--item-size", type=SIZE, default="100KB", show_default=True, help="Typical size of a generated media item.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generated sample and keys.")
 @click.option("--input-format", metavar="FMT", help=f"Format of DATA when its extension does not say: {', '.join(REGISTRY)}.")
 @click.option("--table", metavar="NAME", help="Table of a database file (.sqlite) that holds several.")
@@ -113,6 +116,8 @@ def bench_command(
     data: Path | None,
     sample: str | None,
     rows: int,
+    items: int,
+    item_size: int,
     seed: int,
     input_format: str | None,
     table: str | None,
@@ -163,6 +168,7 @@ def bench_command(
       storeadvise bench mydata.csv --dtype zip=string --dtype ts=timestamp[us]
       storeadvise bench --sample tabular -b parquet,csv --location s3://my-bucket/bench --s3-endpoint http://localhost:9000
       storeadvise bench photos/ --accelerators 4 --step-time 50ms --batch-size 64 --decode
+      storeadvise bench --sample images --items 2000 --item-size 100KB -b lance,parquet
     """
     from storeadvise.bench.api import benchmark
     from storeadvise.bench.report import render
@@ -175,6 +181,8 @@ def bench_command(
             data,
             sample=sample,
             rows=rows,
+            items=items,
+            item_size=item_size,
             seed=seed,
             backends=backends,
             purpose=purpose,

@@ -16,13 +16,14 @@ loader joins; the profile of the folder as written is saved beside them (``store
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import math
 import shutil
 import tempfile
 import wave
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -211,6 +212,20 @@ def write_media_sample(kind: str, items: int, item_size: int, folder: str | Path
         shutil.rmtree(work, ignore_errors=True)
         raise
     return profile
+
+
+@contextlib.contextmanager
+def sample_folder(kind: str | None, items: int, item_size: int, seed: int = 0,
+                  scratch: str | Path | None = None) -> Iterator[Path | None]:
+    """A generated folder of ``kind`` items in a temporary folder (under ``scratch`` when given), removed
+    on exit; None when ``kind`` is not a media sample (a table's sample is generated as it streams)."""
+    if kind not in MEDIA_SAMPLE_KINDS:
+        yield None
+        return
+    with tempfile.TemporaryDirectory(prefix="storeadvise-sample-", dir=scratch) as folder:
+        target = Path(folder) / f"sample-{kind}"
+        write_media_sample(kind, items, item_size, target, seed)
+        yield target
 
 
 def _check_target(target: Path, force: bool) -> bool:

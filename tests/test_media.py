@@ -378,3 +378,14 @@ def test_a_folder_of_documents_is_shuffled_and_fetched_by_id(tmp_path: Path) -> 
         ("lookup", "shuffle", "decode"), "ok")
     assert by_op["shuffle"].rows == 30 and by_op["lookup"].extra["misses"] == 0
     assert run.backends[0].verification.items.startswith("30 items byte-identical")
+
+
+def test_bench_generates_a_media_sample_and_removes_it(tmp_path: Path) -> None:
+    from storeadvise.bench.api import benchmark
+
+    run = benchmark(sample="documents", items=12, item_size="2KB", backends=["arrow"], ops="write,scan", repeat=1,
+                    warmup=0, save=False, scratch_dir=tmp_path)
+    assert run.dataset["modality"] == "text" and run.dataset["items"]["items"] == 12
+    assert run.backends[0].status == "ok" and not list(tmp_path.iterdir())
+    with pytest.raises(UsageError, match="either a data file or --sample"):
+        benchmark(tmp_path, sample="images", save=False)
