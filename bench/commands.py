@@ -217,7 +217,6 @@ def bench_command(
         from storeadvise.bench.report import print_run
 
         print_run(run, details=details)
-        _print_media(run)
     else:
         _echo(render(run, fmt, details=details))
     if run.settings.get("saved_to"):
@@ -291,23 +290,12 @@ def report_command(run_files: tuple[Path, ...], fmt: str, baseline: Path | None,
         check_regressions(comparison, fail_above)
 
 
-def _print_media(run: Run) -> None:
-    """The media comparison below the terminal table, for a run over a folder of items."""
-    from storeadvise.bench.mediareport import media_summary
-
-    summary = media_summary(run)
-    if summary:
-        _echo(summary)
-
-
 def _print_report(shown: Run | list[Run], fmt: str, base: Run | None, *, compare_anyway: bool, details: bool) -> None:
     """The report on stdout: one run (with its baseline) or several side by side."""
     from storeadvise.bench.report import print_run, render, render_runs
 
     if fmt == "table":
         print_run(shown, baseline=base, compare_anyway=compare_anyway, details=details)
-        if isinstance(shown, Run):
-            _print_media(shown)
     elif isinstance(shown, list):
         _echo(render_runs(shown, fmt, compare_anyway=compare_anyway, color=False))
     else:

@@ -1,4 +1,4 @@
-"""The comparison a folder of media items is judged by, one row per layout, below the run's matrix.
+"""The comparison a folder of media items is judged by, one row per layout: a table of the report.
 
 Per layout: items/s and MB/s of a shuffled epoch (and of a decoded one, when measured), the online
 pattern's fetch of one item by id (p50, p99), a training batch taken at random positions (p99), the
@@ -12,10 +12,15 @@ from __future__ import annotations
 from typing import Any
 
 from storeadvise.bench.results import OK, BackendRun, Measurement, Run
+from storeadvise.bench.table import PlainTable
 from storeadvise.formatting import fmt_bytes, fmt_count, fmt_time
 
-HEAD = ("layout", "shuffled items/s", "MB/s", "decoded items/s", "by id p50", "by id p99", "batch p99",
-        "accelerators busy", "largest N", "at rest", "over files", "verified")
+HEAD = ("layout", "shuffle/s", "MB/s", "decode/s", "id p50", "id p99", "batch p99", "busy", "max N", "at rest",
+        "/files")
+"""Items per second of a shuffled and of a decoded epoch, MB/s of the shuffled one, one item by id (p50,
+p99), one batch of random positions (p99), the accelerators' utilisation at N (ok: kept busy), the
+largest N kept busy, bytes at rest and their ratio to the files' own bytes. The round trip has its own
+table above."""
 
 
 def _ok(entry: BackendRun, op: str) -> Measurement | None:
@@ -23,8 +28,9 @@ def _ok(entry: BackendRun, op: str) -> Measurement | None:
 
 
 def _why(entry: BackendRun, op: str) -> str:
+    """Why there is no figure, as the matrix says it: n/a (unsupported), skipped, failed, or - (not run)."""
     m = next((m for m in entry.measurements if m.op == op), None)
-    return "-" if m is None else m.status
+    return "-" if m is None else "n/a" if m.status == "unsupported" else m.status
 
 
 def _feed(entry: BackendRun) -> tuple[str, str]:
@@ -32,8 +38,8 @@ def _feed(entry: BackendRun) -> tuple[str, str]:
     if m is None:
         return _why(entry, "feed"), "-"
     e = m.extra
-    verdict = "keeps up" if e.get("keeps_up") else "starves"
-    return f"{e['utilisation']:.0%} of {e['accelerators']} ({verdict})", str(e.get("largest_kept_busy", "-"))
+    verdict = "ok" if e.get("keeps_up") else "starved"
+    return f"{e['utilisation']:.0%} of {e['accelerators']} {verdict}", str(e.get("largest_kept_busy", "-"))
 
 
 def row(entry: BackendRun) -> list[str]:
@@ -54,31 +60,31 @@ def row(entry: BackendRun) -> list[str]:
         busy, largest,
         fmt_bytes(write.bytes_at_rest) if write and write.bytes_at_rest is not None else "-",
         f"{over:.3f}x" if over else "-",
-        entry.verification.summary if entry.verification else "-",
     ]
 
 
-def media_rows(run: Run) -> list[list[str]] | None:
-    """The comparison's rows, or None for a run that is not over a folder of items."""
+def media_table(run: Run) -> PlainTable | None:
+    """The comparison as one of the report's plain tables (every format renders it), or None for a run
+    over ordinary rows."""
+    items: dict[str, Any] | None = run.dataset.get("items")
+    if not items:
+        return None
+    title = (f"media: {items['items']:,} items of {run.dataset.get('modality')}, {fmt_bytes(items['bytes'])} "
+             f"(size p50 {fmt_bytes(items['size_p50'])}, p95 {fmt_bytes(items['size_p95'])})")
+    numeric = [False] + [True] * 6 + [False, True, True, True]
+    return PlainTable(title, list(HEAD), numeric, [row(entry) for entry in run.backends])
+
+
+def media_note(run: Run) -> str | None:
+    """What the media table's columns mean, with this run's step time, batch size and reader threads."""
     if not run.dataset.get("items"):
         return None
-    return [row(entry) for entry in run.backends]
-
-
-def media_summary(run: Run) -> str | None:
-    """The comparison as an aligned text table with its heading, or None for a run over ordinary rows."""
-    rows = media_rows(run)
-    if rows is None:
-        return None
-    items: dict[str, Any] = run.dataset["items"]
+    note = ("media: shuffle/s, decode/s: items per second of a shuffled epoch, read and decoded; id: one item "
+            "fetched by id; batch: one take of random positions; /files: bytes at rest over the files' own")
     feed = next((m.extra for b in run.backends for m in b.measurements if m.op == "feed" and m.extra.get("step_time")),
                 None)
-    lines = [f"\nmedia: {items['items']:,} items of {run.dataset.get('modality')}, {fmt_bytes(items['bytes'])} "
-             f"(size p50 {fmt_bytes(items['size_p50'])}, p95 {fmt_bytes(items['size_p95'])})"]
     if feed:
-        lines.append(f"accelerators: {fmt_time(feed['step_time'])} per step, batches of {feed['batch_size']}, "
-                     f"{feed['workers']} reader threads each; kept busy = at least 90% utilisation (MLPerf Storage)")
-    widths = [max(len(str(r[i])) for r in [list(HEAD), *rows]) for i in range(len(HEAD))]
-    for values in [list(HEAD), *rows]:
-        lines.append("  ".join(str(v).ljust(w) for v, w in zip(values, widths, strict=True)).rstrip())
-    return "\n".join(lines) + "\n"
+        note += (f"; busy: emulated compute over wall time at N accelerators ({fmt_time(feed['step_time'])} per "
+                 f"step, batches of {feed['batch_size']}, {feed['workers']} reader threads each), ok at 90% or "
+                 "more (MLPerf Storage); max N: the most accelerators this store kept busy on this machine")
+    return note + "."

@@ -275,7 +275,7 @@ def test_bench_on_a_folder_prints_the_media_comparison(images: Path, tmp_path: P
         "bench", str(images), "-b", "lance,parquet", "--repeat", "1", "--warmup", "0", "--max-time", "1",
         "--lookups", "10", "--batch-size", "4", "--step-time", "20ms", "--accelerators", "2", "-q", "-o", str(out)])
     assert result.exit_code == 0, result.output
-    assert "shuffled items/s" in result.stdout and ("keeps up" in result.stdout or "starves" in result.stdout)
+    assert "shuffle/s" in result.stdout and ("of 2 ok" in result.stdout or "of 2 starved" in result.stdout)
     from storeadvise.bench.results import load_run
 
     run = load_run(out)
@@ -285,10 +285,12 @@ def test_bench_on_a_folder_prints_the_media_comparison(images: Path, tmp_path: P
     assert lance.verification.items.startswith("24 items byte-identical")
     assert run.dataset["items"]["items"] == 24
     report = CliRunner().invoke(cli, ["report", str(out)])
-    assert report.exit_code == 0 and "shuffled items/s" in report.stdout and "lance " in report.stdout
-    from storeadvise.bench.mediareport import media_summary
+    assert report.exit_code == 0 and "shuffle/s" in report.stdout and "max N" in report.stdout
+    markdown = CliRunner().invoke(cli, ["report", str(out), "-f", "markdown"])
+    assert "## media: 24 items of images" in markdown.stdout and "| lance " in markdown.stdout
+    from storeadvise.bench.mediareport import media_table
 
-    assert media_summary(replace(run, dataset={"name": "rows"})) is None  # ordinary rows: no media table
+    assert media_table(replace(run, dataset={"name": "rows"})) is None  # ordinary rows: no media table
 
 
 def test_sample_command_writes_a_folder_and_reports_its_profile(tmp_path: Path) -> None:
