@@ -55,3 +55,7 @@ MODALITIES: dict[str, Modality] = {
 
 SAMPLE_KINDS: tuple[str, ...] = tuple(name for name, m in MODALITIES.items() if m.sample)
 """The modalities the harness generates samples of (``storeadvise sample KIND``)."""
+
+MEDIA_SAMPLE_KINDS: dict[str, str] = {"images": "images", "video": "video", "audio": "audio", "documents": "text"}
+"""The folders of media items the harness generates (``storeadvise sample images -o DIR``), each with
+the modality of its items: a folder of documents holds items of free text."""

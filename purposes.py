@@ -43,6 +43,8 @@ class Purpose:
     aliases: tuple[str, ...]  # other spellings the advisor accepts (after lower-casing, spaces to hyphens)
     ops: tuple[str, ...]  # what ``storeadvise bench --purpose`` measures
     metric: Metric
+    media_metric: Metric | None = None
+    """The number that decides it for a folder of media items, where it differs from ``metric``."""
 
 
 PURPOSES: dict[str, Purpose] = {
@@ -71,6 +73,9 @@ PURPOSES: dict[str, Purpose] = {
             # A full read is the next best measure of an epoch's cost where batch scans are not supported.
             Metric("scan throughput", "full-scan throughput (rows/s)", "rows/s", False, ("scan",), "rows_per_s",
                    substitutes={"scan": "read"}),
+            # Training on items reads them in a random order, batch by batch: a sequential scan says little.
+            Metric("shuffled items/s", "shuffled-epoch throughput (items/s) and accelerators kept busy", "items/s",
+                   False, ("shuffle",), "items_per_s"),
         ),
         Purpose(
             "batch", "batch processing",

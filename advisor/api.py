@@ -75,8 +75,8 @@ def recommend(
 
         inferred, notes = profile_inputs(data, dtype=dtype, schema=schema)
     inputs = make_inputs(given, inferred, inferred_from=Path(data).name if data is not None else "data")
-    # The harness measures tables: a folder of media files is profiled here but not benchmarked.
-    table = str(data) if data is not None and not Path(data).is_dir() else None
+    # The harness measures files and the folders an input format claims (a folder of media items).
+    table = str(data) if data is not None and _measurable(data) else None
     advice = evaluate(inputs, ruleset, data=table)
     if notes:
         advice = _with_notes(advice, notes)
@@ -86,6 +86,15 @@ def recommend(
         advice = gather_evidence(advice, data=table, rows=bench_rows, backends=bench_backends,
                                  options=bench_options, on_event=bench_on_event, dtype=dtype, schema=schema)
     return advice
+
+
+def _measurable(path: str | Path) -> bool:
+    """Whether the harness can read ``path`` (imported only for a folder: a file always is)."""
+    if not Path(path).is_dir():
+        return True
+    from storeadvise.bench.api import measurable
+
+    return measurable(path)
 
 
 def _with_notes(advice: Recommendation, notes: list[str]) -> Recommendation:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from storeadvise.advisor.engine import Recommendation, candidate_backends, unmeasured_note
 from storeadvise.formatting import fmt_bytes, fmt_count, fmt_time
-from storeadvise.modalities import SAMPLE_KINDS
+from storeadvise.modalities import MEDIA_SAMPLE_KINDS, SAMPLE_KINDS
 from storeadvise.purposes import PURPOSES, Metric
 from storeadvise.units import parse_count
 
@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     from storeadvise.bench.api import BackendRun, Measurement, Run
 
 DEFAULT_SAMPLE_ROWS = 10_000
+DEFAULT_SAMPLE_ITEMS = 500
+DEFAULT_ITEM_BYTES = 100_000
 MARGIN = 0.10
 """A measurement overturns the rules only if the winner beats the rules' favourite by at least this
 fraction (and, for a tail-latency metric, is not slower at the median), so that run-to-run noise does
@@ -51,6 +53,7 @@ STATISTICS: dict[str, Statistic] = {
     "median": Statistic(_timing("median"), fmt_time),
     "p99": Statistic(_timing("p99"), fmt_time),
     "rows_per_s": Statistic(lambda m: m.rows_per_s, lambda v: f"{fmt_count(v)} rows/s"),
+    "items_per_s": Statistic(lambda m: m.rows_per_s, lambda v: f"{fmt_count(v)} items/s"),
     "bytes_at_rest": Statistic(lambda m: m.bytes_at_rest, fmt_bytes),
 }
 """The statistics a purpose's metric can name (``purposes.Metric.statistic``)."""
@@ -129,8 +132,9 @@ def _measure_value(backend: BackendRun, metric: Metric) -> tuple[float | None, s
 
 def apply_evidence(advice: Recommendation, run: Run) -> Recommendation:
     """Re-rank ``advice`` with the measurements in ``run`` and attach the side-by-side evidence."""
-    purpose = advice.inputs.purpose or ""
-    metric = PURPOSES[purpose].metric
+    purpose = PURPOSES[advice.inputs.purpose or ""]
+    items = bool(run.dataset.get("items"))  # a folder of media items
+    metric = purpose.media_metric if items and purpose.media_metric else purpose.metric
     show = STATISTICS[metric.statistic].show
     runs = {b.backend: b for b in run.backends}
     everything = sorted((*advice.recommendations, *advice.others, *advice.avoid), key=lambda r: r.rule_rank)
@@ -138,15 +142,15 @@ def apply_evidence(advice: Recommendation, run: Run) -> Recommendation:
     for r in everything:
         if r.backend in runs:
             value, status, note, median = _measure(runs[r.backend], metric)
-            rows.append(EvidenceRow(r.option, r.rule_rank, r.score, value,
-                                    show(value) if value is not None else "-", status, note, median=median))
+            display = show(value) + _kept_busy(runs[r.backend]) if value is not None else "-"
+            rows.append(EvidenceRow(r.option, r.rule_rank, r.score, value, display, status, note, median=median))
     sign = 1 if metric.lower_is_better else -1
     order = {"ok": 0, "flagged": 1, "not measured": 2}
     ranked = sorted(rows, key=lambda e: (order[e.status], sign * e.value if e.value is not None else 0, e.rule_rank))
     for i, row in enumerate(ranked):
         row.measured_rank = i + 1 if row.status != "not measured" else None
 
-    evidence = Evidence(purpose, metric.name, metric.unit, metric.lower_is_better, rows=rows,
+    evidence = Evidence(purpose.name, metric.name, metric.unit, metric.lower_is_better, rows=rows,
                         run_id=run.run_id, dataset=str(run.dataset.get("name", "")))
     clean = [e for e in ranked if e.status == "ok"]
     favourite = min(rows, key=lambda e: e.rule_rank) if rows else None
@@ -196,6 +200,13 @@ def apply_evidence(advice: Recommendation, run: Run) -> Recommendation:
     return replace(advice, recommendations=tuple(reordered), evidence=evidence)
 
 
+def _kept_busy(backend: BackendRun) -> str:
+    """", keeps 6 accelerators busy" when the run emulated accelerators on this backend, else ""."""
+    feed = next((m for m in backend.measurements if m.op == "feed" and m.status == "ok"), None)
+    largest = feed.extra.get("largest_kept_busy") if feed is not None else None
+    return "" if largest is None else f", keeps {largest} accelerator{'' if largest == 1 else 's'} busy"
+
+
 def _gain(winner: float | None, other: float | None) -> float:
     """How much better ``winner`` is than ``other``, as a fraction of the worse value."""
     if winner is None or other is None:
@@ -213,7 +224,8 @@ def gather_evidence(advice: Recommendation, *, data: str | Path | None = None, r
     ``apply_evidence``. Saves the run under ``results/``."""
     modality = advice.inputs.modality
     unmeasured = () if backends else tuple(n for n in [unmeasured_note(advice.recommendations)] if n)
-    if data is None and modality not in SAMPLE_KINDS:
+    media_kind = next((kind for kind, m in MEDIA_SAMPLE_KINDS.items() if m == modality), None)
+    if data is None and modality not in SAMPLE_KINDS and media_kind is None:
         note = (f"Evidence is not available for {modality}: the harness has no sample generator for it; "
                 "pass --data with a sample of your own, or time your data loader on a sample of your files.")
         return replace(advice, notes=(*advice.notes, note, *unmeasured))
@@ -229,7 +241,10 @@ def gather_evidence(advice: Recommendation, *, data: str | Path | None = None, r
     kwargs: dict[str, Any] = {"backends": names, "purpose": advice.inputs.purpose, "save": True, "on_event": on_event}
     if options:
         kwargs["options"] = options
-    if data is None:
+    if data is None and modality not in SAMPLE_KINDS:  # a generated folder of the modality's items
+        kwargs.update(sample=media_kind, items=rows or DEFAULT_SAMPLE_ITEMS,
+                      item_size=advice.inputs.item_size or DEFAULT_ITEM_BYTES)
+    elif data is None:
         kwargs.update(sample=modality, rows=rows or DEFAULT_SAMPLE_ROWS)
     else:
         kwargs.update(dtype=dtype, schema=schema)
@@ -237,3 +252,4 @@ def gather_evidence(advice: Recommendation, *, data: str | Path | None = None, r
             kwargs["rows"] = rows
     run = benchmark(data, **kwargs)
     return apply_evidence(advice, run)
+

@@ -92,6 +92,12 @@ class WorkloadPlan:
     key_offset: int = 0  # added to integer keys (or suffix counter for string keys) of new rows
     notes: dict[str, str] = field(default_factory=dict)
     data: Data | None = None  # what a write stores
+    epoch: Any = None
+    """For ``shuffle`` and ``decode``: one shuffled epoch (``bench.feeding.Epoch``), read with ``take``."""
+    feed: Any = None
+    """For ``feed``: the emulated accelerators (``bench.feeding.FeedJob``)."""
+    modality: str | None = None
+    """The media modality of the data (``storeadvise.media``), None for ordinary rows."""
 
     def new_rows(self, n: int, round_index: int) -> pa.RecordBatch:
         """``n`` rows shaped like the data, with keys that do not exist yet (distinct per round)."""
@@ -305,6 +311,10 @@ def _update_skip(plan: WorkloadPlan) -> str | None:
     return plan.notes.get("update", "no rows to update (an update needs a key column: --key COLUMN)")
 
 
+def _decode_skip(plan: WorkloadPlan) -> str | None:
+    return plan.notes.get("decode") if plan.epoch is not None else "no rows to decode"
+
+
 def _holds_key(plan: WorkloadPlan, key: Any, table: pa.Table) -> bool:
     """Whether a lookup of ``key`` returned its row."""
     column = plan.key_column
@@ -349,6 +359,12 @@ class Operation:
     built_on: str | None = None
     """The declared operation this one is made of (time to first batch is part of a scan): a backend
     supports it exactly when it declares that one, and never names it in ``supports``."""
+    default: bool = True
+    """Run when no operation and no purpose is named. The training-loop emulations (``shuffle``,
+    ``decode``, ``feed``) are asked for, or chosen for a folder of media items."""
+    figures: Callable[[WorkloadPlan, float, Callable[[Any], float]], dict[str, Any]] | None = None
+    """Facts derived from a throughput measurement (given the plan and the median seconds of a run),
+    with a timed call of the operation on another input for more (the accelerator search)."""
 
     @property
     def declared_as(self) -> str:
@@ -417,6 +433,25 @@ OPERATIONS: dict[str, Operation] = {
             inputs=lambda plan: iter(plan.take_positions), run=lambda backend, positions: backend.take(positions),
             count=_returned, answers=_took_every_position,
             skip=lambda plan: None if plan.take_positions else plan.notes.get("take", "no rows to take"),
+        ),
+        Operation(
+            "shuffle", "one epoch in a seeded random order, in mini-batches read ahead by worker threads",
+            latency=False, mutates=False, inputs=_every_call(lambda plan: plan.epoch),
+            run=lambda backend, epoch: epoch.read(backend), count=_returned, built_on="take", default=False,
+            skip=lambda plan: None if plan.epoch is not None else plan.notes.get("shuffle", "no rows to shuffle"),
+        ),
+        Operation(
+            "decode", "a shuffled epoch with every item decoded (pixels, frames, samples, text)",
+            latency=False, mutates=False, inputs=_every_call(lambda plan: plan.epoch),
+            run=lambda backend, epoch: epoch.read(backend, decode=True), count=_returned, built_on="take",
+            default=False, skip=_decode_skip,
+        ),
+        Operation(
+            "feed", "emulated accelerators that each wait a step time per batch while loaders read ahead",
+            latency=False, mutates=False, inputs=_every_call(lambda plan: plan.feed),
+            run=lambda backend, job: job.run(backend), count=lambda job, tally: tally, built_on="take",
+            default=False, skip=lambda plan: None if plan.feed is not None else "no rows to feed",
+            figures=lambda plan, seconds, timed: plan.feed.figures(seconds, timed),
         ),
         Operation(
             "append", "add a batch of new rows to what is stored", latency=False, mutates=True,

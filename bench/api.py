@@ -14,6 +14,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from storeadvise.bench.mediasamples import sample_folder, write_media_sample
 from storeadvise.bench.progress import ProgressDisplay
 from storeadvise.bench.results import BackendRun, Measurement, Run
 from storeadvise.errors import UsageError
@@ -25,7 +26,8 @@ if TYPE_CHECKING:
     from storeadvise.bench.datasets import Dataset
     from storeadvise.bench.runner import EventCallback
 
-__all__ = ["BackendRun", "Measurement", "ProgressDisplay", "Run", "benchmark", "input_formats", "open_dataset"]
+__all__ = ["BackendRun", "Measurement", "ProgressDisplay", "Run", "benchmark", "input_formats", "measurable",
+           "open_dataset", "write_media_sample"]
 
 RESULTS_DIR = Path("results")
 
@@ -38,6 +40,15 @@ def input_formats() -> list[str]:
     from storeadvise.bench.formats import REGISTRY
 
     return list(REGISTRY)
+
+
+def measurable(path: str | Path) -> bool:
+    """Whether ``benchmark`` can read ``path``: a file, or a folder one of the input formats claims
+    (a folder of media items, a table format's folder)."""
+    from storeadvise.bench.formats import format_of_folder
+
+    path = Path(path)
+    return not path.is_dir() or format_of_folder(path) is not None
 
 
 def backend_names() -> list[str]:
@@ -111,6 +122,13 @@ def benchmark(
     scale: str | Sequence[int | str] | None = None,
     cache: str = "warm",
     fsync: bool = False,
+    batch_size: int = 32,
+    workers: int = 4,
+    accelerators: int | None = None,
+    step_time: float | str = 0.05,
+    decode: bool = False,
+    items: int | str = 1_000,
+    item_size: int | str = "100KB",
     on_event: EventCallback | None = None,
 ) -> Run:
     """Benchmark backends on a dataset and return the ``Run`` (also saved as JSON unless ``save=False``).
@@ -135,11 +153,21 @@ def benchmark(
     ``dtype`` and ``schema`` give a data file's columns other types than the inferred ones, as in
     ``open_dataset``.
 
+    ``data`` may be a folder of images, video, audio or text documents (``bench.formats.media``): each
+    file is one item of the media table. Its default operations are the training loop's and the online
+    pattern's (``bench.feeding.MEDIA_OPS``): a shuffled epoch in mini-batches of ``batch_size`` read
+    ahead by ``workers`` threads, and ``feed``: emulated accelerators spending ``step_time`` (seconds,
+    or text such as ``"50ms"``) per batch, their utilisation at ``accelerators`` (default 1) and the
+    largest number this store keeps 90 % busy. ``decode=True`` adds a shuffled epoch with every item
+    decoded, shown apart; ``accelerators`` adds ``feed`` to any run. ``sample`` may also be a folder of
+    media items (``images``, ``video``, ``audio``, ``documents``): ``items`` items of about ``item_size``
+    bytes, generated in a temporary folder (under ``scratch_dir``) that is removed afterwards.
+
     ``out`` (default ``results/<run id>.json``) is checked before anything runs: an existing file is
     replaced only with ``force=True``, and the data file itself never is.
     """
     from storeadvise.bench.cache import cache_states
-    from storeadvise.bench.runner import BenchConfig, Runner, new_run_id
+    from storeadvise.bench.runner import BenchConfig, new_run_id
 
     cache_states(cache)  # a UsageError for a cache state that is not a choice, before anything runs
     if not isinstance(fsync, bool):
@@ -149,6 +177,10 @@ def benchmark(
         memory_limit = parse_bytes(memory_limit, "--memory-limit")
     _check_run_arguments(repeat=repeat, warmup=warmup, max_time=max_time, purpose=purpose, options=options,
                          scratch_dir=scratch_dir)
+    from storeadvise.bench.feeding import LoaderSettings, parse_step_time
+
+    loader = LoaderSettings(batch_size=batch_size, workers=workers, accelerators=accelerators,
+                            step_time=parse_step_time(step_time), decode=decode)
     targets, op_names = _targets_and_ops(backends, ops, purpose, sweep)
     unavailable: dict[str, str] = {}
     if not _names(backends, "--backends") and not sweep:
@@ -183,21 +215,39 @@ def benchmark(
         unavailable=unavailable,
         cache=cache,
         fsync=fsync,
+        loader=loader,
     )
-    opener = partial(open_dataset, data, sample=sample, seed=seed, key=key, input_format=input_format, table=table,
-                     dtype=dtype, schema=schema)
-    if not sizes:
-        dataset = opener(rows=rows)
-        run = Runner(dataset, config, out=target if save else None, on_event=on_event, run_id=run_id).run()
-    else:
-        run = _scaling_run(opener, data is not None, sizes, config, on_event, run_id)
-        if save:
-            from storeadvise.bench.results import save_run
-
-            save_run(run, target)
+    with sample_folder(sample if data is None else None, parse_count(items, "--items"),
+                       parse_bytes(item_size, "--item-size"), seed, scratch_dir) as folder:
+        source = folder if folder is not None else data
+        opener = partial(open_dataset, source, sample=None if folder is not None else sample, seed=seed, key=key,
+                         input_format=input_format, table=table, dtype=dtype, schema=schema)
+        run = _measured(opener, source is not None, rows, sizes, config, on_event, run_id,
+                        out=target if save else None, named=bool(ops or purpose))
     if save:
         run.settings["saved_to"] = str(target)
     return run
+
+
+def _measured(opener: Callable[..., Dataset], from_file: bool, rows: int | str, sizes: list[int], config: Any,
+              on_event: EventCallback | None, run_id: str, *, out: Path | None, named: bool) -> Run:
+    """The run over the dataset ``opener`` opens (at each of ``sizes``, when given), saved to ``out``."""
+    from storeadvise.bench.runner import Runner
+
+    if sizes:
+        run = _scaling_run(opener, from_file, sizes, config, on_event, run_id)
+        if out is not None:
+            from storeadvise.bench.results import save_run
+
+            save_run(run, out)
+        return run
+    dataset = opener(rows=rows)
+    from storeadvise.bench.feeding import training_ops
+    from storeadvise.media import media_modality
+
+    config.ops = training_ops(config.ops, named, media_modality(dataset.schema) is not None, config.purpose,
+                              config.loader)
+    return Runner(dataset, config, out=out, on_event=on_event, run_id=run_id).run()
 
 
 def _check_run_arguments(*, repeat: Any, warmup: Any, max_time: Any, purpose: Any, options: Any,

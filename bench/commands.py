@@ -17,10 +17,10 @@ from storeadvise.bench.formats import REGISTRY, writable_extensions, writable_fo
 from storeadvise.bench.progress import ProgressDisplay
 from storeadvise.bench.report import OUTPUT_FORMATS as REPORT_FORMATS
 from storeadvise.bench.results import Run
-from storeadvise.cli import COUNT, SIZE, column_type_options, given_addresses, server_address_options
+from storeadvise.cli import COUNT, LATENCY, SIZE, column_type_options, given_addresses, server_address_options
 from storeadvise.errors import PartialRun, UsageError
 from storeadvise.formatting import format_quantity, printable
-from storeadvise.modalities import SAMPLE_KINDS
+from storeadvise.modalities import MEDIA_SAMPLE_KINDS, SAMPLE_KINDS
 from storeadvise.purposes import PURPOSES
 
 
@@ -63,8 +63,11 @@ DETAILS = click.option(
 
 @click.command("bench")
 @click.argument("data", required=False, type=click.Path(path_type=Path, dir_okay=True))
-@click.option("--sample", "sample", metavar="KIND", help=f"Generate a sample: {', '.join(SAMPLE_KINDS)}.")
+@click.option("--sample", "sample", metavar="KIND",
+              help=f"Generate a sample: {', '.join(SAMPLE_KINDS)}; or a folder of {', '.join(MEDIA_SAMPLE_KINDS)}.")
 @click.option("--rows", type=COUNT, default=100_000, show_default=True, help="Rows of the generated sample, e.g. 200000 or 200k.")
+@click.option("--items", type=COUNT, default=1_000, show_default=True, help="Items of a generated media folder.")
+@click.option("--item-size", type=SIZE, default="100KB", show_default=True, help="Typical size of a generated media item.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the generated sample and keys.")
 @click.option("--input-format", metavar="FMT", help=f"Format of DATA when its extension does not say: {', '.join(REGISTRY)}.")
 @click.option("--table", metavar="NAME", help="Table of a database file (.sqlite) that holds several.")
@@ -88,6 +91,16 @@ DETAILS = click.option(
 @click.option("--location", metavar="URL", help="Put the file backends' files in object storage: s3://bucket/prefix "
                                                "(the server: --s3-endpoint, or an embedded S3 emulator; credentials "
                                                "from the AWS environment variables).")
+@click.option("--batch-size", type=int, default=32, show_default=True,
+              help="Items per mini-batch of a shuffled epoch and of an emulated accelerator's step.")
+@click.option("--workers", type=int, default=4, show_default=True,
+              help="Reader threads prefetching batches ahead of the training loop (per accelerator).")
+@click.option("--accelerators", type=int, metavar="N",
+              help="Emulate N accelerators (the feed operation): utilisation, verdict, largest N kept busy.")
+@click.option("--step-time", type=LATENCY, default="50ms", show_default=True,
+              help="Emulated compute per batch on an accelerator, e.g. 50ms.")
+@click.option("--decode", is_flag=True,
+              help="Also a shuffled epoch with every item decoded (Pillow, PyAV), shown apart from storage.")
 @server_address_options
 @click.option("-O", "--option", "option_pairs", multiple=True, metavar="KEY=VALUE", help="Backend option, repeatable.")
 @click.option("--scratch-dir", type=click.Path(path_type=Path), help="Where scratch files go (default: system temp).")
@@ -103,6 +116,8 @@ def bench_command(
     data: Path | None,
     sample: str | None,
     rows: int,
+    items: int,
+    item_size: int,
     seed: int,
     input_format: str | None,
     table: str | None,
@@ -120,6 +135,11 @@ def bench_command(
     fsync: bool,
     memory_limit: int | None,
     location: str | None,
+    batch_size: int,
+    workers: int,
+    accelerators: int | None,
+    step_time: float,
+    decode: bool,
     option_pairs: tuple[str, ...],
     scratch_dir: Path | None,
     sweep: bool,
@@ -135,7 +155,9 @@ def bench_command(
     """Store DATA (or a generated sample) in each backend, read it back, verify, compare.
 
     With no DATA and no --sample, a 100k-row tabular sample is used. Server backends (MongoDB, Kafka)
-    run on embedded servers unless a server address option below names your own.
+    run on embedded servers unless a server address option below names your own. DATA may be a folder
+    of images, video, audio or text documents: each file is one item, measured with training's
+    shuffled epochs and emulated accelerators and the online pattern's fetch by id.
 
     \b
     Example:
@@ -145,6 +167,8 @@ def bench_command(
       storeadvise bench mydata.csv --sweep
       storeadvise bench mydata.csv --dtype zip=string --dtype ts=timestamp[us]
       storeadvise bench --sample tabular -b parquet,csv --location s3://my-bucket/bench --s3-endpoint http://localhost:9000
+      storeadvise bench photos/ --accelerators 4 --step-time 50ms --batch-size 64 --decode
+      storeadvise bench --sample images --items 2000 --item-size 100KB -b lance,parquet
     """
     from storeadvise.bench.api import benchmark
     from storeadvise.bench.report import render
@@ -157,6 +181,8 @@ def bench_command(
             data,
             sample=sample,
             rows=rows,
+            items=items,
+            item_size=item_size,
             seed=seed,
             backends=backends,
             purpose=purpose,
@@ -180,6 +206,11 @@ def bench_command(
             scale=scale,
             cache=cache,
             fsync=fsync,
+            batch_size=batch_size,
+            workers=workers,
+            accelerators=accelerators,
+            step_time=step_time / 1000,
+            decode=decode,
             on_event=progress,
         )
     if fmt == "table":
@@ -271,21 +302,35 @@ def _print_report(shown: Run | list[Run], fmt: str, base: Run | None, *, compare
         _echo(render(shown, fmt, baseline=base, compare_anyway=compare_anyway, color=False, details=details))
 
 
-@click.command("sample", help=f"""Write a generated sample dataset ({', '.join(SAMPLE_KINDS)}) to a file.
+@click.command("sample", help=f"""Write a generated sample dataset ({', '.join(SAMPLE_KINDS)}) to a file,
+    or a folder of media items ({', '.join(MEDIA_SAMPLE_KINDS)}): real JPEG/PNG images, MPEG-4 clips, WAV
+    audio or text documents of about --item-size each, with a labels.csv beside them.
 
     \b
     Example:
       storeadvise sample tabular --rows 100000 -o tabular.parquet
       storeadvise sample time-series --rows 1M -o readings.sqlite
+      storeadvise sample images --items 2000 --item-size 100KB -o photos
     """)
 @click.argument("kind")
 @click.option("--rows", type=COUNT, default=100_000, show_default=True, help="Rows to generate, e.g. 100000 or 100k.")
+@click.option("--items", type=COUNT, default=1_000, show_default=True, help="Media items to generate, e.g. 2000 or 2k.")
+@click.option("--item-size", type=SIZE, default="100KB", show_default=True, help="Typical size of a media item.")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-              help=f"File to write; the extension picks the format ({' '.join(writable_extensions())}).")
+              help=f"File to write; the extension picks the format ({' '.join(writable_extensions())}); "
+                   "a new folder for media items.")
 @click.option("--format", "output_format", metavar="FMT", help=f"Format when the extension does not say: {', '.join(writable_formats())}.")
 @FORCE
-def sample_command(kind: str, rows: int, seed: int, output: Path, output_format: str | None, force: bool) -> None:
+def sample_command(kind: str, rows: int, items: int, item_size: int, seed: int, output: Path,
+                   output_format: str | None, force: bool) -> None:
+    if kind in MEDIA_SAMPLE_KINDS:
+        from storeadvise.bench.formats.media import profile_line
+        from storeadvise.bench.mediasamples import write_media_sample
+
+        profile = write_media_sample(kind, items, item_size, output, seed=seed, force=force)
+        click.echo(f"wrote {kind} to {printable(output)}: {profile_line(profile)}", err=True)
+        return
     from storeadvise.bench.datasets import write_sample
 
     path = write_sample(kind, rows, output, seed=seed, output_format=output_format, force=force)

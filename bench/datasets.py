@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storeadvise.errors import DataError, UsageError
-from storeadvise.modalities import SAMPLE_KINDS
+from storeadvise.modalities import MEDIA_SAMPLE_KINDS, SAMPLE_KINDS
 from storeadvise.units import parse_count
 
 if TYPE_CHECKING:
@@ -118,6 +118,8 @@ class DatasetProfile:
     changed_during_run: bool = False
     """True when the input file changed while a benchmark ran: its numbers may mix two versions."""
 
+    items: dict[str, Any] | None = None
+    """For a folder of media items: their count, total bytes, size p50/p95/max and formats."""
     data_fingerprint: dict[str, Any] | None = None
     """The DATA as loaded (``DataFingerprint``): rows, schema and a content hash, the same for the
     same rows from any file format; two runs are compared only when it matches."""
@@ -468,7 +470,8 @@ def load_dataset(path: str | Path, input_format: str | None = None, key: str | N
 
     file_path = Path(path)
     before = Fingerprint.of(file_path)
-    typed = with_column_types(open_input(file_path, input_format, table), column_types or {})
+    opened = open_input(file_path, input_format, table)
+    typed = with_column_types(opened, column_types or {})
     source, renamed = with_unique_names(typed)
     _check_column(source.schema, key, "key column", ("int", "string"))
     _check_column(source.schema, time_column, "time column", ("timestamp", "date"))
@@ -486,7 +489,9 @@ def load_dataset(path: str | Path, input_format: str | None = None, key: str | N
     else:
         chosen = next((name for name, check in scan.keys.items() if check.unique()), None)
     profile = _profile(file_path.name, str(path), source.format, scan, source.bytes_at_rest(), chosen,
-                       time_column, None)
+                       time_column, opened.modality)
+    profile.notes += opened.notes
+    profile.items = opened.items_profile
     if renamed:
         profile.renamed_columns = renamed
         profile.notes.append(renaming_note(renamed))
@@ -502,7 +507,7 @@ def load_dataset(path: str | Path, input_format: str | None = None, key: str | N
 def _check_sample_args(kind: str, rows: int | str, seed: int) -> int:
     """The number of rows (``10k`` as well as 10000), once the kind and seed are known to be valid."""
     if kind not in SAMPLE_KINDS:
-        raise UsageError(f"unknown sample kind {kind!r}; choose from {', '.join(SAMPLE_KINDS)}")
+        raise UsageError(f"unknown sample kind {kind!r}; choose from {', '.join((*SAMPLE_KINDS, *MEDIA_SAMPLE_KINDS))}")
     if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
         raise UsageError("--seed must be a non-negative integer")
     return parse_count(rows, "--rows")

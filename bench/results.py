@@ -115,6 +115,9 @@ class Verification:
     columns: list[ColumnFidelity] = field(default_factory=list)
     flagged: bool = False  # True: rows lost or values changed beyond the documented mapping
     message: str = ""
+    items: str | None = None
+    """For a folder of media items: the per-item check (a hash of every item, a shuffled epoch's
+    reads against the written items), when it was made."""
 
     @property
     def summary(self) -> str:

@@ -42,6 +42,7 @@ from storeadvise.bench.results import (
     Measurement,
     Run,
     Stats,
+    Verification,
     save_run,
 )
 from storeadvise.bench.verify import verify_round_trip
@@ -55,6 +56,7 @@ if TYPE_CHECKING:
 
     from storeadvise.backends.services import ServiceStatus
     from storeadvise.bench.datasets import Dataset
+    from storeadvise.bench.feeding import LoaderSettings
 
 EventCallback = Callable[[str, str, str], None]
 """``on_event(backend, op, message)``: progress for a display; the runner never prints. Each message is
@@ -166,6 +168,8 @@ class BenchConfig:
     """The cache states read-like operations are measured in: ``warm``, ``cold`` or ``both`` (``bench.cache``)."""
     fsync: bool = False
     """Every write durable before it returns (``BackendSettings.fsync``)."""
+    loader: LoaderSettings | None = None
+    """How training reads (``shuffle``, ``decode``, ``feed``): batch size, workers, accelerators, step time."""
 
     def effective_memory_limit(self) -> int:
         if self.memory_limit is not None:
@@ -343,7 +347,8 @@ class Runner:
                 else "held in memory as Arrow before writing"
             )
             plan = plan_workload(
-                self.dataset, self.config.ops, lookups=self.config.lookups, seed=self.config.seed, data=source
+                self.dataset, self.config.ops, lookups=self.config.lookups, seed=self.config.seed, data=source,
+                loader=self.config.loader,
             )
             run.settings["plan"] = _plan_record(plan)
             options = self.config.options
@@ -477,7 +482,7 @@ class Runner:
             if op.name == "write":
                 continue
             if entry.verification is None and not op.whole_dataset:
-                entry.verification = self._verify(backend, source)
+                entry.verification = self._verified(backend, source, plan)
             for state in cache.cache_states(self.config.cache) if op.cache_sensitive else (None,):
                 self._last_read = None
                 m = self._measure(backend, op, plan, state)
@@ -485,14 +490,46 @@ class Runner:
                 self._finished(m)
                 if entry.verification is None and self._last_read is not None:
                     # What the timed read returned is what a user gets: verify that, without reading again.
-                    entry.verification = self._verify(backend, source, self._last_read)
+                    entry.verification = self._verified(backend, source, plan, self._last_read)
                 self._last_read = None
                 if m.status in (UNSUPPORTED, SKIPPED):  # the same in every cache state: said once, unlabelled
                     m.cache = None
                     break
         if entry.verification is None:
-            entry.verification = self._verify(backend, source)
+            entry.verification = self._verified(backend, source, plan)
         check_stop()
+
+    def _verified(self, backend: Backend, source: _Source, plan: WorkloadPlan,
+                  returned_table: pa.Table | None = None) -> Verification | None:
+        """The round trip verified (before any mutation), and for a folder of items every item too."""
+        verification = self._verify(backend, source, returned_table)
+        if verification is not None and self.dataset.profile.items:
+            self._verify_items(backend, source, plan, verification)
+        return verification
+
+    def _verify_items(self, backend: Backend, source: _Source, plan: WorkloadPlan, verification: Verification) -> None:
+        """Every media item read back byte-identical, each exactly once: by a shuffled epoch where the
+        backend takes positions, else by a scan (outside the timer)."""
+        from storeadvise.bench.feeding import Epoch, LoaderSettings
+        from storeadvise.bench.verify import item_differences, item_digests
+
+        self._emit(self._label, "verify", "verifying every item")
+        expected = item_digests(source.batches())
+        how, got = "a scan", None
+        if "take" in backend.supports:
+            epoch = plan.epoch or Epoch.of(self.dataset.profile.rows, self.config.loader or LoaderSettings(),
+                                           self.config.seed)
+            try:
+                how, got = "a shuffled epoch", item_digests(epoch.read(backend))
+            except STOPS:
+                raise
+            except BaseException as exc:  # the shuffle's own cell says it failed; the items are still checked
+                how = f"a scan (a shuffled epoch failed: {_failure(exc)})"
+        problem = item_differences(expected, got if got is not None else item_digests(backend.scan()))
+        if problem:
+            verification.flagged = True
+            verification.message = "; ".join(filter(None, (verification.message, problem)))
+        verification.items = problem or f"{sum(expected.values()):,} items byte-identical, each read once by {how}"
 
     def _measure_write(self, backend: Backend, plan: WorkloadPlan, entry: BackendRun) -> None:
         """Write the dataset (counted when `write` is selected; always done, since reads need it)."""
@@ -524,6 +561,8 @@ class Runner:
             m.extra["size_source"] = backend.size_source()
             _label_state(m, op, backend)
             m.size_ratio = m.bytes_at_rest / profile.arrow_bytes if profile.arrow_bytes else None
+            if profile.items and profile.file_bytes:  # a folder of items: what the layout adds to the files
+                m.extra["over_files"] = round(m.bytes_at_rest / profile.file_bytes, 4)
             _throughput(m)
             entry.measurements.append(m)
             self._finished(m)
@@ -579,6 +618,8 @@ class Runner:
                        before_run: Callable[[], None] | None = None) -> Measurement:
         measured, tallies = self._repeat_calls(backend, op, plan, before_run)
         m.stats, m.peak_memory_bytes, m.extra = measured.stats, measured.peak_memory_bytes, measured.extra
+        if op.figures is not None and m.stats is not None:
+            m.extra.update(op.figures(plan, m.stats.median, self._timed(backend, op)))
         m.warnings = measured.warnings
         m.rows, m.arrow_bytes = measured.rows, measured.arrow_bytes
         if op.checks_row_count:
@@ -593,6 +634,16 @@ class Runner:
                     m.reason = f"after appending, {stored} rows are stored; expected {expected}"
         _throughput(m)
         return m
+
+    def _timed(self, backend: Backend, op: Operation) -> Callable[[Any], float]:
+        """One call of ``op`` on a given input, its result counted, in seconds: for an operation's
+        ``figures`` that need more runs than its measurement (the search over accelerators)."""
+        def timed(given: Any) -> float:
+            check_stop()
+            t0 = time.perf_counter()
+            op.call_counted(backend, given)
+            return time.perf_counter() - t0
+        return timed
 
     def _repeat_calls(self, backend: Backend, op: Operation, plan: WorkloadPlan,
                       before_run: Callable[[], None] | None = None) -> tuple[Measurement, list[Tally]]:

@@ -505,6 +505,7 @@ def build_report(run: Run) -> Report:
             "growth k: the fitted exponent of time ~ rows^k; 1 is linear, below 1 fixed costs dominate, "
             "above 1 each row costs more as data grows (latency ops: p50 per call)."
         )
+    _add_media(run, tables, footnotes)
     not_run += [(name, "not run: the run was stopped first") for name in run.not_reached()]
     header = _header(run, entries)
     if run.settings.get("interrupted"):
@@ -545,6 +546,16 @@ def _printable(item: Any) -> Any:
     if isinstance(item, dict):
         return {_printable(k): _printable(v) for k, v in item.items()}
     return item
+
+
+def _add_media(run: Run, tables: list[PlainTable], footnotes: list[str]) -> None:
+    """A folder of media items' comparison (``bench.mediareport``) and what its columns mean."""
+    from storeadvise.bench.mediareport import media_note, media_table
+
+    table = media_table(run)
+    if table is not None:
+        tables.append(table)
+        footnotes += [note for note in (media_note(run),) if note]
 
 
 def _scaling_table(scaling: list[dict[str, Any]]) -> PlainTable:

@@ -15,6 +15,7 @@ numbers are not trustworthy.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -286,6 +287,39 @@ def verify_round_trip(
         flagged=bool(problems),
         message="; ".join(problems),
     )
+
+
+# -- media items, one by one ----------------------------------------------------------------------------
+
+def item_digests(batches: Iterable[pa.RecordBatch | pa.Table]) -> Counter[tuple[str, bytes]]:
+    """Each item of a media table as (id, SHA-256 of its bytes), counted: the same multiset whatever
+    order the items came in, and an item read twice counts twice."""
+    import hashlib
+
+    from storeadvise.media import BYTES_COLUMN, ID_COLUMN
+
+    found: Counter[tuple[str, bytes]] = Counter()
+    for batch in batches:
+        ids = batch.column(ID_COLUMN).to_pylist()
+        for item, data in zip(ids, batch.column(BYTES_COLUMN).to_pylist(), strict=True):
+            found[(item, hashlib.sha256(data).digest())] += 1
+    return found
+
+
+def item_differences(expected: Counter[tuple[str, bytes]], got: Counter[tuple[str, bytes]]) -> str | None:
+    """How the items read differ from the items written (None when every item came back once, byte for
+    byte): items missing, read more than once, or changed (a layout that re-encodes them)."""
+    written = {item for item, _ in expected}
+    read = Counter(item for item, _ in got.elements())
+    changed = sorted({item for item, _ in got - expected if item in written})
+    missing = sorted(written - set(read))
+    repeated = sorted(item for item, n in read.items() if n > 1)
+    unknown = sorted(set(read) - written)
+    problems = [f"{len(found)} {what} (e.g. {found[0]!r})" for found, what in (
+        (changed, "items changed: not byte-identical, re-encoded?"), (missing, "items missing"),
+        (repeated, "items read more than once"), (unknown, "items never written"),
+    ) if found]
+    return "; ".join(problems) or None
 
 
 # -- an example of a changed value ---------------------------------------------------------------------

@@ -22,8 +22,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from storeadvise.bench.datasets import Dataset
-
-
+    from storeadvise.bench.feeding import LoaderSettings
 
 
 def select_ops(purpose: str | None = None, ops: str | Sequence[str] | None = None) -> list[str]:
@@ -42,16 +41,18 @@ def select_ops(purpose: str | None = None, ops: str | Sequence[str] | None = Non
             raise UsageError(f"unknown purpose {purpose!r}; choose from {', '.join(PURPOSES)}")
         chosen = set(PURPOSES[key].ops)
     else:
-        chosen = set(OPERATIONS)
+        chosen = {name for name, op in OPERATIONS.items() if op.default}
     # Reads before mutations, so that every read sees exactly the written dataset.
     return [name for name in OPERATIONS if name in chosen]
 
 
 def plan_workload(
-    dataset: Dataset, ops: Sequence[str], lookups: int = 200, seed: int = 0, data: Data | None = None
+    dataset: Dataset, ops: Sequence[str], lookups: int = 200, seed: int = 0, data: Data | None = None,
+    loader: LoaderSettings | None = None,
 ) -> WorkloadPlan:
     """Pick lookup keys, the projection, the filter predicate and the append size from the data;
-    ``data`` is the dataset as a write takes it (in memory or streamed, the caller's choice)."""
+    ``data`` is the dataset as a write takes it (in memory or streamed, the caller's choice);
+    ``loader`` how training reads it (the shuffled epoch and the emulated accelerators)."""
     import pyarrow as pa
 
     profile = dataset.profile
@@ -75,6 +76,7 @@ def plan_workload(
     plan.take_positions = _take_positions(profile.rows, lookups, seed)
     if not plan.take_positions:
         plan.notes["take"] = "no rows to take"
+    _plan_training(plan, dataset, ops, loader, seed)
 
     flat = [f.name for f in schema if not pa.types.is_nested(f.type) and f.name != key]
     # A third of the columns, at least one: what a training job selecting its features reads.
@@ -91,6 +93,23 @@ def plan_workload(
     elif "update" in ops:
         plan.update_rows = changed_rows(dataset.sample_rows(plan.append_rows, seed=seed + 1), key)
     return plan
+
+
+def _plan_training(plan: WorkloadPlan, dataset: Dataset, ops: Sequence[str], loader: LoaderSettings | None,
+                   seed: int) -> None:
+    """The shuffled epoch and the emulated accelerators, when an operation selected needs them."""
+    from storeadvise.bench.feeding import Epoch, FeedJob, LoaderSettings, decode_skip
+    from storeadvise.media import media_modality
+
+    settings = loader or LoaderSettings()
+    rows = dataset.profile.rows
+    plan.modality = media_modality(dataset.schema)
+    if rows and {"shuffle", "decode"} & set(ops):
+        plan.epoch = Epoch.of(rows, settings, seed, plan.modality)
+    if decode_skip(plan.modality):
+        plan.notes["decode"] = decode_skip(plan.modality) or ""
+    if rows and "feed" in ops:
+        plan.feed = FeedJob(rows, settings, settings.accelerators or 1, seed, search=True)
 
 
 def _take_positions(rows: int, calls: int, seed: int) -> list[list[int]]:

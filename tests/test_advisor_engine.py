@@ -328,7 +328,7 @@ def test_training_evidence_prefers_higher_throughput():
     assert out.evidence.overturned and out.best.option == "arrow"
 
 
-def test_no_evidence_for_media_modalities():
-    advice = advise(modality="images", purpose="training")
+def test_no_evidence_for_a_modality_without_a_sample_generator():
+    advice = advise(modality="embeddings", purpose="training")
     out = gather_evidence(advice)
-    assert out.evidence is None and any("not available for images" in n for n in out.notes)
+    assert out.evidence is None and any("not available for embeddings" in n for n in out.notes)

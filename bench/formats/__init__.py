@@ -95,6 +95,9 @@ REGISTRY: dict[str, InputFormat] = {entry.name: entry for entry in (
     # nested columns would come back as JSON text
     InputFormat("sqlite", f"{_FORMATS}.sqlite:SqliteSource", (".sqlite", ".sqlite3", ".db"),
                 writer=f"{_FORMATS}.sqlite:write_sqlite", holds_nested=False, tables=True),
+    # a folder of images, video, audio or text documents: one row per file, its bytes as on disk
+    InputFormat("media", f"{_FORMATS}.media:MediaSource", aliases=("folder", "items"),
+                folder=f"{_FORMATS}.media:is_media_folder"),
 )}
 """Every input format by name, in the order the help and the error messages list them."""
 

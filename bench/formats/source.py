@@ -147,10 +147,16 @@ class Source:
     """
 
     schema: pa.Schema
+    modality: str | None = None
+    """The modality the input declares (a folder of images is images); None: inferred from its columns."""
+    items_profile: dict[str, Any] | None = None
+    """For a folder of items: their count, total bytes, size distribution and formats."""
 
     def __init__(self, path: Path, name: str) -> None:
         self.path = path
         self.format = name
+        self.notes: list[str] = []
+        """What a user must know about the input as a whole, one sentence each."""
         self.column_notes: dict[str, str] = {}
         """What the reader decided about a column's type that a user must know (a column kept as text,
         zone offsets turned into UTC), one sentence per column; shown with the run's header."""
