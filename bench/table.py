@@ -505,6 +505,11 @@ def build_report(run: Run) -> Report:
             "growth k: the fitted exponent of time ~ rows^k; 1 is linear, below 1 fixed costs dominate, "
             "above 1 each row costs more as data grows (latency ops: p50 per call)."
         )
+    if run.load:
+        from storeadvise.bench.load import load_footnotes, load_table
+
+        tables.append(load_table(run.load))
+        footnotes += load_footnotes(run.load)
     not_run += [(name, "not run: the run was stopped first") for name in run.not_reached()]
     header = _header(run, entries)
     if run.settings.get("interrupted"):
