@@ -96,9 +96,10 @@ DETAILS = click.option(
 @click.option("--clients", metavar="COUNTS", help="Many clients at once: run this many client processes against each "
                                                  "store after its write, per step, e.g. 4 or 1,2,4,8 (a sweep, with "
                                                  "the saturation knee marked).")
-@click.option("--mix", metavar="A..F", help="With --clients: YCSB's workload A (50/50 read/update), B (95/5, the "
+@click.option("--mix", metavar="A..F|stream", help="With --clients: YCSB's workload A (50/50 read/update), B (95/5, the "
                                             "default), C (read only), D (read latest), E (short scans), F "
-                                            "(read-modify-write).")
+                                            "(read-modify-write); stream: every client produces and consumes "
+                                            "(Kafka, end-to-end latency).")
 @click.option("--read-ratio", type=float, metavar="SHARE", help="With --clients, instead of --mix: the share of "
                                                                 "reads (0 to 1); the rest are single-row writes.")
 @click.option("--distribution", type=click.Choice(("uniform", "zipfian", "latest")),

@@ -230,6 +230,9 @@ class _Client:
         if kind == "read":
             return self.ops["lookup"].call_counted(self.backend, given)[1].rows > 0
         key, row = given
+        if kind == "deliver":
+            self.ops["stream_latency"].call(self.backend, row)
+            return True
         found = True
         if kind == "rmw":
             found = self.ops["lookup"].call_counted(self.backend, key)[1].rows > 0

@@ -12,7 +12,9 @@ How each kind of request drives a backend (the operations of ``backends.operatio
   (writers never touch each other's rows). No store here has a single-row in-place update behind the
   harness's interface, so an update is measured as the single-row write it is, and counted apart;
 - ``rmw`` (read-modify-write): a ``lookup``, then a ``write_one``, timed as one request;
-- ``scan`` (a short range of up to ``SCAN_ROWS`` consecutive rows): ``take`` of consecutive positions.
+- ``scan`` (a short range of up to ``SCAN_ROWS`` consecutive rows): ``take`` of consecutive positions;
+- ``deliver`` (a stream's round trip, the OpenMessaging Benchmark's end-to-end latency): ``stream_latency``,
+  one new record sent and consumed back; every client produces and consumes at once.
 
 A backend that lacks an operation a mix needs cannot run that mix: the step is reported unsupported
 with the reason, never faked.
@@ -34,11 +36,11 @@ SCAN_ROWS = 100
 ZIPF_THETA = 0.99
 """YCSB's ``ZipfianGenerator.ZIPFIAN_CONSTANT``: the skew of the zipfian request distribution."""
 DISTRIBUTIONS = ("uniform", "zipfian", "latest")
-KINDS = ("read", "update", "insert", "rmw", "scan")
+KINDS = ("read", "update", "insert", "rmw", "scan", "deliver")
 NEEDS = {"read": ("lookup",), "update": ("write_one",), "insert": ("write_one",), "rmw": ("lookup", "write_one"),
-         "scan": ("take",)}
+         "scan": ("take",), "deliver": ("stream_latency",)}
 """The backend operations each request kind is made of."""
-WRITES = {"update": 1, "insert": 1, "rmw": 1}
+WRITES = ("update", "insert", "rmw", "deliver")
 """Request kinds that store one new row."""
 
 
@@ -72,7 +74,8 @@ class Mix:
         lacking = [op for op in self.needs() if op not in supports]
         if not lacking:
             return None
-        return f"mix {self.name} needs {' and '.join(lacking)}, which the backend does not support"
+        hint = " (a stream: --mix stream)" if "stream_latency" in supports and "stream_latency" not in lacking else ""
+        return f"mix {self.name} needs {' and '.join(lacking)}, which the backend does not support{hint}"
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "shares": dict(self.shares),
@@ -88,9 +91,12 @@ MIXES: dict[str, Mix] = {
         Mix("D", "read latest: 95% reads of recent rows, 5% inserts", {"read": 0.95, "insert": 0.05}, "latest"),
         Mix("E", f"short scans: 95% scans of up to {SCAN_ROWS} rows, 5% inserts", {"scan": 0.95, "insert": 0.05}),
         Mix("F", "read-modify-write: 50% reads, 50% read-modify-writes", {"read": 0.5, "rmw": 0.5}),
+        Mix("stream", "OpenMessaging's shape: every client produces records and consumes them back, latency end "
+                      "to end", {"deliver": 1.0}, "uniform"),
     )
 }
-"""YCSB's core workloads (``workloads/workloada`` ... ``workloadf``)."""
+"""YCSB's core workloads (``workloads/workloada`` ... ``workloadf``), and the OpenMessaging Benchmark's
+producers and consumers at once for a stream."""
 DEFAULT_MIX = "B"
 
 
@@ -105,10 +111,12 @@ def choose_mix(mix: str | None = None, read_ratio: float | None = None, distribu
         shares = {k: v for k, v in (("read", float(read_ratio)), ("update", 1 - float(read_ratio))) if v > 0}
         chosen = Mix(f"read={read_ratio:g}", f"{read_ratio:.0%} reads, {1 - read_ratio:.0%} updates", shares)
     else:
-        name = (mix or DEFAULT_MIX).strip().upper()
-        if name not in MIXES:
-            raise UsageError(f"unknown mix {mix!r}; choose from {', '.join(MIXES)} (YCSB's core workloads)")
-        chosen = MIXES[name]
+        name = (mix or DEFAULT_MIX).strip().lower()
+        found = [m for key, m in MIXES.items() if key.lower() == name]
+        if not found:
+            raise UsageError(f"unknown mix {mix!r}; choose from {', '.join(MIXES)} (YCSB's core workloads A-F; "
+                             "stream for a stream's producers and consumers)")
+        chosen = found[0]
     if distribution is None:
         return chosen
     if distribution not in DISTRIBUTIONS:

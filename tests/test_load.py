@@ -19,7 +19,7 @@ from click.testing import CliRunner
 import storeadvise
 from storeadvise.backends.services import ServiceStatus
 from storeadvise.bench.load import LoadConfig, mark_knee, parse_clients
-from storeadvise.bench.mixes import MIXES, KeyChooser, choose_mix, draw_kinds
+from storeadvise.bench.mixes import MIXES, WRITES, KeyChooser, choose_mix, draw_kinds
 from storeadvise.bench.results import run_from_dict
 from storeadvise.cli import cli
 from storeadvise.errors import UsageError
@@ -90,7 +90,7 @@ def test_no_knee_while_throughput_keeps_growing_or_latency_stays_flat() -> None:
     (["--mix", "B"], "--mix describes many clients at once; give --clients too"),
     (["--clients", "0"], "--clients 0: each count must be a whole number from 1 to 256"),
     (["--clients", "1,two"], "not 'two'"),
-    (["--clients", "2", "--mix", "Z"], "unknown mix 'Z'; choose from A, B, C, D, E, F"),
+    (["--clients", "2", "--mix", "Z"], "unknown mix 'Z'; choose from A, B, C, D, E, F, stream"),
     (["--clients", "2", "--mix", "A", "--read-ratio", "0.5"], "give either --mix or --read-ratio"),
     (["--clients", "2", "--read-ratio", "1.5"], "--read-ratio must be a number from 0 to 1"),
     (["--clients", "2", "--target-rate", "-5"], "--target-rate must be a positive number"),
@@ -127,7 +127,7 @@ def _nothing_lost(step: dict, clients: int, per_client: int) -> None:
     assert step["status"] == "ok", step["reason"]
     assert step["requests"] == clients * per_client and step["errors"] == step["timeouts"] == 0
     writes = step["writes"]
-    assert writes["acknowledged"] == sum(step["requests_by_kind"].get(k, 0) for k in ("update", "insert", "rmw")) > 0
+    assert writes["acknowledged"] == sum(step["requests_by_kind"].get(k, 0) for k in WRITES) > 0
     assert writes["read_back"] == writes["acknowledged"] and writes["lost"] == 0
     assert len(step["per_client"]) == clients
 
@@ -156,6 +156,16 @@ def test_four_kafka_producers_lose_no_message_and_reads_are_unsupported(kafka_se
     _nothing_lost(step, 4, 60)
     (refused,) = _load("kafka", kafka_server, clients=4, mix="B", operations=10)
     assert refused["status"] == "unsupported" and "needs lookup" in refused["reason"]
+    assert "--mix stream" in refused["reason"]
+
+
+@pytest.mark.slow
+@pytest.mark.server
+def test_kafka_clients_producing_and_consuming_at_once_lose_no_record(kafka_server: ServiceStatus) -> None:
+    (step,) = _load("kafka", kafka_server, clients=4, mix="stream", operations=15)
+    _nothing_lost(step, 4, 15)
+    assert step["requests_by_kind"] == {"deliver": 60}
+    assert step["latency"]["p50"] > 0
 
 
 @pytest.mark.slow
