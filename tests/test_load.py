@@ -229,3 +229,42 @@ def test_a_run_file_from_before_load_still_loads() -> None:
     old = {"schema_version": 2, "run_id": "x", "started_at": "2026-01-01T00:00:00+00:00", "backends": []}
     assert run_from_dict(old).load == []
 
+
+
+# -- advisor evidence ------------------------------------------------------------------------------
+def _step(backend: str, clients: int, throughput: float, p99: float, contention: bool = False) -> dict:
+    return {"backend": backend, "clients": clients, "mix": "B", "status": "ok", "reason": "", "throughput": throughput,
+            "latency": {"p99": p99}, "contention": "contention, not a server" if contention else None}
+
+
+def test_online_advice_for_many_readers_says_what_several_clients_measured() -> None:
+    from storeadvise.advisor.evidence import apply_evidence
+    from storeadvise.bench.results import BackendRun, Measurement, Run, Stats
+
+    advice = storeadvise.recommend(modality="tabular", purpose="online", readers="many")
+    first = advice.recommendations[0].option
+    other = next(r.option for r in advice.recommendations[1:] if r.backend)
+    run = Run(run_id="r", started_at="", backends=[
+        BackendRun(name, measurements=[Measurement(name, "lookup", stats=Stats.of([0.001]), latency=True)])
+        for name in (first, other)])
+    run.load = [_step(first, 1, 1000, 0.001), _step(other, 1, 900, 0.001),
+                _step(first, 4, 1200, 0.050), _step(other, 4, 3000, 0.004)]
+    evidence = apply_evidence(advice, run).evidence
+    assert evidence.concurrency.startswith("With 4 client processes at once (mix B")
+    assert f"The best p99 there is {other}'s, not the rules' first choice {first}'s." in evidence.concurrency
+    assert [s["clients"] for s in evidence.load] == [1, 1, 4, 4]
+    run.load = [_step(first, 4, 3000, 0.004), _step(other, 4, 1200, 0.050)]
+    assert "It agrees with the first choice" in apply_evidence(advice, run).evidence.concurrency
+
+
+@pytest.mark.slow
+def test_recommend_bench_with_many_readers_measures_several_clients(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # the run file is saved under ./results
+    result = CliRunner().invoke(cli, ["recommend", "-m", "tabular", "-p", "online", "--readers", "many", "--bench",
+                                      "--bench-backends", "sqlite", "--bench-rows", "500", "--format", "json"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    evidence = json.loads(result.stdout)["evidence"]
+    steps = [(s["backend"], s["clients"], s["mix"]) for s in evidence["load"]]
+    assert steps == [("sqlite", 1, "B"), ("sqlite", 4, "B")]
+    assert "With 4 client processes at once" in evidence["concurrency"]
