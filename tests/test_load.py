@@ -268,3 +268,16 @@ def test_recommend_bench_with_many_readers_measures_several_clients(tmp_path, mo
     steps = [(s["backend"], s["clients"], s["mix"]) for s in evidence["load"]]
     assert steps == [("sqlite", 1, "B"), ("sqlite", 4, "B")]
     assert "With 4 client processes at once" in evidence["concurrency"]
+
+
+def test_the_sweep_chart_plots_throughput_and_p99_against_clients_with_the_knee() -> None:
+    from storeadvise.bench.charts import load_chart
+    from storeadvise.bench.results import Run
+
+    run = Run(run_id="r", started_at="")
+    assert load_chart([run]) is None
+    run.load = [_step("redis", 1, 1000, 0.001), {**_step("redis", 2, 1100, 0.004), "knee": True}]
+    spec = load_chart([run]).spec
+    values = {(p["clients"], p["panel"]): (p["value"], p["knee"]) for p in spec["data"]["values"]}
+    assert values[(2, "p99 seconds")] == (0.004, True) and values[(1, "requests/s")] == (1000, False)
+    assert spec["spec"]["layer"][1]["transform"] == [{"filter": "datum.knee"}]
