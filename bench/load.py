@@ -324,27 +324,30 @@ class _Step:
     results: Any
     reports: dict[int, dict[str, Any]] = field(default_factory=dict)
 
+    def _settled(self, client: int, wanted: Callable[[dict[str, Any]], bool]) -> bool:
+        report = self.reports.get(client)
+        return report is not None and (wanted(report) or "failed" in report)
+
     def collect(self, wanted: Callable[[dict[str, Any]], bool], deadline: float | None) -> None:
         """Reports until every client has sent one that ``wanted`` accepts (or failed), a client died
         without one, or the deadline passed."""
-        while not all(c in self.reports and (wanted(self.reports[c]) or "failed" in self.reports[c])
-                      for c in range(len(self.processes))):
+        clients = range(len(self.processes))
+        dead_before: set[int] = set()
+        while not all(self._settled(c, wanted) for c in clients):
             check_stop()
             try:
                 report = self.results.get(timeout=1.0)
             except queue.Empty:
-                for client, process in enumerate(self.processes):
-                    if not process.is_alive() and (client not in self.reports or not wanted(self.reports[client])):
-                        with contextlib.suppress(queue.Empty):  # its last words may be in the queue still
-                            while True:
-                                got = self.results.get(timeout=0.2)
-                                self.reports[got["client"]] = got
-                        if client not in self.reports or not wanted(self.reports[client]):
-                            self.reports[client] = {"client": client,
-                                                    "failed": f"client process exited ({process.exitcode})"}
+                dead = {c for c in clients if not self.processes[c].is_alive() and not self._settled(c, wanted)}
+                # Found dead twice, a second apart, with nothing in the queue: no report is coming.
+                for client in dead & dead_before:
+                    code = self.processes[client].exitcode
+                    self.reports[client] = {"client": client, "failed": f"client process exited ({code})"}
+                dead_before = dead
                 if deadline is not None and time.monotonic() > deadline:
-                    for client in range(len(self.processes)):
-                        self.reports.setdefault(client, {"client": client, "failed": "no answer in time"})
+                    for client in clients:
+                        if not self._settled(client, wanted):
+                            self.reports[client] = {"client": client, "failed": "no answer in time"}
                     return
                 continue
             self.reports[report["client"]] = report

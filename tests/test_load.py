@@ -281,3 +281,11 @@ def test_the_sweep_chart_plots_throughput_and_p99_against_clients_with_the_knee(
     values = {(p["clients"], p["panel"]): (p["value"], p["knee"]) for p in spec["data"]["values"]}
     assert values[(2, "p99 seconds")] == (0.004, True) and values[(1, "requests/s")] == (1000, False)
     assert spec["spec"]["layer"][1]["transform"] == [{"filter": "datum.knee"}]
+
+
+@pytest.mark.slow
+def test_duckdb_serves_one_client_and_refuses_a_second_process_with_its_own_message() -> None:
+    one, two = _load("duckdb", clients="1,2", mix="A", operations=20)
+    _nothing_lost(one, 1, 20)
+    assert two["status"] == "failed" and "1 of 2 clients could not start" in two["reason"]
+    assert "Could not set lock" in two["reason"]
