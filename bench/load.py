@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from storeadvise.bench.mixes import SCAN_ROWS, WRITES, KeyChooser, Mix, draw_kinds
+from storeadvise.bench.results import FAILED, OK, SKIPPED, UNSUPPORTED
 from storeadvise.errors import UsageError
 from storeadvise.signals import check_stop
 
@@ -41,8 +42,6 @@ if TYPE_CHECKING:
     from storeadvise.backends.base import Backend
     from storeadvise.backends.operations import WorkloadPlan
     from storeadvise.bench.table import PlainTable
-
-OK, FAILED, UNSUPPORTED, SKIPPED = "ok", "failed", "unsupported", "skipped"
 
 LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS = 1, 3_600_000_000, 3
 """The histograms' range: 1 µs to an hour, three significant digits (HdrHistogram's usual setting)."""
@@ -201,9 +200,15 @@ class _Client:
         self._first_round = FIRST_LOAD_ROUND + (job.step * MAX_CLIENTS + job.client) * WRITES_PER_CLIENT
 
     def warm(self) -> None:
-        """One uncounted read before the clock starts: a lazily opened connection opens here."""
-        if "read" in self.job.mix.kinds or "rmw" in self.job.mix.kinds:
+        """One uncounted call of each operation the mix makes, before the clock starts: a lazily opened
+        connection, producer or stream listener opens here. A warm-up write takes the last key of the
+        client's range, which its counted writes do not reach."""
+        needs = self.job.mix.needs()
+        if "lookup" in needs:
             self.ops["lookup"].call_counted(self.backend, self.job.keys[0])
+        for op in ("write_one", "stream_latency"):
+            if op in needs:
+                self.ops[op].call(self.backend, self.plan.new_rows(1, self._first_round + WRITES_PER_CLIENT - 1))
 
     def _kinds(self) -> Iterator[str]:
         while True:
@@ -218,8 +223,8 @@ class _Client:
         key = self.chooser.pick(self.job.keys, self.own) if kind in ("read", "rmw") else None
         if kind not in WRITES:
             return key
-        if self._writes >= WRITES_PER_CLIENT:
-            raise UsageError(f"client {self.job.client} used up its {WRITES_PER_CLIENT} new keys")
+        if self._writes >= WRITES_PER_CLIENT - 1:
+            raise UsageError(f"client {self.job.client} used up its {WRITES_PER_CLIENT - 1} new keys")
         self._writes += 1
         return key, self.plan.new_rows(1, self._first_round + self._writes - 1)
 
