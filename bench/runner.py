@@ -1,4 +1,5 @@
-"""The runner: the only place in storeadvise that holds a clock.
+"""The runner: the only place in storeadvise that holds a clock (with ``bench.load``, which it calls for
+many clients at once: each client process times its own requests).
 
 For each backend it writes the dataset, verifies the round trip (outside the timer), then runs each
 selected operation: warm-up runs that are not counted, then counted runs until ``repeat`` runs or the

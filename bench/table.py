@@ -506,7 +506,7 @@ def build_report(run: Run) -> Report:
             "above 1 each row costs more as data grows (latency ops: p50 per call)."
         )
     if run.load:
-        from storeadvise.bench.load import load_footnotes, load_table
+        from storeadvise.bench.load_table import load_footnotes, load_table
 
         tables.append(load_table(run.load))
         footnotes += load_footnotes(run.load)

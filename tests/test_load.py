@@ -18,7 +18,8 @@ from click.testing import CliRunner
 
 import storeadvise
 from storeadvise.backends.services import ServiceStatus
-from storeadvise.bench.load import LoadConfig, mark_knee, parse_clients
+from storeadvise.bench.load import LoadConfig, parse_clients
+from storeadvise.bench.load_table import mark_knee
 from storeadvise.bench.mixes import MIXES, WRITES, KeyChooser, choose_mix, draw_kinds
 from storeadvise.bench.results import run_from_dict
 from storeadvise.cli import cli
