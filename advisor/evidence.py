@@ -30,6 +30,10 @@ if TYPE_CHECKING:
 DEFAULT_SAMPLE_ROWS = 10_000
 DEFAULT_SAMPLE_ITEMS = 500
 DEFAULT_ITEM_BYTES = 100_000
+EVIDENCE_CLIENTS = (1, 4)
+"""With ``--readers many`` or ``--writers many`` for online serving, the candidates are also measured with
+this many client processes at once (``bench --clients``): one, and more than this machine's cores hold
+without queueing, for a small one."""
 MARGIN = 0.10
 """A measurement overturns the rules only if the winner beats the rules' favourite by at least this
 fraction (and, for a tail-latency metric, is not slower at the median), so that run-to-run noise does
@@ -98,6 +102,10 @@ class Evidence:
     message: str = ""
     run_id: str = ""
     dataset: str = ""
+    concurrency: str = ""
+    """With many readers or writers: what the measurement with several clients at once said (``load``)."""
+    load: list[dict[str, Any]] = field(default_factory=list)
+    """Per candidate and client count: mix, requests/s, p99 and status of the several-client steps."""
 
     def to_dict(self) -> dict[str, Any]:
         return {**{k: v for k, v in self.__dict__.items() if k != "rows"}, "rows": [r.to_dict() for r in self.rows]}
@@ -152,6 +160,12 @@ def apply_evidence(advice: Recommendation, run: Run) -> Recommendation:
 
     evidence = Evidence(purpose.name, metric.name, metric.unit, metric.lower_is_better, rows=rows,
                         run_id=run.run_id, dataset=str(run.dataset.get("name", "")))
+    if run.load:
+        evidence.load = [{k: s.get(k) for k in ("backend", "clients", "mix", "status", "reason", "throughput")}
+                         | {"p99": (s.get("latency") or {}).get("p99"), "contention": bool(s.get("contention"))}
+                         for s in run.load]
+        evidence.concurrency = concurrency_verdict(run.load, min(rows, key=lambda e: e.rule_rank).option
+                                                   if rows else None)
     clean = [e for e in ranked if e.status == "ok"]
     favourite = min(rows, key=lambda e: e.rule_rank) if rows else None
     rerank = True
@@ -207,6 +221,26 @@ def _kept_busy(backend: BackendRun) -> str:
     return "" if largest is None else f", keeps {largest} accelerator{'' if largest == 1 else 's'} busy"
 
 
+def concurrency_verdict(steps: list[dict[str, Any]], favourite: str | None) -> str:
+    """One sentence on the several-client steps: each candidate's p99 and requests/s at the largest client
+    count, and whether the rules' favourite also has the best p99 there."""
+    most = max((s["clients"] for s in steps), default=0)
+    at_most = [s for s in steps if s["clients"] == most]
+    clean = sorted((s for s in at_most if s.get("status") == "ok" and (s.get("latency") or {}).get("p99")),
+                   key=lambda s: s["latency"]["p99"])
+    if not clean:
+        return f"With {most} clients at once no candidate measured cleanly; see the run's load steps."
+    figures = "; ".join(
+        f"{s['backend']} p99 {fmt_time(s['latency']['p99'])}, {fmt_count(s['throughput'])} requests/s"
+        + (" (contention on one file, not a server)" if s.get("contention") else "") for s in clean)
+    failed = [f"{s['backend']} {s['status']}" for s in at_most if s not in clean]
+    lead = f"With {most} client processes at once (mix {clean[0]['mix']}, on this machine): {figures}"
+    lead += f"; {', '.join(failed)}" if failed else ""
+    if favourite == clean[0]["backend"]:
+        return f"{lead}. It agrees with the first choice: {favourite} has the best p99 there."
+    return f"{lead}. The best p99 there is {clean[0]['backend']}'s, not the rules' first choice {favourite}'s."
+
+
 def _gain(winner: float | None, other: float | None) -> float:
     """How much better ``winner`` is than ``other``, as a fraction of the worse value."""
     if winner is None or other is None:
@@ -239,6 +273,9 @@ def gather_evidence(advice: Recommendation, *, data: str | Path | None = None, r
     from storeadvise.bench.api import benchmark
 
     kwargs: dict[str, Any] = {"backends": names, "purpose": advice.inputs.purpose, "save": True, "on_event": on_event}
+    if advice.inputs.purpose == "online" and "many" in (advice.inputs.readers, advice.inputs.writers):
+        # Many processes reading (or writing) at once: also measure several clients at once.
+        kwargs.update(clients=EVIDENCE_CLIENTS, mix="A" if advice.inputs.writers == "many" else "B")
     if options:
         kwargs["options"] = options
     if data is None and modality not in SAMPLE_KINDS:  # a generated folder of the modality's items

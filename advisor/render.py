@@ -79,7 +79,8 @@ def _details(rec: Recommendation) -> list[tuple[str, list[str]]]:
     if rec.tradeoff:
         out.append(("Runner-up", [rec.tradeoff]))
     if rec.evidence is not None:
-        out.append(("Evidence verdict", [rec.evidence.message]))
+        out.append(("Evidence verdict", [rec.evidence.message, *([rec.evidence.concurrency]
+                                                                  if rec.evidence.concurrency else [])]))
     best = rec.best
     if best is not None:
         out.append((f"Caveats for {best.option}", list(best.caveats)))

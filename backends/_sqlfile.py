@@ -89,7 +89,9 @@ class SqlFileBackend(Backend):
         import pyarrow as pa
 
         if self._schema is None:
-            row = self._connect().execute(f"SELECT schema FROM {SCHEMA_TABLE}").fetchone()
+            # Every row fetched: DuckDB refuses the next statement on a connection whose result is unfinished
+            # (a reopened database's first lookup failed with ResourceInUseException after fetchone).
+            row = self._connect().execute(f"SELECT schema FROM {SCHEMA_TABLE}").fetchall()[0]
             self._schema = pa.ipc.read_schema(pa.py_buffer(row[0]))
         return self._schema
 

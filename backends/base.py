@@ -221,6 +221,16 @@ class Backend(abc.ABC):
     def open(self) -> None:  # noqa: B027 - optional hook
         """Connect or prepare; raise ``BackendUnavailable`` with a reason when it cannot."""
 
+    def attachment(self) -> dict[str, Any]:
+        """What another instance of this backend, in another process, needs in order to serve what this
+        one stored (picklable; ``attach`` takes it): the state ``write`` keeps in memory. Nothing for a
+        store that keeps its schema itself (an embedded database file)."""
+        return {}
+
+    def attach(self, attachment: Mapping[str, Any]) -> None:  # noqa: B027 - optional hook
+        """After ``open``: serve what another instance stored (its ``attachment``), writing nothing, as one
+        of many clients of the same data does."""
+
     @property
     def address(self) -> str:
         """The address of this backend's server; ``BackendUnavailable`` when the run has none."""

@@ -44,7 +44,7 @@ import json
 import logging
 import socket
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -392,6 +392,15 @@ class KafkaBackend(Backend):
         }
 
     # -- encoding --------------------------------------------------------------------------------
+    def attachment(self) -> dict[str, Any]:
+        return {"schema": self._schema, "topic": self._topic}
+
+    def attach(self, attachment: Mapping[str, Any]) -> None:
+        """Produce to and consume the topic another instance created; other producers write to it too,
+        so reads go to its end offsets, not to a count of this instance's own messages."""
+        self._prepare(attachment["schema"])
+        self._topic, self._produced_rows = attachment["topic"], None
+
     def _prepare(self, schema: pa.Schema) -> None:
         binary = _typemap.is_binary
         nested = [f.name for f in schema if not binary(f.type) and _typemap.any_type(f.type, binary)]

@@ -33,7 +33,7 @@ import contextlib
 import decimal
 import functools
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -332,6 +332,12 @@ class MongoBackend(Backend):
         if secantus and embedded and status is not None and status.version:
             info["product_version"] = status.version
         return info
+
+    def attachment(self) -> dict[str, Any]:
+        return {"schema": self._schema}
+
+    def attach(self, attachment: Mapping[str, Any]) -> None:
+        self._prepare(attachment["schema"])
 
     # -- writing ---------------------------------------------------------------------------------
     def _prepare(self, schema: pa.Schema) -> pa.Schema:

@@ -58,7 +58,7 @@ import re
 import shutil
 import signal
 import subprocess
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -539,10 +539,16 @@ class PostgresBackend(Backend):
         }
 
     # -- writing ---------------------------------------------------------------------------------------
+    def attachment(self) -> dict[str, Any]:
+        return {"schema": self._schema}
+
+    def attach(self, attachment: Mapping[str, Any]) -> None:
+        self._schema = attachment["schema"]
+        self._storage = _storage_schema(self._schema)
+
     def write(self, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
         self.clear()
-        self._schema = schema
-        self._storage = _storage_schema(schema)
+        self.attach({"schema": schema})
         columns = ", ".join(f"{quote_identifier(f.name)} {_sql_type(f.type)}" for f in schema)
         self._pg_execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(self._schema_name)}")
         self._pg_execute(f"CREATE TABLE {self._table} ({columns})")

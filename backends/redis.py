@@ -48,7 +48,7 @@ import json
 import re
 import shutil
 import subprocess
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -456,6 +456,12 @@ class RedisBackend(Backend):
         }
 
     # -- writing ---------------------------------------------------------------------------------
+    def attachment(self) -> dict[str, Any]:
+        return {"schema": self._written().schema}
+
+    def attach(self, attachment: Mapping[str, Any]) -> None:
+        self._codec = _Codec(attachment["schema"])
+
     def _prepare(self, schema: pa.Schema) -> _Codec:
         key = self.settings.key_column
         if key and key in schema.names and _is_nested(schema.field(key).type):

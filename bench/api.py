@@ -129,6 +129,13 @@ def benchmark(
     decode: bool = False,
     items: int | str = 1_000,
     item_size: int | str = "100KB",
+    clients: str | int | Sequence[int] | None = None,
+    mix: str | None = None,
+    read_ratio: float | None = None,
+    distribution: str | None = None,
+    target_rate: float | None = None,
+    duration: float | None = None,
+    operations: int | None = None,
     on_event: EventCallback | None = None,
 ) -> Run:
     """Benchmark backends on a dataset and return the ``Run`` (also saved as JSON unless ``save=False``).
@@ -163,6 +170,14 @@ def benchmark(
     media items (``images``, ``video``, ``audio``, ``documents``): ``items`` items of about ``item_size``
     bytes, generated in a temporary folder (under ``scratch_dir``) that is removed afterwards.
 
+    ``clients="1,2,4,8"`` (or ``4``) runs, after each backend's write, that many client processes at once
+    per step (``storeadvise.bench.load``): the YCSB mix ``mix`` ("A" to "F", default "B") or reads and
+    updates in ``read_ratio`` (0 to 1), keys chosen ``distribution`` "uniform" | "zipfian" | "latest"
+    (default: the mix's), for ``duration`` seconds (default ``max_time``) or ``operations`` requests per
+    client, flat out or paced at ``target_rate`` requests per second (all clients together; latency then
+    runs from each request's intended start). The steps are in ``Run.load``; without ``ops`` or
+    ``purpose`` only the write runs before them.
+
     ``out`` (default ``results/<run id>.json``) is checked before anything runs: an existing file is
     replaced only with ``force=True``, and the data file itself never is.
     """
@@ -182,6 +197,9 @@ def benchmark(
     loader = LoaderSettings(batch_size=batch_size, workers=workers, accelerators=accelerators,
                             step_time=parse_step_time(step_time), decode=decode)
     targets, op_names = _targets_and_ops(backends, ops, purpose, sweep)
+    load = _load_config(clients, mix, read_ratio, distribution, target_rate, duration, operations, max_time, seed)
+    if load is not None and not ops and not purpose:
+        op_names = ["write"]  # the store needs the data; the other operations only when asked for
     unavailable: dict[str, str] = {}
     if not _names(backends, "--backends") and not sweep:
         # Defaults that cannot run here (no embedded server installed, no address given) are left out
@@ -216,6 +234,7 @@ def benchmark(
         cache=cache,
         fsync=fsync,
         loader=loader,
+        load=load,
     )
     with sample_folder(sample if data is None else None, parse_count(items, "--items"),
                        parse_bytes(item_size, "--item-size"), seed, scratch_dir) as folder:
@@ -268,6 +287,27 @@ def _check_run_arguments(*, repeat: Any, warmup: Any, max_time: Any, purpose: An
         parse_location(options.get("location"))  # a UsageError for a location that is no s3:// URL
     if scratch_dir is not None and not Path(scratch_dir).is_dir():
         raise UsageError(f"--scratch-dir {scratch_dir}: no such folder")
+
+
+def _load_config(clients: Any, mix: str | None, read_ratio: float | None, distribution: str | None,
+                 target_rate: float | None, duration: float | None, operations: int | None, max_time: float,
+                 seed: int) -> Any:
+    """The ``LoadConfig`` of ``clients=...`` (None without it); a ``UsageError`` for a load option
+    given without ``clients``, or a value that is not one, before anything runs."""
+    given = {"--mix": mix, "--read-ratio": read_ratio, "--distribution": distribution, "--target-rate": target_rate,
+             "--duration": duration, "--operations": operations}
+    if clients is None:
+        named = [option for option, value in given.items() if value is not None]
+        if named:
+            raise UsageError(f"{named[0]} describes many clients at once; give --clients too (e.g. --clients 1,2,4)")
+        return None
+    from storeadvise.bench.load import LoadConfig, parse_clients
+    from storeadvise.bench.mixes import choose_mix
+
+    if duration is None and operations is None:
+        duration = max_time
+    return LoadConfig(clients=parse_clients(clients), mix=choose_mix(mix, read_ratio, distribution),
+                      duration=duration, operations=operations, target_rate=target_rate, seed=seed)
 
 
 def _targets_and_ops(backends: str | Sequence[str] | None, ops: str | Sequence[str] | None, purpose: str | None,

@@ -293,6 +293,44 @@ def scaling_chart(runs: Sequence[Run]) -> Chart | None:
     return Chart("scaling", "Scaling: time against rows, log-log; k = fitted exponent of time ~ rows^k", spec)
 
 
+def load_chart(runs: Sequence[Run]) -> Chart | None:
+    """Many clients at once (``--clients``): requests/s and p99 against the number of clients, per backend,
+    the saturation knee marked with a diamond."""
+    points = [
+        {"run": label, "backend": s["backend"], "clients": s["clients"], "panel": panel, "value": value,
+         "knee": bool(s.get("knee"))}
+        for label, run in _labelled(runs) for s in run.load if s.get("status") == "ok"
+        for panel, value in (("requests/s", s.get("throughput")), ("p99 seconds", (s.get("latency") or {}).get("p99")))
+        if value
+    ]
+    if not points:
+        return None
+    encoding: dict[str, Any] = {
+        "x": {"field": "clients", "type": "quantitative", "scale": {"type": "log", "base": 2}, "title": "clients",
+              "axis": {"values": sorted({p["clients"] for p in points}), "format": "d"}},
+        "y": {"field": "value", "type": "quantitative", "title": None},
+        "color": {"field": "backend", "type": "nominal"},
+    }
+    if len(runs) > 1:
+        encoding["strokeDash"] = {"field": "run", "type": "nominal"}
+    spec = {
+        "data": {"values": points},
+        "facet": {"field": "panel", "type": "nominal", "title": None, "sort": ["requests/s", "p99 seconds"]},
+        "columns": 2,
+        "spec": {"width": 300, "height": 220, "layer": [
+            {"mark": {"type": "line", "point": True},
+             "encoding": {**encoding, "detail": {"field": "run"},
+                          "tooltip": [{"field": "backend"}, {"field": "clients"}, {"field": "value", "format": ".4~g"},
+                                      {"field": "run"}]}},
+            {"transform": [{"filter": "datum.knee"}], "mark": {"type": "point", "shape": "diamond", "size": 140,
+                                                                "filled": True},
+             "encoding": encoding},
+        ]},
+        "resolve": {"scale": {"y": "independent"}},
+    }
+    return Chart("load", "Many clients at once: requests/s and p99 against clients (◆ = saturation knee)", spec)
+
+
 def frontier(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     """The (size, time) points no other point beats on both: each is faster than every smaller one."""
     best: list[tuple[float, float]] = []
@@ -360,6 +398,7 @@ def charts(runs: Sequence[Run]) -> list[Chart]:
         throughput_chart(rows, several),
         size_chart(rows, runs, several),
         scaling_chart(runs),
+        load_chart(runs),
         frontier_chart(runs),
     ]
     return [chart for chart in made if chart is not None]

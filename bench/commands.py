@@ -106,6 +106,23 @@ DETAILS = click.option(
 @click.option("--scratch-dir", type=click.Path(path_type=Path), help="Where scratch files go (default: system temp).")
 @click.option("--sweep", is_flag=True, help="Codec and layout sweep: the variants each backend declares (Parquet codecs and row groups, CSV and JSON Lines plain and gzip).")
 @click.option("--scale", metavar="SIZES", help="Run at several sizes, e.g. 10k,100k,1M, and fit how cost grows.")
+@click.option("--clients", metavar="COUNTS", help="Many clients at once: run this many client processes against each "
+                                                 "store after its write, per step, e.g. 4 or 1,2,4,8 (a sweep, with "
+                                                 "the saturation knee marked).")
+@click.option("--mix", metavar="A..F|stream", help="With --clients: YCSB's workload A (50/50 read/update), B (95/5, the "
+                                            "default), C (read only), D (read latest), E (short scans), F "
+                                            "(read-modify-write); stream: every client produces and consumes "
+                                            "(Kafka, end-to-end latency).")
+@click.option("--read-ratio", type=float, metavar="SHARE", help="With --clients, instead of --mix: the share of "
+                                                                "reads (0 to 1); the rest are single-row writes.")
+@click.option("--distribution", type=click.Choice(("uniform", "zipfian", "latest")),
+              help="With --clients: how reads choose their key (default: the mix's, zipfian for most).")
+@click.option("--target-rate", type=float, metavar="OPS", help="With --clients: pace all clients together at OPS "
+                                                               "requests/s; latency counts from each request's "
+                                                               "intended start (default: flat out).")
+@click.option("--duration", type=float, metavar="SECONDS", help="With --clients: seconds per step (default: --max-time).")
+@click.option("--operations", type=int, metavar="N", help="With --clients: requests per client per step, instead "
+                                                          "of --duration.")
 @click.option("-o", "--out", type=click.Path(path_type=Path), help="Run file to write (default: results/<run-id>.json).")
 @FORCE
 @click.option("--no-save", is_flag=True, help="Do not save the run file.")
@@ -144,6 +161,13 @@ def bench_command(
     scratch_dir: Path | None,
     sweep: bool,
     scale: str | None,
+    clients: str | None,
+    mix: str | None,
+    read_ratio: float | None,
+    distribution: str | None,
+    target_rate: float | None,
+    duration: float | None,
+    operations: int | None,
     out: Path | None,
     force: bool,
     no_save: bool,
@@ -169,6 +193,7 @@ def bench_command(
       storeadvise bench --sample tabular -b parquet,csv --location s3://my-bucket/bench --s3-endpoint http://localhost:9000
       storeadvise bench photos/ --accelerators 4 --step-time 50ms --batch-size 64 --decode
       storeadvise bench --sample images --items 2000 --item-size 100KB -b lance,parquet
+      storeadvise bench --sample tabular -b sqlite,redis --clients 1,2,4 --mix B
     """
     from storeadvise.bench.api import benchmark
     from storeadvise.bench.report import render
@@ -211,6 +236,13 @@ def bench_command(
             accelerators=accelerators,
             step_time=step_time / 1000,
             decode=decode,
+            clients=clients,
+            mix=mix,
+            read_ratio=read_ratio,
+            distribution=distribution,
+            target_rate=target_rate,
+            duration=duration,
+            operations=operations,
             on_event=progress,
         )
     if fmt == "table":

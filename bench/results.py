@@ -20,8 +20,9 @@ if TYPE_CHECKING:
     import pandas as pd
     import pyarrow as pa
 
-SCHEMA_VERSION = 2
-"""2 added ``complete`` and ``problems`` (derived from the rest, so a version-1 file loads the same)."""
+SCHEMA_VERSION = 3
+"""2 added ``complete`` and ``problems`` (derived from the rest, so a version-1 file loads the same);
+3 added ``load`` (the steps of ``--clients``; empty in older files, which load the same)."""
 
 # Status of one (backend, operation) cell.
 OK = "ok"
@@ -194,6 +195,8 @@ class Run:
     settings: dict[str, Any] = field(default_factory=dict)
     backends: list[BackendRun] = field(default_factory=list)
     scaling: list[dict[str, Any]] = field(default_factory=list)  # filled by a --scale sweep
+    load: list[dict[str, Any]] = field(default_factory=list)
+    """Filled by ``--clients``: one entry per backend and client count (``bench.load``; results/README.md)."""
 
     def measurements(self) -> list[Measurement]:
         return [m for b in self.backends for m in b.measurements]
@@ -212,6 +215,8 @@ class Run:
                 problems.append(f"{b.backend} {b.status}: {b.reason}" if b.reason else f"{b.backend} {b.status}")
                 continue
             problems += [f"{b.backend} {m.op} {m.status}: {m.reason}" for m in b.measurements if m.status == FAILED]
+        problems += [f"{s['backend']} load with {s['clients']} clients failed: {s['reason']}"
+                     for s in self.load if s.get("status") == FAILED]
         return problems + [f"{name} not run" for name in self.not_reached()]
 
     def not_reached(self) -> list[str]:

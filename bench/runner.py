@@ -1,4 +1,5 @@
-"""The runner: the only place in storeadvise that holds a clock.
+"""The runner: the only place in storeadvise that holds a clock (with ``bench.load``, which it calls for
+many clients at once: each client process times its own requests).
 
 For each backend it writes the dataset, verifies the round trip (outside the timer), then runs each
 selected operation: warm-up runs that are not counted, then counted runs until ``repeat`` runs or the
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     from storeadvise.backends.services import ServiceStatus
     from storeadvise.bench.datasets import Dataset
     from storeadvise.bench.feeding import LoaderSettings
+    from storeadvise.bench.load import LoadConfig
 
 EventCallback = Callable[[str, str, str], None]
 """``on_event(backend, op, message)``: progress for a display; the runner never prints. Each message is
@@ -170,6 +172,8 @@ class BenchConfig:
     """Every write durable before it returns (``BackendSettings.fsync``)."""
     loader: LoaderSettings | None = None
     """How training reads (``shuffle``, ``decode``, ``feed``): batch size, workers, accelerators, step time."""
+    load: LoadConfig | None = None
+    """Many clients at once after each backend's write (``--clients``, ``bench.load``), or None."""
 
     def effective_memory_limit(self) -> int:
         if self.memory_limit is not None:
@@ -298,6 +302,7 @@ class Runner:
         self._backend_index = 0
         self._ops_done = 0
         self._server_pid: int | None = None  # the embedded server of the backend being measured
+        self._load_steps: list[dict[str, Any]] = []  # the steps of --clients of the backend just measured
 
     def _emit(self, backend: str, op: str, message: str, measurement: Measurement | None = None,
               finished: bool = False) -> None:
@@ -376,6 +381,8 @@ class Runner:
                     else:
                         entry = self._run_variant(run, variant, cls, settings, source, plan)
                     run.backends.append(entry)
+                    run.load += self._load_steps
+                    self._load_steps = []
                     self._save(run)
                     self._backend_done(entry)
         except KeyboardInterrupt:
@@ -434,6 +441,7 @@ class Runner:
             "fsync": c.fsync,
             "options": mask_options(c.options),
             "unavailable": dict(c.unavailable),
+            **({"load": c.load.to_dict()} if c.load is not None else {}),
         }
 
     def _save(self, run: Run) -> None:
@@ -462,6 +470,8 @@ class Runner:
             if entry.status != OK:
                 return entry
             self._measure_ops(backend, source, plan, entry)
+            if self.config.load is not None:
+                self._measure_load(backend, plan)
         except BackendUnavailable as exc:
             entry.status, entry.reason = SKIPPED, str(exc)
         except StoreAdviseError as exc:
@@ -530,6 +540,17 @@ class Runner:
             verification.flagged = True
             verification.message = "; ".join(filter(None, (verification.message, problem)))
         verification.items = problem or f"{sum(expected.values()):,} items byte-identical, each read once by {how}"
+
+    def _measure_load(self, backend: Backend, plan: WorkloadPlan) -> None:
+        """The steps of ``--clients`` against what the backend stored (``bench.load`` holds their clocks)."""
+        from storeadvise.bench.load import run_load
+
+        label = self._label
+        steps = run_load(backend, plan, self.config.load, on_event=lambda text: self._emit(label, "load", text),
+                         on_started=lambda n: self._emit(label, "load", f"{n} clients running"))
+        for step in steps:
+            step["backend"] = label
+        self._load_steps.extend(steps)
 
     def _measure_write(self, backend: Backend, plan: WorkloadPlan, entry: BackendRun) -> None:
         """Write the dataset (counted when `write` is selected; always done, since reads need it)."""

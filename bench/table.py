@@ -506,6 +506,11 @@ def build_report(run: Run) -> Report:
             "above 1 each row costs more as data grows (latency ops: p50 per call)."
         )
     _add_media(run, tables, footnotes)
+    if run.load:
+        from storeadvise.bench.load_table import load_footnotes, load_table
+
+        tables.append(load_table(run.load))
+        footnotes += load_footnotes(run.load)
     not_run += [(name, "not run: the run was stopped first") for name in run.not_reached()]
     header = _header(run, entries)
     if run.settings.get("interrupted"):

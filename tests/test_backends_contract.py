@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import pickle
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -313,6 +314,31 @@ def test_write_one_adds_one_row(backend: Backend) -> None:
     write(backend, table)
     run(backend, "write_one", extra.to_batches()[0])
     assert_same_rows(backend, run(backend, "read"), pa.concat_tables([table, extra]))
+
+
+def test_a_second_instance_attached_in_another_process_serves_and_adds_rows(backend: Backend) -> None:
+    """What a client of ``bench --clients`` does: a new instance, given the first one's pickled
+    ``attachment``, looks up the stored rows and writes one that the first then reads."""
+    needs(backend, "write", "read")
+    if not {"lookup", "write_one"} & backend.supports:
+        pytest.skip(f"{backend.name} has neither lookup nor write_one for a second client to call")
+    table = mixed_table()
+    extra = mixed_table(1, start=ROWS)
+    write(backend, table)
+    if backend.kind == "database":
+        backend.release_cache()  # the other process needs the file unlocked (DuckDB allows one writer)
+    other = type(backend)(backend.settings)
+    other.open()
+    try:
+        other.attach(pickle.loads(pickle.dumps(backend.attachment())))
+        if "lookup" in backend.supports:
+            assert_same_rows(backend, run(other, "lookup", 42), table.slice(42, 1))
+        if "write_one" in backend.supports:
+            run(other, "write_one", extra.to_batches()[0])
+    finally:
+        other.release_cache()
+    if "write_one" in backend.supports:
+        assert sorted(run(backend, "read").column("id").to_pylist()) == list(range(ROWS + 1))
 
 
 def test_scan_batches_concatenate_to_read(backend: Backend) -> None:
