@@ -1,7 +1,8 @@
 """Object storage as a location: a backend's folder in an S3-compatible bucket instead of on the disk.
 
-``--location s3://bucket/prefix`` (the backend option ``location``) puts the file backends' part files
-under ``prefix/storeadvise_<run id>/<backend>/`` in ``bucket``. The bucket's server is a service like
+``--location s3://bucket/prefix`` (the backend option ``location``) puts the file backends' part files,
+the table formats' tables and Lance's dataset under ``prefix/storeadvise_<run id>/<backend>/`` in
+``bucket``. The bucket's server is a service like
 MongoDB's (``SERVICE``): ``--s3-endpoint URL`` / ``STOREADVISE_S3_ENDPOINT`` names yours, otherwise an
 embedded S3 emulator (moto's server mode, in memory only) is started on a loopback port. Credentials
 for your server come from the usual AWS environment variables (``AWS_ACCESS_KEY_ID``,
@@ -15,7 +16,11 @@ already a dependency, every file format here reads and writes through its stream
 ``pyarrow.dataset`` pushes projections and row-group filters down to ranged GETs through it
 (docs/decisions.md, 'Object storage: the pyarrow S3 filesystem'). A backend that wants the location
 asks ``remote_folder(settings, name)``: the one place where a location becomes a filesystem and a
-folder, for the file backends now and for table formats that take a pyarrow filesystem later.
+folder. The file backends read and write through that filesystem; the table formats and Lance are
+handed the same folder as an ``s3://`` URL with their own clients' settings, made here too
+(``RemoteFolder.storage_options`` for the Rust ``object_store`` clients of deltalake, Lance and polars,
+``RemoteFolder.iceberg_properties`` for pyiceberg's FileIO). ``Located`` is what every backend with a
+folder shares about where it is.
 
 What a run creates is removed at its end: the run's folder, and the bucket when the run created it
 (it did not exist) and it is empty again. Nothing else in your bucket is listed, read or written.
@@ -29,7 +34,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from storeadvise.backends.base import Durability
 from storeadvise.backends.masking import mask_uri
@@ -165,6 +170,12 @@ SERVICE = Service(
 )
 
 
+def region() -> str:
+    """The AWS region requests are signed for: the environment's, else us-east-1 (what S3-compatible
+    servers accept)."""
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
 def filesystem(endpoint: str, *, embedded: bool, attempts: int = 3) -> pafs.S3FileSystem:
     """pyarrow's S3 filesystem for ``endpoint``: path-style requests (what S3-compatible servers
     answer), http or https as the URL says, credentials from the AWS environment (the embedded
@@ -250,6 +261,54 @@ class RemoteFolder:
         with self.fs.open_input_stream(self.file(name)) as source:
             return source.read()
 
+    def listing(self, under: str = "") -> list[Any]:
+        """Every object below the folder (or its sub-folder ``under``), recursively, as pyarrow ``FileInfo``s."""
+        import pyarrow.fs as pafs
+
+        base = f"{self.path}/{under}".rstrip("/")
+        infos = self.fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
+        return [i for i in infos if i.type == pafs.FileType.File]
+
+    def total_bytes(self, under: str = "") -> int:
+        """The bytes of every object below the folder (or ``under``), as the object store lists them."""
+        return sum(i.size for i in self.listing(under))
+
+    def uri(self, under: str = "") -> str:
+        """The folder (or its sub-folder ``under``) as an ``s3://bucket/key`` URL, what other clients open."""
+        return f"{self.url}/{under}".rstrip("/")
+
+    def credentials(self) -> dict[str, str]:
+        """The access key pair (and session token) to hand a client that takes them as settings: the
+        emulator's own pair, or what the AWS environment gives; empty when the environment gives none
+        (the client then looks in the AWS configuration files itself). Never printed or saved."""
+        if self.embedded:
+            return dict(zip(("access_key_id", "secret_access_key"), EMBEDDED_CREDENTIALS, strict=True))
+        names = {"access_key_id": "AWS_ACCESS_KEY_ID", "secret_access_key": "AWS_SECRET_ACCESS_KEY",
+                 "session_token": "AWS_SESSION_TOKEN"}
+        return {key: os.environ[env] for key, env in names.items() if os.environ.get(env)}
+
+    def storage_options(self) -> dict[str, str]:
+        """Settings of the Rust ``object_store`` S3 client (deltalake, Lance, polars): the endpoint with
+        path-style requests, plain http when the endpoint says so, the region, the credentials, and
+        conditional puts (``If-None-Match``) for delta-rs's atomic commits without a lock service."""
+        assert self.status is not None and self.status.address
+        endpoint = self.status.address.rstrip("/")
+        options = {
+            "aws_endpoint": endpoint, "aws_region": region(), "aws_virtual_hosted_style_request": "false",
+            "allow_http": str(endpoint.startswith("http://")).lower(), "conditional_put": "etag",
+            "connect_timeout": f"{CONNECT_TIMEOUT_S:g}s", "timeout": f"{REQUEST_TIMEOUT_S:g}s",
+        }
+        return options | {f"aws_{key}": value for key, value in self.credentials().items()}
+
+    def iceberg_properties(self) -> dict[str, str]:
+        """pyiceberg's FileIO settings: its pyarrow FileIO (the same C++ S3 client as the file backends)
+        with the endpoint, region and credentials."""
+        assert self.status is not None and self.status.address
+        properties = {"py-io-impl": "pyiceberg.io.pyarrow.PyArrowFileIO", "s3.endpoint": self.status.address,
+                      "s3.region": region(), "s3.force-virtual-addressing": "false",
+                      "s3.connect-timeout": f"{CONNECT_TIMEOUT_S:g}", "s3.request-timeout": f"{REQUEST_TIMEOUT_S:g}"}
+        return properties | {f"s3.{key.replace('_', '-')}": value for key, value in self.credentials().items()}
+
     def _client(self) -> Any:
         """boto3's S3 client, which deletes: pyarrow's filesystem puts an empty marker object in the parent
         "folder" of whatever it deletes (in your bucket, where there was none), boto3 deletes only the keys."""
@@ -260,7 +319,7 @@ class RemoteFolder:
             assert self.status is not None and self.status.address
             keys = dict(zip(("aws_access_key_id", "aws_secret_access_key"), EMBEDDED_CREDENTIALS, strict=True))
             self._deleter = boto3.client(
-                "s3", endpoint_url=self.status.address, region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+                "s3", endpoint_url=self.status.address, region_name=region(),
                 config=Config(connect_timeout=CONNECT_TIMEOUT_S, retries={"max_attempts": 2},
                               s3={"addressing_style": "path"}),
                 **(keys if self.embedded else {}),
@@ -270,10 +329,13 @@ class RemoteFolder:
     def _delete_under(self, key_prefix: str) -> None:
         client = self._client()
         pages = client.get_paginator("list_objects_v2").paginate(Bucket=self.where.bucket, Prefix=key_prefix)
-        for page in pages:
-            objects = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-            if objects:
-                client.delete_objects(Bucket=self.where.bucket, Delete={"Objects": objects, "Quiet": True})
+        try:
+            for page in pages:
+                objects = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                if objects:
+                    client.delete_objects(Bucket=self.where.bucket, Delete={"Objects": objects, "Quiet": True})
+        except client.exceptions.NoSuchBucket:  # removed already (a second clean-up): nothing of ours is left
+            pass
 
     def clear(self) -> None:
         """Delete every object of the folder (and only those)."""
@@ -313,8 +375,9 @@ class RemoteFolder:
         there is no file to sync; the server decides)."""
         return EMULATOR_WRITE if self.embedded else OBJECT_WRITE
 
-    def server_info(self) -> dict[str, Any]:
-        """Which server answered: the embedded emulator, or the ``Server`` header of yours."""
+    def server_info(self, client: str = "pyarrow.fs.S3FileSystem") -> dict[str, Any]:
+        """Which server answered (the embedded emulator, or the ``Server`` header of yours) and which
+        client asked it."""
         embedded = self.embedded
         assert self.status is not None
         return {
@@ -324,7 +387,7 @@ class RemoteFolder:
             "embedded": embedded,
             "address": mask_uri(self.status.address or ""),
             "location": self.url,
-            "client": "pyarrow.fs.S3FileSystem",
+            "client": client,
         }
 
 
@@ -337,3 +400,33 @@ def remote_folder(settings: BackendSettings, name: str) -> RemoteFolder | None:
         return None
     status = settings.service if settings.service is not None and settings.service.service is SERVICE else None
     return RemoteFolder(status, where, where.folder(settings.scratch_name, name))
+
+
+class Located:
+    """What a backend whose folder may be on object storage shares (a mixin before ``Backend``): the
+    folder there (``self.remote``, None for the local scratch folder), the S3 service it then needs,
+    connecting at ``open``, and the server and durability it reports."""
+
+    remote: RemoteFolder | None = None
+    object_client: ClassVar[str] = "pyarrow.fs.S3FileSystem"
+    """The S3 client the backend's library talks through, for reports."""
+
+    def locate(self, settings: BackendSettings, name: str) -> None:
+        """Find the backend's folder on object storage when the run gives a location."""
+        self.remote = remote_folder(settings, name)
+        if self.remote is not None:
+            self.service = SERVICE  # its status, cache state and clean-up checks go by the bucket's server
+
+    @classmethod
+    def needs_service(cls, options: Mapping[str, Any] | None) -> Service | None:
+        return location_service(options)
+
+    def open(self) -> None:
+        if self.remote is not None:
+            self.remote.connect()
+
+    def server_info(self) -> dict[str, Any] | None:
+        return self.remote.server_info(self.object_client) if self.remote is not None else None
+
+    def durability(self) -> Durability:
+        return self.remote.durability() if self.remote is not None else super().durability()  # type: ignore[misc]

@@ -85,7 +85,7 @@ DETAILS = click.option(
 @click.option("--fsync", is_flag=True, help="Make every write durable before it returns, inside the timed write: "
                                              "files fsynced, SQLite synchronous=FULL, MongoDB j=true, Kafka acks=all.")
 @click.option("--memory-limit", type=SIZE, help="Memory budget: data larger than a quarter of it is streamed, not held; `read` is skipped above it (default: half the RAM).")
-@click.option("--location", metavar="URL", help="Put the file backends' files in object storage: s3://bucket/prefix "
+@click.option("--location", metavar="URL", help="Put the file, table-format and lance backends' files in object storage: s3://bucket/prefix "
                                                "(the server: --s3-endpoint, or an embedded S3 emulator; credentials "
                                                "from the AWS environment variables).")
 @server_address_options

@@ -28,6 +28,8 @@ from storeadvise.errors import UsageError
 pytestmark = pytest.mark.server
 
 FILE_BACKENDS = ("csv", "jsonl", "parquet", "arrow")
+TABLE_BACKENDS = ("delta", "iceberg", "lance")
+LOCATED = FILE_BACKENDS + TABLE_BACKENDS
 
 
 def _boto3(address: str) -> Any:
@@ -94,6 +96,62 @@ def test_an_independent_client_reads_what_a_file_backend_wrote(name: str, s3_ser
     assert f"independent-{name}" not in _buckets(client)  # the backend created the bucket, and removed it
 
 
+def _copy_down(client: Any, bucket: str, prefix: str, to: Path) -> list[str]:
+    """Every object under ``prefix`` downloaded by boto3 into ``to`` (same relative paths); their keys."""
+    keys = [k for k in _keys(client, bucket) if k.startswith(prefix)]
+    for key in keys:
+        target = to / key.removeprefix(prefix)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(client.get_object(Bucket=bucket, Key=key)["Body"].read())
+    return keys
+
+
+def _read_copy(name: str, folder: Path) -> pa.Table:
+    """The table in a local copy of the objects, read by the format's own reader (Iceberg's metadata names
+    its data files by their s3:// URLs, so its copied data files are read as Parquet)."""
+    if name == "delta":
+        from deltalake import DeltaTable
+
+        return DeltaTable(str(folder / "table")).to_pyarrow_table()
+    if name == "lance":
+        import lance
+
+        return lance.dataset(str(folder)).to_table()
+    assert list((folder / "table" / "metadata").glob("*.metadata.json"))
+    return pa.concat_tables(pq.read_table(p) for p in sorted((folder / "table" / "data").glob("*.parquet")))
+
+
+@pytest.mark.parametrize("name", TABLE_BACKENDS)
+def test_an_independent_client_reads_what_a_table_backend_wrote(name: str, s3_server: Any, scratch: Path,
+                                                                tmp_path: Path) -> None:
+    """The table formats and Lance write through their own S3 clients: boto3 copies the objects down, and
+    the format's reader (deltalake, pylance) opens the copy; the written schema and Iceberg's catalog are
+    the only things in the local scratch folder."""
+    table = _table()
+    bucket = f"tables-{name}"
+    backend = _opened(name, s3_server, scratch, f"s3://{bucket}/deep/prefix")
+    client = _boto3(s3_server.address)
+    try:
+        backend.write(table.schema, table.to_batches(max_chunksize=200))
+        backend.append(_table(10).to_batches()[0])
+        prefix = f"deep/prefix/storeadvise_{backend.settings.run_id}/{name}/"
+        keys = _copy_down(client, bucket, prefix, tmp_path / "copy")
+        assert keys and backend.size_bytes() == sum(
+            client.head_object(Bucket=bucket, Key=k)["ContentLength"] for k in keys)
+        expected = pa.concat_tables([table, _table(10)])
+        got = _read_copy(name, tmp_path / "copy")
+        assert got.select(expected.column_names).sort_by("id").equals(expected.sort_by("id"))
+        assert backend.read().sort_by("id").equals(expected.sort_by("id"))
+        assert backend.lookup(7).column("id").to_pylist() == [7, 7]
+        local = sorted(p.name for p in backend.location.rglob("*") if p.is_file())
+        assert set(local) <= {"_schema.arrow", "catalog.db"}
+        server = backend.server_info()
+        assert server["location"].startswith(f"s3://{bucket}/deep/prefix/") and server["embedded"]
+    finally:
+        backend.cleanup()
+    assert bucket not in _buckets(client)
+
+
 def test_users_bucket_keeps_its_objects_and_loses_only_the_runs(
     s3_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -106,7 +164,7 @@ def test_users_bucket_keeps_its_objects_and_loses_only_the_runs(
     client.put_object(Bucket="users-own", Key="data/keep.txt", Body=b"the user's")
     try:
         run = storeadvise.benchmark(
-            sample="tabular", rows=300, backends=list(FILE_BACKENDS), repeat=1, warmup=0, lookups=5,
+            sample="tabular", rows=300, backends=list(LOCATED), repeat=1, warmup=0, lookups=5,
             options={"location": "s3://users-own/data", "s3_endpoint": s3_server.address},
             out=tmp_path / "run.json", scratch_dir=tmp_path,
         )
@@ -125,7 +183,7 @@ def test_users_bucket_keeps_its_objects_and_loses_only_the_runs(
 
 def test_bench_on_the_embedded_emulator_says_so_and_leaves_nothing(tmp_path: Path) -> None:
     run = storeadvise.benchmark(
-        sample="nested", rows=300, backends="parquet,jsonl", repeat=1, warmup=0, lookups=5, cache="both",
+        sample="nested", rows=300, backends="parquet,jsonl,delta,lance", repeat=1, warmup=0, lookups=5, cache="both",
         options={"location": "s3://fresh-bucket"}, out=tmp_path / "run.json", scratch_dir=tmp_path,
     )
     assert all(b.status == "ok" for b in run.backends), [(b.backend, b.reason) for b in run.backends]
@@ -144,11 +202,11 @@ def test_bench_on_the_embedded_emulator_says_so_and_leaves_nothing(tmp_path: Pat
 def test_an_unreachable_endpoint_is_a_clear_skip(tmp_path: Path) -> None:
     address = f"http://127.0.0.1:{free_port()}"
     run = storeadvise.benchmark(
-        sample="tabular", rows=200, backends="parquet,csv", repeat=1, warmup=0,
+        sample="tabular", rows=200, backends=list(LOCATED), repeat=1, warmup=0,
         options={"location": "s3://nowhere-bucket/x", "s3_endpoint": address}, save=False, scratch_dir=tmp_path,
     )
     reasons = {b.backend: (b.status, b.reason) for b in run.backends}
-    assert reasons == {name: ("skipped", f"cannot reach the S3 endpoint {address}") for name in ("parquet", "csv")}
+    assert reasons == {name: ("skipped", f"cannot reach the S3 endpoint {address}") for name in LOCATED}
 
 
 def test_a_location_that_is_no_url_is_refused_before_anything_runs(tmp_path: Path) -> None:
@@ -168,7 +226,7 @@ def test_the_secret_key_is_never_printed_or_saved(s3_server: Any, tmp_path: Path
         out = tmp_path / f"run-{code}.json"
         result = subprocess.run(
             [sys.executable, "-m", "storeadvise.cli", "bench", "--sample", "tabular", "--rows", "200", "-b",
-             "parquet,csv", "--repeat", "1", "--warmup", "0", "--location", "s3://secret-test/p",
+             "parquet,csv,delta,iceberg,lance", "--repeat", "1", "--warmup", "0", "--location", "s3://secret-test/p",
              "--s3-endpoint", endpoint, "-o", str(out)],
             capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path,
         )  # fmt: skip
