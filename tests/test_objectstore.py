@@ -233,3 +233,45 @@ def test_the_secret_key_is_never_printed_or_saved(s3_server: Any, tmp_path: Path
         assert result.returncode == code, result.stderr
         everything += result.stdout + result.stderr + out.read_text()
     assert "secret-test" in everything and secret not in everything
+
+
+def test_requests_and_bytes_per_operation_are_counted_at_the_embedded_server(tmp_path: Path) -> None:
+    """Each operation on object storage carries the requests, uploaded and downloaded bytes of one more,
+    untimed run, as the embedded server's request log saw them: a write uploads at least what is stored,
+    a whole read of Parquet downloads the object once, and operations without object storage carry none."""
+    run = storeadvise.benchmark(
+        sample="tabular", rows=2000, backends="parquet,delta,lance", ops="write,read,lookup", repeat=1, warmup=0,
+        lookups=3, options={"location": "s3://traffic-bucket/p"}, save=False, scratch_dir=tmp_path,
+    )
+    assert all(b.status == "ok" for b in run.backends), [(b.backend, b.reason) for b in run.backends]
+    for entry in run.backends:
+        ops = {m.op: m for m in entry.measurements}
+        write = ops["write"]
+        assert write.requests and write.requests == sum(write.extra["requests_by_method"].values())
+        assert write.extra["requests_by_method"].get("PUT", 0) >= 1
+        assert write.bytes_sent >= write.bytes_at_rest > 0
+        for op in ("read", "lookup"):
+            assert ops[op].requests >= 1 and ops[op].bytes_sent == 0 and ops[op].bytes_received > 0
+            assert ops[op].extra["traffic_source"].startswith("the embedded S3 server's own request log")
+    parquet = {m.op: m for m in run.backends[0].measurements}
+    assert parquet["read"].bytes_received == parquet["write"].bytes_at_rest  # one whole-object GET
+    from storeadvise.bench.report import render
+
+    shown = render(run, "markdown", details=True)
+    assert all(column in shown for column in ("requests", "sent", "received"))
+    local = storeadvise.benchmark(sample="tabular", rows=500, backends="parquet", ops="write,read", repeat=1,
+                                  warmup=0, save=False, scratch_dir=tmp_path)
+    assert all(m.requests is None and "traffic_source" not in m.extra for m in local.backends[0].measurements)
+
+
+def test_on_your_server_requests_are_not_exposed(s3_server: Any, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "users-key-id")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "users-secret-key")
+    run = storeadvise.benchmark(
+        sample="tabular", rows=500, backends="parquet", ops="write,read", repeat=1, warmup=0, save=False,
+        options={"location": "s3://not-counted/p", "s3_endpoint": s3_server.address}, scratch_dir=tmp_path,
+    )
+    assert run.backends[0].status == "ok", run.backends[0].reason
+    for m in run.backends[0].measurements:
+        assert m.requests is None and m.bytes_received is None and m.extra["traffic_source"].startswith("not exposed")
