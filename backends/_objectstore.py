@@ -55,6 +55,10 @@ CONNECT_TIMEOUT_S = 3.0
 REQUEST_TIMEOUT_S = 30.0
 PROBE_TIMEOUT_S = 1.0
 RECORDING_FILE = "requests.jsonl"
+LOCATED_SUFFIX = "@s3"
+"""``-b parquet,parquet@s3``: the backend with this suffix runs on object storage, the plain one locally."""
+DEFAULT_LOCATION = "s3://storeadvise-scratch"
+"""Where ``NAME@s3`` puts its data when the run gives no ``--location`` (a bucket the run creates and removes)."""
 RECORDER = "/moto-api/recorder/"
 OBJECT_WRITE = Durability(
     True, "an object exists once the last request of its upload is answered; how durably is the object store's "
@@ -97,6 +101,20 @@ def parse_location(text: str | None) -> ObjectLocation | None:
         raise UsageError(f"--location {text!r}: {bucket!r} is not a bucket name (3-63 lower-case letters, "
                          "digits, '-' and '.')")
     return ObjectLocation(bucket, prefix.strip("/"))
+
+
+def located_variant(name: str, location: str | None) -> Any:
+    """The backend ``name`` run on object storage, labelled ``name@s3``: at ``location`` (an ``s3://`` URL),
+    or at ``DEFAULT_LOCATION`` (on the embedded server unless ``--s3-endpoint`` names yours). A
+    ``UsageError`` for a backend that keeps its data elsewhere (a database file or server)."""
+    from storeadvise.backends import backend_class
+    from storeadvise.bench.runner import Variant
+
+    options = {LOCATION_OPTION: location or DEFAULT_LOCATION}
+    if backend_class(name).needs_service(options) is not SERVICE:
+        raise UsageError(f"{name}{LOCATED_SUFFIX}: {name} does not keep its data in files, so it cannot be put "
+                         "in object storage")
+    return Variant(name, f"{name}{LOCATED_SUFFIX}", options)
 
 
 def location_service(options: Mapping[str, Any] | None) -> Service | None:

@@ -70,7 +70,8 @@ DETAILS = click.option(
 @click.option("--table", metavar="NAME", help="Table of a database file (.sqlite) that holds several.")
 @click.option("--key", metavar="COLUMN", help="Key column for lookups (inferred when unique).")
 @column_type_options
-@click.option("-b", "--backends", metavar="LIST", help="Comma-separated backends (default: csv,jsonl,parquet,sqlite,mongo,kafka).")
+@click.option("-b", "--backends", metavar="LIST", help="Comma-separated backends (default: csv,jsonl,parquet,sqlite,mongo,kafka); "
+                                                         "NAME@s3 runs that one on object storage (--location) beside the local ones.")
 @click.option("-p", "--purpose", metavar="PURPOSE", help=f"{', '.join(PURPOSES)}: picks the ops.")
 @click.option("--ops", metavar="LIST", help="Comma-separated operations (overrides --purpose).")
 @click.option("--repeat", type=int, default=5, show_default=True, help="Counted runs per operation.")
@@ -145,6 +146,7 @@ def bench_command(
       storeadvise bench mydata.csv --sweep
       storeadvise bench mydata.csv --dtype zip=string --dtype ts=timestamp[us]
       storeadvise bench --sample tabular -b parquet,csv --location s3://my-bucket/bench --s3-endpoint http://localhost:9000
+      storeadvise bench --sample tabular -b parquet,parquet@s3,delta@s3
     """
     from storeadvise.bench.api import benchmark
     from storeadvise.bench.report import render

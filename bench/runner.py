@@ -347,7 +347,8 @@ class Runner:
             )
             run.settings["plan"] = _plan_record(plan)
             options = self.config.options
-            needed = {s for cls in classes.values() if cls is not None and (s := cls.needs_service(options))}
+            needed = {s for v in variants if (cls := classes[v.backend]) is not None
+                      and (s := cls.needs_service({**options, **v.options}))}
             self._emit("", "", "starting servers" if needed else "")
             services = Services(needed, options=self.config.options, scratch_dir=scratch / "servers")
             with services as statuses:

@@ -275,3 +275,25 @@ def test_on_your_server_requests_are_not_exposed(s3_server: Any, tmp_path: Path,
     assert run.backends[0].status == "ok", run.backends[0].reason
     for m in run.backends[0].measurements:
         assert m.requests is None and m.bytes_received is None and m.extra["traffic_source"].startswith("not exposed")
+
+
+def test_the_same_backend_on_the_local_disk_and_on_object_storage_in_one_run(tmp_path: Path) -> None:
+    """``-b parquet,parquet@s3``: the plain name stays on the disk, the ``@s3`` one goes to the location
+    (or to a scratch bucket on the embedded server), each under its own label; a backend that keeps no
+    files cannot be put there."""
+    run = storeadvise.benchmark(sample="tabular", rows=300, backends="parquet,parquet@s3,lance@s3", ops="write,read",
+                                repeat=1, warmup=0, save=False, scratch_dir=tmp_path)
+    entries = {b.backend: b for b in run.backends}
+    assert list(entries) == ["parquet", "parquet@s3", "lance@s3"]
+    assert all(b.status == "ok" for b in run.backends), [(b.backend, b.reason) for b in run.backends]
+    assert entries["parquet"].server is None
+    assert entries["parquet@s3"].server["location"].startswith("s3://storeadvise-scratch/storeadvise_")
+    assert [m.requests is None for m in entries["parquet"].measurements] == [True, True]
+    assert all(m.requests for m in entries["parquet@s3"].measurements)
+    given = storeadvise.benchmark(sample="tabular", rows=300, backends="csv@s3", ops="write", repeat=1, warmup=0,
+                                  options={"location": "s3://given-bucket/x"}, save=False, scratch_dir=tmp_path)
+    assert [b.backend for b in given.backends] == ["csv@s3"]
+    assert given.backends[0].server["location"].startswith("s3://given-bucket/x/")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    with pytest.raises(UsageError, match="sqlite@s3"):
+        storeadvise.benchmark(sample="tabular", rows=100, backends="parquet,sqlite@s3", save=False)
