@@ -106,6 +106,9 @@ class FileBackend(Located, Backend):
         super().__init__(settings)
         self._schema: pa.Schema | None = None
         self._parts: list[Any] | None = None
+        self._empty = False
+        """True from a ``clear`` until the next write: a write need not empty the folder again (on object
+        storage that is a listing request inside the timed write)."""
         self.locate(settings, self.name)  # on object storage, part paths are ``bucket/key`` texts
         if self.remote is not None and self.appends_in_place:
             self.supports = self.supports - {"append", "write_one"}
@@ -208,8 +211,11 @@ class FileBackend(Located, Backend):
         return list(self._parts)
 
     def start_write(self, schema: pa.Schema) -> Any:
-        """Empty the folder, remember (and for text formats save) the schema; the first part's path."""
-        self.clear()
+        """Empty the folder (unless a ``clear`` just did), remember (and for text formats save) the
+        schema; the first part's path."""
+        if not self._empty:
+            self.clear()
+        self._empty = False
         if self.remote is None:
             self.location.mkdir(parents=True, exist_ok=True)
         self._schema = schema
@@ -264,6 +270,7 @@ class FileBackend(Located, Backend):
             self.remote.clear()
         self._schema = None
         self._parts = None
+        self._empty = True
 
     def cleanup(self) -> None:
         if self.remote is None:
