@@ -103,18 +103,17 @@ def parse_location(text: str | None) -> ObjectLocation | None:
     return ObjectLocation(bucket, prefix.strip("/"))
 
 
-def located_variant(name: str, location: str | None) -> Any:
-    """The backend ``name`` run on object storage, labelled ``name@s3``: at ``location`` (an ``s3://`` URL),
-    or at ``DEFAULT_LOCATION`` (on the embedded server unless ``--s3-endpoint`` names yours). A
-    ``UsageError`` for a backend that keeps its data elsewhere (a database file or server)."""
+def located_options(name: str, location: str | None) -> dict[str, str]:
+    """The options that run the backend ``name`` on object storage (``NAME@s3``): at ``location`` (an
+    ``s3://`` URL), or at ``DEFAULT_LOCATION`` (on the embedded server unless ``--s3-endpoint`` names
+    yours). A ``UsageError`` for a backend that keeps its data elsewhere (a database file or server)."""
     from storeadvise.backends import backend_class
-    from storeadvise.bench.runner import Variant
 
     options = {LOCATION_OPTION: location or DEFAULT_LOCATION}
     if backend_class(name).needs_service(options) is not SERVICE:
         raise UsageError(f"{name}{LOCATED_SUFFIX}: {name} does not keep its data in files, so it cannot be put "
                          "in object storage")
-    return Variant(name, f"{name}{LOCATED_SUFFIX}", options)
+    return options
 
 
 def location_service(options: Mapping[str, Any] | None) -> Service | None:

@@ -246,7 +246,8 @@ def _located(backends: str | Sequence[str] | None, options: dict[str, Any] | Non
     which then stay on the local disk: the location (``--location``, else ``DEFAULT_LOCATION`` on the
     embedded server) goes to those variants only. The plain names, the variants, and the run's options."""
     from storeadvise.backends import parse_backend_names
-    from storeadvise.backends._objectstore import LOCATED_SUFFIX, located_variant
+    from storeadvise.backends._objectstore import LOCATED_SUFFIX, located_options
+    from storeadvise.bench.runner import Variant
 
     text = _names(backends, "--backends")
     named = [n.strip().lower() for n in (text or "").split(",") if n.strip()]
@@ -254,7 +255,8 @@ def _located(backends: str | Sequence[str] | None, options: dict[str, Any] | Non
     if not located:
         return backends, [], options
     where = (options or {}).get("location")
-    variants = [located_variant(name, where) for name in parse_backend_names(",".join(located))]
+    variants = [Variant(name, f"{name}{LOCATED_SUFFIX}", located_options(name, where))
+                for name in parse_backend_names(",".join(located))]
     rest = {k: v for k, v in (options or {}).items() if k != "location"}
     return ",".join(n for n in named if not n.endswith(LOCATED_SUFFIX)), variants, rest
 
