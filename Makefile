@@ -38,9 +38,10 @@ demo: $(STAMP) debian-packages
 	$(BIN)/storeadvise bench --sample tabular --rows $(ROWS)
 
 ## The stores you outgrow into (embedded PostgreSQL and Redis, Delta Lake, Iceberg, Lance) beside Parquet
-## and SQLite, on the same sample; a second target so that `make demo` stays the six core backends.
+## and SQLite, and Parquet on the embedded S3 server, on the same sample; a second target so that
+## `make demo` stays the six core backends.
 demo-stores: $(STAMP) debian-packages
-	$(BIN)/storeadvise bench --sample tabular --rows $(ROWS) -b parquet,sqlite,postgres,redis,delta,iceberg,lance
+	$(BIN)/storeadvise bench --sample tabular --rows $(ROWS) -b parquet,sqlite,postgres,redis,delta,iceberg,lance,parquet@s3
 
 ## Debian's chromium and its driver for the HTML report's browser test (see install_missing).
 browser:

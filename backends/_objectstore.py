@@ -1,7 +1,8 @@
 """Object storage as a location: a backend's folder in an S3-compatible bucket instead of on the disk.
 
-``--location s3://bucket/prefix`` (the backend option ``location``) puts the file backends' part files
-under ``prefix/storeadvise_<run id>/<backend>/`` in ``bucket``. The bucket's server is a service like
+``--location s3://bucket/prefix`` (the backend option ``location``) puts the file backends' part files,
+the table formats' tables and Lance's dataset under ``prefix/storeadvise_<run id>/<backend>/`` in
+``bucket``. The bucket's server is a service like
 MongoDB's (``SERVICE``): ``--s3-endpoint URL`` / ``STOREADVISE_S3_ENDPOINT`` names yours, otherwise an
 embedded S3 emulator (moto's server mode, in memory only) is started on a loopback port. Credentials
 for your server come from the usual AWS environment variables (``AWS_ACCESS_KEY_ID``,
@@ -15,7 +16,11 @@ already a dependency, every file format here reads and writes through its stream
 ``pyarrow.dataset`` pushes projections and row-group filters down to ranged GETs through it
 (docs/decisions.md, 'Object storage: the pyarrow S3 filesystem'). A backend that wants the location
 asks ``remote_folder(settings, name)``: the one place where a location becomes a filesystem and a
-folder, for the file backends now and for table formats that take a pyarrow filesystem later.
+folder. The file backends read and write through that filesystem; the table formats and Lance are
+handed the same folder as an ``s3://`` URL with their own clients' settings, made here too
+(``RemoteFolder.storage_options`` for the Rust ``object_store`` clients of deltalake, Lance and polars,
+``RemoteFolder.iceberg_properties`` for pyiceberg's FileIO). ``Located`` is what every backend with a
+folder shares about where it is.
 
 What a run creates is removed at its end: the run's folder, and the bucket when the run created it
 (it did not exist) and it is empty again. Nothing else in your bucket is listed, read or written.
@@ -29,7 +34,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from storeadvise.backends.base import Durability
 from storeadvise.backends.masking import mask_uri
@@ -39,6 +44,7 @@ from storeadvise.errors import BackendUnavailable, UsageError
 if TYPE_CHECKING:
     import pyarrow.fs as pafs
 
+    from storeadvise.backends._s3requests import RequestLog
     from storeadvise.backends.base import BackendSettings
     from storeadvise.backends.services import ServiceStatus
 
@@ -49,6 +55,11 @@ EMBEDDED_CREDENTIALS = ("storeadvise", "storeadvise-embedded-emulator")
 CONNECT_TIMEOUT_S = 3.0
 REQUEST_TIMEOUT_S = 30.0
 PROBE_TIMEOUT_S = 1.0
+RECORDING_FILE = "requests.jsonl"
+LOCATED_SUFFIX = "@s3"
+"""``-b parquet,parquet@s3``: the backend with this suffix runs on object storage, the plain one locally."""
+DEFAULT_LOCATION = "s3://storeadvise-scratch"
+"""Where ``NAME@s3`` puts its data when the run gives no ``--location`` (a bucket the run creates and removes)."""
 OBJECT_WRITE = Durability(
     True, "an object exists once the last request of its upload is answered; how durably is the object store's "
           "promise (AWS S3 stores it redundantly before answering), not checked here; --fsync changes nothing",
@@ -92,6 +103,19 @@ def parse_location(text: str | None) -> ObjectLocation | None:
     return ObjectLocation(bucket, prefix.strip("/"))
 
 
+def located_options(name: str, location: str | None) -> dict[str, str]:
+    """The options that run the backend ``name`` on object storage (``NAME@s3``): at ``location`` (an
+    ``s3://`` URL), or at ``DEFAULT_LOCATION`` (on the embedded server unless ``--s3-endpoint`` names
+    yours). A ``UsageError`` for a backend that keeps its data elsewhere (a database file or server)."""
+    from storeadvise.backends import backend_class
+
+    options = {LOCATION_OPTION: location or DEFAULT_LOCATION}
+    if backend_class(name).needs_service(options) is not SERVICE:
+        raise UsageError(f"{name}{LOCATED_SUFFIX}: {name} does not keep its data in files, so it cannot be put "
+                         "in object storage")
+    return options
+
+
 def location_service(options: Mapping[str, Any] | None) -> Service | None:
     """The service a location needs (the S3 server when ``options`` name an object-storage location)."""
     return SERVICE if parse_location((options or {}).get(LOCATION_OPTION)) is not None else None
@@ -99,8 +123,10 @@ def location_service(options: Mapping[str, Any] | None) -> Service | None:
 
 # -- the service: moto's emulator embedded, or your S3-compatible server ---------------------------------
 def _launch(scratch: Path, port: int) -> Launch:
-    """moto's S3 server on ``port``; it keeps every object in its own memory (no data folder)."""
-    return Launch([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], f"http://127.0.0.1:{port}")
+    """moto's S3 server on ``port``; it keeps every object in its own memory (no data folder). Its request
+    recorder, off until ``RequestLog`` turns it on, writes into the server's scratch folder."""
+    return Launch([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)], f"http://127.0.0.1:{port}",
+                  env={"MOTO_RECORDER_FILEPATH": str(scratch / RECORDING_FILE)})
 
 
 def _http_server(address: str) -> str | None:
@@ -163,6 +189,12 @@ SERVICE = Service(
     install="pip install 'storeadvise[s3]'",
     secret_environment=("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"),
 )
+
+
+def region() -> str:
+    """The AWS region requests are signed for: the environment's, else us-east-1 (what S3-compatible
+    servers accept)."""
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
 
 
 def filesystem(endpoint: str, *, embedded: bool, attempts: int = 3) -> pafs.S3FileSystem:
@@ -250,6 +282,54 @@ class RemoteFolder:
         with self.fs.open_input_stream(self.file(name)) as source:
             return source.read()
 
+    def listing(self, under: str = "") -> list[Any]:
+        """Every object below the folder (or its sub-folder ``under``), recursively, as pyarrow ``FileInfo``s."""
+        import pyarrow.fs as pafs
+
+        base = f"{self.path}/{under}".rstrip("/")
+        infos = self.fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
+        return [i for i in infos if i.type == pafs.FileType.File]
+
+    def total_bytes(self, under: str = "") -> int:
+        """The bytes of every object below the folder (or ``under``), as the object store lists them."""
+        return sum(i.size for i in self.listing(under))
+
+    def uri(self, under: str = "") -> str:
+        """The folder (or its sub-folder ``under``) as an ``s3://bucket/key`` URL, what other clients open."""
+        return f"{self.url}/{under}".rstrip("/")
+
+    def credentials(self) -> dict[str, str]:
+        """The access key pair (and session token) to hand a client that takes them as settings: the
+        emulator's own pair, or what the AWS environment gives; empty when the environment gives none
+        (the client then looks in the AWS configuration files itself). Never printed or saved."""
+        if self.embedded:
+            return dict(zip(("access_key_id", "secret_access_key"), EMBEDDED_CREDENTIALS, strict=True))
+        names = {"access_key_id": "AWS_ACCESS_KEY_ID", "secret_access_key": "AWS_SECRET_ACCESS_KEY",
+                 "session_token": "AWS_SESSION_TOKEN"}
+        return {key: os.environ[env] for key, env in names.items() if os.environ.get(env)}
+
+    def storage_options(self) -> dict[str, str]:
+        """Settings of the Rust ``object_store`` S3 client (deltalake, Lance, polars): the endpoint with
+        path-style requests, plain http when the endpoint says so, the region, the credentials, and
+        conditional puts (``If-None-Match``) for delta-rs's atomic commits without a lock service."""
+        assert self.status is not None and self.status.address
+        endpoint = self.status.address.rstrip("/")
+        options = {
+            "aws_endpoint": endpoint, "aws_region": region(), "aws_virtual_hosted_style_request": "false",
+            "allow_http": str(endpoint.startswith("http://")).lower(), "conditional_put": "etag",
+            "connect_timeout": f"{CONNECT_TIMEOUT_S:g}s", "timeout": f"{REQUEST_TIMEOUT_S:g}s",
+        }
+        return options | {f"aws_{key}": value for key, value in self.credentials().items()}
+
+    def iceberg_properties(self) -> dict[str, str]:
+        """pyiceberg's FileIO settings: its pyarrow FileIO (the same C++ S3 client as the file backends)
+        with the endpoint, region and credentials."""
+        assert self.status is not None and self.status.address
+        properties = {"py-io-impl": "pyiceberg.io.pyarrow.PyArrowFileIO", "s3.endpoint": self.status.address,
+                      "s3.region": region(), "s3.force-virtual-addressing": "false",
+                      "s3.connect-timeout": f"{CONNECT_TIMEOUT_S:g}", "s3.request-timeout": f"{REQUEST_TIMEOUT_S:g}"}
+        return properties | {f"s3.{key.replace('_', '-')}": value for key, value in self.credentials().items()}
+
     def _client(self) -> Any:
         """boto3's S3 client, which deletes: pyarrow's filesystem puts an empty marker object in the parent
         "folder" of whatever it deletes (in your bucket, where there was none), boto3 deletes only the keys."""
@@ -260,7 +340,7 @@ class RemoteFolder:
             assert self.status is not None and self.status.address
             keys = dict(zip(("aws_access_key_id", "aws_secret_access_key"), EMBEDDED_CREDENTIALS, strict=True))
             self._deleter = boto3.client(
-                "s3", endpoint_url=self.status.address, region_name=os.environ.get("AWS_DEFAULT_REGION", "us-east-1"),
+                "s3", endpoint_url=self.status.address, region_name=region(),
                 config=Config(connect_timeout=CONNECT_TIMEOUT_S, retries={"max_attempts": 2},
                               s3={"addressing_style": "path"}),
                 **(keys if self.embedded else {}),
@@ -270,10 +350,13 @@ class RemoteFolder:
     def _delete_under(self, key_prefix: str) -> None:
         client = self._client()
         pages = client.get_paginator("list_objects_v2").paginate(Bucket=self.where.bucket, Prefix=key_prefix)
-        for page in pages:
-            objects = [{"Key": item["Key"]} for item in page.get("Contents", [])]
-            if objects:
-                client.delete_objects(Bucket=self.where.bucket, Delete={"Objects": objects, "Quiet": True})
+        try:
+            for page in pages:
+                objects = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+                if objects:
+                    client.delete_objects(Bucket=self.where.bucket, Delete={"Objects": objects, "Quiet": True})
+        except client.exceptions.NoSuchBucket:  # removed already (a second clean-up): nothing of ours is left
+            pass
 
     def clear(self) -> None:
         """Delete every object of the folder (and only those)."""
@@ -308,13 +391,21 @@ class RemoteFolder:
     def embedded(self) -> bool:
         return bool(self.status and self.status.embedded)
 
+    def request_log(self) -> RequestLog | None:
+        """A counter of the requests the server answers, on the embedded server (its own recorder); None
+        on yours, which exposes no such count to a client."""
+        from storeadvise.backends._s3requests import RequestLog
+
+        return RequestLog(self) if self.embedded and self.status and self.status.address else None
+
     def durability(self) -> Durability:
         """What a write guarantees once the upload's last request is answered (``--fsync`` changes nothing:
         there is no file to sync; the server decides)."""
         return EMULATOR_WRITE if self.embedded else OBJECT_WRITE
 
-    def server_info(self) -> dict[str, Any]:
-        """Which server answered: the embedded emulator, or the ``Server`` header of yours."""
+    def server_info(self, client: str = "pyarrow.fs.S3FileSystem") -> dict[str, Any]:
+        """Which server answered (the embedded emulator, or the ``Server`` header of yours) and which
+        client asked it."""
         embedded = self.embedded
         assert self.status is not None
         return {
@@ -324,7 +415,7 @@ class RemoteFolder:
             "embedded": embedded,
             "address": mask_uri(self.status.address or ""),
             "location": self.url,
-            "client": "pyarrow.fs.S3FileSystem",
+            "client": client,
         }
 
 
@@ -337,3 +428,40 @@ def remote_folder(settings: BackendSettings, name: str) -> RemoteFolder | None:
         return None
     status = settings.service if settings.service is not None and settings.service.service is SERVICE else None
     return RemoteFolder(status, where, where.folder(settings.scratch_name, name))
+
+
+class Located:
+    """What a backend whose folder may be on object storage shares (a mixin before ``Backend``): the
+    folder there (``self.remote``, None for the local scratch folder), the S3 service it then needs,
+    connecting at ``open``, and the server and durability it reports."""
+
+    remote: RemoteFolder | None = None
+    object_client: ClassVar[str] = "pyarrow.fs.S3FileSystem"
+    """The S3 client the backend's library talks through, for reports."""
+
+    def locate(self, settings: BackendSettings, name: str) -> None:
+        """Find the backend's folder on object storage when the run gives a location."""
+        self.remote = remote_folder(settings, name)
+        if self.remote is not None:
+            self.service = SERVICE  # its status, cache state and clean-up checks go by the bucket's server
+
+    @classmethod
+    def needs_service(cls, options: Mapping[str, Any] | None) -> Service | None:
+        return location_service(options)
+
+    def open(self) -> None:
+        if self.remote is not None:
+            self.remote.connect()
+
+    def server_info(self) -> dict[str, Any] | None:
+        return self.remote.server_info(self.object_client) if self.remote is not None else None
+
+    def durability(self) -> Durability:
+        return self.remote.durability() if self.remote is not None else super().durability()  # type: ignore[misc]
+
+    def request_log(self) -> RequestLog | str | None:
+        from storeadvise.backends._s3requests import TRAFFIC_NOT_EXPOSED
+
+        if self.remote is None:
+            return None
+        return self.remote.request_log() or TRAFFIC_NOT_EXPOSED

@@ -19,21 +19,19 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from storeadvise.backends._objectstore import SERVICE as OBJECT_STORE
-from storeadvise.backends._objectstore import location_service, remote_folder
+from storeadvise.backends._objectstore import Located
 from storeadvise.backends._selection import conform, lookup_by_key, subschema, value_type
-from storeadvise.backends.base import Backend, Durability, Predicate, fsync_paths
+from storeadvise.backends.base import Backend, Predicate, fsync_paths
 from storeadvise.backends.batching import rebatch
 from storeadvise.errors import DataError, UnsupportedOperation
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from storeadvise.backends.services import Service
 
 SCHEMA_FILE = "_schema.arrow"
 NOTE_PREFIX = "storeadvise."
@@ -91,7 +89,7 @@ def dataset_scan(
     yield from rebatch((b for b in batches if b.num_rows), batch_rows)
 
 
-class FileBackend(Backend):
+class FileBackend(Located, Backend):
     """Part files in ``self.location``; subclasses say how to write, append and read one format."""
 
     kind: ClassVar[str] = "file"
@@ -108,29 +106,14 @@ class FileBackend(Backend):
         super().__init__(settings)
         self._schema: pa.Schema | None = None
         self._parts: list[Any] | None = None
-        self.remote = remote_folder(settings, self.name)
-        """The folder on object storage when the run gives a location (then part paths are ``bucket/key``
-        texts), else None (part paths are local ``Path``s)."""
-        if self.remote is not None:
-            self.service = OBJECT_STORE  # its status, cache state and clean-up checks go by the bucket's server
-            if self.appends_in_place:
-                self.supports = self.supports - {"append", "write_one"}
-
-    @classmethod
-    def needs_service(cls, options: Mapping[str, Any] | None) -> Service | None:
-        return location_service(options)
+        self._empty = False
+        """True from a ``clear`` until the next write: a write need not empty the folder again (on object
+        storage that is a listing request inside the timed write)."""
+        self.locate(settings, self.name)  # on object storage, part paths are ``bucket/key`` texts
+        if self.remote is not None and self.appends_in_place:
+            self.supports = self.supports - {"append", "write_one"}
 
     # -- where the parts are: a local folder or an object-storage prefix ------------------------------
-    def open(self) -> None:
-        if self.remote is not None:
-            self.remote.connect()
-
-    def server_info(self) -> dict[str, Any] | None:
-        return self.remote.server_info() if self.remote is not None else None
-
-    def durability(self) -> Durability:
-        return self.remote.durability() if self.remote is not None else super().durability()
-
     def size_source(self) -> str:
         if self.remote is not None:
             return "objects: the sizes the object store lists for the part objects"
@@ -228,8 +211,11 @@ class FileBackend(Backend):
         return list(self._parts)
 
     def start_write(self, schema: pa.Schema) -> Any:
-        """Empty the folder, remember (and for text formats save) the schema; the first part's path."""
-        self.clear()
+        """Empty the folder (unless a ``clear`` just did), remember (and for text formats save) the
+        schema; the first part's path."""
+        if not self._empty:
+            self.clear()
+        self._empty = False
         if self.remote is None:
             self.location.mkdir(parents=True, exist_ok=True)
         self._schema = schema
@@ -284,6 +270,7 @@ class FileBackend(Backend):
             self.remote.clear()
         self._schema = None
         self._parts = None
+        self._empty = True
 
     def cleanup(self) -> None:
         if self.remote is None:

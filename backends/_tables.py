@@ -13,6 +13,12 @@ two formats share lives here:
   them in another order; readers read data files in the order the metadata lists them.
 - Lookup is an honest filtered read on the key column: the formats have no index, only per-file
   min/max statistics that let a reader skip files.
+- On object storage (``--location s3://bucket/prefix``, ``backends._objectstore``) the table folder is
+  ``<prefix>/storeadvise_<run id>/<format>/table`` in the bucket, written and committed by the format's
+  own library (given the folder's settings), its data files read by polars and ``pyarrow.dataset``
+  through the same S3 settings; the saved schema (and Iceberg's catalog) stay in the local scratch
+  folder: they are the harness's, not the table's. Size at rest is then every object of the table,
+  as the object store lists them; ``--fsync`` changes nothing (there is no file to sync).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from storeadvise.backends import _typemap
+from storeadvise.backends._objectstore import SCHEME, Located
 from storeadvise.backends._selection import check_columns, lookup_by_key, subschema
 from storeadvise.backends.base import Backend, Predicate, fsync_paths
 from storeadvise.backends.batching import rebatch
@@ -62,7 +69,7 @@ def cast_back(data: Any, plan: list[tuple[int, pa.Field]]) -> Any:
     return data
 
 
-class TableFormatBackend(Backend):
+class TableFormatBackend(Located, Backend):
     """One table in ``location / "table"``; subclasses write, commit and read it through their library."""
 
     kind: ClassVar[str] = "file"
@@ -78,6 +85,7 @@ class TableFormatBackend(Backend):
         self._schema: pa.Schema | None = None
         self._storage: pa.Schema | None = None
         self._polars_reads: tuple[pa.Schema, bool] | None = None
+        self.locate(settings, self.name)
 
     @classmethod
     def available(cls, settings: Any = None) -> tuple[bool, str]:
@@ -95,8 +103,14 @@ class TableFormatBackend(Backend):
 
     @property
     def table_path(self) -> Path:
-        """The table's own folder: its data and metadata files, what an independent reader opens."""
+        """The table's own folder in the local scratch folder: its data and metadata files, what an
+        independent reader opens."""
         return self.location / "table"
+
+    @property
+    def table_uri(self) -> str:
+        """Where the library finds the table: the local folder, or its ``s3://`` URL on object storage."""
+        return str(self.table_path) if self.remote is None else self.remote.uri("table")
 
     @property
     def schema(self) -> pa.Schema:
@@ -160,8 +174,15 @@ class TableFormatBackend(Backend):
 
     def clear(self) -> None:
         super().clear()
+        if self.remote is not None:
+            self.remote.clear()
         self._schema = self._storage = None
         self.forget_table()
+
+    def cleanup(self) -> None:
+        self.clear()
+        if self.remote is not None:
+            self.remote.remove()
 
     def forget_table(self) -> None:
         """Drop the library's handle on the table (it is being removed)."""
@@ -170,11 +191,15 @@ class TableFormatBackend(Backend):
         """Load the latest version, which another writer may have committed (not timed)."""
 
     def size_bytes(self) -> int:
+        if self.remote is not None:
+            return self.remote.total_bytes("table")
         if not self.table_path.exists():
             return 0
         return sum(p.stat().st_size for p in self.table_path.rglob("*") if p.is_file())
 
     def size_source(self) -> str:
+        if self.remote is not None:
+            return "objects: the sizes the object store lists for the table's data and metadata objects"
         return "files: the table's data and metadata files"
 
     # -- durability --------------------------------------------------------------------------------------
@@ -186,7 +211,7 @@ class TableFormatBackend(Backend):
         """Under ``--fsync``: flush every file and folder that appeared since ``before`` (None: the table
         is new, and so are the schema file and the backend's folder), and the folder holding each (a new
         name is durable only once its folder is)."""
-        if not self.settings.fsync:
+        if not self.settings.fsync or self.remote is not None:
             return
         new = self.table_files() - (before or set())
         if before is None:
@@ -258,7 +283,8 @@ class TableFormatBackend(Backend):
         from storeadvise.backends._selection import conform
         from storeadvise.backends.parquet import frame_to_arrow
 
-        frame = pl.scan_parquet(files, hive_partitioning=False)
+        options = None if self.remote is None else self.remote.storage_options()
+        frame = pl.scan_parquet(files, hive_partitioning=False, storage_options=options)
         if where is not None:
             frame = frame.filter(where)
         physical = self.physical
@@ -282,7 +308,10 @@ class TableFormatBackend(Backend):
 
         physical = self.physical
         schema = pa.schema([f.with_name(physical[f.name]) for f in self.storage])
-        return ds.dataset(files, schema=schema, format="parquet")
+        if self.remote is None:
+            return ds.dataset(files, schema=schema, format="parquet")
+        paths = [f.removeprefix(SCHEME) for f in files]  # pyarrow's S3 filesystem names objects bucket/key
+        return ds.dataset(paths, schema=schema, format="parquet", filesystem=self.remote.fs)
 
     @property
     def physical(self) -> dict[str, str]:
@@ -318,9 +347,9 @@ class TableFormatBackend(Backend):
 
     @abc.abstractmethod
     def data_files(self) -> list[str]:
-        """The local paths of the latest version's data files."""
+        """The local paths (or ``s3://`` URLs) of the latest version's data files."""
 
     @abc.abstractmethod
     def previous_files(self) -> list[str]:
-        """The local paths of the data files of the version before the latest commit
+        """The local paths (or ``s3://`` URLs) of the data files of the version before the latest commit
         (``no_earlier_version`` when there is none)."""

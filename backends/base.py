@@ -341,6 +341,12 @@ class Backend(abc.ABC):
         """The error of a read, scan or lookup before this backend stored anything."""
         return DataError(f"{self.name}: nothing has been written yet; write the dataset first")
 
+    def request_log(self) -> Any:
+        """What counts the object-storage requests of a call (a context manager whose ``record()`` gives
+        ``requests``, ``bytes_sent``, ``bytes_received``, ``by_method`` and ``source``), a sentence saying
+        why nothing can count them, or None for a backend that makes no such requests."""
+        return None
+
     def why_unsupported(self, op: str) -> str:
         """One sentence shown in the table for an operation not in ``supports`` (override to explain)."""
         return f"{self.name} does not support {op}"

@@ -65,6 +65,7 @@ class DeltaBackend(TableFormatBackend):
     """A Delta Lake table in the run's scratch folder."""
 
     name: ClassVar[str] = "delta"
+    object_client: ClassVar[str] = "deltalake (object_store) / polars and pyarrow.fs for reads"
     library: ClassVar[str] = "deltalake"
     extra: ClassVar[str] = "delta"
     type_mapping: ClassVar[dict[str, str]] = {
@@ -107,7 +108,7 @@ class DeltaBackend(TableFormatBackend):
             from deltalake import DeltaTable
 
             self.schema  # noqa: B018 - nothing written: a DataError, not delta-rs's "not a Delta table"
-            self._table = DeltaTable(str(self.table_path))
+            self._table = DeltaTable(self.table_uri, storage_options=self.storage_options())
         return self._table
 
     def forget_table(self) -> None:
@@ -120,7 +121,8 @@ class DeltaBackend(TableFormatBackend):
     def create(self, stream: pa.RecordBatchReader) -> None:
         from deltalake import write_deltalake
 
-        write_deltalake(str(self.table_path), stream, mode="error", writer_properties=_writer_properties())
+        write_deltalake(self.table_uri, stream, mode="error", writer_properties=_writer_properties(),
+                        storage_options=self.storage_options())
 
     def commit_append(self, rows: pa.Table) -> None:
         from deltalake import write_deltalake
@@ -142,7 +144,11 @@ class DeltaBackend(TableFormatBackend):
         version = self.table.version()
         if version < 1:
             raise self.no_earlier_version()
-        return DeltaTable(str(self.table_path), version=version - 1).file_uris()
+        return DeltaTable(self.table_uri, version=version - 1, storage_options=self.storage_options()).file_uris()
+
+    def storage_options(self) -> dict[str, str] | None:
+        """delta-rs's settings for the bucket's server (None for the local disk)."""
+        return None if self.remote is None else self.remote.storage_options()
 
 
 def _writer_properties() -> Any:

@@ -29,6 +29,8 @@ Semantics:
   decimals (up to 38 digits), binary, fixed, strings, structs, lists and maps are native, except that
   pyiceberg (0.12) writes a null list of structs as the values its slot spans (an empty list when it
   spans none): such nulls are handed over as empty lists, and documented as that loss.
+- On object storage (``--location``): the table's data and metadata objects are in the bucket
+  (written through pyiceberg's pyarrow FileIO); the catalog file stays in the local scratch folder.
 - Reads: the data files the current snapshot lists (pyiceberg plans them from the manifests), read
   by polars or ``pyarrow.dataset`` as for ``delta`` (``backends._tables``), in row groups of 131,072
   rows (``write.parquet.row-group-limit``). Lookup is such a filtered read on the key column (no index).
@@ -93,6 +95,7 @@ class IcebergBackend(TableFormatBackend):
     """An Iceberg table in a SQLite-backed catalog, both in the run's scratch folder."""
 
     name: ClassVar[str] = "iceberg"
+    object_client: ClassVar[str] = "pyiceberg (PyArrowFileIO) / polars and pyarrow.fs for reads"
     library: ClassVar[str] = "pyiceberg"
     extra: ClassVar[str] = "iceberg"
     type_mapping: ClassVar[dict[str, str]] = {
@@ -149,9 +152,10 @@ class IcebergBackend(TableFormatBackend):
             from pyiceberg.catalog.sql import SqlCatalog
 
             self.location.mkdir(parents=True, exist_ok=True)
+            remote = {} if self.remote is None else self.remote.iceberg_properties()
+            warehouse = (self.location / "warehouse").as_uri() if self.remote is None else self.remote.uri("warehouse")
             self._catalog = SqlCatalog(
-                "storeadvise", uri=f"sqlite:///{self.location / CATALOG_FILE}",
-                warehouse=(self.location / "warehouse").as_uri(),
+                "storeadvise", uri=f"sqlite:///{self.location / CATALOG_FILE}", warehouse=warehouse, **remote,
             )
         return self._catalog
 
@@ -178,14 +182,17 @@ class IcebergBackend(TableFormatBackend):
 
         with contextlib.suppress(NoSuchTableError):
             self._catalog.drop_table(self.identifier)
-        shutil.rmtree(self.table_path, ignore_errors=True)
+        if self.remote is None:
+            shutil.rmtree(self.table_path, ignore_errors=True)
+        else:
+            self.remote.clear()
         (self.location / SCHEMA_FILE).unlink(missing_ok=True)
         self._schema = self._storage = None
         self._table = self._files = None
 
     def cleanup(self) -> None:
         self.forget_table()
-        super().clear()
+        super().cleanup()
 
     def forget_table(self) -> None:
         self._table = self._files = None
@@ -203,7 +210,8 @@ class IcebergBackend(TableFormatBackend):
 
         # Row groups of the Parquet backend's size, so that filters and lookups skip row groups.
         transaction = catalog.create_table_transaction(
-            self.identifier, schema=stream.schema, location=self.table_path.as_uri(),
+            self.identifier, schema=stream.schema,
+            location=self.table_path.as_uri() if self.remote is None else self.table_uri,
             properties={"write.parquet.row-group-limit": str(DEFAULT_ROW_GROUP_ROWS)},
         )
         transaction.append(stream)

@@ -35,6 +35,10 @@ Semantics:
   back identical (``type_mapping``).
 - The dataset handle is kept open between calls (its metadata and index caches, the state a
   long-running reader has); ``release_cache`` lets it go, so a cold read opens the folder again.
+- On object storage (``--location s3://bucket/prefix``, ``backends._objectstore``) the dataset is
+  ``<prefix>/storeadvise_<run id>/lance/`` in the bucket, written and read by pylance's own S3 client
+  given the folder's settings; a version is committed with a conditional put, as on the disk with a
+  link. Size at rest is every object of the dataset, as listed; ``--fsync`` changes nothing.
 - Not supported: ``write_one`` (see Append), ``stream_latency`` (not a stream), and a column whose
   name holds a ``.`` or a backtick: Lance takes a ``.`` for a path into a struct and refuses the
   write, and writes a backtick but cannot read the column back; the write is refused first with a
@@ -48,6 +52,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from storeadvise.backends._objectstore import Located
 from storeadvise.backends._selection import check_columns, needed_columns, select
 from storeadvise.backends.base import Backend, Predicate, fsync_paths, quote_literal
 from storeadvise.backends.batching import check_batch_rows, rebatch
@@ -82,10 +87,11 @@ def sql_equals(column: str, data_type: pa.DataType, value: Any) -> str | None:
     return None
 
 
-class LanceBackend(Backend):
+class LanceBackend(Located, Backend):
     """One Lance dataset folder, with a BTREE index on the key column."""
 
     name: ClassVar[str] = "lance"
+    object_client: ClassVar[str] = "pylance (object_store)"
     kind: ClassVar[str] = "file"
     supports: ClassVar[frozenset[str]] = LANCE_OPERATIONS
     own_cache: ClassVar[bool] = True
@@ -102,6 +108,21 @@ class LanceBackend(Backend):
         self._dataset: lance.LanceDataset | None = None
         self._key_type: tuple[str, pa.DataType] | None = None
         """The key column and its type, for lookups (the schema changes only with a new write)."""
+        self.locate(settings, self.name)
+
+    @property
+    def uri(self) -> str:
+        """Where the dataset is: the local folder, or its ``s3://`` URL on object storage."""
+        return str(self.location) if self.remote is None else self.remote.uri()
+
+    def storage_options(self) -> dict[str, str] | None:
+        return None if self.remote is None else self.remote.storage_options()
+
+    def written(self) -> bool:
+        """Whether a version has been committed (its manifest is there)."""
+        if self.remote is None:
+            return (self.location / "_versions").is_dir()
+        return bool(self.remote.listing("_versions"))
 
     # -- availability and life cycle -----------------------------------------------------------------
     @classmethod
@@ -121,9 +142,9 @@ class LanceBackend(Backend):
         if self._dataset is None:
             import lance
 
-            if not (self.location / "_versions").is_dir():
+            if not self.written():
                 raise self.nothing_written()
-            self._dataset = lance.dataset(str(self.location))
+            self._dataset = lance.dataset(self.uri, storage_options=self.storage_options())
         return self._dataset
 
     @property
@@ -137,6 +158,21 @@ class LanceBackend(Backend):
         self._dataset = None
         self._key_type = None
         super().clear()
+        if self.remote is not None:
+            self.remote.clear()
+
+    def cleanup(self) -> None:
+        self.clear()
+        if self.remote is not None:
+            self.remote.remove()
+
+    def size_bytes(self) -> int:
+        return super().size_bytes() if self.remote is None else self.remote.total_bytes()
+
+    def size_source(self) -> str:
+        if self.remote is not None:
+            return "objects: the sizes the object store lists for the dataset's objects"
+        return super().size_source()
 
     def _index(self) -> str:
         index = str(self.settings.options.get("lance_index") or DEFAULT_INDEX).lower()
@@ -159,11 +195,12 @@ class LanceBackend(Backend):
         self.clear()
         self.location.parent.mkdir(parents=True, exist_ok=True)
         reader = pa.RecordBatchReader.from_batches(schema, iter(batches))
-        self._dataset = lance.write_dataset(reader, str(self.location), schema=schema, mode="create")
+        self._dataset = lance.write_dataset(reader, self.uri, schema=schema, mode="create",
+                                            storage_options=self.storage_options())
         key = self.settings.key_column
         if index == "btree" and key and schema.get_field_index(key) >= 0 and self._dataset.count_rows():
             self._dataset.create_scalar_index(key, "BTREE")
-        if self.settings.fsync:
+        if self.settings.fsync and self.remote is None:
             fsync_paths(self._written_since(set()))
 
     def append(self, batch: pa.RecordBatch) -> None:
@@ -178,9 +215,11 @@ class LanceBackend(Backend):
             )
         if batch.schema != schema:
             batch = batch.cast(schema)
-        before = self._files() if self.settings.fsync else set()
-        self._dataset = lance.write_dataset(pa.Table.from_batches([batch]), str(self.location), mode="append")
-        if self.settings.fsync:
+        syncs = self.settings.fsync and self.remote is None
+        before = self._files() if syncs else set()
+        self._dataset = lance.write_dataset(pa.Table.from_batches([batch]), self.uri, mode="append",
+                                            storage_options=self.storage_options())
+        if syncs:
             fsync_paths(self._written_since(before))
 
     def _files(self) -> set[Path]:

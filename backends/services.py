@@ -38,7 +38,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -71,6 +71,8 @@ class Launch:
     death_signal: int = signal.SIGKILL
     """The signal Linux sends the server when this process dies. A clean-stop handler that hangs would
     leave the server running for ever, so the default is SIGKILL: its data is a dead run's scratch."""
+    env: dict[str, str] = field(default_factory=dict)
+    """Environment variables set for the server on top of this process's (its settings that have no option)."""
 
 
 @dataclass(frozen=True)
@@ -267,6 +269,7 @@ def _spawn(launch: Launch, log_path: Path) -> subprocess.Popen:
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             launch.args,
+            env={**os.environ, **launch.env} if launch.env else None,
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

@@ -196,7 +196,9 @@ def benchmark(
 
     loader = LoaderSettings(batch_size=batch_size, workers=workers, accelerators=accelerators,
                             step_time=parse_step_time(step_time), decode=decode)
-    targets, op_names = _targets_and_ops(backends, ops, purpose, sweep)
+    plain, located, options = _located(backends, options)
+    targets, op_names = _targets_and_ops(plain, ops, purpose, sweep, none_by_default=bool(located))
+    targets = [*targets, *located]
     load = _load_config(clients, mix, read_ratio, distribution, target_rate, duration, operations, max_time, seed)
     if load is not None and not ops and not purpose:
         op_names = ["write"]  # the store needs the data; the other operations only when asked for
@@ -311,12 +313,14 @@ def _load_config(clients: Any, mix: str | None, read_ratio: float | None, distri
 
 
 def _targets_and_ops(backends: str | Sequence[str] | None, ops: str | Sequence[str] | None, purpose: str | None,
-                     sweep: bool) -> tuple[list[Any], list[str]]:
-    """The backends (or, with ``sweep``, their codec variants) and the operations to run."""
+                     sweep: bool, none_by_default: bool = False) -> tuple[list[Any], list[str]]:
+    """The backends (or, with ``sweep``, their codec variants) and the operations to run; no backends
+    for no names when ``none_by_default`` (the run names only backends on object storage)."""
     from storeadvise.backends import parse_backend_names
     from storeadvise.bench.workloads import select_ops
 
-    backend_names = parse_backend_names(_names(backends, "--backends"))
+    text = _names(backends, "--backends")
+    backend_names = [] if none_by_default and not text else parse_backend_names(text)
     op_names = select_ops(purpose, _names(ops, "--ops"))
     if not sweep:
         return list(backend_names), op_names
@@ -324,6 +328,27 @@ def _targets_and_ops(backends: str | Sequence[str] | None, ops: str | Sequence[s
 
     targets = codec_variants(backend_names if backends else None)
     return targets, op_names if ops or purpose else list(SWEEP_OPS)
+
+
+def _located(backends: str | Sequence[str] | None, options: dict[str, Any] | None,
+             ) -> tuple[str | None, list[Any], dict[str, Any] | None]:
+    """Backends named ``NAME@s3`` (``-b parquet,parquet@s3``) run on object storage beside the plain names,
+    which then stay on the local disk: the location (``--location``, else ``DEFAULT_LOCATION`` on the
+    embedded server) goes to those variants only. The plain names, the variants, and the run's options."""
+    from storeadvise.backends import parse_backend_names
+    from storeadvise.backends._objectstore import LOCATED_SUFFIX, located_options
+    from storeadvise.bench.runner import Variant
+
+    text = _names(backends, "--backends")
+    named = [n.strip().lower() for n in (text or "").split(",") if n.strip()]
+    located = [n.removesuffix(LOCATED_SUFFIX) for n in named if n.endswith(LOCATED_SUFFIX)]
+    if not located:
+        return backends, [], options
+    where = (options or {}).get("location")
+    variants = [Variant(name, f"{name}{LOCATED_SUFFIX}", located_options(name, where))
+                for name in parse_backend_names(",".join(located))]
+    rest = {k: v for k, v in (options or {}).items() if k != "location"}
+    return ",".join(n for n in named if not n.endswith(LOCATED_SUFFIX)), variants, rest
 
 
 def _names(value: str | Sequence[str] | None, option: str) -> str | None:

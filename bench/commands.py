@@ -73,7 +73,8 @@ DETAILS = click.option(
 @click.option("--table", metavar="NAME", help="Table of a database file (.sqlite) that holds several.")
 @click.option("--key", metavar="COLUMN", help="Key column for lookups (inferred when unique).")
 @column_type_options
-@click.option("-b", "--backends", metavar="LIST", help="Comma-separated backends (default: csv,jsonl,parquet,sqlite,mongo,kafka).")
+@click.option("-b", "--backends", metavar="LIST", help="Comma-separated backends (default: csv,jsonl,parquet,sqlite,mongo,kafka); "
+                                                         "NAME@s3 runs that one on object storage (--location) beside the local ones.")
 @click.option("-p", "--purpose", metavar="PURPOSE", help=f"{', '.join(PURPOSES)}: picks the ops.")
 @click.option("--ops", metavar="LIST", help="Comma-separated operations (overrides --purpose).")
 @click.option("--repeat", type=int, default=5, show_default=True, help="Counted runs per operation.")
@@ -88,7 +89,7 @@ DETAILS = click.option(
 @click.option("--fsync", is_flag=True, help="Make every write durable before it returns, inside the timed write: "
                                              "files fsynced, SQLite synchronous=FULL, MongoDB j=true, Kafka acks=all.")
 @click.option("--memory-limit", type=SIZE, help="Memory budget: data larger than a quarter of it is streamed, not held; `read` is skipped above it (default: half the RAM).")
-@click.option("--location", metavar="URL", help="Put the file backends' files in object storage: s3://bucket/prefix "
+@click.option("--location", metavar="URL", help="Put the file, table-format and lance backends' files in object storage: s3://bucket/prefix "
                                                "(the server: --s3-endpoint, or an embedded S3 emulator; credentials "
                                                "from the AWS environment variables).")
 @click.option("--batch-size", type=int, default=32, show_default=True,
@@ -194,6 +195,7 @@ def bench_command(
       storeadvise bench photos/ --accelerators 4 --step-time 50ms --batch-size 64 --decode
       storeadvise bench --sample images --items 2000 --item-size 100KB -b lance,parquet
       storeadvise bench --sample tabular -b sqlite,redis --clients 1,2,4 --mix B
+      storeadvise bench --sample tabular -b parquet,parquet@s3,delta@s3
     """
     from storeadvise.bench.api import benchmark
     from storeadvise.bench.report import render

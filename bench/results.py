@@ -167,6 +167,14 @@ class Measurement:
     """Write-like ops: the stored data was on stable storage when the call returned (``Backend.durability``)."""
     warnings: list[str] = field(default_factory=list)
     """One-line warnings about the figure (the first run much slower than the rest, as hyperfine warns)."""
+    requests: int | None = None
+    """On object storage: the requests one more, untimed run (one call of a latency op) made, counted at
+    the server (``Backend.request_log``); None where nothing counts them (``extra["traffic_source"]`` says
+    why) or the data is not on object storage."""
+    bytes_sent: int | None = None
+    """On object storage: the bytes that run uploaded (request bodies)."""
+    bytes_received: int | None = None
+    """On object storage: the object bytes that run downloaded (ranges and whole objects)."""
 
 
 @dataclass

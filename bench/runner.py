@@ -357,7 +357,8 @@ class Runner:
             )
             run.settings["plan"] = _plan_record(plan)
             options = self.config.options
-            needed = {s for cls in classes.values() if cls is not None and (s := cls.needs_service(options))}
+            needed = {s for v in variants if (cls := classes[v.backend]) is not None
+                      and (s := cls.needs_service({**options, **v.options}))}
             self._emit("", "", "starting servers" if needed else "")
             services = Services(needed, options=self.config.options, scratch_dir=scratch / "servers")
             with services as statuses:
@@ -578,6 +579,7 @@ class Runner:
             return
         if m is not None:
             profile = self.dataset.profile
+            self._count_requests(backend, op, plan, m)
             m.bytes_at_rest = backend.size_bytes()
             m.extra["size_source"] = backend.size_source()
             _label_state(m, op, backend)
@@ -615,8 +617,11 @@ class Runner:
         cold = cache.ColdReads(backend, self._restart, per_call=op.latency) if state == cache.COLD else None
         try:
             if op.latency:
-                return self._latency(backend, op, plan, m, before_call=cold)
-            return self._throughput_op(backend, op, plan, m, before_run=cold)
+                m = self._latency(backend, op, plan, m, before_call=cold)
+            else:
+                m = self._throughput_op(backend, op, plan, m, before_run=cold)
+            self._count_requests(backend, op, plan, m, cold)
+            return m
         except UnsupportedOperation as exc:
             m.status, m.reason = UNSUPPORTED, str(exc)
         except STOPS:
@@ -626,6 +631,26 @@ class Runner:
         finally:
             _label_state(m, op, backend, cold)
         return m
+
+    def _count_requests(self, backend: Backend, op: Operation, plan: WorkloadPlan, m: Measurement,
+                        before: Callable[[], None] | None = None) -> None:
+        """The object-storage requests and bytes of one more run (one call of a latency op), made after the
+        timed ones and never timed: counting slows the server (``Backend.request_log``)."""
+        log = backend.request_log() if m.status == OK else None
+        if isinstance(log, str):
+            m.extra["traffic_source"] = log
+        if log is None or isinstance(log, str):
+            return
+        given = next(op.inputs(plan))
+        if op.reset and not op.latency:
+            op.reset(backend)
+        if before:
+            before()
+        with log:
+            op.call_counted(backend, given)
+        record = log.record()
+        m.requests, m.bytes_sent, m.bytes_received = record["requests"], record["bytes_sent"], record["bytes_received"]
+        m.extra.update(requests_by_method=record["by_method"], traffic_source=record["source"])
 
     def _skip_reason(self, op: Operation, plan: WorkloadPlan) -> str | None:
         if op.whole_dataset and self.dataset.profile.arrow_bytes > self.memory_limit:

@@ -372,8 +372,14 @@ def _columns(latency: bool, entries: list[Entry]) -> list[Column]:
         Column("peak", "peak mem"),
         Column("at_rest", "at rest"),
         Column("size_ratio", "÷ Arrow"),
+        Column("requests", "requests"),
+        Column("bytes_sent", "sent"),
+        Column("bytes_received", "received"),
     ]
     raw = {
+        "requests": lambda m: m.requests,
+        "bytes_sent": lambda m: m.bytes_sent,
+        "bytes_received": lambda m: m.bytes_received,
         "rows_per_s": lambda m: m.rows_per_s,
         "mb_per_s": lambda m: m.mb_per_s,
         "peak": lambda m: m.peak_memory_bytes,
@@ -417,6 +423,9 @@ def _cells(entry: Entry) -> dict[str, str]:
         "peak": fmt_bytes(m.peak_memory_bytes),
         "at_rest": fmt_bytes(m.bytes_at_rest),
         "size_ratio": fmt_ratio(m.size_ratio),
+        "requests": DASH if m.requests is None else f"{m.requests:,}",  # a count, never a rounded one
+        "bytes_sent": fmt_bytes(m.bytes_sent),
+        "bytes_received": fmt_bytes(m.bytes_received),
         "note": f"{UNTRUSTED_MARK} round trip failed" if entry.untrusted else "",
     }
     return cells

@@ -25,12 +25,13 @@ LOCATION = "s3://storeadvise-perf/objects"
 
 
 @pytest.fixture(scope="module")
-def s3_stores(file_data: Any, perf_servers: dict, perf_scratch: Path) -> Iterator[dict[str, Any]]:
-    """The file backends written once each into the embedded S3 emulator's bucket."""
+def s3_stores(suite_data: Any, perf_servers: dict, perf_scratch: Path) -> Iterator[dict[str, Any]]:
+    """The file backends written once each into the embedded S3 emulator's bucket (the session's data:
+    ``file_data`` is per test)."""
     from storeadvise.backends import backend_class
     from storeadvise.backends.base import BackendSettings
 
-    table, plan, _ = file_data
+    table, plan, _ = suite_data.use("tabular")[0]
     opened: dict[str, Any] = {}
     for name in FORMATS:
         settings = BackendSettings(run_id="perf_s3", scratch_dir=perf_scratch / "s3", key_column=plan.key_column,

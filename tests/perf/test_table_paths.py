@@ -29,11 +29,12 @@ LOOKUP_KEYS = 20
 
 
 @pytest.fixture(scope="session")
-def table_data(file_data: Any) -> tuple[Any, Any]:
-    """The suite's table and a plan that also holds the update's rows (1% of the rows, changed)."""
+def table_data(suite_data: Any) -> tuple[Any, Any]:
+    """The suite's table and a plan that also holds the update's rows (1% of the rows, changed); of the
+    session's data (``file_data`` is per test)."""
     from storeadvise.bench.workloads import changed_rows
 
-    table, plan, dataset = file_data
+    table, plan, dataset = suite_data.use("tabular")[0]
     rows = changed_rows(dataset.sample_rows(plan.append_rows, seed=1), plan.key_column)
     return table, dataclasses.replace(plan, update_rows=rows)
 
@@ -88,19 +89,33 @@ class Sides:
         return self.backend.filter_expression(where)
 
 
+def delta_layout() -> Any:
+    """The data-file layout storeadvise writes (row groups of the Parquet backend's size, snappy), given to
+    the direct calls too: a comparison with delta-rs's default layout (one row group per file) compared
+    layouts, not paths."""
+    from deltalake import WriterProperties
+
+    from storeadvise.backends.parquet import DEFAULT_ROW_GROUP_ROWS
+
+    return WriterProperties(max_row_group_size=DEFAULT_ROW_GROUP_ROWS, compression="SNAPPY")
+
+
 class DeltaSides(Sides):
     def writers(self) -> list[pairs.Side]:
         from deltalake import write_deltalake
 
         path = self.out / "write"
+        layout = delta_layout()
 
         def polars_write() -> None:
             import polars as pl
 
-            pl.from_arrow(self.storage, rechunk=False).write_delta(str(path))
+            pl.from_arrow(self.storage, rechunk=False).write_delta(
+                str(path), delta_write_options={"writer_properties": layout})
 
         return [
-            pairs.Side("deltalake write_deltalake", lambda: write_deltalake(str(path), self.storage),
+            pairs.Side("deltalake write_deltalake",
+                       lambda: write_deltalake(str(path), self.storage, writer_properties=layout),
                        setup=lambda: shutil.rmtree(path, ignore_errors=True)),
             pairs.Side("polars write_delta", polars_write, setup=lambda: shutil.rmtree(path, ignore_errors=True)),
         ]
@@ -164,9 +179,11 @@ class DeltaSides(Sides):
         rows = self.stored(self.plan.update_rows)
         column = f"`{self.plan.key_column}`"
 
+        layout = delta_layout()
+
         def merge() -> None:
-            handle.merge(rows, predicate=f"t.{column} = s.{column}", source_alias="s",
-                         target_alias="t").when_matched_update_all().execute()
+            handle.merge(rows, predicate=f"t.{column} = s.{column}", source_alias="s", target_alias="t",
+                         writer_properties=layout).when_matched_update_all().execute()
 
         return [pairs.Side("deltalake merge (when matched update all)", merge, setup=handle.update_incremental)]
 
@@ -216,9 +233,12 @@ class IcebergSides(Sides):
                 catalog.purge_table("direct.t")
             shutil.rmtree(self.out / "write" / "t", ignore_errors=True)
 
-        def create_and_append() -> None:
+        from storeadvise.backends.parquet import DEFAULT_ROW_GROUP_ROWS
+
+        def create_and_append() -> None:  # in storeadvise's layout: row groups of the Parquet backend's size
             transaction = catalog.create_table_transaction(
-                "direct.t", schema=self.storage.schema, location=(self.out / "write" / "t").as_uri())
+                "direct.t", schema=self.storage.schema, location=(self.out / "write" / "t").as_uri(),
+                properties={"write.parquet.row-group-limit": str(DEFAULT_ROW_GROUP_ROWS)})
             transaction.append(self.storage)
             transaction.commit_transaction()
 
