@@ -15,6 +15,9 @@ Semantics:
   so the pages are loaded from the page cache or disk when the values are first touched, not before.
   Projection is free (unused columns are never touched); a filter or lookup touches the filter
   column and then the matching rows only.
+- ``take`` (rows by position, a training loader's shuffled batch): the parts memory-mapped, then
+  ``Table.take``; only the pages of the asked rows are touched, so a batch of 32 items costs their
+  bytes, not the file's.
 - On object storage (``--location s3://...``): each part is an object; a read opens it for random
   access (ranged GETs) instead of a memory map, and reads it whole.
 """
@@ -24,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from storeadvise.backends._partfiles import FileBackend
+from storeadvise.backends._partfiles import FILE_OPERATIONS, FileBackend
 from storeadvise.backends._selection import check_columns, select
 from storeadvise.backends.base import Predicate
 from storeadvise.backends.batching import rebatch
@@ -43,6 +46,7 @@ class ArrowBackend(FileBackend):
 
     name: ClassVar[str] = "arrow"
     suffix: ClassVar[str] = ".arrow"
+    supports: ClassVar[frozenset[str]] = FILE_OPERATIONS | {"take"}
     type_mapping: ClassVar[dict[str, str]] = {
         family: "Arrow's own layout (exact)"
         for family in (
@@ -88,6 +92,9 @@ class ArrowBackend(FileBackend):
         tables = [pa.ipc.open_file(self.input_file(path, whole=True)).read_all() for path in self.parts()]
         table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
         return select(table, columns, where)
+
+    def take(self, positions: Sequence[int]) -> pa.Table:
+        return self.read().take(list(positions))
 
     def scan(self, columns: Sequence[str] | None = None, batch_rows: int = 65_536) -> Iterator[pa.RecordBatch]:
         check_columns(self.schema, columns)

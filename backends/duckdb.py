@@ -113,6 +113,9 @@ class DuckdbBackend(SqlFileBackend):
     def _fetch_key(self, sql: str, value: Any, schema: pa.Schema) -> pa.Table:
         return conform(self._connect().sql(sql, params=[value]).to_arrow_table(), schema)
 
+    def _fetch_rows(self, sql: str, params: Sequence[Any], schema: pa.Schema) -> pa.Table:
+        return conform(self._connect().sql(sql, params=list(params)).to_arrow_table(), schema)
+
     def _query(self, columns: Sequence[str] | None, where: Predicate | None) -> tuple[Any, pa.Schema]:
         sql, params, target = self._select(columns, where)
         return self._connect().sql(sql, params=params or None), target

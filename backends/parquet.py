@@ -32,6 +32,15 @@ Semantics:
   ``pyarrow.dataset``. polars plus the cast back is the faster path for reads, filters and lookups
   (docs/decisions.md, 'Parquet: reads through polars, cast back to the written schema'). Batch scans
   stay on ``pyarrow.dataset``, which streams.
+- ``take`` (rows by position, a training loader's shuffled batch): an index of every part's row
+  groups (their first row, from the footers, built once per written state) says which row groups hold
+  the asked rows; only those are read (pyarrow ``ParquetFile.read_row_groups``), then the rows are
+  taken in the order asked. The cost of a take is a whole row group per distinct group touched, which
+  is why a media table gets small row groups (``MEDIA_ROW_GROUP_ROWS``).
+- A media table (``storeadvise.media``: one row per item, its bytes in a binary column) is written in
+  row groups of ``MEDIA_ROW_GROUP_ROWS`` items unless ``parquet_row_group_rows`` says otherwise: at
+  100 kB an item, the tabular default would make row groups of 13 GB, and a shuffled batch would read
+  one whole per item (docs/decisions.md, 'Parquet: row groups of 64 items for media').
 - On object storage (``--location s3://...``, ``backends._objectstore``): the same writers stream each
   part to an upload; a read that polars takes downloads each part in one GET and hands polars the
   buffer (faster on the emulator than ranged GETs for only the needed column chunks, though it moves
@@ -44,11 +53,12 @@ import functools
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from storeadvise.backends._partfiles import FileBackend, dataset_read, dataset_scan
+from storeadvise.backends._partfiles import FILE_OPERATIONS, FileBackend, dataset_read, dataset_scan
 from storeadvise.backends._selection import check_columns, conform, subschema
 from storeadvise.backends.base import Predicate
 from storeadvise.backends.batching import chunked
 from storeadvise.errors import UsageError
+from storeadvise.media import media_modality
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -58,6 +68,8 @@ if TYPE_CHECKING:
 
 COMPRESSIONS = ("snappy", "zstd", "gzip", "lz4", "brotli", "none")
 DEFAULT_ROW_GROUP_ROWS = 131_072
+MEDIA_ROW_GROUP_ROWS = 64
+"""Items per row group of a media table (see the module docstring; measured in docs/decisions.md)."""
 ARROW_SCHEMA_KEY = "ARROW:schema"
 SMALL_WRITE_ROWS = 4_096
 """Below this many rows, known up front (an ``append`` of one batch), pyarrow writes: setting up polars'
@@ -222,6 +234,7 @@ class ParquetBackend(FileBackend):
 
     name: ClassVar[str] = "parquet"
     suffix: ClassVar[str] = ".parquet"
+    supports: ClassVar[frozenset[str]] = FILE_OPERATIONS | {"take"}
     sweep_variants: ClassVar[dict[str, dict[str, Any]]] = {
         "none": {"parquet_compression": "none"},
         "snappy": {"parquet_compression": "snappy"},
@@ -249,22 +262,24 @@ class ParquetBackend(FileBackend):
     def __init__(self, settings: Any) -> None:
         super().__init__(settings)
         self._polars_reads: tuple[pa.Schema, bool] | None = None
+        self._row_groups: RowGroupIndex | None = None
 
-    def _writer_options(self) -> tuple[str, int, int | None]:
+    def _writer_options(self, schema: pa.Schema | None = None) -> tuple[str, int, int | None]:
         options = self.settings.options
         compression = str(options.get("parquet_compression") or "snappy").lower()
         if compression not in COMPRESSIONS:
             raise UsageError(
                 f"unknown parquet_compression {compression!r}; choose from {', '.join(COMPRESSIONS)}"
             )
-        rows = int(options.get("parquet_row_group_rows") or DEFAULT_ROW_GROUP_ROWS)
+        default = MEDIA_ROW_GROUP_ROWS if schema is not None and media_modality(schema) else DEFAULT_ROW_GROUP_ROWS
+        rows = int(options.get("parquet_row_group_rows") or default)
         if rows < 1:
             raise UsageError(f"parquet_row_group_rows must be at least 1, not {rows}")
         level = options.get("parquet_compression_level")
         return compression, rows, None if level is None else int(level)
 
     def write_part(self, path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch], *, new: bool) -> None:
-        compression, rows, level = self._writer_options()
+        compression, rows, level = self._writer_options(schema)
         small = isinstance(batches, Sequence) and sum(b.num_rows for b in batches) < SMALL_WRITE_ROWS
         with self.output(path) as target:
             if not small and polars_can_sink() and polars_keeps(schema):
@@ -321,3 +336,44 @@ class ParquetBackend(FileBackend):
     def scan(self, columns: Sequence[str] | None = None, batch_rows: int = 65_536) -> Iterator[pa.RecordBatch]:
         check_columns(self.schema, columns)
         yield from dataset_scan(self.parts(), "parquet", self.schema, columns, batch_rows, self.filesystem)
+
+    def take(self, positions: Sequence[int]) -> pa.Table:
+        parts = self.parts()
+        if self._row_groups is None or self._row_groups.parts != parts:
+            self._row_groups = RowGroupIndex(parts, self.input_file)
+        return conform(self._row_groups.take(positions), self.schema)
+
+
+class RowGroupIndex:
+    """Where each row group of a list of Parquet parts starts, and the parts opened (footers read once)."""
+
+    def __init__(self, parts: list[Any], open_file: Any) -> None:
+        import numpy as np
+        import pyarrow.parquet as pq
+
+        self.parts = parts
+        self.files = [pq.ParquetFile(open_file(path)) for path in parts]
+        self.groups = [(f, g) for f in self.files for g in range(f.metadata.num_row_groups)]
+        sizes = [f.metadata.row_group(g).num_rows for f, g in self.groups]
+        self.starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
+
+    def take(self, positions: Sequence[int]) -> pa.Table:
+        """The rows at ``positions`` in the order asked, reading only the row groups that hold them."""
+        import numpy as np
+        import pyarrow as pa
+
+        asked = np.asarray(positions, dtype=np.int64)
+        if asked.size and (asked.min() < 0 or asked.max() >= self.starts[-1]):
+            raise IndexError(f"positions outside 0..{int(self.starts[-1]) - 1}")
+        group_of = np.searchsorted(self.starts, asked, side="right") - 1
+        needed = np.unique(group_of)
+        tables, offsets, offset = [], {}, 0
+        for g in needed.tolist():
+            parquet_file, index = self.groups[g]
+            tables.append(parquet_file.read_row_group(index))
+            offsets[g] = offset - int(self.starts[g])
+            offset += tables[-1].num_rows
+        if not tables:
+            return self.files[0].schema_arrow.empty_table()
+        local = asked + np.array([offsets[g] for g in group_of.tolist()], dtype=np.int64)
+        return pa.concat_tables(tables).take(pa.array(local))

@@ -180,6 +180,7 @@ class SqliteBackend(SqlFileBackend):
     name: ClassVar[str] = "sqlite"
     db_file: ClassVar[str] = DB_FILE
     row_order: ClassVar[str] = " ORDER BY rowid"
+    first_rowid: ClassVar[int] = 1
     write_guarantees: ClassVar[tuple[Durability, Durability]] = (
         Durability(False, "WAL, synchronous=NORMAL: a committed write survives an application crash; the WAL is "
                    "synced only at checkpoints, so a power loss can roll back the last commits (the database "
@@ -279,6 +280,12 @@ class SqliteBackend(SqlFileBackend):
         import pyarrow as pa
 
         rows = self._connect().execute(sql, (value,)).fetchall()
+        return pa.Table.from_batches([self._converter(schema).batch(rows)])
+
+    def _fetch_rows(self, sql: str, params: Sequence[Any], schema: pa.Schema) -> pa.Table:
+        import pyarrow as pa
+
+        rows = self._connect().execute(sql, params).fetchall()
         return pa.Table.from_batches([self._converter(schema).batch(rows)])
 
     def _converter(self, schema: pa.Schema) -> RowConverter:
