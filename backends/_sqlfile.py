@@ -97,7 +97,8 @@ class SqlFileBackend(Backend):
         import pyarrow as pa
 
         if self._schema is None:
-            row = self._connect().execute(f"SELECT schema FROM {SCHEMA_TABLE}").fetchone()
+            # fetchall, not fetchone: DuckDB keeps a partly fetched result open and refuses the next query
+            row = self._connect().execute(f"SELECT schema FROM {SCHEMA_TABLE}").fetchall()[0]
             self._schema = pa.ipc.read_schema(pa.py_buffer(row[0]))
         return self._schema
 

@@ -331,6 +331,11 @@ class Backend(abc.ABC):
         """The error of a read, scan or lookup before this backend stored anything."""
         return DataError(f"{self.name}: nothing has been written yet; write the dataset first")
 
+    def refuses(self, schema: pa.Schema) -> str | None:
+        """Why this backend cannot store a table of ``schema`` at all (a media layout given ordinary rows;
+        its ``write`` raises ``UnsupportedOperation`` with it), or None."""
+        return None
+
     def why_unsupported(self, op: str) -> str:
         """One sentence shown in the table for an operation not in ``supports`` (override to explain)."""
         return f"{self.name} does not support {op}"
