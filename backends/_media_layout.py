@@ -20,7 +20,7 @@ names), so an id that would leave the folder (absolute, ``..``, empty parts) is 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -65,6 +65,22 @@ def item_path(item_id: str) -> str:
             or "\\" in item_id or "\0" in item_id:
         raise DataError(f"item id {item_id!r} is not a relative path inside the folder")
     return item_id
+
+
+def read_items(lengths: list[int], read_into: Callable[[int, memoryview], int]) -> pa.Array:
+    """The bytes of ``len(lengths)`` items as one ``large_binary`` array, each item read by ``read_into(i,
+    view)`` straight into its place in the array's buffer (a read into ``bytes`` and then into Arrow would
+    copy every item twice); ``DataError`` when an item is not as long as the manifest says (changed since)."""
+    import numpy as np
+    import pyarrow as pa
+
+    offsets = np.concatenate([[0], np.cumsum(lengths, dtype=np.int64)]).astype(np.int64)
+    data = pa.allocate_buffer(int(offsets[-1]))
+    view = memoryview(data).cast("B")
+    for i, (start, stop) in enumerate(zip(offsets.tolist(), offsets[1:].tolist(), strict=False)):
+        if read_into(i, view[start:stop]) != stop - start:
+            raise DataError(f"item {i} of this read is not the length its manifest records: changed since written")
+    return pa.LargeBinaryArray.from_buffers(pa.large_binary(), len(lengths), [None, pa.py_buffer(offsets), data])
 
 
 class MediaLayout(Backend):

@@ -185,28 +185,20 @@ class SqlFileBackend(Backend):
         return key
 
     def take(self, positions: Sequence[int]) -> pa.Table:
-        import pyarrow as pa
-        import pyarrow.compute as pc
-
-        schema = self.schema
-        names = ", ".join(quote_identifier(n) for n in schema.names)
+        names = ", ".join(quote_identifier(n) for n in self.schema.names)
         wanted = [p + self.first_rowid for p in positions]
         unique = sorted(set(wanted))
-        target = pa.schema([pa.field(POSITION, pa.int64()), *schema], metadata=schema.metadata)
-        found = []
+        statements = []
         for start in range(0, len(unique), TAKE_CHUNK):
             ids = unique[start:start + TAKE_CHUNK]
             sql = f"SELECT rowid AS {POSITION}, {names} FROM {TABLE} WHERE rowid IN ({', '.join('?' * len(ids))})"
-            found.append(self._fetch_rows(sql, ids, target))
-        table = pa.concat_tables(found) if found else target.empty_table()
-        order = pc.index_in(pa.array(wanted, pa.int64()), value_set=table.column(0))
-        if order.null_count:
-            raise IndexError(f"{self.name}: positions outside the stored rows")
-        return table.take(order).drop_columns([POSITION])
+            statements.append((sql, ids))
+        return self._fetch_rowids(statements, wanted)
 
     @abc.abstractmethod
-    def _fetch_rows(self, sql: str, params: Sequence[Any], schema: pa.Schema) -> pa.Table:
-        """Run ``sql`` with ``params``; its rows as a table of ``schema``."""
+    def _fetch_rowids(self, statements: list[tuple[str, list[int]]], wanted: list[int]) -> pa.Table:
+        """Run the ``statements`` (each returns the row id, then every column); the rows of the ``wanted``
+        row ids in that order, as a table of the written schema; ``IndexError`` for a row id not found."""
 
     @abc.abstractmethod
     def _fetch_key(self, sql: str, value: Any, schema: pa.Schema) -> pa.Table:

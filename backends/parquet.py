@@ -40,7 +40,7 @@ Semantics:
 - A media table (``storeadvise.media``: one row per item, its bytes in a binary column) is written in
   row groups of ``MEDIA_ROW_GROUP_ROWS`` items unless ``parquet_row_group_rows`` says otherwise: at
   100 kB an item, the tabular default would make row groups of 13 GB, and a shuffled batch would read
-  one whole per item (docs/decisions.md, 'Parquet: row groups of 64 items for media').
+  one whole per item (docs/decisions.md, 'Parquet: row groups of 16 items for media').
 - On object storage (``--location s3://...``, ``backends._objectstore``): the same writers stream each
   part to an upload; a read that polars takes downloads each part in one GET and hands polars the
   buffer (faster on the emulator than ranged GETs for only the needed column chunks, though it moves
@@ -53,7 +53,14 @@ import functools
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from storeadvise.backends._partfiles import FILE_OPERATIONS, FileBackend, dataset_read, dataset_scan
+from storeadvise.backends._partfiles import (
+    FILE_OPERATIONS,
+    FileBackend,
+    chunk_starts,
+    dataset_read,
+    dataset_scan,
+    take_from_chunks,
+)
 from storeadvise.backends._selection import check_columns, conform, subschema
 from storeadvise.backends.base import Predicate
 from storeadvise.backends.batching import chunked
@@ -68,7 +75,7 @@ if TYPE_CHECKING:
 
 COMPRESSIONS = ("snappy", "zstd", "gzip", "lz4", "brotli", "none")
 DEFAULT_ROW_GROUP_ROWS = 131_072
-MEDIA_ROW_GROUP_ROWS = 64
+MEDIA_ROW_GROUP_ROWS = 16
 """Items per row group of a media table (see the module docstring; measured in docs/decisions.md)."""
 ARROW_SCHEMA_KEY = "ARROW:schema"
 SMALL_WRITE_ROWS = 4_096
@@ -345,35 +352,18 @@ class ParquetBackend(FileBackend):
 
 
 class RowGroupIndex:
-    """Where each row group of a list of Parquet parts starts, and the parts opened (footers read once)."""
+    """The row groups of a list of Parquet parts: the parts opened (footers read once), where each starts."""
 
     def __init__(self, parts: list[Any], open_file: Any) -> None:
-        import numpy as np
         import pyarrow.parquet as pq
 
         self.parts = parts
-        self.files = [pq.ParquetFile(open_file(path)) for path in parts]
-        self.groups = [(f, g) for f in self.files for g in range(f.metadata.num_row_groups)]
-        sizes = [f.metadata.row_group(g).num_rows for f, g in self.groups]
-        self.starts = np.concatenate([[0], np.cumsum(sizes, dtype=np.int64)])
+        files = [pq.ParquetFile(open_file(path)) for path in parts]
+        self.schema = files[0].schema_arrow
+        self.groups = [(f, g) for f in files for g in range(f.metadata.num_row_groups)]
+        self.starts = chunk_starts(f.metadata.row_group(g).num_rows for f, g in self.groups)
 
     def take(self, positions: Sequence[int]) -> pa.Table:
         """The rows at ``positions`` in the order asked, reading only the row groups that hold them."""
-        import numpy as np
-        import pyarrow as pa
-
-        asked = np.asarray(positions, dtype=np.int64)
-        if asked.size and (asked.min() < 0 or asked.max() >= self.starts[-1]):
-            raise IndexError(f"positions outside 0..{int(self.starts[-1]) - 1}")
-        group_of = np.searchsorted(self.starts, asked, side="right") - 1
-        needed = np.unique(group_of)
-        tables, offsets, offset = [], {}, 0
-        for g in needed.tolist():
-            parquet_file, index = self.groups[g]
-            tables.append(parquet_file.read_row_group(index))
-            offsets[g] = offset - int(self.starts[g])
-            offset += tables[-1].num_rows
-        if not tables:
-            return self.files[0].schema_arrow.empty_table()
-        local = asked + np.array([offsets[g] for g in group_of.tolist()], dtype=np.int64)
-        return pa.concat_tables(tables).take(pa.array(local))
+        return take_from_chunks(self.starts, lambda k: self.groups[k][0].read_row_group(self.groups[k][1]),
+                                self.schema, positions)

@@ -282,11 +282,16 @@ class SqliteBackend(SqlFileBackend):
         rows = self._connect().execute(sql, (value,)).fetchall()
         return pa.Table.from_batches([self._converter(schema).batch(rows)])
 
-    def _fetch_rows(self, sql: str, params: Sequence[Any], schema: pa.Schema) -> pa.Table:
+    def _fetch_rowids(self, statements: list[tuple[str, list[int]]], wanted: list[int]) -> pa.Table:
         import pyarrow as pa
 
-        rows = self._connect().execute(sql, params).fetchall()
-        return pa.Table.from_batches([self._converter(schema).batch(rows)])
+        con = self._connect()
+        found = {row[0]: row[1:] for sql, ids in statements for row in con.execute(sql, ids)}
+        try:
+            rows = [found[rowid] for rowid in wanted]  # in Python, before the rows become Arrow: no copy of values
+        except KeyError:
+            raise IndexError(f"{self.name}: positions outside the stored rows") from None
+        return pa.Table.from_batches([self._converter(self.schema).batch(rows)])
 
     def _converter(self, schema: pa.Schema) -> RowConverter:
         """The row converter of a column list, cached until the next write (lookups reuse it)."""

@@ -18,7 +18,8 @@ Semantics:
   shard, the offset of its bytes in that shard and their length.
 - Access patterns: ``scan`` (an epoch: every shard read in order, each item's bytes at its indexed
   offset, so the reads are sequential), ``take`` (a shuffled batch: one positioned read per item at its
-  indexed offset, ``os.pread``), ``lookup`` by id (the manifest's id -> position, then one read),
+  indexed offset, ``os.preadv`` straight into the returned Arrow array's buffer), ``lookup`` by id
+  (the manifest's id -> position, then one read),
   ``read``/``project``/``filter`` (from the manifest, the bytes only when asked), ``append`` (new shards
   and one more manifest part; a written shard is never changed).
 - Durability: ordinary file writes, not fsynced; ``--fsync`` fsyncs every shard, the manifest and the
@@ -32,7 +33,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from storeadvise.backends._media_layout import MediaLayout, item_path, manifest_type_mapping
+from storeadvise.backends._media_layout import MediaLayout, item_path, manifest_type_mapping, read_items
 from storeadvise.errors import UsageError
 from storeadvise.units import parse_bytes
 
@@ -125,12 +126,9 @@ class WebdatasetBackend(MediaLayout):
         return fd
 
     def _get(self, rows: pa.Table, positions: np.ndarray) -> pa.Array:
-        import pyarrow as pa
-
-        where = zip(rows.column("_shard").to_pylist(), rows.column("_offset").to_pylist(),
-                    rows.column("_length").to_pylist(), strict=True)
-        return pa.array([os.pread(self._fd(shard), length, offset) for shard, offset, length in where],
-                        pa.large_binary())
+        shards, offsets = rows.column("_shard").to_pylist(), rows.column("_offset").to_pylist()
+        return read_items(rows.column("_length").to_pylist(),
+                          lambda i, view: os.preadv(self._fd(shards[i]), [view], offsets[i]))
 
     def _release(self) -> None:
         self._close_tar()
