@@ -22,19 +22,22 @@ from storeadvise.errors import DataError, UnsupportedOperation
 
 NEW = ["files", "webdataset", "lmdb"]
 WITH_TAKE = ["arrow", "parquet", "sqlite", "duckdb", "lance"]
+SERVERS = [pytest.param("gridfs", marks=pytest.mark.server)]
 OPTIONS = {"webdataset_shard_bytes": 40_000}  # several shards from a small table
 
 
-def make(name: str, scratch: Path, fsync: bool = False) -> Backend:
-    backend = backend_class(name)(BackendSettings(run_id=uuid.uuid4().hex[:8], scratch_dir=scratch,
+def make(name: str, scratch: Path, fsync: bool = False, server: object = None) -> Backend:
+    backend = backend_class(name)(BackendSettings(run_id=uuid.uuid4().hex[:8], scratch_dir=scratch, service=server,
                                                   key_column="id", options=dict(OPTIONS), fsync=fsync))
     backend.open()
     return backend
 
 
-@pytest.fixture(params=NEW + WITH_TAKE)
+@pytest.fixture(params=NEW + WITH_TAKE + SERVERS)
 def layout(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    backend = make(request.param, tmp_path)
+    service = backend_class(request.param).service
+    server = request.getfixturevalue(f"{service.name}_server") if service else None
+    backend = make(request.param, tmp_path, server=server)
     yield backend
     backend.cleanup()
 
@@ -220,3 +223,5 @@ def test_size_counts_the_stored_bytes_and_cleanup_removes_them(layout: Backend, 
     assert layout.size_bytes() >= raw * 0.5  # item bytes are random: no codec shrinks them by half
     layout.cleanup()
     assert list(tmp_path.iterdir()) == []
+    if layout.service is not None:
+        assert layout.service.scratch_names(layout.address, layout.settings.scratch_name) == []
