@@ -1,4 +1,4 @@
-"""What the media layouts (files, webdataset, lmdb) share: the items' bytes in the layout's own storage,
+"""What the media layouts (files_index, webdataset, lmdb, gridfs) share: the items' bytes in the layout's own storage,
 everything else about them in a manifest.
 
 A media table (``storeadvise.media``) is one row per item: its id, its bytes, its size, its format and

@@ -1,6 +1,6 @@
 """Media layouts: every backend that stores a media table gives each item back byte-identical, by scan,
 by position (``take``) and by id (``lookup``), after appends and from a reopened folder; the new layouts
-(files, webdataset, lmdb) refuse ordinary tables with their reason, keep ids inside their folder, and
+(files_index, webdataset, lmdb, gridfs) refuse ordinary tables with their reason, keep ids inside their folder, and
 write what their own tools read (a folder of files, tar shards, an LMDB environment)."""
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from storeadvise.backends.operations import OPERATIONS, InMemory
 from storeadvise.bench.verify import verify_round_trip
 from storeadvise.errors import DataError, UnsupportedOperation
 
-NEW = ["files", "webdataset", "lmdb"]
+NEW = ["files_index", "webdataset", "lmdb"]
 WITH_TAKE = ["arrow", "parquet", "sqlite", "duckdb", "lance"]
 SERVERS = [pytest.param("gridfs", marks=pytest.mark.server)]
 OPTIONS = {"webdataset_shard_bytes": 40_000}  # several shards from a small table
@@ -92,6 +92,7 @@ def test_a_reopened_store_reads_the_same_items(layout: Backend, tmp_path: Path) 
 @pytest.mark.parametrize("name", NEW)
 def test_an_ordinary_table_is_refused_with_the_reason(name: str, tmp_path: Path) -> None:
     backend = make(name, tmp_path)
+    assert backend.refuses(pa.schema([("id", pa.int64())]))
     ordinary = pa.table({"id": [1, 2], "blob": pa.array([b"a", b"b"])})
     with pytest.raises(UnsupportedOperation, match="media tables only"):
         write(backend, ordinary)
@@ -113,7 +114,7 @@ def test_projection_and_filter_need_no_item_bytes(name: str, tmp_path: Path) -> 
     backend.cleanup()
 
 
-@pytest.mark.parametrize("name", ["files", "webdataset"])
+@pytest.mark.parametrize("name", ["files_index", "webdataset"])
 @pytest.mark.parametrize("bad", ["../escape.jpg", "/etc/passwd", "a//b.jpg", "a/./b.jpg", ""])
 def test_an_id_that_leaves_the_folder_is_a_data_error(name: str, bad: str, tmp_path: Path) -> None:
     backend = make(name, tmp_path)
@@ -136,8 +137,8 @@ def test_fsync_writes_and_appends(name: str, tmp_path: Path) -> None:
     backend.cleanup()
 
 
-def test_files_is_the_folder_as_written(tmp_path: Path) -> None:
-    backend = make("files", tmp_path)
+def test_files_index_is_the_folder_as_written(tmp_path: Path) -> None:
+    backend = make("files_index", tmp_path)
     table = media_table(20)
     write(backend, table)
     root = backend.location / "items"

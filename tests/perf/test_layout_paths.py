@@ -38,7 +38,7 @@ from storeadvise.backends.operations import OPERATIONS, TAKE_ROWS, consume
 
 THRESHOLD = 1.15
 ITEM_BYTES = 100_000
-LAYOUTS = ("files", "webdataset", "lmdb", "parquet", "arrow", "lance", "sqlite")
+LAYOUTS = ("files_index", "webdataset", "lmdb", "parquet", "arrow", "lance", "sqlite")
 OPS = ("scan", "take")
 
 
@@ -243,5 +243,5 @@ def sqlite_sides(backend: Any, op: str, ids: list[str], batches: list[list[int]]
     return [pairs.Side("sqlite3 rowid IN per batch", lambda: [take(b) for b in batches])]
 
 
-SIDES = {"files": files_sides, "webdataset": webdataset_sides, "lmdb": lmdb_sides, "parquet": parquet_sides,
+SIDES = {"files_index": files_sides, "webdataset": webdataset_sides, "lmdb": lmdb_sides, "parquet": parquet_sides,
          "arrow": arrow_sides, "lance": lance_sides, "sqlite": sqlite_sides}

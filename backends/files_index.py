@@ -1,4 +1,5 @@
-"""Files + manifest: the folder as written, one file per item under its id, and a Parquet manifest.
+"""Files + metadata index (``-b files_index``, or ``-b files``): the folder as written, one file per item
+under its id, and a Parquet manifest (the advisor's option of the same name).
 
 What it is for: the layout most media collections start in, and the baseline every other layout is
 compared with (its bytes at rest are the raw files plus the manifest). Any tool reads it; nothing
@@ -37,10 +38,11 @@ if TYPE_CHECKING:
 ITEMS = "items"
 
 
-class FilesBackend(MediaLayout):
+class FilesIndexBackend(MediaLayout):
     """A folder of the items as files, under their ids, plus a Parquet manifest."""
 
-    name: ClassVar[str] = "files"
+    name: ClassVar[str] = "files_index"
+    aliases: ClassVar[tuple[str, ...]] = ("files",)
     location_fields: ClassVar[tuple[tuple[str, str], ...]] = (("_length", "int64"),)
     type_mapping: ClassVar[dict[str, str]] = manifest_type_mapping("one file per item under items/<id>")
 
