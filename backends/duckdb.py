@@ -117,8 +117,13 @@ class DuckdbBackend(SqlFileBackend):
         import pyarrow as pa
         import pyarrow.compute as pc
 
-        con = self._connect()
-        found = [con.sql(sql, params=ids).to_arrow_table() for sql, ids in statements]
+        # a cursor of its own: one DuckDB connection is not safe to query from several threads at once, and a
+        # shuffled epoch's loader threads take together
+        con = self._connect().cursor()
+        try:
+            found = [con.sql(sql, params=ids).to_arrow_table() for sql, ids in statements]
+        finally:
+            con.close()
         if not found:
             return self.schema.empty_table()
         table = pa.concat_tables(found)

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import importlib.util
 import itertools
+import threading
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from storeadvise.backends._media_layout import MediaLayout, manifest_type_mapping
@@ -66,6 +67,8 @@ class LmdbBackend(MediaLayout):
     def __init__(self, settings: Any) -> None:
         super().__init__(settings)
         self._env: lmdb.Environment | None = None
+        self._opening = threading.Lock()
+        """LMDB refuses a second handle on an environment in one process: loader threads open it once."""
 
     @classmethod
     def available(cls, settings: Any = None) -> tuple[bool, str]:
@@ -76,7 +79,8 @@ class LmdbBackend(MediaLayout):
     @property
     def env(self) -> lmdb.Environment:
         """The open environment (opened on first use after ``release_cache``)."""
-        self._env = self._env or self._open()
+        with self._opening:
+            self._env = self._env or self._open()
         return self._env
 
     def _open(self) -> lmdb.Environment:

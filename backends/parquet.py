@@ -352,18 +352,40 @@ class ParquetBackend(FileBackend):
 
 
 class RowGroupIndex:
-    """The row groups of a list of Parquet parts: the parts opened (footers read once), where each starts."""
+    """The row groups of a list of Parquet parts: each part's footer (parsed once) and where each group starts.
+
+    A take opens the parts it needs anew, handing over the parsed footer (no parsing per call): a
+    ``ParquetFile`` is not safe to read from several threads at once, and a shuffled epoch's loader
+    threads call ``take`` together."""
 
     def __init__(self, parts: list[Any], open_file: Any) -> None:
         import pyarrow.parquet as pq
 
-        self.parts = parts
-        files = [pq.ParquetFile(open_file(path)) for path in parts]
-        self.schema = files[0].schema_arrow
-        self.groups = [(f, g) for f in files for g in range(f.metadata.num_row_groups)]
-        self.starts = chunk_starts(f.metadata.row_group(g).num_rows for f, g in self.groups)
+        self.parts, self.open_file = parts, open_file
+        footers, schemas = [], []
+        for path in parts:
+            with pq.ParquetFile(open_file(path)) as parquet_file:
+                footers.append(parquet_file.metadata)
+                schemas.append(parquet_file.schema_arrow)
+        self.footers = footers
+        self.schema = schemas[0]
+        self.groups = [(part, g) for part, footer in enumerate(footers) for g in range(footer.num_row_groups)]
+        self.starts = chunk_starts(footers[part].row_group(g).num_rows for part, g in self.groups)
 
     def take(self, positions: Sequence[int]) -> pa.Table:
         """The rows at ``positions`` in the order asked, reading only the row groups that hold them."""
-        return take_from_chunks(self.starts, lambda k: self.groups[k][0].read_row_group(self.groups[k][1]),
-                                self.schema, positions)
+        import pyarrow.parquet as pq
+
+        opened: dict[int, Any] = {}
+
+        def row_group(k: int) -> pa.Table:
+            part, group = self.groups[k]
+            if part not in opened:
+                opened[part] = pq.ParquetFile(self.open_file(self.parts[part]), metadata=self.footers[part])
+            return opened[part].read_row_group(group)
+
+        try:
+            return take_from_chunks(self.starts, row_group, self.schema, positions)
+        finally:
+            for parquet_file in opened.values():
+                parquet_file.close()

@@ -121,8 +121,11 @@ class WebdatasetBackend(MediaLayout):
 
     def _fd(self, shard: int) -> int:
         fd = self._fds.get(shard)
-        if fd is None:
-            fd = self._fds[shard] = os.open(self.shard_path(shard), os.O_RDONLY)
+        if fd is None:  # two threads may open a shard at once: the first stored is kept, the other closed
+            opened = os.open(self.shard_path(shard), os.O_RDONLY)
+            fd = self._fds.setdefault(shard, opened)
+            if fd != opened:
+                os.close(opened)
         return fd
 
     def _get(self, rows: pa.Table, positions: np.ndarray) -> pa.Array:

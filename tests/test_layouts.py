@@ -79,6 +79,20 @@ def test_take_returns_the_items_in_the_order_asked(layout: Backend) -> None:
     assert item_hashes(layout.read()) == item_hashes(both)
 
 
+def test_takes_from_several_threads_at_once_return_their_items(layout: Backend) -> None:
+    """A shuffled epoch's loader threads call take together on the one backend the harness opened."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    table = media_table(64)
+    write(layout, table)
+    layout.release_cache()  # every thread finds the store closed: lazy opening races too
+    expected = in_read_order(layout, table)
+    batches = [list(range(i, 64, 8)) for i in range(8)] * 4
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(layout.take, batches))
+    assert all(got.equals(expected.take(b)) for got, b in zip(results, batches, strict=True))
+
+
 def test_lookup_by_id_finds_the_item_and_nothing_for_an_unknown_id(layout: Backend) -> None:
     table = media_table(30)
     write(layout, table)
