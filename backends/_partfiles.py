@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -87,6 +87,38 @@ def dataset_scan(
         target = subschema(schema, list(columns) if columns is not None else schema.names)
         batches = (conform(b, target) for b in batches)
     yield from rebatch((b for b in batches if b.num_rows), batch_rows)
+
+
+def chunk_starts(sizes: Iterable[int]) -> Any:
+    """The position of each chunk's first row, then the row count (a numpy array one longer than ``sizes``)."""
+    import numpy as np
+
+    return np.concatenate([[0], np.cumsum(list(sizes), dtype=np.int64)]).astype(np.int64)
+
+
+def take_from_chunks(starts: Any, load: Callable[[int], pa.Table], schema: pa.Schema,
+                     positions: Sequence[int]) -> pa.Table:
+    """The rows at ``positions`` (in the order asked) of a file stored in chunks (Parquet row groups,
+    Arrow IPC record batches), ``starts`` from ``chunk_starts``: only the chunks holding an asked row are
+    loaded (``load(k)``), the rows are taken from each, and only the taken rows are put in order (a take
+    on the loaded chunks together would first copy them into one)."""
+    import numpy as np
+    import pyarrow as pa
+
+    asked = np.asarray(positions, dtype=np.int64)
+    if not asked.size:
+        return schema.empty_table()
+    if asked.min() < 0 or asked.max() >= starts[-1]:
+        raise IndexError(f"positions outside 0..{int(starts[-1]) - 1}")
+    chunk_of = np.searchsorted(starts, asked, side="right") - 1
+    by_chunk = np.argsort(chunk_of, kind="stable")
+    chunks, first = np.unique(chunk_of[by_chunk], return_index=True)
+    bounds = [*first.tolist(), len(asked)]
+    pieces = [load(int(k)).take(pa.array(asked[by_chunk[a:b]] - starts[k]))
+              for k, a, b in zip(chunks.tolist(), bounds, bounds[1:], strict=False)]
+    inverse = np.empty_like(by_chunk)
+    inverse[by_chunk] = np.arange(len(asked))
+    return pa.concat_tables(pieces).take(pa.array(inverse))
 
 
 class FileBackend(Located, Backend):

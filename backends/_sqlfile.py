@@ -5,7 +5,9 @@ schema in a metadata table (``_storeadvise_schema``, one BLOB row holding the IP
 so that a reopened database returns exactly the written types. Here: the connection opened on first
 use and closed by ``clear``, the schema read back from the metadata table, the frame of ``write`` (one
 transaction: schema row, load, key index built after the load, commit), the column check of
-``append``, the ``SELECT`` behind every read, and the keyed lookup.
+``append``, the ``SELECT`` behind every read, the keyed lookup, and ``take``: rows by position are
+rows by the engine's row id (``rowid``, numbered in insertion order: this table is only ever loaded and
+appended to, never deleted from), one ``WHERE rowid IN (...)`` per call, put back in the order asked.
 
 What differs stays in each backend: the driver and its pragmas, the column types, how rows are loaded
 and appended, how a filter value is stored and how rows come back into Arrow.
@@ -27,7 +29,11 @@ if TYPE_CHECKING:
 
 TABLE = "data"
 SCHEMA_TABLE = "_storeadvise_schema"
-SQL_OPERATIONS = frozenset({"write", "read", "scan", "project", "filter", "lookup", "append", "write_one"})
+SQL_OPERATIONS = frozenset({"write", "read", "scan", "project", "filter", "lookup", "append", "write_one", "take"})
+POSITION = "_storeadvise_position"
+"""The name the row id goes by in a take's result, before it is put in order and dropped."""
+TAKE_CHUNK = 900
+"""Row ids per statement: under the smallest limit of bound parameters of the SQLite builds around (999)."""
 
 
 class SqlFileBackend(Backend):
@@ -41,6 +47,8 @@ class SqlFileBackend(Backend):
     row_order: ClassVar[str] = ""
     """SQL appended to every ``SELECT`` to return rows in insertion order (empty when the engine
     keeps that order by itself)."""
+    first_rowid: ClassVar[int] = 0
+    """The row id of the first row written (SQLite counts from 1, DuckDB from 0)."""
     load_in_transaction: ClassVar[bool] = True
     """Wrap the whole write (schema row, rows, key index) in one transaction. SQLite needs it: without
     it every inserted row commits. A failed write is cleared before the next one either way."""
@@ -176,6 +184,22 @@ class SqlFileBackend(Backend):
     def _key_value(self, key: Any) -> Any:
         """``key`` as the key column stores it (override when the engine stores it differently)."""
         return key
+
+    def take(self, positions: Sequence[int]) -> pa.Table:
+        names = ", ".join(quote_identifier(n) for n in self.schema.names)
+        wanted = [p + self.first_rowid for p in positions]
+        unique = sorted(set(wanted))
+        statements = []
+        for start in range(0, len(unique), TAKE_CHUNK):
+            ids = unique[start:start + TAKE_CHUNK]
+            sql = f"SELECT rowid AS {POSITION}, {names} FROM {TABLE} WHERE rowid IN ({', '.join('?' * len(ids))})"
+            statements.append((sql, ids))
+        return self._fetch_rowids(statements, wanted)
+
+    @abc.abstractmethod
+    def _fetch_rowids(self, statements: list[tuple[str, list[int]]], wanted: list[int]) -> pa.Table:
+        """Run the ``statements`` (each returns the row id, then every column); the rows of the ``wanted``
+        row ids in that order, as a table of the written schema; ``IndexError`` for a row id not found."""
 
     @abc.abstractmethod
     def _fetch_key(self, sql: str, value: Any, schema: pa.Schema) -> pa.Table:

@@ -15,6 +15,11 @@ Semantics:
   so the pages are loaded from the page cache or disk when the values are first touched, not before.
   Projection is free (unused columns are never touched); a filter or lookup touches the filter
   column and then the matching rows only.
+- ``take`` (rows by position, a training loader's shuffled batch): the parts memory-mapped, the record
+  batches holding the asked rows found by their row counts, the rows taken from each batch and put in
+  the order asked; only the pages of the asked rows are touched, so a batch of 32 items costs their
+  bytes, not the file's (a ``Table.take`` of the whole mapped table would first copy every batch into one).
+  On object storage each part is downloaded whole per call.
 - On object storage (``--location s3://...``): each part is an object; a read opens it for random
   access (ranged GETs) instead of a memory map, and reads it whole.
 """
@@ -24,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from storeadvise.backends._partfiles import FileBackend
+from storeadvise.backends._partfiles import FILE_OPERATIONS, FileBackend, chunk_starts, take_from_chunks
 from storeadvise.backends._selection import check_columns, select
 from storeadvise.backends.base import Predicate
 from storeadvise.backends.batching import rebatch
@@ -43,6 +48,7 @@ class ArrowBackend(FileBackend):
 
     name: ClassVar[str] = "arrow"
     suffix: ClassVar[str] = ".arrow"
+    supports: ClassVar[frozenset[str]] = FILE_OPERATIONS | {"take"}
     type_mapping: ClassVar[dict[str, str]] = {
         family: "Arrow's own layout (exact)"
         for family in (
@@ -88,6 +94,16 @@ class ArrowBackend(FileBackend):
         tables = [pa.ipc.open_file(self.input_file(path, whole=True)).read_all() for path in self.parts()]
         table = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
         return select(table, columns, where)
+
+    def take(self, positions: Sequence[int]) -> pa.Table:
+        import pyarrow as pa
+
+        # opened per call, as read does: a map kept open would pin its pages past a cold read's eviction
+        readers = [pa.ipc.open_file(self.input_file(path, whole=True)) for path in self.parts()]
+        batches = [(r, i) for r in readers for i in range(r.num_record_batches)]
+        starts = chunk_starts(r.get_batch(i).num_rows for r, i in batches)
+        return take_from_chunks(starts, lambda k: pa.Table.from_batches([batches[k][0].get_batch(batches[k][1])]),
+                                readers[0].schema, positions)
 
     def scan(self, columns: Sequence[str] | None = None, batch_rows: int = 65_536) -> Iterator[pa.RecordBatch]:
         check_columns(self.schema, columns)

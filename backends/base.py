@@ -347,6 +347,11 @@ class Backend(abc.ABC):
         why nothing can count them, or None for a backend that makes no such requests."""
         return None
 
+    def refuses(self, schema: pa.Schema) -> str | None:
+        """Why this backend cannot store a table of ``schema`` at all (a media layout given ordinary rows;
+        its ``write`` raises ``UnsupportedOperation`` with it), or None."""
+        return None
+
     def why_unsupported(self, op: str) -> str:
         """One sentence shown in the table for an operation not in ``supports`` (override to explain)."""
         return f"{self.name} does not support {op}"

@@ -113,6 +113,25 @@ class DuckdbBackend(SqlFileBackend):
     def _fetch_key(self, sql: str, value: Any, schema: pa.Schema) -> pa.Table:
         return conform(self._connect().sql(sql, params=[value]).to_arrow_table(), schema)
 
+    def _fetch_rowids(self, statements: list[tuple[str, list[int]]], wanted: list[int]) -> pa.Table:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        # a cursor of its own: one DuckDB connection is not safe to query from several threads at once, and a
+        # shuffled epoch's loader threads take together
+        con = self._connect().cursor()
+        try:
+            found = [con.sql(sql, params=ids).to_arrow_table() for sql, ids in statements]
+        finally:
+            con.close()
+        if not found:
+            return self.schema.empty_table()
+        table = pa.concat_tables(found)
+        order = pc.index_in(pa.array(wanted, pa.int64()), value_set=table.column(0))
+        if order.null_count:
+            raise IndexError(f"{self.name}: positions outside the stored rows")
+        return conform(table.take(order).drop_columns([table.column_names[0]]), self.schema)
+
     def _query(self, columns: Sequence[str] | None, where: Predicate | None) -> tuple[Any, pa.Schema]:
         sql, params, target = self._select(columns, where)
         return self._connect().sql(sql, params=params or None), target

@@ -12,7 +12,9 @@ fsyncs that commit). ``size_bytes`` is what the server reports: ``collStats`` st
 bytes on disk) plus totalIndexSize. The key column gets an ascending index after the load (part of the timed
 write: it is what makes lookups fast). Rows come back in natural order, which for a collection only ever
 inserted into is insertion order (no sort: sorting by ``_id`` slowed a full read). Projections and
-predicates go to the server (``Predicate.to_mongo()``).
+predicates go to the server (``Predicate.to_mongo()``). ``take`` (rows by position, a shuffled training
+batch): the ``_id`` of every document in natural order, listed once per written state, says which
+documents are at the positions; one ``find`` with ``$in`` fetches them, put in the order asked.
 
 Read path: the hand-written one (cursor batches -> ``Table.from_pylist`` with the stored types ->
 cast back) was kept over pymongoarrow's ``find_arrow_all``: both read as fast on SecantusDB (the server
@@ -191,7 +193,7 @@ class MongoBackend(Backend):
                    "the write is synced to disk"),
     )
     supports: ClassVar[frozenset[str]] = frozenset(
-        {"write", "read", "scan", "project", "filter", "lookup", "append", "write_one"}
+        {"write", "read", "scan", "project", "filter", "lookup", "append", "write_one", "take"}
     )
     type_mapping: ClassVar[dict[str, str]] = {
         "integer": "int32/int64 (uint64: Decimal128, exact)",
@@ -220,6 +222,7 @@ class MongoBackend(Backend):
         self._decimals = False  # whether the stored schema holds decimals (Decimal128)
         self._lookup_types: tuple[pa.Schema, list] | None = None  # (stored schema, cast plan) for lookups
         self._size_source = ""
+        self._order: list[Any] | None = None  # every document's _id in natural order, for take (until rows change)
 
     # -- life cycle ------------------------------------------------------------------------------
     def open(self) -> None:
@@ -301,6 +304,7 @@ class MongoBackend(Backend):
             self._client.admin.command("ping")
 
     def clear(self) -> None:
+        self._order = None
         self.collection.drop()
 
     def cleanup(self) -> None:
@@ -316,6 +320,7 @@ class MongoBackend(Backend):
             self._client.close()
             self._client = None
             self._collections.clear()
+            self._order = None
 
     def server_info(self) -> dict[str, Any] | None:
         git = str(self._build.get("gitVersion", ""))
@@ -360,6 +365,7 @@ class MongoBackend(Backend):
         from pymongo.errors import BulkWriteError, DocumentTooLarge, InvalidName, OperationFailure
 
         assert self._storage is not None
+        self._order = None
         docs = _typemap.to_storage(batch, self._storage).to_pylist()
         size = int(self.settings.options.get("mongo_batch_size") or DEFAULT_BATCH_ROWS)
         collection = self.collection
@@ -437,6 +443,16 @@ class MongoBackend(Backend):
                 chunk = []
         if chunk:
             yield from self._to_table(chunk, columns).combine_chunks().to_batches()
+
+    def take(self, positions: Sequence[int]) -> pa.Table:
+        if self._order is None:
+            self._order = [doc["_id"] for doc in self.collection.find({}, {"_id": 1})]
+        order = self._order
+        if any(p < 0 or p >= len(order) for p in positions):
+            raise IndexError(f"mongo: positions outside 0..{len(order) - 1}")
+        wanted = [order[p] for p in positions]
+        found = {doc.pop("_id"): doc for doc in self.collection.find({"_id": {"$in": list(set(wanted))}})}
+        return self._to_table([found[i] for i in wanted], None)
 
     def lookup(self, key: Any) -> pa.Table:
         """The documents whose key equals ``key`` (answered by the key's index). Per call only the query,

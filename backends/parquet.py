@@ -33,6 +33,15 @@ Semantics:
   ``pyarrow.dataset``. polars plus the cast back is the faster path for reads, filters and lookups
   (docs/decisions.md, 'Parquet: reads through polars, cast back to the written schema'). Batch scans
   stay on ``pyarrow.dataset``, which streams.
+- ``take`` (rows by position, a training loader's shuffled batch): an index of every part's row
+  groups (their first row, from the footers, built once per written state) says which row groups hold
+  the asked rows; only those are read (pyarrow ``ParquetFile.read_row_groups``), then the rows are
+  taken in the order asked. The cost of a take is a whole row group per distinct group touched, which
+  is why a media table gets small row groups (``MEDIA_ROW_GROUP_ROWS``).
+- A media table (``storeadvise.media``: one row per item, its bytes in a binary column) is written in
+  row groups of ``MEDIA_ROW_GROUP_ROWS`` items unless ``parquet_row_group_rows`` says otherwise: at
+  100 kB an item, the tabular default would make row groups of 13 GB, and a shuffled batch would read
+  one whole per item (docs/decisions.md, 'Parquet: row groups of 16 items for media').
 - On object storage (``--location s3://...``, ``backends._objectstore``): the same writers stream each
   part to an upload; a read that polars takes downloads each part in one GET and hands polars the
   buffer (faster on the emulator than ranged GETs for only the needed column chunks, though it moves
@@ -45,11 +54,19 @@ import functools
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from storeadvise.backends._partfiles import FileBackend, dataset_read, dataset_scan
+from storeadvise.backends._partfiles import (
+    FILE_OPERATIONS,
+    FileBackend,
+    chunk_starts,
+    dataset_read,
+    dataset_scan,
+    take_from_chunks,
+)
 from storeadvise.backends._selection import check_columns, conform, subschema
 from storeadvise.backends.base import Predicate
 from storeadvise.backends.batching import chunked
 from storeadvise.errors import UsageError
+from storeadvise.media import media_modality
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -59,6 +76,8 @@ if TYPE_CHECKING:
 
 COMPRESSIONS = ("snappy", "zstd", "gzip", "lz4", "brotli", "none")
 DEFAULT_ROW_GROUP_ROWS = 131_072
+MEDIA_ROW_GROUP_ROWS = 16
+"""Items per row group of a media table (see the module docstring; measured in docs/decisions.md)."""
 ARROW_SCHEMA_KEY = "ARROW:schema"
 SMALL_WRITE_ROWS = 4_096
 """Below this many rows, known up front (an ``append`` of one batch), pyarrow writes: setting up polars'
@@ -247,6 +266,7 @@ class ParquetBackend(FileBackend):
 
     name: ClassVar[str] = "parquet"
     suffix: ClassVar[str] = ".parquet"
+    supports: ClassVar[frozenset[str]] = FILE_OPERATIONS | {"take"}
     sweep_variants: ClassVar[dict[str, dict[str, Any]]] = {
         "none": {"parquet_compression": "none"},
         "snappy": {"parquet_compression": "snappy"},
@@ -274,22 +294,24 @@ class ParquetBackend(FileBackend):
     def __init__(self, settings: Any) -> None:
         super().__init__(settings)
         self._polars_reads: tuple[pa.Schema, bool] | None = None
+        self._row_groups: RowGroupIndex | None = None
 
-    def _writer_options(self) -> tuple[str, int, int | None]:
+    def _writer_options(self, schema: pa.Schema | None = None) -> tuple[str, int, int | None]:
         options = self.settings.options
         compression = str(options.get("parquet_compression") or "snappy").lower()
         if compression not in COMPRESSIONS:
             raise UsageError(
                 f"unknown parquet_compression {compression!r}; choose from {', '.join(COMPRESSIONS)}"
             )
-        rows = int(options.get("parquet_row_group_rows") or DEFAULT_ROW_GROUP_ROWS)
+        default = MEDIA_ROW_GROUP_ROWS if schema is not None and media_modality(schema) else DEFAULT_ROW_GROUP_ROWS
+        rows = int(options.get("parquet_row_group_rows") or default)
         if rows < 1:
             raise UsageError(f"parquet_row_group_rows must be at least 1, not {rows}")
         level = options.get("parquet_compression_level")
         return compression, rows, None if level is None else int(level)
 
     def write_part(self, path: Path, schema: pa.Schema, batches: Iterable[pa.RecordBatch], *, new: bool) -> None:
-        compression, rows, level = self._writer_options()
+        compression, rows, level = self._writer_options(schema)
         small = isinstance(batches, Sequence) and sum(b.num_rows for b in batches) < SMALL_WRITE_ROWS
         with self.output(path) as target:
             if not small and polars_can_sink() and polars_keeps(schema):
@@ -346,3 +368,49 @@ class ParquetBackend(FileBackend):
     def scan(self, columns: Sequence[str] | None = None, batch_rows: int = 65_536) -> Iterator[pa.RecordBatch]:
         check_columns(self.schema, columns)
         yield from dataset_scan(self.parts(), "parquet", self.schema, columns, batch_rows, self.filesystem)
+
+    def take(self, positions: Sequence[int]) -> pa.Table:
+        parts = self.parts()
+        if self._row_groups is None or self._row_groups.parts != parts:
+            self._row_groups = RowGroupIndex(parts, self.input_file)
+        return conform(self._row_groups.take(positions), self.schema)
+
+
+class RowGroupIndex:
+    """The row groups of a list of Parquet parts: each part's footer (parsed once) and where each group starts.
+
+    A take opens the parts it needs anew, handing over the parsed footer (no parsing per call): a
+    ``ParquetFile`` is not safe to read from several threads at once, and a shuffled epoch's loader
+    threads call ``take`` together."""
+
+    def __init__(self, parts: list[Any], open_file: Any) -> None:
+        import pyarrow.parquet as pq
+
+        self.parts, self.open_file = parts, open_file
+        footers, schemas = [], []
+        for path in parts:
+            with pq.ParquetFile(open_file(path)) as parquet_file:
+                footers.append(parquet_file.metadata)
+                schemas.append(parquet_file.schema_arrow)
+        self.footers = footers
+        self.schema = schemas[0]
+        self.groups = [(part, g) for part, footer in enumerate(footers) for g in range(footer.num_row_groups)]
+        self.starts = chunk_starts(footers[part].row_group(g).num_rows for part, g in self.groups)
+
+    def take(self, positions: Sequence[int]) -> pa.Table:
+        """The rows at ``positions`` in the order asked, reading only the row groups that hold them."""
+        import pyarrow.parquet as pq
+
+        opened: dict[int, Any] = {}
+
+        def row_group(k: int) -> pa.Table:
+            part, group = self.groups[k]
+            if part not in opened:
+                opened[part] = pq.ParquetFile(self.open_file(self.parts[part]), metadata=self.footers[part])
+            return opened[part].read_row_group(group)
+
+        try:
+            return take_from_chunks(self.starts, row_group, self.schema, positions)
+        finally:
+            for parquet_file in opened.values():
+                parquet_file.close()

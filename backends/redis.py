@@ -20,7 +20,10 @@ ascending order is the order written), then fetch the hashes with HMGET in pipel
 keys. HMGET names the fields, so a projection is pushed to the server: only the asked fields travel
 (``project``). ``lookup`` is one HMGET of one key. ``filter`` is unsupported: Redis has no query on
 hash fields (that needs the RediSearch module); reading everything and filtering here would be a
-full read under another name.
+full read under another name. ``take`` (rows by position, a shuffled training batch) is one pipeline of
+HMGETs of the keys at those positions in the order reads return (key order: the order written when the
+keys were written ascending), the keys listed and sorted once per written state (the first take after a
+write or append pays for that listing).
 
 Type mapping (``type_mapping``). Values are stored as the text Arrow's casts write and read back
 exactly: integers in decimal digits (uint64 too), floats in their shortest round-trip form (``nan``,
@@ -294,7 +297,7 @@ class RedisBackend(Backend):
     service: ClassVar[Service | None] = SERVICE
     own_cache: ClassVar[bool] = True  # everything is in the server's memory
     supports: ClassVar[frozenset[str]] = frozenset({"write", "read", "scan", "project", "lookup", "append",
-                                                    "write_one"})
+                                                    "write_one", "take"})
     type_mapping: ClassVar[dict[str, str]] = {
         "layout": "one hash per row, key storeadvise_<runid>:<key value>, field = column name; null = field absent",
         "integer": "decimal digits (uint64 too)",
@@ -320,6 +323,7 @@ class RedisBackend(Backend):
         self._info: dict[str, Any] = {}
         self._config: dict[str, str] | None = None  # persistence settings as read from the server
         self._restore: dict[str, str] = {}  # the embedded server's settings open() changed for --fsync
+        self._ordered: list[bytes] | None = None  # the row keys in read order, for take (until rows change)
 
     # -- names -----------------------------------------------------------------------------------
     @property
@@ -425,6 +429,7 @@ class RedisBackend(Backend):
             self.client.unlink(self.schema_key)
         self._rows = self._next_row = 0
         self._codec = None
+        self._ordered = None
 
     def cleanup(self) -> None:
         import redis
@@ -445,6 +450,7 @@ class RedisBackend(Backend):
             self._codec = None
             self._rows = self._next_row = 0
             self._restore = {}
+            self._ordered = None
 
     def server_info(self) -> dict[str, Any] | None:
         return {
@@ -487,6 +493,7 @@ class RedisBackend(Backend):
         import redis
 
         codec = self._codec or self._prepare(batch.schema)
+        self._ordered = None
         texts = codec.texts(batch)
         keys = self._keys(batch, texts)
         fields = codec.fields
@@ -577,6 +584,16 @@ class RedisBackend(Backend):
         batches = list(self.scan(columns))
         schema = pa.schema([codec.schema.field(n) for n in columns]) if columns is not None else codec.schema
         return pa.Table.from_batches(batches, schema=schema)
+
+    def take(self, positions: Sequence[int]) -> pa.Table:
+        codec = self._written()
+        if self._ordered is None:
+            self._ordered = self._sorted_keys()
+        keys = self._ordered
+        if any(p < 0 or p >= len(keys) for p in positions):
+            raise IndexError(f"redis: positions outside 0..{len(keys) - 1}")
+        names = codec.schema.names
+        return codec.table(names, self._fetch([keys[p] for p in positions], names))
 
     def lookup(self, key: Any) -> pa.Table:
 

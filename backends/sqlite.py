@@ -180,6 +180,7 @@ class SqliteBackend(SqlFileBackend):
     name: ClassVar[str] = "sqlite"
     db_file: ClassVar[str] = DB_FILE
     row_order: ClassVar[str] = " ORDER BY rowid"
+    first_rowid: ClassVar[int] = 1
     write_guarantees: ClassVar[tuple[Durability, Durability]] = (
         Durability(False, "WAL, synchronous=NORMAL: a committed write survives an application crash; the WAL is "
                    "synced only at checkpoints, so a power loss can roll back the last commits (the database "
@@ -280,6 +281,17 @@ class SqliteBackend(SqlFileBackend):
 
         rows = self._connect().execute(sql, (value,)).fetchall()
         return pa.Table.from_batches([self._converter(schema).batch(rows)])
+
+    def _fetch_rowids(self, statements: list[tuple[str, list[int]]], wanted: list[int]) -> pa.Table:
+        import pyarrow as pa
+
+        con = self._connect()
+        found = {row[0]: row[1:] for sql, ids in statements for row in con.execute(sql, ids)}
+        try:
+            rows = [found[rowid] for rowid in wanted]  # in Python, before the rows become Arrow: no copy of values
+        except KeyError:
+            raise IndexError(f"{self.name}: positions outside the stored rows") from None
+        return pa.Table.from_batches([self._converter(self.schema).batch(rows)])
 
     def _converter(self, schema: pa.Schema) -> RowConverter:
         """The row converter of a column list, cached until the next write (lookups reuse it)."""

@@ -53,7 +53,7 @@ def test_whether_an_option_is_measurable_comes_from_the_backend_registry(monkeyp
             assert measurable and text == f"measured by the {name} backend"
         else:
             assert not measurable and text == f"not yet measurable: no {name} backend yet"
-    assert options["parquet"].measurability()[0] and not options["lmdb"].measurability()[0]
+    assert options["parquet"].measurability()[0] and not options["zarr"].measurability()[0]
     assert {n for n, o in options.items() if o.advice_only} == {"vector_index", "timeseries_db", "warehouse",
                                                               "feature_store"}
     assert all("advice only" in options[n].label for n in ("vector_index", "timeseries_db", "warehouse",

@@ -254,9 +254,9 @@ def test_bench_names_the_top_candidates_it_could_not_measure(tmp_path: Path, mon
 
 
 def test_media_evidence_names_what_it_could_not_measure():
-    out = gather_evidence(advise(modality="images", purpose="online", items="200k", item_size="15kB"))
+    out = gather_evidence(advise(modality="images", purpose="sharing", items="200k", item_size="15kB"))
     (note,) = [n for n in out.notes if n.startswith("Not measured:")]
-    assert "lmdb (not yet measurable: no lmdb backend yet)" in note
+    assert "objectstore (not yet measurable: no objectstore backend yet)" in note
 
 
 def test_embeddings_are_searched_with_a_vector_index_and_trained_from_arrays():

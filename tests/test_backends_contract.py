@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import pickle
+import re
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from media_tables import media_table
 
 from storeadvise.backends import REGISTRY, backend_class
 from storeadvise.backends.base import Backend, BackendSettings, Predicate
@@ -106,6 +108,13 @@ def run(backend: Backend, op: str, given: Any = None) -> Any:
 
 
 def write(backend: Backend, table: pa.Table) -> None:
+    """Store ``table``; for a backend that stores only some tables (a media layout given ordinary rows),
+    check that the write refuses it with the backend's reason, and skip the rest of the test."""
+    reason = backend.refuses(table.schema)
+    if reason:
+        with pytest.raises(UnsupportedOperation, match=re.escape(reason)):
+            run(backend, "write", OneShot(table, batch_rows=64))
+        pytest.skip(f"{backend.name} {reason}")
     run(backend, "write", OneShot(table, batch_rows=64))
 
 
@@ -166,6 +175,8 @@ def test_undeclared_operations_answer_unsupported(backend: Backend) -> None:
     that ignores its predicate), unless a declared operation makes the same call; refusing changes
     nothing stored."""
     table = mixed_table(20)
+    if backend.refuses(table.schema):  # a media layout: the same checks on items
+        table = media_table(20)
     if "write" in backend.supports:
         write(backend, table)
     plan = small_plan(table)
@@ -202,6 +213,8 @@ def test_declared_operations_run_and_count_what_they_moved(backend: Backend) -> 
     """Each declared operation, driven and counted through the table in run order, moves what its plan says."""
     needs(backend, "write")
     table = mixed_table(20)
+    if backend.refuses(table.schema):
+        write(backend, table)  # refused: the layout's own tests count its operations on items
     plan = small_plan(table)
     expected_rows = {
         "write": 20, "read": 20, "scan": 20, "first_batch": 20, "project": 20, "filter": 16, "lookup": 1, "take": 3,
@@ -417,7 +430,7 @@ def test_column_names_with_quotes_work_as_key_projection_and_filter(backend: Bac
 def test_an_empty_dataset_round_trips(backend: Backend) -> None:
     needs(backend, "write", "read")
     table = mixed_table(0)
-    run(backend, "write", OneShot(table))
+    write(backend, table)
     got = backend.read()
     assert got.num_rows == 0
     assert got.column_names == table.column_names

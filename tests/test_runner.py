@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import storeadvise
+from storeadvise.backends.operations import TAKE_ROWS
 from storeadvise.bench.results import FAILED, OK, SCHEMA_VERSION, SKIPPED, UNSUPPORTED, load_run
 from storeadvise.modalities import SAMPLE_KINDS
 
@@ -30,7 +31,7 @@ def test_every_backend_runs_every_supported_op(tabular_run) -> None:
     rows_per_run = {
         "write": 3_000, "read": 3_000, "scan": 3_000, "first_batch": 3_000, "project": 3_000,
         "append": run.settings["plan"]["append_rows"],
-        "lookup": 1, "write_one": 1,
+        "lookup": 1, "write_one": 1, "take": TAKE_ROWS,
     }
     for b in run.backends:
         assert b.status == OK, (b.backend, b.reason)

@@ -173,8 +173,10 @@ def test_every_server_backend_declares_its_service() -> None:
     from storeadvise.backends._objectstore import SERVICE as OBJECT_STORE
 
     server_backends = [name for name in REGISTRY if backend_class(name).kind == "server"]
-    # then the server of an object-storage location, which file backends need only with --location
-    assert [*(backend_class(name).service for name in server_backends), OBJECT_STORE] == list(services.values())
+    # each service once (gridfs is served by mongo's), then the server of an object-storage location, which file
+    # backends need only with --location
+    once = list(dict.fromkeys(backend_class(name).service for name in server_backends))
+    assert [*once, OBJECT_STORE] == list(services.values())
     assert (MONGO.cli_option, MONGO.env_var) == ("--mongo-uri", "STOREADVISE_MONGO_URI")
     assert (KAFKA.cli_option, KAFKA.env_var) == ("--kafka-bootstrap", "STOREADVISE_KAFKA_BOOTSTRAP")
 

@@ -414,15 +414,16 @@ class CaseResult:
 
 def run_case(
     benchmark: Any, backend: str, op: str, kind: str, rows: int, storeadvise: Side, direct: list[Side],
-    notes: str = "", dataset: str = "tabular",
+    notes: str = "", dataset: str = "tabular", threshold: float | None = None,
 ) -> CaseResult:
-    """Pick the fastest direct call, run the interleaved pairs against it, record the result."""
+    """Pick the fastest direct call, run the interleaved pairs against it, record the result (against
+    ``threshold``, else the gate of the backend's kind)."""
     reference, summary = choose_fastest(direct)
     repeatable = storeadvise.setup is None and reference.setup is None
     sample_s = summary[reference.name]["median_s"]
     plan = plan_pairs(sample_s, kind, repeatable)
     pairs = interleave(benchmark, storeadvise, reference, plan)
-    threshold = threshold_for(kind, backend)
+    threshold = threshold or threshold_for(kind, backend)
     extra = settling_pairs(pairs, threshold, sample_s * plan.calls, kind)
     if extra:
         more = interleave(None, storeadvise, reference, PairPlan(extra, plan.calls), warmup=0)

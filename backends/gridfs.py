@@ -1,0 +1,122 @@
+"""MongoDB GridFS: each item a GridFS file (its bytes in 255 kB chunks) in the run's scratch database, and a
+Parquet manifest.
+
+What it is for: items a MongoDB deployment already serves, and items of 16 MB and more, which a plain
+document cannot hold (BSON's limit). Each read of an item is a query for its file document and one for
+its chunks, so small items pay two round trips each: plain documents (``-b mongo``) suit them better.
+
+Semantics:
+
+- Layout: the GridFS bucket ``fs`` (collections ``fs.files`` and ``fs.chunks``) of database
+  ``storeadvise_<runid>`` on the mongo service's server (embedded SecantusDB, or ``--mongo-uri``); a file
+  is named by the item's id and holds its bytes exactly. The manifest (``backends._media_layout``), in
+  the run's local scratch folder, holds every other column and each item's GridFS file id.
+- Access patterns: ``scan`` (an epoch: every file downloaded in write order), ``take`` (a shuffled
+  batch: one download per item), ``lookup`` by id (the manifest's id -> position, then one download),
+  ``read``/``project``/``filter`` (from the manifest, the bytes only when asked), ``append`` (new files,
+  one more manifest part).
+- The connection, its write concern and the clean-up are the mongo backend's (``MongoBackend``):
+  ``cleanup`` drops exactly the scratch database. ``size_bytes`` is the server's ``collStats`` of both
+  collections plus the manifest file.
+- Durability: the mongo backend's write concern: acknowledged writes, ``j=true`` with ``--fsync``
+  (the manifest and its folder fsynced too).
+- Type mapping (as every media layout's): media tables only, the item bytes as GridFS files.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from storeadvise.backends._media_layout import MediaLayout, manifest_type_mapping
+from storeadvise.backends.mongo import SERVICE, MongoBackend
+
+BUCKET = "fs"
+"""GridFS's default bucket name: the collections ``fs.files`` and ``fs.chunks``."""
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import numpy as np
+    import pyarrow as pa
+
+    from storeadvise.backends.base import Durability
+    from storeadvise.backends.services import Service
+
+
+class GridfsBackend(MediaLayout):
+    """Items as GridFS files on the mongo service's server, plus a local Parquet manifest."""
+
+    name: ClassVar[str] = "gridfs"
+    kind: ClassVar[str] = "server"
+    service: ClassVar[Service | None] = SERVICE
+    own_cache: ClassVar[bool] = True  # the server's cache
+    location_fields: ClassVar[tuple[tuple[str, str], ...]] = (("_file_id", "binary"),)
+    write_guarantees: ClassVar[tuple[Durability, Durability]] = MongoBackend.write_guarantees
+    type_mapping: ClassVar[dict[str, str]] = manifest_type_mapping("one GridFS file per item")
+
+    def __init__(self, settings: Any) -> None:
+        super().__init__(settings)
+        self._mongo = MongoBackend(settings)
+        self._bucket: Any = None
+
+    def open(self) -> None:
+        self._mongo.open()
+
+    def reconnect(self) -> None:
+        self._mongo.reconnect()
+
+    def server_info(self) -> dict[str, Any] | None:
+        return self._mongo.server_info()
+
+    @property
+    def bucket(self) -> Any:
+        if self._bucket is None:
+            import gridfs
+
+            self._bucket = gridfs.GridFSBucket(self._mongo.database, bucket_name=BUCKET,
+                                               write_concern=self._mongo._write_concern())
+        return self._bucket
+
+    def _start(self) -> None:
+        pass  # GridFS creates its collections on the first upload
+
+    def _put(self, ids: list[str], data: pa.Array, first: int) -> dict[str, list[Any]]:
+        import pyarrow as pa
+
+        bucket = self.bucket
+        return {"_file_id": [bucket.upload_from_stream(item_id, pa.BufferReader(value.as_buffer())).binary
+                             for item_id, value in zip(ids, data, strict=True)]}
+
+    def _finish(self) -> list[Path]:
+        return []
+
+    def _get(self, rows: pa.Table, positions: np.ndarray) -> pa.Array:
+        import pyarrow as pa
+        from bson import ObjectId
+
+        bucket = self.bucket
+        return pa.array([bucket.open_download_stream(ObjectId(file_id)).read()
+                         for file_id in rows.column("_file_id").to_pylist()], pa.large_binary())
+
+    def clear(self) -> None:
+        database = self._mongo.database
+        for suffix in ("files", "chunks"):
+            database.drop_collection(f"{BUCKET}.{suffix}")
+        self._bucket = None
+        super().clear()
+
+    def cleanup(self) -> None:
+        self._bucket = None
+        super().clear()  # the local manifest; the database goes with the mongo backend's clean-up
+        self._mongo.cleanup()
+
+    def size_bytes(self) -> int:
+        database = self._mongo.database
+        stored = 0
+        for suffix in ("files", "chunks"):
+            stats = database.command("collStats", f"{BUCKET}.{suffix}")
+            stored += int(stats.get("storageSize") or stats.get("size") or 0) + int(stats.get("totalIndexSize") or 0)
+        return stored + super().size_bytes()
+
+    def size_source(self) -> str:
+        return "server: collStats storageSize (else size) plus index size of fs.files and fs.chunks; plus the manifest"
