@@ -458,7 +458,8 @@ def _entry(backend: Backend, config: LoadConfig, clients: int) -> dict[str, Any]
     return {"backend": backend.name, "clients": clients, "mix": config.mix.name,
             "distribution": config.mix.distribution, "target_rate": config.target_rate, "status": OK, "reason": "",
             "contention": CONTENTION if backend.kind == "database" else None,
-            "updates_as": UPDATES_AS_INSERTS if config.mix.updates_as_inserts(backend.supports) else None,
+            "updates_as": UPDATES_AS_INSERTS if config.mix.updates_as_inserts(backend.supports)
+            and not config.mix.missing(backend.supports) else None,
             "knee": False}
 
 
