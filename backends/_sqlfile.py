@@ -4,10 +4,11 @@ Each keeps one table (``data``) in one database file in its scratch folder, and 
 schema in a metadata table (``_storeadvise_schema``, one BLOB row holding the IPC-serialised schema),
 so that a reopened database returns exactly the written types. Here: the connection opened on first
 use and closed by ``clear``, the schema read back from the metadata table, the frame of ``write`` (one
-transaction: schema row, load, key index built after the load, commit), the column check of
-``append``, the ``SELECT`` behind every read, the keyed lookup, and ``take``: rows by position are
-rows by the engine's row id (``rowid``, numbered in insertion order: this table is only ever loaded and
-appended to, never deleted from), one ``WHERE rowid IN (...)`` per call, put back in the order asked.
+transaction: schema row, load, key index built after the load, commit), the column checks of
+``append`` and ``update``, the ``SELECT`` behind every read, the keyed lookup, and ``take``: rows by
+position are rows by the engine's row id (``rowid``, numbered in insertion order: this table is only ever
+loaded and appended to, never deleted from; an update rewrites a row in place), one
+``WHERE rowid IN (...)`` per call, put back in the order asked.
 
 What differs stays in each backend: the driver and its pragmas, the column types, how rows are loaded
 and appended, how a filter value is stored and how rows come back into Arrow.
@@ -29,7 +30,8 @@ if TYPE_CHECKING:
 
 TABLE = "data"
 SCHEMA_TABLE = "_storeadvise_schema"
-SQL_OPERATIONS = frozenset({"write", "read", "scan", "project", "filter", "lookup", "append", "write_one", "take"})
+SQL_OPERATIONS = frozenset({"write", "read", "scan", "project", "filter", "lookup", "append", "write_one", "take",
+                            "update"})
 POSITION = "_storeadvise_position"
 """The name the row id goes by in a take's result, before it is put in order and dropped."""
 TAKE_CHUNK = 900
@@ -136,6 +138,18 @@ class SqlFileBackend(Backend):
     @abc.abstractmethod
     def _append_rows(self, con: Any, batch: pa.RecordBatch) -> None:
         """Insert the (checked) batch into ``TABLE`` as one committed transaction."""
+
+    def update(self, rows: pa.Table) -> None:
+        """Every column but the key of the stored rows with ``rows``' keys set to ``rows``' values, in one
+        committed transaction (one statement), found through the key index; other keys are not inserted."""
+        con = self._connect()
+        key = self.update_key_for(rows, self.schema)
+        if rows.num_rows:
+            self._update_rows(con, rows, key)
+
+    @abc.abstractmethod
+    def _update_rows(self, con: Any, rows: pa.Table, key: str) -> None:
+        """Set the non-key columns of the rows whose ``key`` matches one of ``rows``, as one transaction."""
 
     # -- reading ---------------------------------------------------------------------------------------
     def _select(self, columns: Sequence[str] | None, where: Predicate | None) -> tuple[str, list[Any], pa.Schema]:

@@ -313,6 +313,18 @@ class Backend(abc.ABC):
             raise UsageError(f"{self.name}: a lookup needs a key column; name one (for example --key id)")
         return self.settings.key_column
 
+    def update_key_for(self, rows: pa.Table, stored: pa.Schema) -> str:
+        """The key column an ``update`` matches stored rows by (the run's ``--key``), after checking that
+        ``rows`` carry the stored columns in their order (a ``DataError`` otherwise)."""
+        from storeadvise.backends._selection import check_columns
+
+        key = self.lookup_key_column()
+        check_columns(stored, [key])
+        if rows.schema.names != stored.names:
+            raise DataError(f"{self.name}: updated rows have columns {', '.join(rows.schema.names)}, "
+                            f"but the stored table has {', '.join(stored.names)}")
+        return key
+
     def take(self, positions: Sequence[int]) -> pa.Table:
         """The rows at these positions (0 is the first row written), in the order asked."""
         raise UnsupportedOperation(f"{self.name} has no access to rows by position")
@@ -322,7 +334,8 @@ class Backend(abc.ABC):
         raise UnsupportedOperation(f"{self.name} cannot append")
 
     def update(self, rows: pa.Table) -> None:
-        """Replace the stored rows whose key is one of ``rows``' keys by ``rows``, in place (one commit)."""
+        """Replace the stored rows whose key is one of ``rows``' keys by ``rows``, in place (one commit).
+        ``rows`` hold one row per key; a key no stored row has is not inserted (its row is ignored)."""
         raise UnsupportedOperation(f"{self.name} cannot update rows in place")
 
     def time_travel(self) -> pa.Table:

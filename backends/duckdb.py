@@ -6,7 +6,10 @@ Semantics:
   checkpoints them into the database file; a committed ``write`` or ``append`` survives a crash.
   ``write`` is one transaction: ``CREATE TABLE ... AS SELECT`` from the first million rows of the
   Arrow stream, ``INSERT ... SELECT`` for each further million (the stream is consumed once and at
-  most one chunk is held); each ``append`` is one ``INSERT ... SELECT`` from the batch.
+  most one chunk is held); each ``append`` is one ``INSERT ... SELECT`` from the batch; each ``update``
+  of one row a parameterised ``UPDATE ... WHERE key = ?``, of more one ``UPDATE ... FROM`` the rows
+  (registered as an Arrow table) joined on the key; a key no stored row has is not inserted (DuckDB
+  rewrites a row with nested columns as a delete and an insert, so it then comes back later in a read).
 - Row order: DuckDB preserves insertion order (``preserve_insertion_order``, on by default), so rows
   come back in write order, then appended rows.
 - Keyed access: an ART index on the key column, built after the load; lookups are a parameterised
@@ -28,7 +31,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from storeadvise.backends import _typemap
 from storeadvise.backends._selection import conform
 from storeadvise.backends._sqlfile import TABLE, SqlFileBackend
-from storeadvise.backends.base import Durability, Predicate
+from storeadvise.backends.base import Durability, Predicate, quote_identifier
 from storeadvise.backends.batching import check_batch_rows, chunked, rebatch
 
 if TYPE_CHECKING:
@@ -109,6 +112,27 @@ class DuckdbBackend(SqlFileBackend):
         finally:
             con.unregister(SOURCE)
 
+    def _update_rows(self, con: duckdb.DuckDBPyConnection, rows: pa.Table, key: str) -> None:
+        """One statement, so one transaction: for one row a parameterised ``UPDATE ... WHERE key = ?``, for
+        more an ``UPDATE ... FROM`` the rows registered as an Arrow table, joined on the key (registering
+        costs more than the update of one row; docs/decisions.md, 'Updates in place: one statement per store')."""
+        names = [n for n in rows.schema.names if n != key]
+        if not names:
+            return
+        q = quote_identifier
+        if rows.num_rows == 1 and _python_exact(rows.schema):
+            row = rows.to_pylist()[0]
+            con.execute(f"UPDATE {TABLE} SET {', '.join(f'{q(n)} = ?' for n in names)} WHERE {q(key)} = ?",
+                        [row[n] for n in [*names, key]])
+            return
+        wider = _typemap.without_float16(rows.schema)
+        con.register(SOURCE, rows if wider is None else rows.cast(wider, safe=False))
+        assignments = ", ".join(f"{q(n)} = s.{q(n)}" for n in names)
+        try:
+            con.execute(f"UPDATE {TABLE} SET {assignments} FROM {SOURCE} AS s WHERE {TABLE}.{q(key)} = s.{q(key)}")
+        finally:
+            con.unregister(SOURCE)
+
     # -- reading ---------------------------------------------------------------------------------------
     def _fetch_key(self, sql: str, value: Any, schema: pa.Schema) -> pa.Table:
         return conform(self._connect().sql(sql, params=[value]).to_arrow_table(), schema)
@@ -145,3 +169,14 @@ class DuckdbBackend(SqlFileBackend):
         relation, target = self._query(columns, None)
         reader = relation.to_arrow_reader(batch_rows)
         yield from rebatch((conform(b, target) for b in reader if b.num_rows), batch_rows)
+
+
+def _python_exact(schema: pa.Schema) -> bool:
+    """Whether every column's values survive as Python parameters: not nanoseconds, which a Python
+    datetime or timedelta cannot hold."""
+    import pyarrow as pa
+
+    def nanoseconds(t: pa.DataType) -> bool:
+        return pa.types.is_temporal(t) and getattr(t, "unit", "") == "ns"
+
+    return not any(_typemap.any_type(f.type, nanoseconds) for f in schema)

@@ -15,6 +15,9 @@ inserted into is insertion order (no sort: sorting by ``_id`` slowed a full read
 predicates go to the server (``Predicate.to_mongo()``). ``take`` (rows by position, a shuffled training
 batch): the ``_id`` of every document in natural order, listed once per written state, says which
 documents are at the positions; one ``find`` with ``$in`` fetches them, put in the order asked.
+``update`` is an unordered bulk write of
+``update_many({key: value}, {"$set": row})`` (no upsert: a key no document has is not inserted), under the
+same write concern as the writes.
 
 Read path: the hand-written one (cursor batches -> ``Table.from_pylist`` with the stored types ->
 cast back) was kept over pymongoarrow's ``find_arrow_all``: both read as fast on SecantusDB (the server
@@ -193,7 +196,7 @@ class MongoBackend(Backend):
                    "the write is synced to disk"),
     )
     supports: ClassVar[frozenset[str]] = frozenset(
-        {"write", "read", "scan", "project", "filter", "lookup", "append", "write_one", "take"}
+        {"write", "read", "scan", "project", "filter", "lookup", "append", "write_one", "take", "update"}
     )
     type_mapping: ClassVar[dict[str, str]] = {
         "integer": "int32/int64 (uint64: Decimal128, exact)",
@@ -396,6 +399,31 @@ class MongoBackend(Backend):
         if self._storage is None:
             self._prepare(batch.schema)
         self._insert(batch)
+
+    def update(self, rows: pa.Table) -> None:
+        """Every document with one of ``rows``' keys gets that row's values (``$set`` of every field), in one
+        unordered bulk write of ``update_many`` by key (answered by the key's index); one row is one
+        ``update_many`` call. No upsert: a key no document has is not inserted."""
+        from pymongo import UpdateMany
+        from pymongo.errors import BulkWriteError, OperationFailure
+
+        if self._schema is None or self._storage is None:
+            raise self.nothing_written()
+        key = self.update_key_for(rows, self._schema)
+        docs = [] if not rows.num_rows else _typemap.to_storage(rows.combine_chunks().to_batches()[0],
+                                                                 self._storage).to_pylist()
+        collection = self.collection
+        try:
+            if len(docs) == 1:
+                collection.update_many({key: docs[0][key]}, {"$set": docs[0]})
+            elif docs:
+                collection.bulk_write([UpdateMany({key: d[key]}, {"$set": d}) for d in docs], ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors") or [{}]
+            raise DataError(f"MongoDB rejected {len(errors)} update(s): {(errors[0].get('errmsg') or str(exc))[:300]}"
+                            ) from None
+        except OperationFailure as exc:
+            raise DataError(f"MongoDB rejected the update: {str(exc)[:300]}") from None
 
     # -- reading ---------------------------------------------------------------------------------
     def _to_table(self, docs: list[dict[str, Any]], columns: Sequence[str] | None) -> pa.Table:

@@ -470,7 +470,8 @@ OPERATIONS: dict[str, Operation] = {
             count=_sent, cache_sensitive=False,
         ),
         Operation(
-            "update", "update 1% of the rows in place by key (a new commit)", latency=False, mutates=True,
+            "update", "update 1% of the rows in place by key (one transaction; a new commit on table formats)",
+            latency=False, mutates=True,
             inputs=_every_call(lambda plan: plan.update_rows), run=lambda backend, rows: backend.update(rows),
             count=_sent, skip=_update_skip, cache_sensitive=False,
         ),

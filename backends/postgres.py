@@ -21,7 +21,9 @@ Python rows), reads, projections and filters one ADBC query each with the projec
 SQL (Arrow straight from the wire), ``scan`` the same query's record-batch stream. ``lookup`` is a
 prepared statement through psycopg in binary mode, its one row turned into Arrow by pyarrow (4x faster
 per call than an ADBC query, which pays for its Arrow stream set-up per call), and a single-row
-``write_one`` a prepared ``INSERT`` on the same connection.
+``write_one`` a prepared ``INSERT`` on the same connection. ``update`` of one row is a prepared ``UPDATE
+... WHERE key = %s``; of more rows an ``UPDATE ... FROM`` a temporary table loaded by ADBC's COPY, joined
+on the key (rows whose key is not stored are not inserted).
 
 Durability (``durability``): the server's own settings. The embedded cluster keeps PostgreSQL's defaults,
 ``fsync=on`` and ``synchronous_commit=on``: a commit returns once its WAL record is flushed to disk, so
@@ -388,7 +390,7 @@ class PostgresBackend(Backend):
     service: ClassVar[Service | None] = SERVICE
     own_cache: ClassVar[bool] = True  # the server's shared buffers
     supports: ClassVar[frozenset[str]] = frozenset(
-        {"write", "read", "scan", "project", "filter", "lookup", "append", "write_one"}
+        {"write", "read", "scan", "project", "filter", "lookup", "append", "write_one", "update"}
     )
     write_guarantees: ClassVar[tuple[Durability, Durability]] = (
         Durability(False, "synchronous_commit=off (or fsync=off) on this server: a commit returns before its WAL "
@@ -620,6 +622,49 @@ class PostgresBackend(Backend):
         row = _to_storage(batch, self._storage).to_pylist()[0]
         self._prepared = True
         self._pg_execute_prepared(sql, list(row.values()))
+
+    def update(self, rows: pa.Table) -> None:
+        """The non-key columns of the rows with ``rows``' keys set to ``rows``' values, one statement (so one
+        transaction): one row by a prepared ``UPDATE ... WHERE key = %s``, more by an ``UPDATE ... FROM`` a
+        temporary table loaded by ADBC's COPY (docs/decisions.md, 'Updates in place: one statement per
+        store'). A key no stored row has is not inserted."""
+        import adbc_driver_postgresql.dbapi as adbc
+        import pyarrow as pa
+
+        key = self.update_key_for(rows, self.schema)
+        assert self._storage is not None
+        names = [n for n in rows.schema.names if n != key]
+        if not rows.num_rows or not names:
+            return
+        batch = _to_storage(rows.combine_chunks().to_batches()[0], self._storage)
+        q = quote_identifier
+        if rows.num_rows == 1:
+            sql = self._cache.get("update")
+            if sql is None:
+                values = ", ".join(f"{q(n)} = %s{self._cast(n)}" for n in names)
+                sql = self._cache["update"] = f"UPDATE {self._table} SET {values} WHERE {q(key)} = %s"
+            row = batch.to_pylist()[0]
+            self._prepared = True
+            self._pg_execute_prepared(sql, [row[n] for n in names] + [row[key]])
+            return
+        if self._adbc is None:
+            self.open()
+        cursor = self._adbc.cursor()
+        try:
+            cursor.adbc_ingest(STAGE, pa.RecordBatchReader.from_batches(batch.schema, [batch]), mode="replace",
+                               temporary=True)
+            values = ", ".join(f"{q(n)} = s.{q(n)}{self._cast(n)}" for n in names)
+            cursor.execute(f"UPDATE {self._table} AS t SET {values} FROM pg_temp.{STAGE} AS s "
+                           f"WHERE t.{q(key)} = s.{q(key)}")
+            cursor.execute(f"DROP TABLE pg_temp.{STAGE}")
+        except adbc.Error as exc:
+            raise DataError(f"PostgreSQL rejected the updated rows: {str(exc).strip()[:300]}") from None
+        finally:
+            cursor.close()
+
+    def _cast(self, name: str) -> str:
+        """The cast a value of column ``name`` needs on its way in: jsonb from the JSON text it travels as."""
+        return "::jsonb" if _sql_type(self.schema.field(name).type) == "jsonb" else ""
 
     def _pg_execute_prepared(self, sql: str, params: list[Any]) -> Any:
         if self._pg is None:

@@ -18,7 +18,11 @@ Reads. ``read`` and ``scan`` list the run's keys with SCAN (MATCH on the prefix,
 them in key order (Redis keeps no row order: rows come back sorted by key, which for keys written in
 ascending order is the order written), then fetch the hashes with HMGET in pipelines of ``batch_rows``
 keys. HMGET names the fields, so a projection is pushed to the server: only the asked fields travel
-(``project``). ``lookup`` is one HMGET of one key. ``filter`` is unsupported: Redis has no query on
+(``project``). ``lookup`` is one HMGET of one key.
+
+Updates. ``update`` replaces each row's hash by a Lua script (``REPLACE_IF_STORED``: DEL and HSET only if
+the key exists, atomically), run with EVALSHA in the same pipelines as writes: a null in the new row
+drops its field, and a key not stored is not inserted. ``filter`` is unsupported: Redis has no query on
 hash fields (that needs the RediSearch module); reading everything and filtering here would be a
 full read under another name. ``take`` (rows by position, a shuffled training batch) is one pipeline of
 HMGETs of the keys at those positions in the order reads return (key order: the order written when the
@@ -75,6 +79,14 @@ SOCKET_TIMEOUT_S = 60.0
 SCHEMA_FIELD = b"schema"
 KEY_FIELD = b"key"
 EMPTY_ROW_FIELD = b""
+REPLACE_IF_STORED = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+"""An update of one row: its hash replaced by the new fields (a null is a field left out, so fields are not
+just overwritten), atomically, and only when the key holds a row already (no insert)."""
 """Redis has no empty hash: a row without a key column whose every value is null is stored with this one
 empty field (column names are never empty, README 'Awkward files')."""
 
@@ -206,6 +218,12 @@ def _parser(dtype: pa.DataType, nested: bool) -> Callable[[bytes], Any]:
     return lambda v: v
 
 
+def _hash_fields(fields: Sequence[bytes], texts: Sequence[Sequence[Any]], row: int) -> list[Any]:
+    """HSET's field/value arguments of row ``row`` (a null is a field left out; a row of nulls one empty field)."""
+    return [item for field, column in zip(fields, texts, strict=True) if column[row] is not None
+            for item in (field, column[row])] or [EMPTY_ROW_FIELD, b""]
+
+
 class _Codec:
     """Turns the columns of one written schema into hash values and back (see the module docstring)."""
 
@@ -297,7 +315,7 @@ class RedisBackend(Backend):
     service: ClassVar[Service | None] = SERVICE
     own_cache: ClassVar[bool] = True  # everything is in the server's memory
     supports: ClassVar[frozenset[str]] = frozenset({"write", "read", "scan", "project", "lookup", "append",
-                                                    "write_one", "take"})
+                                                    "write_one", "take", "update"})
     type_mapping: ClassVar[dict[str, str]] = {
         "layout": "one hash per row, key storeadvise_<runid>:<key value>, field = column name; null = field absent",
         "integer": "decimal digits (uint64 too)",
@@ -324,6 +342,7 @@ class RedisBackend(Backend):
         self._config: dict[str, str] | None = None  # persistence settings as read from the server
         self._restore: dict[str, str] = {}  # the embedded server's settings open() changed for --fsync
         self._ordered: list[bytes] | None = None  # the row keys in read order, for take (until rows change)
+        self._replace: Any = None  # REPLACE_IF_STORED, registered on first update
 
     # -- names -----------------------------------------------------------------------------------
     @property
@@ -503,8 +522,7 @@ class RedisBackend(Backend):
             for start in range(0, len(keys), size):
                 given = []
                 for i in range(start, min(start + size, len(keys))):
-                    args = [item for field, column in zip(fields, texts, strict=True) if column[i] is not None
-                            for item in (field, column[i])] or [EMPTY_ROW_FIELD, b""]
+                    args = _hash_fields(fields, texts, i)
                     pipe.execute_command("HSET", keys[i], *args)
                     given.append(len(args) // 2)
                 added = pipe.execute()
@@ -512,6 +530,32 @@ class RedisBackend(Backend):
         except redis.RedisError as exc:
             raise ServerError(f"Redis at {mask_uri(self.address)} refused the rows ({self._reason(exc)})") from None
         self._rows += len(keys)
+
+    def update(self, rows: pa.Table) -> None:
+        """Each row's hash replaced in place by ``REPLACE_IF_STORED`` (EVALSHA), pipelined in ``redis_batch_size``
+        rows: one round trip per pipeline, each key replaced atomically, a key not stored left absent."""
+        import redis
+
+        codec = self._written()
+        key = self.update_key_for(rows, codec.schema)
+        if key in codec.nested:
+            raise DataError(f"key column {key!r} holds structs or lists; a Redis key needs a flat value")
+        if not rows.num_rows:
+            return
+        batch = rows.combine_chunks().to_batches()[0]
+        texts = codec.texts(batch)
+        keys = self._keys(batch, texts)
+        if self._replace is None:
+            self._replace = self.client.register_script(REPLACE_IF_STORED)
+        size = self._batch_rows()
+        pipe = self.client.pipeline(transaction=False)
+        try:
+            for start in range(0, len(keys), size):
+                for i in range(start, min(start + size, len(keys))):
+                    self._replace(keys=[keys[i]], args=_hash_fields(codec.fields, texts, i), client=pipe)
+                pipe.execute()
+        except redis.RedisError as exc:
+            raise ServerError(f"Redis at {mask_uri(self.address)} refused the update ({self._reason(exc)})") from None
 
     def _check_new(self, keys: list[bytes], given: list[int], added: list[int]) -> None:
         """HSET answers how many fields it added: fewer than given means the key held a row already."""

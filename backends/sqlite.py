@@ -7,9 +7,10 @@ Semantics:
   power loss or OS crash the last transactions before it may be lost, but the database is never
   corrupted (SQLite's documented WAL/NORMAL guarantee). With ``--fsync``, ``synchronous=FULL``: the WAL
   is synced at every commit, and a committed transaction survives a power loss too. ``write`` is one
-  transaction; each ``append`` is one more.
+  transaction; each ``append`` and each ``update`` is one more.
 - Append: ``INSERT`` of the batch's rows in one transaction; rows are read back in insertion (rowid)
-  order.
+  order. Update: a prepared ``UPDATE ... WHERE key = ?`` per row (``executemany``) in one transaction;
+  rows keep their place, and a key no stored row has is not inserted.
 - Keyed access: a (non-unique) index on the key column, built after the bulk load (faster than
   loading into an indexed table); lookups and filtered reads are parameterised ``SELECT ... WHERE``.
 - Type mapping: SQLite has INTEGER, REAL, TEXT and BLOB. Bools are 0/1 integers, timestamps are
@@ -251,6 +252,23 @@ class SqliteBackend(SqlFileBackend):
                     con.executemany(sql, zip(*columns, strict=True))
                 except OverflowError as exc:
                     raise DataError(f"{self.name}: a value does not fit SQLite's 64-bit integer ({exc})") from None
+
+    def _update_rows(self, con: sqlite3.Connection, rows: pa.Table, key: str) -> None:
+        """One prepared ``UPDATE ... WHERE key = ?`` run for every row (``executemany``) in one transaction:
+        each row found through the key index (docs/decisions.md, 'Updates in place: one statement per store')."""
+        names = [n for n in rows.schema.names if n != key]
+        if not names:
+            return
+        assignments = ", ".join(f"{quote_identifier(n)} = ?" for n in names)
+        sql = f"UPDATE {TABLE} SET {assignments} WHERE {quote_identifier(key)} = ?"
+        columns = [to_storage(rows.column(n).combine_chunks()).to_pylist() for n in [*names, key]]
+        con.execute("BEGIN")
+        try:
+            con.executemany(sql, zip(*columns, strict=True))
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
 
     # -- reading ---------------------------------------------------------------------------------------
     def _condition(self, where: Predicate) -> tuple[str, list[Any]]:

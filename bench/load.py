@@ -15,8 +15,11 @@ for). Without a target rate the clients run flat out and throughput is the resul
 then the same. Latencies are recorded in HdrHistogram (``hdrhistogram``, its Python port) per client
 and merged.
 
-Nothing lost: every write a backend acknowledged (the call returned) is looked for at the end in the
-stored keys; a missing one fails the step, and with it the run's exit code.
+Nothing lost: every new row a backend acknowledged (the call returned) is looked for at the end in the
+stored keys, and every row a client updated in place is read back by key and must hold the values of the
+last update the client saw acknowledged for it (an update that failed leaves its row unchecked until the
+client's next acknowledged update of it); a missing row or a stale one fails the step, and with it the
+run's exit code.
 """
 
 from __future__ import annotations
@@ -31,8 +34,19 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from storeadvise.bench.load_table import mark_knee
-from storeadvise.bench.mixes import SCAN_ROWS, WRITES, KeyChooser, Mix, draw_kinds
+from storeadvise.bench.mixes import (
+    SCAN_ROWS,
+    UPDATES,
+    UPDATES_AS_INSERTS,
+    WRITES,
+    KeyChooser,
+    Mix,
+    draw_kinds,
+    updates_in_place,
+)
 from storeadvise.bench.results import FAILED, OK, SKIPPED, UNSUPPORTED
+from storeadvise.bench.verify import holds_row
+from storeadvise.bench.workloads import row_for_key
 from storeadvise.errors import UsageError
 from storeadvise.signals import check_stop
 
@@ -192,15 +206,26 @@ class _Client:
         self._rng = np.random.default_rng([job.seed, job.client, 1])
         self.own: list[Any] = []  # keys this client wrote and the store acknowledged, oldest first
         self._writes = 0
+        # Updates in place go to a share of the stored keys no other client of the step updates.
+        self.in_place = updates_in_place(self.backend.supports) and any(k in UPDATES for k in job.mix.kinds)
+        self.mine = own_keys(job.keys, job.client, job.clients) if self.in_place else []
+        self.update_chooser = (KeyChooser(len(self.mine), job.mix.distribution, job.seed, job.client)
+                               if self.mine else None)
+        self.updated: dict[Any, int] = {}  # key -> the template row its last acknowledged update wrote
+        self._updates = 0
         self._first_round = FIRST_LOAD_ROUND + (job.step * MAX_CLIENTS + job.client) * WRITES_PER_CLIENT
 
     def warm(self) -> None:
         """One uncounted call of each operation the mix makes, before the clock starts: a lazily opened
         connection, producer or stream listener opens here. A warm-up write takes the last key of the
         client's range, which its counted writes do not reach."""
-        needs = self.job.mix.needs()
+        needs = self.job.mix.needs(self.backend.supports)
         if "lookup" in needs:
             self.ops["lookup"].call_counted(self.backend, self.job.keys[0])
+        if "update" in needs and self.update_chooser is not None:
+            given = self._update_input()
+            self.ops["update"].call(self.backend, given[1])
+            self._acknowledged("update", given)
         for op in ("write_one", "stream_latency"):
             if op in needs:
                 self.ops[op].call(self.backend, self.plan.new_rows(1, self._first_round + WRITES_PER_CLIENT - 1))
@@ -215,6 +240,8 @@ class _Client:
             start = self.chooser.next_rank()
             length = int(self._rng.integers(1, SCAN_ROWS + 1))
             return list(range(start, min(start + length, len(self.job.keys))))
+        if kind in UPDATES and self.in_place:
+            return self._update_input()
         key = self.chooser.pick(self.job.keys, self.own) if kind in ("read", "rmw") else None
         if kind not in WRITES:
             return key
@@ -223,20 +250,38 @@ class _Client:
         self._writes += 1
         return key, self.plan.new_rows(1, self._first_round + self._writes - 1)
 
+    def _update_input(self) -> tuple[Any, pa.Table, int]:
+        """A key of this client's share, the row an update writes over it and that row's template index."""
+        if self.update_chooser is None:
+            raise UsageError(f"client {self.job.client} has no stored key of its own to update "
+                             f"({len(self.job.keys)} keys shared by {self.job.clients} clients)")
+        key = self.update_chooser.pick(self.mine, [])
+        self._updates += 1
+        index = self.job.client + self._updates  # the next template row: each update of a key changes it
+        return key, row_for_key(self.job.template, self.job.settings["key_column"], key, index), index
+
+    def _acknowledged(self, kind: str, given: Any) -> None:
+        """Remember what the store acknowledged: the new row's key, or the updated key's last values."""
+        if kind in UPDATES and self.in_place:
+            self.updated[given[0]] = given[2]
+        elif kind in WRITES:
+            key_column = self.job.settings["key_column"]
+            self.own.append(given[1].column(key_column)[0].as_py() if key_column else None)
+
     def _request(self, kind: str, given: Any) -> bool:
         """One request; False when a read did not find its row."""
         if kind == "scan":
             return self.ops["take"].call_counted(self.backend, given)[1].rows == len(given)
         if kind == "read":
             return self.ops["lookup"].call_counted(self.backend, given)[1].rows > 0
-        key, row = given
+        key, row = given[:2]
         if kind == "deliver":
             self.ops["stream_latency"].call(self.backend, row)
             return True
         found = True
         if kind == "rmw":
             found = self.ops["lookup"].call_counted(self.backend, key)[1].rows > 0
-        self.ops["write_one"].call(self.backend, row)
+        self.ops["update" if kind in UPDATES and self.in_place else "write_one"].call(self.backend, row)
         return found
 
     def run(self, go_at: float) -> dict[str, Any]:
@@ -247,7 +292,6 @@ class _Client:
         errors = timeouts = misses = 0
         first_error = ""
         kinds = self._kinds()
-        key_column = job.settings["key_column"]
         t0 = go_at
         for i in itertools.count():
             if job.operations is not None and i >= job.operations:
@@ -268,6 +312,8 @@ class _Client:
             try:
                 found = self._request(kind, given)
             except Exception as exc:  # a failed request is counted, and the client goes on
+                if kind in UPDATES and self.in_place:
+                    self.updated.pop(given[0], None)  # its row may hold either value now: not checked
                 timeouts, errors = timeouts + is_timeout(exc), errors + (not is_timeout(exc))
                 first_error = first_error or _first_line(exc)
                 continue
@@ -276,12 +322,12 @@ class _Client:
             _record(intended_h, end - (due if due is not None else start))
             counts[kind] += 1
             misses += not found
-            if kind in WRITES:
-                self.own.append(given[1].column(key_column)[0].as_py() if key_column else None)
+            self._acknowledged(kind, given)
         elapsed = time.perf_counter() - t0
         return {"client": job.client, "elapsed": elapsed, "requests": dict(counts), "errors": errors,
                 "timeouts": timeouts, "misses": misses, "first_error": first_error,
-                "intended": intended_h.encode(), "actual": actual_h.encode(), "written": self.own}
+                "intended": intended_h.encode(), "actual": actual_h.encode(), "written": self.own,
+                "updated": list(self.updated.items())}
 
     def close(self) -> None:
         """Let go of the connection (not ``cleanup``: the store's data belongs to the run)."""
@@ -412,6 +458,8 @@ def _entry(backend: Backend, config: LoadConfig, clients: int) -> dict[str, Any]
     return {"backend": backend.name, "clients": clients, "mix": config.mix.name,
             "distribution": config.mix.distribution, "target_rate": config.target_rate, "status": OK, "reason": "",
             "contention": CONTENTION if backend.kind == "database" else None,
+            "updates_as": UPDATES_AS_INSERTS if config.mix.updates_as_inserts(backend.supports)
+            and not config.mix.missing(backend.supports) else None,
             "knee": False}
 
 
@@ -448,6 +496,10 @@ def _summarise(entry: dict[str, Any], reports: dict[int, dict[str, Any]], job: C
     entry["writes"] = check_writes(job, written)
     problems = failed + ([f"{entry['writes']['lost']} of {len(written)} acknowledged writes are not stored "
                           f"(e.g. key {entry['writes']['example_lost']!r})"] if entry["writes"]["lost"] else [])
+    updates = entry["updates"] = check_updates(job, [tuple(pair) for r in done for pair in r["updated"]])
+    if updates["stale"]:
+        problems.append(f"{updates['stale']} of {updates['rows']} updated rows do not hold their last acknowledged "
+                        f"update (e.g. key {updates['example_stale']!r})")
     if entry["misses"]:
         problems.append(f"{entry['misses']} reads did not find their stored row")
     if problems:
@@ -479,6 +531,30 @@ def check_writes(job: ClientJob, written: list[Any]) -> dict[str, Any]:
     lost = [key for key in written if key not in present]
     return {"acknowledged": len(written), "read_back": len(written) - len(lost), "lost": len(lost),
             "example_lost": lost[0] if lost else None}
+
+
+def check_updates(job: ClientJob, updated: list[tuple[Any, int]]) -> dict[str, Any]:
+    """Every row updated in place, read back by key by a new instance of the backend (as one more client
+    would): stale when it is gone or does not hold the values of the last update acknowledged for it
+    (``updated``: key -> the template row that update wrote, ``row_for_key``)."""
+    if not updated:
+        return {"rows": 0, "read_back": 0, "stale": 0, "example_stale": None}
+    key_column = job.settings["key_column"]
+    reader = attached_backend(job)
+    try:
+        stale = [key for key, index in updated
+                 if not holds_row(reader, reader.lookup(key), row_for_key(job.template, key_column, key, index))]
+    finally:
+        with contextlib.suppress(Exception):
+            reader.release_cache()
+    return {"rows": len(updated), "read_back": len(updated) - len(stale), "stale": len(stale),
+            "example_stale": stale[0] if stale else None}
+
+
+def own_keys(keys: Sequence[Any], client: int, clients: int) -> list[Any]:
+    """Client ``client``'s share of the stored keys (each key once, every ``clients``-th one): the rows it
+    updates in place, which no other client of the step updates."""
+    return list(dict.fromkeys(keys))[client::clients]
 
 
 def run_load(backend: Backend, plan: WorkloadPlan, config: LoadConfig,

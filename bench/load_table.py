@@ -49,7 +49,7 @@ def load_table(steps: list[dict[str, Any]]) -> PlainTable:
     rows = []
     for s in steps:
         latency, actual = s.get("latency") or {}, s.get("latency_from_actual_start") or {}
-        writes = s.get("writes") or {}
+        writes, updates = s.get("writes") or {}, s.get("updates") or {}
         status = "knee ◆" if s.get("knee") else ""
         if s.get("status") != OK:
             status = f"{s.get('status')} (below)"
@@ -59,7 +59,8 @@ def load_table(steps: list[dict[str, Any]]) -> PlainTable:
             when(latency.get("p50")), when(latency.get("p99")), when(latency.get("p999")),
             *([when(actual.get("p99"))] if paced else []),
             f"{s.get('errors', 0)}/{s.get('timeouts', 0)}" if "errors" in s else DASH,
-            f"{writes.get('read_back', 0)}/{writes.get('acknowledged', 0)}" if writes else DASH,
+            f"{writes.get('read_back', 0) + updates.get('read_back', 0)}/"
+            f"{writes.get('acknowledged', 0) + updates.get('rows', 0)}" if writes else DASH,
             status,
         ])
     return PlainTable(
@@ -79,7 +80,8 @@ def load_footnotes(steps: list[dict[str, Any]]) -> list[str]:
         "all clients together; p50/p99/p99.9 merged over the clients (HdrHistogram)"
         + (", measured from each request's intended start at the target rate (queueing included); "
            "'p99 sent' from the moment it was sent" if paced else ", clients flat out")
-        + "; writes kept: acknowledged writes found in the store at the end, of all acknowledged.",
+        + "; writes kept: acknowledged new rows found in the store at the end, and rows updated in place that hold "
+        "their last acknowledged update, of all of them.",
         f"knee ◆: the first step whose p99 grew more than {KNEE_P99_GROWTH:g}x over the step before while "
         f"requests/s grew less than {KNEE_THROUGHPUT_GROWTH:.0%}: more clients only queue.",
     ]
@@ -90,6 +92,7 @@ def load_footnotes(steps: list[dict[str, Any]]) -> list[str]:
               for name, dist in mixes.items()]
     notes += list(dict.fromkeys(f"{s['backend']}: {s['contention']}" for s in steps
                                 if s.get("contention") and s["clients"] > 1))
+    notes += list(dict.fromkeys(f"{s['backend']}: {s['updates_as']}" for s in steps if s.get("updates_as")))
     notes += [f"{s['backend']} with {s['clients']} client{'s' * (s['clients'] > 1)}: {s['status']}: {s['reason']}"
               for s in steps if s.get("status") != OK]
     return notes

@@ -8,10 +8,13 @@ which mix it serves. A new mix is one entry in ``MIXES``.
 How each kind of request drives a backend (the operations of ``backends.operations``):
 
 - ``read``: ``lookup`` of one stored key;
-- ``update`` and ``insert``: ``write_one`` of a new row whose key lies in the client's own key range
-  (writers never touch each other's rows). No store here has a single-row in-place update behind the
-  harness's interface, so an update is measured as the single-row write it is, and counted apart;
-- ``rmw`` (read-modify-write): a ``lookup``, then a ``write_one``, timed as one request;
+- ``update``: ``update`` of one stored row in place, by key: a key from the client's own share of the
+  stored keys (writers never touch each other's rows), its new values another row of the dataset's. A
+  backend without ``update`` but with ``write_one`` stores a new row instead, and the step says so
+  (``UPDATES_AS_INSERTS``);
+- ``insert``: ``write_one`` of a new row whose key lies in the client's own key range;
+- ``rmw`` (read-modify-write): a ``lookup`` of a key of the client's own share, then the ``update`` of
+  that row, timed as one request (a ``lookup`` and a ``write_one`` where the backend cannot update);
 - ``scan`` (a short range of up to ``SCAN_ROWS`` consecutive rows): ``take`` of consecutive positions;
 - ``deliver`` (a stream's round trip, the OpenMessaging Benchmark's end-to-end latency): ``stream_latency``,
   one new record sent and consumed back; every client produces and consumes at once.
@@ -37,11 +40,20 @@ ZIPF_THETA = 0.99
 """YCSB's ``ZipfianGenerator.ZIPFIAN_CONSTANT``: the skew of the zipfian request distribution."""
 DISTRIBUTIONS = ("uniform", "zipfian", "latest")
 KINDS = ("read", "update", "insert", "rmw", "scan", "deliver")
-NEEDS = {"read": ("lookup",), "update": ("write_one",), "insert": ("write_one",), "rmw": ("lookup", "write_one"),
+NEEDS = {"read": ("lookup",), "update": ("update",), "insert": ("write_one",), "rmw": ("lookup", "update"),
          "scan": ("take",), "deliver": ("stream_latency",)}
-"""The backend operations each request kind is made of."""
+"""The backend operations each request kind is made of (on a backend that can ``update``)."""
 WRITES = ("update", "insert", "rmw", "deliver")
-"""Request kinds that store one new row."""
+"""Request kinds that write: one new row, or one stored row updated in place (``UPDATES``)."""
+UPDATES = ("update", "rmw")
+"""Request kinds that update one stored row in place where the backend declares ``update``."""
+UPDATES_AS_INSERTS = "updates measured as inserts: no in-place update"
+"""The step's label where a mix's updates store new rows (``write_one``) because the backend cannot update."""
+
+
+def updates_in_place(supports: frozenset[str] | set[str]) -> bool:
+    """Whether a backend declaring ``supports`` serves the ``UPDATES`` kinds with ``update`` (else ``write_one``)."""
+    return "update" in supports
 
 
 @dataclass(frozen=True)
@@ -65,13 +77,23 @@ class Mix:
         """The request kinds this mix issues, in ``KINDS`` order."""
         return [k for k in KINDS if self.shares.get(k, 0) > 0]
 
-    def needs(self) -> list[str]:
-        """The backend operations this mix calls."""
-        return list(dict.fromkeys(op for kind in self.kinds for op in NEEDS[kind]))
+    def needs(self, supports: frozenset[str] | set[str] | None = None) -> list[str]:
+        """The backend operations this mix calls on a backend declaring ``supports`` (None: one that can
+        ``update``; one that cannot stores its updates as new rows, with ``write_one``)."""
+        as_inserts = supports is not None and not updates_in_place(supports)
+        return list(dict.fromkeys("write_one" if op == "update" and as_inserts else op
+                                  for kind in self.kinds for op in NEEDS[kind]))
+
+    def updates_as_inserts(self, supports: frozenset[str] | set[str]) -> bool:
+        """Whether this mix's updates are measured as inserts on a backend declaring ``supports``."""
+        return any(kind in UPDATES for kind in self.kinds) and not updates_in_place(supports)
 
     def missing(self, supports: frozenset[str] | set[str]) -> str | None:
         """Why a backend declaring ``supports`` cannot run this mix, or None."""
-        lacking = [op for op in self.needs() if op not in supports]
+        in_place = self.needs()
+        lacking = [op for op in self.needs(supports) if op not in supports]
+        # Updates need update, or write_one to measure them as inserts: name both.
+        lacking = ["update (or write_one)" if op == "write_one" and op not in in_place else op for op in lacking]
         if not lacking:
             return None
         hint = " (a stream: --mix stream)" if "stream_latency" in supports and "stream_latency" not in lacking else ""

@@ -291,6 +291,25 @@ def verify_round_trip(
 
 # -- media items, one by one ----------------------------------------------------------------------------
 
+def holds_row(backend: Backend, got: pa.Table, want: pa.Table) -> bool:
+    """Whether ``got`` has rows and every one holds the values of ``want``'s one row: each column compared
+    after a cast to the written type, or, where the backend's type mapping documents a change
+    (``Backend.type_loss``), with ``want``'s value changed as documented."""
+    if not got.num_rows or got.column_names != want.column_names:
+        return False
+    for written in want.schema:
+        expected = want.column(written.name).combine_chunks()
+        loss = backend.type_loss(written)
+        if loss:
+            expected = loss.transform(expected)
+        column = got.column(written.name)
+        if column.type != expected.type:
+            column = column.cast(expected.type)
+        if column.to_pylist() != expected.to_pylist() * got.num_rows:
+            return False
+    return True
+
+
 def item_digests(batches: Iterable[pa.RecordBatch | pa.Table]) -> Counter[tuple[str, bytes]]:
     """Each item of a media table as (id, SHA-256 of its bytes), counted: the same multiset whatever
     order the items came in, and an item read twice counts twice."""

@@ -147,6 +147,19 @@ def changed_rows(rows: pa.Table, key: str) -> pa.Table:
     return pa.Table.from_arrays(columns, schema=rows.schema)
 
 
+def row_for_key(template: pa.Table, key: str, value: Any, index: int) -> pa.Table:
+    """Row ``index`` (modulo its rows) of ``template`` with its key column set to ``value``: the new values
+    an update of the stored row of that key writes, as ``changed_rows`` takes them, from the dataset's own rows."""
+    import pyarrow as pa
+
+    from storeadvise.backends._selection import cast_values, value_type
+
+    row = template.slice(index % template.num_rows, 1)
+    column = row.schema.get_field_index(key)
+    key_type = row.schema.field(column).type
+    return row.set_column(column, key, cast_values(pa.array([value], value_type(key_type)), key_type)).combine_chunks()
+
+
 NEW_KEY_ROOM = 2**32
 """Keys kept free above the offset for appended and single-written rows."""
 

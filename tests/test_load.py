@@ -20,7 +20,7 @@ import storeadvise
 from storeadvise.backends.services import ServiceStatus
 from storeadvise.bench.load import LoadConfig, parse_clients
 from storeadvise.bench.load_table import mark_knee
-from storeadvise.bench.mixes import MIXES, WRITES, KeyChooser, choose_mix, draw_kinds
+from storeadvise.bench.mixes import MIXES, UPDATES, UPDATES_AS_INSERTS, WRITES, KeyChooser, choose_mix, draw_kinds
 from storeadvise.bench.results import run_from_dict
 from storeadvise.cli import cli
 from storeadvise.errors import UsageError
@@ -42,6 +42,15 @@ def test_a_read_ratio_is_a_mix_of_reads_and_updates() -> None:
     assert choose_mix(read_ratio=0).kinds == ["update"]
     assert choose_mix(read_ratio=1).needs() == ["lookup"]
     assert choose_mix("a", distribution="uniform").distribution == "uniform"
+
+
+def test_updates_are_in_place_where_the_backend_can_and_labelled_inserts_where_it_cannot() -> None:
+    mix = MIXES["F"]
+    assert mix.needs({"lookup", "update", "write_one"}) == ["lookup", "update"]
+    assert mix.needs({"lookup", "write_one"}) == ["lookup", "write_one"]
+    assert mix.updates_as_inserts({"lookup", "write_one"}) and not mix.updates_as_inserts({"lookup", "update"})
+    assert not MIXES["D"].updates_as_inserts({"lookup", "write_one"})  # inserts are inserts
+    assert MIXES["A"].missing({"lookup"}) == "mix A needs update (or write_one), which the backend does not support"
 
 
 def test_zipfian_keys_are_skewed_and_shared_uniform_keys_are_not() -> None:
@@ -125,11 +134,19 @@ def _load(backend: str, status: ServiceStatus | None = None, **kw) -> list[dict]
 
 
 def _nothing_lost(step: dict, clients: int, per_client: int) -> None:
+    """Every request answered; every acknowledged new row stored, every row updated in place (the
+    update kinds where the backend updates, ``updates_as`` unset) holding its last acknowledged update."""
     assert step["status"] == "ok", step["reason"]
     assert step["requests"] == clients * per_client and step["errors"] == step["timeouts"] == 0
-    writes = step["writes"]
-    assert writes["acknowledged"] == sum(step["requests_by_kind"].get(k, 0) for k in WRITES) > 0
-    assert writes["read_back"] == writes["acknowledged"] and writes["lost"] == 0
+    in_place = [k for k in UPDATES if step["updates_as"] is None]
+    new_rows = sum(step["requests_by_kind"].get(k, 0) for k in WRITES if k not in in_place)
+    updated = sum(step["requests_by_kind"].get(k, 0) for k in in_place)
+    writes, updates = step["writes"], step["updates"]
+    assert new_rows + updated > 0
+    assert writes["acknowledged"] == new_rows and writes["read_back"] == new_rows and writes["lost"] == 0
+    # Each client's warm-up update is acknowledged too; a key updated twice is checked once, for its last value.
+    assert (updates["rows"] > 0) == (updated > 0) and updates["rows"] <= updated + clients
+    assert updates["read_back"] == updates["rows"] and updates["stale"] == 0
     assert len(step["per_client"]) == clients
 
 
@@ -151,9 +168,27 @@ def test_four_server_clients_lose_no_write(name: str, request: pytest.FixtureReq
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("name", [
+    "sqlite", pytest.param("redis", marks=pytest.mark.server), pytest.param("postgres", marks=pytest.mark.server),
+    pytest.param("mongo", marks=pytest.mark.server),
+])
+def test_two_clients_update_rows_in_place_and_each_holds_its_last_update(name: str,
+                                                                        request: pytest.FixtureRequest) -> None:
+    """Mix A: half the requests update a stored row (no new row is written), each client in its own
+    share of the keys; at the end every updated row is read back holding the last values acknowledged."""
+    status = None if name == "sqlite" else request.getfixturevalue(f"{name}_server")
+    (step,) = _load(name, status, clients=2, mix="A", operations=80)
+    assert step["updates_as"] is None
+    _nothing_lost(step, 2, 80)
+    assert step["writes"]["acknowledged"] == 0
+    assert step["updates"]["rows"] > 10
+
+
+@pytest.mark.slow
 @pytest.mark.server
 def test_four_kafka_producers_lose_no_message_and_reads_are_unsupported(kafka_server: ServiceStatus) -> None:
     (step,) = _load("kafka", kafka_server, clients=4, read_ratio=0, operations=60)
+    assert step["updates_as"] == UPDATES_AS_INSERTS
     _nothing_lost(step, 4, 60)
     (refused,) = _load("kafka", kafka_server, clients=4, mix="B", operations=10)
     assert refused["status"] == "unsupported" and "needs lookup" in refused["reason"]
@@ -224,6 +259,44 @@ def test_a_sweep_is_saved_reported_and_loaded(tmp_path) -> None:
     for s in saved["load"]:
         assert s["per_client"] and all(c["p99"] is not None for c in s["per_client"])
         assert s["latency"]["p999"] >= s["latency"]["p99"] >= s["latency"]["p50"] > 0
+
+
+def test_a_stale_or_missing_update_is_reported_and_fails_the_step(tmp_path) -> None:
+    """The end-of-step check reads each updated row back: a row that does not hold the client's last
+    acknowledged update (here: an update that never reached the store) is stale and fails the step;
+    the row holding it passes."""
+    from storeadvise.backends.base import BackendSettings
+    from storeadvise.backends.sqlite import SqliteBackend
+    from storeadvise.bench.datasets import sample_dataset
+    from storeadvise.bench.load import ClientJob, _new_histogram, _summarise, check_updates
+    from storeadvise.bench.workloads import row_for_key
+
+    data = sample_dataset("tabular", 200)
+    key = data.profile.key_column
+    settings = BackendSettings(run_id="stale", scratch_dir=tmp_path, key_column=key)
+    backend = SqliteBackend(settings)
+    backend.open()
+    try:
+        backend.write(data.schema, data.batches())
+        template = data.sample_rows(50, seed=1)
+        keys = backend.read(columns=[key]).column(key).to_pylist()[:3]
+        job = ClientJob("sqlite", {"run_id": "stale", "scratch_dir": tmp_path, "key_column": key, "options": {},
+                                   "fsync": False}, None, backend.attachment(), 0, 1, 0, MIXES["A"], keys, template,
+                        0, None, 10, None, 0)
+        backend.update(row_for_key(template, key, keys[0], 7))
+        backend.update(row_for_key(template, key, keys[1], 8))
+        acknowledged = [(keys[0], 7), (keys[1], 9)]  # keys[1]'s last acknowledged update never arrived
+        assert check_updates(job, acknowledged) == {"rows": 2, "read_back": 1, "stale": 1, "example_stale": keys[1]}
+        assert check_updates(job, [(keys[2] + 10**9, 7)])["stale"] == 1  # a row that is gone is stale too
+        empty = _new_histogram().encode()
+        report = {"client": 0, "elapsed": 1.0, "requests": {"update": 2}, "errors": 0, "timeouts": 0, "misses": 0,
+                  "first_error": "", "written": [], "updated": acknowledged, "intended": empty, "actual": empty}
+        entry = _summarise({"status": "ok", "reason": ""}, {0: report}, job)
+        assert entry["status"] == "failed"
+        stale = f"1 of 2 updated rows do not hold their last acknowledged update (e.g. key {keys[1]!r})"
+        assert stale in entry["reason"]
+    finally:
+        backend.cleanup()
 
 
 def test_a_run_file_from_before_load_still_loads() -> None:

@@ -31,6 +31,7 @@ def test_every_backend_runs_every_supported_op(tabular_run) -> None:
     rows_per_run = {
         "write": 3_000, "read": 3_000, "scan": 3_000, "first_batch": 3_000, "project": 3_000,
         "append": run.settings["plan"]["append_rows"],
+        "update": run.settings["plan"]["append_rows"],  # 1% of the rows, as many as an append (distinct keys)
         "lookup": 1, "write_one": 1, "take": TAKE_ROWS,
     }
     for b in run.backends:
