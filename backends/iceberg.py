@@ -223,10 +223,16 @@ class IcebergBackend(TableFormatBackend):
 
     def commit_update(self, rows: pa.Table, key: str) -> None:
         # An overwrite filtered on the keys, not pyiceberg's upsert, which also compares the rows
-        # (docs/decisions.md, 'Iceberg: an update is an overwrite filtered on the keys').
+        # (docs/decisions.md, 'Iceberg: an update is an overwrite filtered on the keys'). An overwrite
+        # appends every row it is given, so rows whose key is not stored are dropped first: an update
+        # never inserts (as on every store that updates).
+        import pyarrow.compute as pc
         from pyiceberg.expressions import In
 
-        self.table.overwrite(rows, overwrite_filter=In(key, rows.column(key).to_pylist()))
+        stored_keys = self.read_stored([key], None).column(0)
+        rows = rows.filter(pc.is_in(rows.column(key), value_set=stored_keys.combine_chunks()))
+        if rows.num_rows:
+            self.table.overwrite(rows, overwrite_filter=In(key, rows.column(key).to_pylist()))
 
     # -- reads ---------------------------------------------------------------------------------------------
     @property

@@ -352,8 +352,6 @@ def test_update_changes_exactly_the_updated_rows(backend: Backend) -> None:
 def test_update_of_one_row_and_of_a_key_not_stored(backend: Backend) -> None:
     """One row updated alone (the path a client's update takes); a key no row has inserts nothing."""
     needs(backend, "write", "read", "update")
-    if backend.name == "iceberg":
-        pytest.xfail("iceberg's update is an overwrite filtered on the keys: a key not stored is appended")
     table = mixed_table(20)
     write(backend, table)
     one = pa.table({n: pa.array([7], pa.int64()) if n == "id" else table[n].take([5]) for n in table.column_names})
