@@ -217,19 +217,32 @@ def _rich_renderables(report: Report, details: bool) -> list[RenderableType]:
             ((line.backend, line.text), "bold red" if line.flagged else ("green" if line.verified else "yellow"))
             for line in report.verification
         ]))
-    for plain in report.tables:
-        table = _rich_table(plain.title)
-        for heading, numeric in zip(plain.head, plain.numeric, strict=True):
-            table.add_column(heading, justify="right" if numeric else "left", no_wrap=True)
-        for cells in plain.rows:
-            table.add_row(*cells)
-        out.append(table)
+    out.extend(_rich_plain(plain) for plain in report.tables)
     if report.not_run:
         out.append(_rich_list("not run", ("backend", "reason"), [(row, "yellow") for row in report.not_run]))
     out.extend(Text(note, style="dim") for note in report.footnotes)
     if report.sections and not details:
         out.append(Text(f"{DETAILS_HINT}", style="dim"))
     return out
+
+
+PLAIN_FIGURE_CHARS = 12
+"""A cell this short is a figure (or a word such as "ok"): its column never gets narrower than it."""
+
+
+def _rich_plain(plain: PlainTable) -> Table:
+    """One of the report's plain tables. A column is never narrower than its widest figure, so a narrow
+    terminal folds a long reason onto more lines instead of cutting a number to "2,5…"."""
+    from rich.cells import cell_len
+
+    table = _rich_table(plain.title)
+    for i, (heading, numeric) in enumerate(zip(plain.head, plain.numeric, strict=True)):
+        figures = [cell_len(cells[i]) for cells in plain.rows if cell_len(cells[i]) <= PLAIN_FIGURE_CHARS]
+        widest = max([*figures, *(cell_len(word) for word in heading.split())])
+        table.add_column(heading, justify="right" if numeric else "left", overflow="fold", min_width=widest)
+    for cells in plain.rows:
+        table.add_row(*cells)
+    return table
 
 
 DETAILS_HINT = "Per-operation tables (median, IQR, n, cache, rows/s, MB/s, peak memory, sizes): --details."

@@ -335,3 +335,20 @@ def test_how_many_runs_a_figure_rests_on_is_shown_and_one_run_is_marked(fmt: str
         assert cells[1:4] == ["2.50 s", "–", "1¹"]  # one run: no claim of a zero spread
         parquet_row = next(line for line in text.splitlines() if "parquet" in line and "10.0 ms" in line)
         assert "¹" not in parquet_row and f" {several.stats.n} " in parquet_row
+
+
+def test_a_plain_table_on_a_narrow_terminal_folds_reasons_and_never_cuts_a_figure() -> None:
+    from rich.console import Console
+
+    from storeadvise.bench.report import _rich_plain
+    from storeadvise.bench.table import PlainTable
+
+    head = ["layout", "shuffle/s", "MB/s", "id p50", "id p99", "batch p99", "busy", "at rest", "/files"]
+    figures = ["files_index", "27.0k", "2,577", "221 µs", "570 µs", "1.99 ms", "96% of 1 ok", "1.90 GB", "1.000x"]
+    reason = ["duckdb", "failed: interrupted before its shuffle could finish"] + [""] * (len(head) - 2)
+    plain = PlainTable("media", head, [False] + [True] * 5 + [False, True, True], [figures, reason])
+    console = Console(width=100, record=True, color_system=None)
+    console.print(_rich_plain(plain))
+    text = console.export_text()
+    assert "…" not in text
+    assert all(cell in text for cell in figures)
