@@ -15,6 +15,22 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 
+SCAN_BATCH_ROWS = 65_536
+"""Rows per batch of a scan of ordinary rows: the size Arrow's own readers hand out."""
+BATCH_BYTES = 32 * 2**20
+"""In-memory bytes per batch of a scan (and of a media folder as it is loaded): about a second of a
+disk's throughput, a few dozen 1 MB photographs. Batches of ``SCAN_BATCH_ROWS`` 100 kB images would hold
+6.5 GB at once."""
+
+
+def scan_batch_rows(bytes_per_row: float) -> int:
+    """Rows per scan batch for rows of ``bytes_per_row`` in memory: ``SCAN_BATCH_ROWS``, fewer when those
+    would hold more than ``BATCH_BYTES`` (media items, very wide rows); at least one."""
+    if bytes_per_row <= 0:
+        return SCAN_BATCH_ROWS
+    return max(1, min(SCAN_BATCH_ROWS, int(BATCH_BYTES // bytes_per_row)))
+
+
 def check_batch_rows(rows: int) -> None:
     """``UsageError`` for a batch size below one row (every scan and re-batching checks it here)."""
     if rows < 1:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from storeadvise.backends.batching import SCAN_BATCH_ROWS
 from storeadvise.errors import UnsupportedOperation
 
 if TYPE_CHECKING:
@@ -98,6 +99,8 @@ class WorkloadPlan:
     """For ``feed``: the emulated accelerators (``bench.feeding.FeedJob``)."""
     modality: str | None = None
     """The media modality of the data (``storeadvise.media``), None for ordinary rows."""
+    scan_batch_rows: int = SCAN_BATCH_ROWS
+    """Rows per batch of ``scan`` and ``first_batch`` (``batching.scan_batch_rows``: bounded in bytes)."""
 
     def new_rows(self, n: int, round_index: int) -> pa.RecordBatch:
         """``n`` rows shaped like the data, with keys that do not exist yet (distinct per round)."""
@@ -288,10 +291,10 @@ def _append(backend: Backend, batch: pa.RecordBatch) -> None:
     backend.append(batch)
 
 
-def _first_batch(backend: Backend) -> list[pa.RecordBatch]:
+def _first_batch(backend: Backend, batch_rows: int) -> list[pa.RecordBatch]:
     """Open a scan, take its first batch (none when nothing is stored) and close the scan: what a
     training loop waits for before its first step."""
-    stream = iter(backend.scan())
+    stream = iter(backend.scan(batch_rows=batch_rows))
     try:
         return list(itertools.islice(stream, 1))
     finally:
@@ -403,12 +406,13 @@ OPERATIONS: dict[str, Operation] = {
         ),
         Operation(
             "scan", "iterate over all rows in batches, one batch in memory at a time", latency=False, mutates=False,
-            inputs=_every_call(lambda plan: None), run=lambda backend, _: backend.scan(), count=_returned,
+            inputs=_every_call(lambda plan: plan.scan_batch_rows),
+            run=lambda backend, rows: backend.scan(batch_rows=rows), count=_returned,
         ),
         Operation(
             "first_batch", "open a scan and have its first batch in memory (the wait before a first step)",
-            latency=False, mutates=False, inputs=_every_call(lambda plan: None),
-            run=lambda backend, _: _first_batch(backend), count=_returned, built_on="scan",
+            latency=False, mutates=False, inputs=_every_call(lambda plan: plan.scan_batch_rows),
+            run=_first_batch, count=_returned, built_on="scan",
         ),
         Operation(
             "project", "read a subset of the columns", latency=False, mutates=False,

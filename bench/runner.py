@@ -516,7 +516,7 @@ class Runner:
     def _verified(self, backend: Backend, source: _Source, plan: WorkloadPlan,
                   returned_table: pa.Table | None = None) -> Verification | None:
         """The round trip verified (before any mutation), and for a folder of items every item too."""
-        verification = self._verify(backend, source, returned_table)
+        verification = self._verify(backend, source, plan.scan_batch_rows, returned_table)
         if verification is not None and self.dataset.profile.items:
             self._verify_items(backend, source, plan, verification)
         return verification
@@ -539,7 +539,9 @@ class Runner:
                 raise
             except BaseException as exc:  # the shuffle's own cell says it failed; the items are still checked
                 how = f"a scan (a shuffled epoch failed: {_failure(exc)})"
-        problem = item_differences(expected, got if got is not None else item_digests(backend.scan()))
+        if got is None:
+            got = item_digests(backend.scan(batch_rows=plan.scan_batch_rows))
+        problem = item_differences(expected, got)
         if problem:
             verification.flagged = True
             verification.message = "; ".join(filter(None, (verification.message, problem)))
@@ -593,12 +595,12 @@ class Runner:
             entry.measurements.append(m)
             self._finished(m)
 
-    def _verify(self, backend: Backend, source: _Source, returned_table: pa.Table | None = None):
+    def _verify(self, backend: Backend, source: _Source, batch_rows: int, returned_table: pa.Table | None = None):
         self._emit(self._label, "verify", "verifying the round trip")
         if returned_table is not None:
             returned = returned_table.to_batches()
         elif "scan" in backend.supports:
-            returned = backend.scan()
+            returned = backend.scan(batch_rows=batch_rows)
         elif "read" in backend.supports:
             returned = backend.read().to_batches()
         else:

@@ -55,6 +55,8 @@ def plan_workload(
     ``loader`` how training reads it (the shuffled epoch and the emulated accelerators)."""
     import pyarrow as pa
 
+    from storeadvise.backends.batching import scan_batch_rows
+
     profile = dataset.profile
     schema = dataset.schema
     key = profile.key_column
@@ -73,6 +75,7 @@ def plan_workload(
     else:
         plan.notes["lookup"] = "no key column (pass --key COLUMN to name one)"
 
+    plan.scan_batch_rows = scan_batch_rows(profile.arrow_bytes / profile.rows if profile.rows else 0)
     plan.take_positions = _take_positions(profile.rows, lookups, seed)
     if not plan.take_positions:
         plan.notes["take"] = "no rows to take"

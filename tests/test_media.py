@@ -391,3 +391,34 @@ def test_bench_generates_a_media_sample_and_removes_it(tmp_path: Path) -> None:
     assert run.backends[0].status == "ok" and not list(tmp_path.iterdir())
     with pytest.raises(UsageError, match="either a data file or --sample"):
         benchmark(tmp_path, sample="images", save=False)
+
+
+def test_scan_batches_of_media_items_are_bounded_in_bytes_not_rows() -> None:
+    from storeadvise.backends.batching import BATCH_BYTES, SCAN_BATCH_ROWS, scan_batch_rows
+
+    assert scan_batch_rows(100) == SCAN_BATCH_ROWS  # ordinary rows keep Arrow's batch size
+    assert scan_batch_rows(100_000) == BATCH_BYTES // 100_000  # 100 kB photographs: a few hundred a batch
+    assert scan_batch_rows(10 * BATCH_BYTES) == 1  # an item larger than a batch is a batch alone
+    assert scan_batch_rows(0) == SCAN_BATCH_ROWS
+
+
+def test_the_scan_operation_reads_a_folder_in_batches_of_the_planned_size(
+        images: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from storeadvise.backends import batching
+    from storeadvise.bench.workloads import plan_workload
+
+    dataset = load_dataset(images)
+    per_item = dataset.profile.arrow_bytes / dataset.profile.rows
+    monkeypatch.setattr(batching, "BATCH_BYTES", int(per_item * 5))  # about five items a batch
+    plan = plan_workload(dataset, ["scan", "first_batch"])
+    assert 3 <= plan.scan_batch_rows <= 6
+    backend = open_backend("parquet", tmp_path)
+    try:
+        backend.write(dataset.schema, dataset.batches())
+        for name in ("scan", "first_batch"):
+            op = OPERATIONS[name]
+            batches = op.call(backend, next(op.inputs(plan)))
+            sizes = [b.num_rows for b in batches]
+            assert sizes and max(sizes) <= plan.scan_batch_rows, (name, sizes)
+    finally:
+        backend.cleanup()

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from storeadvise.backends.batching import BATCH_BYTES
 from storeadvise.bench.formats.source import Source, fail
 from storeadvise.errors import DataError
 from storeadvise.media import BYTES_COLUMN, FORMAT_COLUMN, ID_COLUMN, SIZE_COLUMN, media_schema
@@ -28,8 +29,6 @@ from storeadvise.modalities import MODALITIES
 if TYPE_CHECKING:
     import pyarrow as pa
 
-BATCH_BYTES = 32 * 2**20
-"""Item bytes per record batch: a few dozen 1 MB photographs, a handful of clips."""
 LABEL_SUFFIXES = (".csv", ".jsonl", ".ndjson")
 NAME_COLUMNS = ("file", "filename", "file_name", "path", "name", "id")
 """Columns of a labels file that name the item, looked for in this order."""
