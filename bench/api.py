@@ -256,19 +256,25 @@ def _measured(opener: Callable[..., Dataset], from_file: bool, rows: int | str, 
     from storeadvise.bench.runner import Runner
 
     if sizes:
-        run = _scaling_run(opener, from_file, sizes, config, on_event, run_id)
+        run = _scaling_run(opener, from_file, sizes, config, on_event, run_id, named)
         if out is not None:
             from storeadvise.bench.results import save_run
 
             save_run(run, out)
         return run
     dataset = opener(rows=rows)
+    _choose_ops(config, dataset, named)
+    return Runner(dataset, config, out=out, on_event=on_event, run_id=run_id).run()
+
+
+def _choose_ops(config: Any, dataset: Dataset, named: bool) -> None:
+    """The operations of ``config`` for this data: a folder of items has defaults of its own (the training
+    and online patterns), unless operations or a purpose were ``named``."""
     from storeadvise.bench.feeding import training_ops
     from storeadvise.media import media_modality
 
     config.ops = training_ops(config.ops, named, media_modality(dataset.schema) is not None, config.purpose,
                               config.loader)
-    return Runner(dataset, config, out=out, on_event=on_event, run_id=run_id).run()
 
 
 def _check_run_arguments(*, repeat: Any, warmup: Any, max_time: Any, purpose: Any, options: Any,
@@ -367,15 +373,17 @@ def _scaling_run(
     config: Any,
     on_event: EventCallback | None,
     run_id: str,
+    named: bool,
 ) -> Run:
-    """One run per size (the file's first rows, or a sample of that many rows, from ``opener``); the
-    largest is the result, with the growth of every (backend, op) added."""
+    """One run per size (the file's or folder's first rows, or a sample of that many rows, from
+    ``opener``); the largest is the result, with the growth of every (backend, op) added."""
     from storeadvise.bench.runner import Runner, retell
     from storeadvise.bench.sweeps import scaling_summary
 
     runs = []
     for size in sizes:
         dataset = opener().head(size) if from_file else opener(rows=size)
+        _choose_ops(config, dataset, named)
         label = f"[{format_quantity(size, 'rows')} rows]"
         step = (lambda b, o, msg, label=label: on_event(b, o, retell(msg, f"{label} {msg}"))) if on_event else None
         runs.append(Runner(dataset, config, on_event=step, run_id=f"{run_id}-{size}").run())

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from storeadvise.errors import DataError, UsageError
+from storeadvise.media import FORMAT_COLUMN, SIZE_COLUMN
 from storeadvise.modalities import MEDIA_SAMPLE_KINDS, SAMPLE_KINDS
 from storeadvise.units import parse_count
 
@@ -396,12 +397,21 @@ class Dataset:
                 left -= batch.num_rows
 
         scan = _Scan(self.schema, [])  # a prefix of a unique key stays unique
+        sizes: list[int] = []
+        formats: list[str] = []
         for batch in stream():
             scan.add(batch)
+            if self.profile.items is not None:
+                sizes += batch.column(SIZE_COLUMN).to_pylist()
+                formats += batch.column(FORMAT_COLUMN).to_pylist()
         p = self.profile
         profile = _profile(f"{p.name}[:{scan.rows}]", p.source, p.format, scan, p.file_bytes, p.key_column,
                            p.time_column, p.modality)
         profile.renamed_columns, profile.notes, profile.fingerprint = p.renamed_columns, list(p.notes), p.fingerprint
+        if p.items is not None:  # the items measured are the first ones: their profile, for the per-item check
+            from storeadvise.bench.formats.media import items_profile
+
+            profile.items = items_profile(sizes, formats)
         return Dataset(self.schema, stream, profile, self._batch_rows, self.fingerprint)
 
     def to_table(self) -> pa.Table:

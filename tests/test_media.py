@@ -422,3 +422,13 @@ def test_the_scan_operation_reads_a_folder_in_batches_of_the_planned_size(
             assert sizes and max(sizes) <= plan.scan_batch_rows, (name, sizes)
     finally:
         backend.cleanup()
+
+
+def test_a_scaling_sweep_over_a_folder_measures_the_media_operations(images: Path) -> None:
+    from storeadvise.bench.api import benchmark
+
+    run = benchmark(images, backends=["arrow"], scale="8,24", repeat=1, warmup=0, lookups=5, max_time=1,
+                    batch_size=4, save=False)
+    ops = [m.op for m in run.backends[0].measurements]
+    assert {"take", "shuffle"} <= set(ops), ops
+    assert run.backends[0].verification.items.startswith("24 items byte-identical")

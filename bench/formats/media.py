@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -66,17 +66,23 @@ def is_media_folder(folder: Path) -> bool:
 
 def folder_profile(folder: Path, items: list[Item] | None = None) -> dict[str, Any]:
     """Count, total and size distribution (p50, p95, max) of the items, and how many of each format."""
+    items = items if items is not None else [_item(folder, p) for p, _ in walk(folder)]
+    return items_profile([i.size for i in items], [i.format for i in items])
+
+
+def items_profile(sizes: Sequence[int], formats: Sequence[str]) -> dict[str, Any]:
+    """The profile of items of these sizes and formats (``folder_profile``; also of a folder's first
+    items, which a scaling sweep measures)."""
     import numpy as np
 
-    items = items if items is not None else [_item(folder, p) for p, _ in walk(folder)]
-    sizes = np.array([i.size for i in items] or [0])
+    array = np.array(list(sizes) or [0])
     return {
-        "items": len(items),
-        "bytes": int(sizes.sum()),
-        "size_p50": int(np.percentile(sizes, 50)),
-        "size_p95": int(np.percentile(sizes, 95)),
-        "size_max": int(sizes.max()),
-        "formats": dict(Counter(i.format for i in items).most_common()),
+        "items": len(sizes),
+        "bytes": int(array.sum()),
+        "size_p50": int(np.percentile(array, 50)),
+        "size_p95": int(np.percentile(array, 95)),
+        "size_max": int(array.max()),
+        "formats": dict(Counter(formats).most_common()),
     }
 
 
