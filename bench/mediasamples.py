@@ -17,9 +17,11 @@ loader joins; the profile of the folder as written is saved beside them (``store
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import json
 import math
+import os
 import shutil
 import tempfile
 import wave
@@ -45,6 +47,10 @@ _SALT = {"images": 11, "video": 12, "audio": 13, "documents": 14}
 VIDEO_SECONDS = 1.0
 VIDEO_FPS = 12
 AUDIO_RATE = 16_000
+ITEMS_PER_WORKER = 50
+"""Fewer items than this per encoding process are written by one: starting a process costs more."""
+ENCODE_CHUNK = 8
+"""Items handed to an encoding process at a time: small, so that Ctrl-C waits for a few items only."""
 
 
 def _rng(seed: int, kind: str, index: int) -> np.random.Generator:
@@ -182,13 +188,14 @@ def check_media_sample(kind: str, items: Any, item_size: Any, seed: Any) -> None
 
 
 def write_media_sample(kind: str, items: int, item_size: int, folder: str | Path, seed: int = 0,
-                       *, force: bool = False) -> dict[str, Any]:
+                       *, force: bool = False, workers: int | None = None) -> dict[str, Any]:
     """Write ``items`` generated items of ``kind`` (``images``, ``video``, ``audio``, ``documents``) of
     about ``item_size`` bytes each into the new folder ``folder`` and return its profile.
 
     The items are written into a temporary folder beside it that is renamed at the end, so a failure
     leaves nothing behind. An existing folder is refused unless it is empty, or ``force`` is given and
-    it is a folder this function wrote (it holds ``PROFILE_FILE``): a user's folder is never replaced."""
+    it is a folder this function wrote (it holds ``PROFILE_FILE``): a user's folder is never replaced.
+    ``workers``: processes that encode the items (default: one per core; the folder is the same)."""
     from storeadvise.bench.formats.media import folder_profile
 
     check_media_sample(kind, items, item_size, seed)
@@ -197,7 +204,7 @@ def write_media_sample(kind: str, items: int, item_size: int, folder: str | Path
     target.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:
-        labels = _write_items(kind, items, item_size, seed, work)
+        labels = _write_items(kind, items, item_size, seed, work, workers)
         if labels:
             _write_labels(labels, work / LABELS_FILE)
         profile = folder_profile(work)
@@ -242,19 +249,44 @@ def _check_target(target: Path, force: bool) -> bool:
     raise UsageError(f"{target}: folder is not empty; {why}")
 
 
-def _write_items(kind: str, items: int, item_size: int, seed: int, folder: Path) -> list[dict[str, Any]]:
-    """Write the items (a hundred per sub-folder, as large collections are split) and return their labels."""
-    encode = ENCODERS[kind]
-    labels = []
-    for index in range(items):
-        rng = _rng(seed, kind, index)
-        spread = SIZE_SPREAD * 2 if kind == "documents" else SIZE_SPREAD
-        ext, data, label = encode(rng, _target(rng, item_size, spread), index)
-        name = f"{index // 100:04d}/{kind}-{index:06d}.{ext}"
-        (folder / name).parent.mkdir(exist_ok=True)
-        (folder / name).write_bytes(data)
-        labels.append({"file": name, **label})
-    return labels
+def _write_items(kind: str, items: int, item_size: int, seed: int, folder: Path,
+                 workers: int | None) -> list[dict[str, Any]]:
+    """Write the items (a hundred per sub-folder, as large collections are split) and return their labels.
+
+    Every item depends only on its own number, so ``workers`` processes (one per core by default, for
+    at least ``ITEMS_PER_WORKER`` items each) encode them in parallel and the folder is the same as one
+    process writes; encoding is the cost (20,000 100 kB images take minutes per core)."""
+    job = functools.partial(_write_item, kind, item_size, seed, folder)
+    count = min(workers or os.cpu_count() or 1, max(1, items // ITEMS_PER_WORKER))
+    if count < 2:
+        return [job(index) for index in range(items)]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # spawn: this process may run threads (Arrow's, an embedded server's watcher) that fork would copy
+    # half-way; workers ignore Ctrl-C, which stops this process, and it cancels the items not started.
+    pool = ProcessPoolExecutor(count, mp_context=multiprocessing.get_context("spawn"), initializer=_ignore_interrupts)
+    try:
+        return list(pool.map(job, range(items), chunksize=ENCODE_CHUNK))
+    finally:
+        pool.shutdown(cancel_futures=True)
+
+
+def _ignore_interrupts() -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _write_item(kind: str, item_size: int, seed: int, folder: Path, index: int) -> dict[str, Any]:
+    """Encode and write item ``index``; its label."""
+    rng = _rng(seed, kind, index)
+    spread = SIZE_SPREAD * 2 if kind == "documents" else SIZE_SPREAD
+    ext, data, label = ENCODERS[kind](rng, _target(rng, item_size, spread), index)
+    name = f"{index // 100:04d}/{kind}-{index:06d}.{ext}"
+    (folder / name).parent.mkdir(exist_ok=True)
+    (folder / name).write_bytes(data)
+    return {"file": name, **label}
 
 
 def _write_labels(labels: list[dict[str, Any]], path: Path) -> None:

@@ -88,6 +88,16 @@ def test_a_sample_folder_is_deterministic_real_and_sized_as_asked(kind: str, tmp
             assert len(data.decode("utf-8").split()) > 100
 
 
+def test_a_sample_written_by_several_processes_is_the_folder_one_process_writes(tmp_path: Path) -> None:
+    from storeadvise.bench.mediasamples import ITEMS_PER_WORKER
+
+    items = 2 * ITEMS_PER_WORKER + 3
+    write_media_sample("images", items, 1_500, tmp_path / "one", seed=4, workers=1)
+    write_media_sample("images", items, 1_500, tmp_path / "two", seed=4, workers=2)
+    assert folder_digest(tmp_path / "one") == folder_digest(tmp_path / "two")
+    assert len(folder_digest(tmp_path / "two")) == items + 2  # the items, labels.csv and the profile
+
+
 def test_sample_refuses_a_folder_it_did_not_write(tmp_path: Path) -> None:
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
