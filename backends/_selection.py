@@ -72,11 +72,16 @@ def value_type(data_type: pa.DataType) -> pa.DataType:
 
 def cast_values(column: Any, target: pa.DataType, safe: bool = True) -> Any:
     """``column`` cast to ``target``, also to a dictionary-encoded (categorical) type from its plain
-    values, which Arrow casts only from strings: the values are cast, then encoded."""
+    values, which Arrow casts only from strings (the values are cast, then encoded), and to a time of
+    day from text, which Arrow does not cast (``times_from_text``)."""
     import pyarrow as pa
 
     if pa.types.is_dictionary(target) and not pa.types.is_dictionary(column.type):
         column = column.cast(target.value_type, safe=safe).dictionary_encode()
+    if pa.types.is_time(target) and pa.types.is_string(column.type):
+        from storeadvise.backends._text_columns import times_from_text
+
+        return times_from_text(column, target)
     return column.cast(target, safe=safe)
 
 

@@ -47,13 +47,14 @@ TABLE_OPERATIONS = frozenset(
 
 def unsigned_as_signed(dtype: pa.DataType) -> pa.DataType:
     """An unsigned integer as the signed type that holds all its values (uint64 as decimal(20, 0)):
-    the formats have signed integers only, and a same-width cast would wrap large values around."""
+    the formats have signed integers only, and a same-width cast would wrap large values around; a
+    256-bit decimal that fits as a 128-bit one (their decimals hold 38 digits)."""
     import pyarrow as pa
 
     wider = {8: pa.int16(), 16: pa.int32(), 32: pa.int64()}
     if pa.types.is_unsigned_integer(dtype):
         return wider.get(dtype.bit_width, pa.decimal128(20, 0))
-    return dtype
+    return _typemap.decimal128_when_it_fits(dtype)
 
 
 def cast_back(data: Any, plan: list[tuple[int, pa.Field]]) -> Any:
@@ -217,6 +218,10 @@ class TableFormatBackend(Located, Backend):
         if before is None:
             new |= {self.location / SCHEMA_FILE, self.location, self.location.parent}
         fsync_paths(sorted(new | {p.parent for p in new}))
+
+    def refuses(self, schema: pa.Schema) -> str | None:
+        wide = _typemap.decimal_too_wide(schema, _typemap.DECIMAL128_DIGITS)
+        return f"holds decimals of up to {_typemap.DECIMAL128_DIGITS} digits: {wide}" if wide else None
 
     # -- operations ---------------------------------------------------------------------------------------
     def write(self, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:

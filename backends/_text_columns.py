@@ -86,3 +86,28 @@ def to_text_safe(batch: pa.RecordBatch, schema: pa.Schema, *, keep_nested: bool 
         for col, field in zip(batch.columns, target, strict=True)
     ]
     return pa.RecordBatch.from_arrays(columns, schema=target)
+
+
+TIME_TEXT = r"^\d{2}:\d{2}:\d{2}(\.\d{1,9})?$"
+"""A time of day as text writers give it: ``HH:MM:SS`` with up to nine fraction digits."""
+
+
+def times_from_text(strings: pa.Array, target: pa.DataType) -> pa.Array:
+    """Times of day written as text (``TIME_TEXT``) in the time type ``target``: Arrow casts no text to a
+    time, and polars writes nine fraction digits whatever the unit. ``ArrowInvalid`` for text that is no
+    such time, or holds a finer fraction than ``target`` keeps."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    valid = pc.match_substring_regex(strings, TIME_TEXT)
+    if not pc.all(pc.or_kleene(valid, pc.is_null(strings))).as_py():
+        bad = strings.filter(pc.invert(pc.fill_null(valid, True)))[0]
+        raise pa.ArrowInvalid(f"not a time of day (HH:MM:SS[.fraction]): {bad}")
+
+    def number(start: int, stop: int) -> pa.Array:
+        return pc.cast(pc.utf8_slice_codeunits(strings, start, stop), pa.int64())
+
+    seconds = pc.add(pc.multiply(pc.add(pc.multiply(number(0, 2), 60), number(3, 5)), 60), number(6, 8))
+    fraction = pc.utf8_rpad(pc.utf8_slice_codeunits(strings, 9, 18), 9, "0")
+    nanoseconds = pc.add(pc.multiply(seconds, 1_000_000_000), pc.cast(fraction, pa.int64()))
+    return nanoseconds.cast(pa.time64("ns")).cast(target)

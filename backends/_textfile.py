@@ -47,7 +47,7 @@ def polars_write(
     header; never when ``at_start`` is False, i.e. when appending to an existing file)."""
     import polars as pl
 
-    utc = _typemap.storage_schema(schema, _typemap.in_utc)
+    utc = _typemap.storage_schema(schema, _typemap.polars_text_leaf)
     target = text_safe_schema(utc, keep_nested=keep_nested)
     safe = (to_text_safe(_typemap.to_storage(b, utc), utc, keep_nested=keep_nested) for b in batches)
     first = at_start

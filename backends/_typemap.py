@@ -44,6 +44,20 @@ def in_utc(dtype: pa.DataType) -> pa.DataType:
     return dtype
 
 
+def polars_text_leaf(dtype: pa.DataType) -> pa.DataType:
+    """A leaf rule for the polars text writers (CSV, JSON Lines): ``in_utc``, and what polars cannot
+    write as text in types that hold the same values, which the readers cast back: a 256-bit decimal
+    as its exact text (polars has no 256-bit integers), a duration as the count of its unit (polars
+    writes no duration to CSV)."""
+    import pyarrow as pa
+
+    if pa.types.is_decimal256(dtype):
+        return pa.string()
+    if pa.types.is_duration(dtype):
+        return pa.int64()
+    return in_utc(dtype)
+
+
 def json_leaf(dtype: pa.DataType) -> pa.DataType:
     """A leaf rule: the Arrow type whose Python values JSON holds exactly for ``dtype`` (Kafka messages,
     nested Redis fields). Binary is left as it is: JSON has no bytes, and each backend says what it does."""
@@ -77,20 +91,53 @@ def is_binary(dtype: pa.DataType) -> bool:
     )
 
 
-def float16_as_float32(dtype: pa.DataType) -> pa.DataType:
-    """A leaf rule for stores that do not take half floats (DuckDB): float32, which holds each exactly."""
+DECIMAL128_DIGITS = 38
+"""The digits a 128-bit decimal holds: the widest decimal of DuckDB, Delta Lake and Iceberg."""
+
+
+def decimal128_when_it_fits(dtype: pa.DataType) -> pa.DataType:
+    """A leaf rule: a 256-bit decimal of at most ``DECIMAL128_DIGITS`` digits as the 128-bit decimal of
+    the same precision and scale (the same values; stores that hold 38 digits know no 256-bit type)."""
     import pyarrow as pa
 
-    return pa.float32() if pa.types.is_float16(dtype) else dtype
+    if pa.types.is_decimal256(dtype) and dtype.precision <= DECIMAL128_DIGITS:
+        return pa.decimal128(dtype.precision, dtype.scale)
+    return dtype
 
 
-def without_float16(schema: pa.Schema) -> pa.Schema | None:
-    """``schema`` with half floats as float32 (``float16_as_float32``), or None when it has none."""
+def decimal_too_wide(schema: pa.Schema, digits: int) -> str | None:
+    """"column x is decimal256(40, 2)": the first column holding a decimal of more than ``digits``
+    digits, for a store whose decimals hold at most that many (``Backend.refuses``); None otherwise."""
     import pyarrow as pa
 
-    if not any(any_type(f.type, pa.types.is_float16) for f in schema):
-        return None
-    return storage_schema(schema, float16_as_float32)
+    for f in schema:
+        if any_type(f.type, lambda t: pa.types.is_decimal(t) and t.precision > digits):
+            return f"column {f.name} is {f.type}"
+    return None
+
+
+def duckdb_leaf(dtype: pa.DataType) -> pa.DataType:
+    """A leaf rule for what DuckDB does not take, as types that hold the same values exactly: half
+    floats as float32; 256-bit decimals as 128-bit ones when their precision fits, else as their exact
+    text (the round-trip check hashes them; the duckdb backend refuses them); durations as the integer
+    count of their unit (DuckDB turns a duration into an INTERVAL, which Arrow cannot cast back)."""
+    import pyarrow as pa
+
+    t = pa.types
+    if t.is_float16(dtype):
+        return pa.float32()
+    if t.is_decimal(dtype) and dtype.precision > DECIMAL128_DIGITS:
+        return pa.string()
+    if t.is_duration(dtype):
+        return pa.int64()
+    return decimal128_when_it_fits(dtype)
+
+
+def for_duckdb(schema: pa.Schema) -> pa.Schema | None:
+    """``schema`` in the types DuckDB takes (``duckdb_leaf``), or None when it needs no change: DuckDB
+    stores it (the duckdb backend) and hashes it (the round-trip check)."""
+    storage = storage_schema(schema, duckdb_leaf)
+    return None if storage.equals(schema) else storage
 
 
 def storage_schema(schema: pa.Schema, leaf: Leaf) -> pa.Schema:
@@ -164,3 +211,30 @@ def not_finite(values: pa.Array) -> pa.Array:
     import pyarrow.compute as pc
 
     return pc.invert(pc.is_finite(values))
+
+
+def unnamed_struct_field(schema: pa.Schema) -> str | None:
+    """"column x has a struct field with an empty name": the first column holding a struct whose field
+    names are empty or repeated, which DuckDB cannot represent (it reads such a field as null); None
+    otherwise."""
+    import pyarrow as pa
+
+    def odd(t: pa.DataType) -> bool:
+        names = [f.name for f in t] if pa.types.is_struct(t) else []
+        return "" in names or len(set(names)) < len(names)
+
+    for f in schema:
+        if _any_nested_type(f.type, odd):
+            return f"column {f.name} has a struct field with an empty or repeated name"
+    return None
+
+
+def _any_nested_type(dtype: pa.DataType, test: Callable[[pa.DataType], bool]) -> bool:
+    """Whether ``dtype`` or any type inside it, nested ones included, passes ``test``."""
+    import pyarrow as pa
+
+    if test(dtype):
+        return True
+    if pa.types.is_dictionary(dtype):
+        return _any_nested_type(dtype.value_type, test)
+    return any(_any_nested_type(dtype.field(i).type, test) for i in range(dtype.num_fields))

@@ -37,6 +37,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any, BinaryIO, ClassVar
 
+from storeadvise.backends import _typemap
 from storeadvise.backends._selection import check_columns, conform, needed_columns, select, subschema, value_type
 from storeadvise.backends._text_columns import text_safe_schema
 from storeadvise.backends._textfile import TextFileBackend
@@ -176,7 +177,9 @@ def _read_type(data_type: pa.DataType) -> pa.DataType:
     data_type = value_type(data_type)
     if pt.is_timestamp(data_type) and data_type.unit == "s":
         return pa.timestamp("ms", tz=data_type.tz)
-    return data_type
+    if pt.is_time(data_type):  # polars writes nine fraction digits, which the reader refuses for us or ms
+        return pa.string()
+    return _typemap.polars_text_leaf(data_type) if not pt.is_timestamp(data_type) else data_type
 
 
 MAX_BLOCK_BYTES = 1 << 30

@@ -77,7 +77,7 @@ class DeltaBackend(TableFormatBackend):
         "int8/16/32/64": "byte/short/integer/long (exact)",
         "unsigned int": "the next wider signed type; uint64 as decimal(20,0) (exact, cast back)",
         "float": "float/double (exact); float16 as float (exact, cast back)",
-        "decimal": "decimal up to 38 digits (exact)",
+        "decimal": "decimal up to 38 digits (exact; a 256-bit decimal that fits as 128-bit; wider ones refused)",
         "binary": "binary (exact)",
         "string": "string (exact)",
         "nested struct/list/map": "struct/array/map (exact)",

@@ -68,11 +68,18 @@ class DuckdbBackend(SqlFileBackend):
         "bool": "BOOLEAN (exact)",
         "int64": "BIGINT (exact)",
         "float": "DOUBLE / FLOAT (exact; half floats as FLOAT, cast back)",
-        "decimal": "DECIMAL up to 38 digits (exact)",
+        "decimal": "DECIMAL up to 38 digits (exact; a 256-bit decimal that fits as DECIMAL; wider ones refused)",
+        "duration": "BIGINT count of its unit (exact, cast back: DuckDB's INTERVAL does not cast back)",
         "binary": "BLOB (exact)",
         "string": "VARCHAR (exact)",
         "nested struct/list": "STRUCT / LIST (exact)",
     }
+
+    def refuses(self, schema: pa.Schema) -> str | None:
+        wide = _typemap.decimal_too_wide(schema, _typemap.DECIMAL128_DIGITS)
+        if wide:
+            return f"holds decimals of up to {_typemap.DECIMAL128_DIGITS} digits: {wide}"
+        return _typemap.unnamed_struct_field(schema)
 
     @classmethod
     def available(cls, settings: Any = None) -> tuple[bool, str]:
@@ -93,7 +100,7 @@ class DuckdbBackend(SqlFileBackend):
 
     # -- writing ---------------------------------------------------------------------------------------
     def _load(self, con: duckdb.DuckDBPyConnection, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
-        wider = _typemap.without_float16(schema)
+        wider = _typemap.for_duckdb(schema)
         for i, chunk in enumerate(chunked(batches, schema, LOAD_CHUNK_ROWS)):
             con.register(SOURCE, chunk.combine_chunks() if wider is None else chunk.cast(wider))
             try:
@@ -105,7 +112,7 @@ class DuckdbBackend(SqlFileBackend):
                 con.unregister(SOURCE)
 
     def _append_rows(self, con: duckdb.DuckDBPyConnection, batch: pa.RecordBatch) -> None:
-        wider = _typemap.without_float16(batch.schema)
+        wider = _typemap.for_duckdb(batch.schema)
         con.register(SOURCE, batch if wider is None else _typemap.to_storage(batch, wider))
         try:
             con.execute(f"INSERT INTO {TABLE} SELECT * FROM {SOURCE}")
@@ -125,7 +132,7 @@ class DuckdbBackend(SqlFileBackend):
             con.execute(f"UPDATE {TABLE} SET {', '.join(f'{q(n)} = ?' for n in names)} WHERE {q(key)} = ?",
                         [row[n] for n in [*names, key]])
             return
-        wider = _typemap.without_float16(rows.schema)
+        wider = _typemap.for_duckdb(rows.schema)
         con.register(SOURCE, rows if wider is None else rows.cast(wider, safe=False))
         assignments = ", ".join(f"{q(n)} = s.{q(n)}" for n in names)
         try:

@@ -107,7 +107,7 @@ class IcebergBackend(TableFormatBackend):
         "int8/16/32/64": "int (32-bit) or long (exact, cast back)",
         "unsigned int": "the next wider signed type; uint64 as decimal(20,0) (exact, cast back)",
         "float": "float/double (exact); float16 as float (exact, cast back)",
-        "decimal": "decimal up to 38 digits (exact)",
+        "decimal": "decimal up to 38 digits (exact; a 256-bit decimal that fits as 128-bit; wider ones refused)",
         "binary": "binary; fixed-size binary as fixed (exact)",
         "string": "string (exact)",
         "nested struct/list/map": "struct/list/map (exact, but a null list of structs becomes an empty list)",
@@ -122,6 +122,11 @@ class IcebergBackend(TableFormatBackend):
         self._files: tuple[int | None, list[str]] | None = None
         self._physical: tuple[pa.Schema, dict[str, str]] | None = None
         self._namespace = False
+
+    def refuses(self, schema: pa.Schema) -> str | None:
+        odd = _typemap.unnamed_struct_field(schema)
+        return super().refuses(schema) or (f"names every field in Avro, which needs a unique name: {odd}" if odd
+                                           else None)
 
     def type_loss(self, field: pa.Field) -> TypeLoss | None:
         if _list_of_structs(field.type):

@@ -65,6 +65,10 @@ class JsonlBackend(TextFileBackend):
         "nested struct/list": "JSON object / array (exact)",
     }
 
+    def refuses(self, schema: pa.Schema) -> str | None:
+        odd = _typemap.unnamed_struct_field(schema)
+        return f"is read by DuckDB, which cannot hold it: {odd}" if odd else None
+
     def type_loss(self, field: pa.Field) -> TypeLoss | None:
         import pyarrow.types as pt
 
@@ -117,14 +121,17 @@ class JsonlBackend(TextFileBackend):
             import pyarrow as pa
 
             target = text_safe_schema(self.schema, keep_nested=True)
-            as_read = pa.schema([pa.field(f.name, pa.string()) if _as_text(f.type) else f for f in target])
+            as_read = pa.schema([
+                pa.field(f.name, pa.string()) if _as_text(f.type) else f.with_type(
+                    _typemap.map_type(f.type, _typemap.polars_text_leaf)) for f in target])
             types = self._connection().from_arrow(as_read.empty_table()).types
             spec = ", ".join(
                 f"{quote_literal(f.name)}: {quote_literal(str(t))}" for f, t in zip(target, types, strict=True)
             )
             compression = "gzip" if self.part_suffix().endswith(".gz") else "none"
             call = f"read_json(?, format='newline_delimited', compression='{compression}', columns={{{spec}}})"
-            native = frozenset(f.name for f in target if not _as_text(f.type) and not _is_nested(f.type))
+            native = frozenset(f.name for f, read in zip(target, as_read, strict=True)
+                               if read.type.equals(f.type) and not _is_nested(f.type))
             self._reader = (target, call, native)
         return self._reader
 
@@ -180,8 +187,8 @@ def _as_text(data_type: pa.DataType) -> bool:
     Arrow type: read as strings, cast by pyarrow. Dates and timestamps down to microseconds it parses."""
     import pyarrow.types as pt
 
-    if pt.is_date32(data_type) or (pt.is_timestamp(data_type) and data_type.unit != "ns"):
-        return False
+    if pt.is_date32(data_type) or (pt.is_timestamp(data_type) and data_type.unit != "ns") or pt.is_duration(data_type):
+        return False  # a duration is written as the count of its unit (``_typemap.polars_text_leaf``)
     return pt.is_temporal(data_type) or pt.is_decimal(data_type)
 
 

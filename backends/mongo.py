@@ -28,7 +28,8 @@ Arrow <-> BSON (``type_mapping``): integers -> int32/int64; uint64 -> Decimal128
 unsigned 64-bit integer; exact); floats -> double; strings -> string; bool -> bool; null -> null;
 timestamps -> BSON datetime, which holds milliseconds in UTC: microseconds and nanoseconds are
 truncated (the one documented loss), the time zone comes back from the schema; date -> datetime at
-midnight UTC (exact); time / duration -> integer in their unit; decimal -> Decimal128 (34 digits);
+midnight UTC (exact); time / duration -> integer in their unit; decimal -> Decimal128 up to 34 digits,
+wider ones as their exact text (range filters on those refused: text order is not their order);
 binary -> BSON binary; structs -> sub-documents; lists -> arrays; dictionary -> its values.
 """
 
@@ -47,13 +48,15 @@ from storeadvise.backends._selection import check_columns
 from storeadvise.backends.base import Backend, BackendSettings, Durability, Predicate, TypeLoss
 from storeadvise.backends.masking import mask_uri
 from storeadvise.backends.services import Launch, Service, has_module
-from storeadvise.errors import BackendUnavailable, DataError
+from storeadvise.errors import BackendUnavailable, DataError, UnsupportedOperation
 
 if TYPE_CHECKING:
     import pyarrow as pa
     import pymongo
 
 COLLECTION = "data"
+BSON_DECIMAL_DIGITS = 34
+"""Digits a BSON Decimal128 holds; wider decimals are stored as their exact text."""
 DEFAULT_BATCH_ROWS = 2_000
 READ_BATCH_ROWS = 10_000
 CONNECT_TIMEOUT_MS = 3_000
@@ -152,7 +155,7 @@ def _bson_leaf(dtype: pa.DataType) -> pa.DataType:
         (t.is_uint64, lambda d: pa.decimal128(20, 0)),
         (t.is_uint32, lambda d: pa.int64()),
         (t.is_float16, lambda d: pa.float32()),
-        (lambda d: t.is_decimal(d) and d.precision > 34, lambda d: pa.decimal128(34, min(d.scale, 34))),
+        (lambda d: t.is_decimal(d) and d.precision > BSON_DECIMAL_DIGITS, lambda d: pa.string()),
         (lambda d: t.is_large_string(d) or t.is_string_view(d), lambda d: pa.string()),
         (lambda d: t.is_large_binary(d) or t.is_binary_view(d) or t.is_fixed_size_binary(d), lambda d: pa.binary()),
     )
@@ -207,7 +210,8 @@ class MongoBackend(Backend):
         "timestamp": "datetime: milliseconds UTC (sub-millisecond digits truncated; zone restored from schema)",
         "date": "datetime at midnight UTC",
         "time/duration": "int64 in the column's unit",
-        "decimal": "Decimal128 (34 significant digits)",
+        "decimal": "Decimal128 up to 34 digits (exact); wider decimals as their exact text, cast back (exact; "
+                   "range filters on them unsupported)",
         "binary": "binary",
         "struct": "sub-document",
         "list": "array",
@@ -456,7 +460,20 @@ class MongoBackend(Backend):
             return value
         return pa.array([value], type=original).cast(stored, safe=False)[0].as_py()
 
+    def _stored_as_text(self, column: str) -> bool:
+        """Whether ``column`` holds text only because BSON has no type for its values (wide decimals):
+        text order is not their order."""
+        import pyarrow as pa
+
+        if self._storage is None or self._schema is None or column not in self._storage.names:
+            return False
+        return pa.types.is_string(self._storage.field(column).type) and not pa.types.is_string(
+            self._schema.field(column).type)
+
     def _storage_predicate(self, where: Predicate) -> Predicate:
+        if where.op not in ("==", "!=") and self._stored_as_text(where.column):
+            raise UnsupportedOperation(f"{self.name} stores {self._schema.field(where.column).type} as text, so it "
+                                       f"cannot filter {where.column} with {where.op}")
         return Predicate(where.column, where.op, self._storage_value(where.column, where.value))
 
     def read(self, columns: Sequence[str] | None = None, where: Predicate | None = None) -> pa.Table:
@@ -530,14 +547,7 @@ class MongoBackend(Backend):
         def finer_than_ms(t: pa.DataType) -> bool:
             return pa.types.is_timestamp(t) and t.unit in ("us", "ns")
 
-        def wide_decimal(t: pa.DataType) -> bool:
-            return pa.types.is_decimal(t) and t.precision > 34
-
-        losses = []
-        if _typemap.any_type(field.type, finer_than_ms):
-            losses.append("BSON datetimes hold milliseconds: sub-millisecond digits truncated")
-        if _typemap.any_type(field.type, wide_decimal):
-            losses.append("Decimal128 holds 34 digits: wider decimals rounded")
-        if not losses:
+        if not _typemap.any_type(field.type, finer_than_ms):
             return None
-        return TypeLoss("; ".join(losses), lambda values: _typemap.round_trip(values, _bson_leaf))
+        return TypeLoss("BSON datetimes hold milliseconds: sub-millisecond digits truncated",
+                        lambda values: _typemap.round_trip(values, _bson_leaf))

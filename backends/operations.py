@@ -286,6 +286,15 @@ def _needs_data(plan: WorkloadPlan) -> str | None:
     return None if plan.data is not None else "no data to write"
 
 
+def _write(backend: Backend, data: Data) -> None:
+    """Store ``data``, unless the backend cannot hold a table of its schema at all (``Backend.refuses``):
+    then ``UnsupportedOperation`` with its reason, before anything is written."""
+    reason = backend.refuses(data.schema)
+    if reason:
+        raise UnsupportedOperation(f"{backend.name} {reason}")
+    backend.write(data.schema, data.batches())
+
+
 def _append(backend: Backend, batch: pa.RecordBatch) -> None:
     """Add ``batch`` to what is stored: one call serves both the batch append and the single-row write."""
     backend.append(batch)
@@ -396,7 +405,7 @@ OPERATIONS: dict[str, Operation] = {
         Operation(
             "write", "store the whole dataset (replacing what was there)", latency=False, mutates=True,
             inputs=_every_call(lambda plan: plan.data),
-            run=lambda backend, data: backend.write(data.schema, data.batches()),
+            run=_write,
             count=_stored, skip=_needs_data, reset=lambda backend: backend.clear(), cache_sensitive=False,
         ),
         Operation(

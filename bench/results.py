@@ -214,11 +214,14 @@ class Run:
         """Why the run does not hold everything it was asked for, one sentence each; empty when complete.
 
         An interruption, a backend skipped (unreachable server, missing package) or failed, a backend
-        never reached, an operation that failed. An unsupported operation is not a problem: it is a
-        property of the store, reported as such.
+        never reached, an operation that failed. An unsupported operation is not a problem, nor a store
+        that cannot hold the table (e.g. decimals wider than its own): they are properties of the
+        store, reported as such.
         """
         problems = ["interrupted before it finished"] if self.settings.get("interrupted") else []
         for b in self.backends:
+            if b.status == UNSUPPORTED:
+                continue
             if b.status != OK:
                 problems.append(f"{b.backend} {b.status}: {b.reason}" if b.reason else f"{b.backend} {b.status}")
                 continue

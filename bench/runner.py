@@ -574,13 +574,13 @@ class Runner:
                 m = None
         except STOPS:
             raise
+        except UnsupportedOperation as exc:  # the store cannot hold this table (``Backend.refuses``)
+            self._not_written(entry, UNSUPPORTED, str(exc), str(exc), timed)
+            return
         except BaseException as exc:
             reason = _failure(exc)
-            entry.status = SKIPPED if isinstance(exc, BackendUnavailable) else FAILED
-            entry.reason = f"write failed: {reason}"
-            if timed:
-                entry.measurements.append(Measurement(backend=self._label, op="write", status=FAILED, reason=reason))
-                self._finished(entry.measurements[-1])
+            self._not_written(entry, SKIPPED if isinstance(exc, BackendUnavailable) else FAILED,
+                              f"write failed: {reason}", reason, timed)
             return
         if m is not None:
             profile = self.dataset.profile
@@ -594,6 +594,14 @@ class Runner:
             _throughput(m)
             entry.measurements.append(m)
             self._finished(m)
+
+    def _not_written(self, entry: BackendRun, status: str, entry_reason: str, reason: str, timed: bool) -> None:
+        """The backend ends here: its write was refused, skipped or failed (the write's cell says why)."""
+        entry.status, entry.reason = status, entry_reason
+        if timed:
+            write_status = UNSUPPORTED if status == UNSUPPORTED else FAILED
+            entry.measurements.append(Measurement(backend=self._label, op="write", status=write_status, reason=reason))
+            self._finished(entry.measurements[-1])
 
     def _verify(self, backend: Backend, source: _Source, batch_rows: int, returned_table: pa.Table | None = None):
         self._emit(self._label, "verify", "verifying the round trip")

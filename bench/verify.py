@@ -105,10 +105,10 @@ class ContentHash:
 
 
 def _hashable(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """``batch`` in types DuckDB can hash: float16 (which it does not read) as float32."""
+    """``batch`` in types DuckDB can hash, holding the same values (``_typemap.duckdb_leaf``)."""
     from storeadvise.backends import _typemap
 
-    wider = _typemap.without_float16(batch.schema)
+    wider = _typemap.for_duckdb(batch.schema)
     return batch if wider is None else _typemap.to_storage(batch, wider)
 
 

@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow as pa
@@ -149,6 +150,9 @@ CASES: dict[str, tuple[str, Callable[[Path], None], str]] = {
     "half floats": ("half.feather", lambda path: feather.write_feather(pa.table({
         "id": IDS, "h": pa.array([0.5, -2.0, None, 65504.0, float("inf"), 1e-3] * (ROWS // 6), pa.float32())
         .cast(pa.float16())}), path), OK_RUN),
+    "256-bit decimals of 38 digits": ("decimal256.parquet", _parquet({
+        "id": IDS, "d": pa.array([Decimal(f"{(i - 30) * 10**34 + i}.25") for i in range(ROWS)], pa.decimal256(38, 2))}),
+        OK_RUN),
     "NaN and infinities": ("nan.parquet", _parquet({"id": IDS, "f": [float("nan"), float("inf"), float("-inf"),
                                                                       1.0, None, -0.0] * (ROWS // 6)}), OK_RUN),
     # time
@@ -156,6 +160,11 @@ CASES: dict[str, tuple[str, Callable[[Path], None], str]] = {
         "id": pa.array(range(4)), "d": [dt.date(1, 1, 1), dt.date(9999, 12, 31), None, dt.date(2000, 1, 1)],
         "t": pa.array([dt.datetime(1, 1, 1), dt.datetime(9999, 12, 31, 23, 59, 59), None, dt.datetime(2000, 1, 1)],
                       pa.timestamp("us", tz="UTC"))}), OK_RUN),
+    "durations and times of day": ("spans.parquet", _parquet({
+        "id": IDS, "wait": pa.array([dt.timedelta(days=i - 30, microseconds=7 * i) if i % 7 else None
+                                     for i in range(ROWS)], pa.duration("us")),
+        "at": pa.array([dt.time(i % 24, i, 59, i * 1000) if i % 9 else None for i in range(ROWS)], pa.time64("us")),
+        "span_ns": pa.array([i * 1_000_000_007 for i in range(ROWS)], pa.int64()).cast(pa.duration("ns"))}), OK_RUN),
     "fixed-offset time zone": ("offset.parquet", _parquet({
         "id": IDS, "t": pa.array(UTC_DAYS, pa.timestamp("us")).cast(pa.timestamp("us", tz="+05:30"))}), OK_RUN),
     "named time zone at the year ends": ("zones.parquet", _parquet({
@@ -263,3 +272,25 @@ def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=60, cwd=tmp_path)
     _assert_outcome(REFUSED, done.returncode, done.stderr, out)
     assert "named pipe" in done.stderr
+
+
+@pytest.mark.parametrize(("column", "refusing"), [
+    (pa.array([Decimal(f"{i}.5") * 10**38 for i in range(ROWS)], pa.decimal256(42, 1)), {"duckdb"}),
+    (pa.array([{"": i, "b": str(i)} for i in range(ROWS)], pa.struct([("", pa.int64()), ("b", pa.string())])),
+     {"duckdb", "jsonl"}),
+], ids=["decimals wider than 38 digits", "a struct field without a name"])
+def test_a_table_a_store_cannot_hold_is_refused_there_with_its_reason(
+        column: pa.Array, refusing: set[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "odd.parquet"
+    pq.write_table(pa.table({"id": IDS, "odd": column}), path)
+    out = tmp_path / "run.json"
+    result = CliRunner().invoke(cli, ["bench", str(path), *BENCH_ARGS, "--out", str(out)], catch_exceptions=False)
+    assert "Traceback" not in result.stderr and "panic" not in result.stderr.lower(), result.stderr
+    run = load_run(out)
+    for b in run.backends:
+        write = next(m for m in b.measurements if m.op == "write")
+        if b.backend in refusing:
+            assert write.status == "unsupported" and "column odd" in write.reason, (b.backend, write.reason)
+        else:
+            assert b.status == OK and not b.verification.flagged, (b.backend, b.reason, b.verification.message)
