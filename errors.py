@@ -47,6 +47,12 @@ class PartialRun(StoreAdviseError):
 
     exit_code = 6
 
+    @classmethod
+    def of(cls, what: str, problems: list[str]) -> PartialRun:
+        """"partial run: csv failed: ... (and 2 more)": the first of the run's ``problems`` and how many follow."""
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        return cls(f"partial {what}: {problems[0]}{more}")
+
 
 class Regression(StoreAdviseError):
     """A compared run is slower than the allowed ratio beyond noise (``report --fail-above``)."""

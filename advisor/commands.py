@@ -94,6 +94,11 @@ def recommend_command(modality: str | None, purpose: str | None, data: str | Non
                            rules=rules, bench=bench, bench_rows=bench_rows, bench_backends=backends,
                            bench_options=given_addresses(options) or None, bench_on_event=progress)
     _echo(render(advice, _output_format(fmt), explain=explain))
+    if advice.evidence is not None and advice.evidence.problems:
+        # After the advice: what was measured is shown, and the exit code says it is not all (as bench's).
+        from storeadvise.errors import PartialRun
+
+        raise PartialRun.of("evidence", advice.evidence.problems)
 
 
 @click.command("rules")

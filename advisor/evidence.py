@@ -106,6 +106,8 @@ class Evidence:
     """With many readers or writers: what the measurement with several clients at once said (``load``)."""
     load: list[dict[str, Any]] = field(default_factory=list)
     """Per candidate and client count: mix, requests/s, p99 and status of the several-client steps."""
+    problems: list[str] = field(default_factory=list)
+    """Why the measurement run is partial (``Run.problems``: a candidate skipped or failed); empty when complete."""
 
     def to_dict(self) -> dict[str, Any]:
         return {**{k: v for k, v in self.__dict__.items() if k != "rows"}, "rows": [r.to_dict() for r in self.rows]}
@@ -159,7 +161,7 @@ def apply_evidence(advice: Recommendation, run: Run) -> Recommendation:
         row.measured_rank = i + 1 if row.status != "not measured" else None
 
     evidence = Evidence(purpose.name, metric.name, metric.unit, metric.lower_is_better, rows=rows,
-                        run_id=run.run_id, dataset=str(run.dataset.get("name", "")))
+                        run_id=run.run_id, dataset=str(run.dataset.get("name", "")), problems=list(run.problems))
     if run.load:
         evidence.load = [{k: s.get(k) for k in ("backend", "clients", "mix", "status", "reason", "throughput")}
                          | {"p99": (s.get("latency") or {}).get("p99"), "contention": bool(s.get("contention"))}

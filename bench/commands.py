@@ -258,9 +258,7 @@ def bench_command(
         click.echo(f"saved {saved}  (storeadvise report {saved})", err=True)
     if not run.complete:
         # After the table and the run file: what was measured is shown, and the exit code says it is not all.
-        problems = run.problems
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise PartialRun(f"partial run: {problems[0]}{more}")
+        raise PartialRun.of("run", run.problems)
 
 
 @click.command("report")

@@ -194,8 +194,10 @@ def test_bench_passes_the_server_addresses_it_is_given_and_masks_them(tmp_path: 
     address = "mongodb://alice:hunter2@127.0.0.1:1/?serverSelectionTimeoutMS=500"
     result = run("recommend", "-m", "tabular", "-p", "online", "--bench", "--bench-backends", "mongo",
                  "--bench-rows", "200", "--mongo-uri", address, "--format", "json")
-    assert result.exit_code == 0, result.output
-    assert "hunter2" not in result.output  # the table and the progress lines on stderr
+    # the advice is printed, and the exit code says the evidence is partial, as bench's does
+    assert result.exit_code == 6, result.output
+    assert "partial evidence: mongo skipped: cannot reach MongoDB" in result.stderr.splitlines()[-1]
+    assert "hunter2" not in result.output  # the table, the progress lines and the error on stderr
     (row,) = json.loads(result.stdout)["evidence"]["rows"]
     assert row["option"] == "mongo"
     assert "cannot reach MongoDB at mongodb://alice:***@127.0.0.1:1/" in row["note"]
