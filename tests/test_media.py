@@ -137,11 +137,15 @@ def test_labels_that_name_files_by_their_name_alone_join_and_mixed_items_are_not
     (tmp_path / "song.wav").write_bytes(b"RIFF")
     (tmp_path / "meta.jsonl").write_text('{"filename": "one.txt", "topic": "x"}\n'
                                          '{"filename": "two.txt", "topic": "y"}\n')
+    (tmp_path / "a" / "report.pdf").write_bytes(b"%PDF-1.7")
+    (tmp_path / ".DS_Store").write_bytes(b"\0")
     dataset = load_dataset(tmp_path)
     table = dataset.to_table().sort_by("id")
     assert table.column("id").to_pylist() == ["a/one.txt", "two.txt"]
     assert table.column("topic").to_pylist() == ["x", "y"] and dataset.profile.modality == "text"
-    assert any("1 audio files" in note for note in dataset.profile.notes)
+    assert any(note.endswith("mostly text: 1 audio file") for note in dataset.profile.notes), dataset.profile.notes
+    # a file of another kind is named (the labels file and hidden files are not)
+    assert any(note.endswith(": 1 file (a/report.pdf)") for note in dataset.profile.notes), dataset.profile.notes
 
 
 @pytest.mark.parametrize(("content", "problem"), [

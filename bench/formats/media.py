@@ -51,12 +51,17 @@ def _modality_of(suffix: str) -> str | None:
 def walk(folder: Path) -> Iterator[tuple[Path, str]]:
     """Every file below ``folder`` that is a media item (path, modality), hidden ones skipped, in
     sorted order so that the table's row order does not depend on the file system's."""
+    return ((path, modality) for path, modality in _files(folder) if modality is not None)
+
+
+def _files(folder: Path) -> Iterator[tuple[Path, str | None]]:
+    """Every file below ``folder`` that is not hidden, with its media modality (None for another kind
+    of file), in sorted order."""
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
-            modality = None if name.startswith(".") else _modality_of(Path(name).suffix)
-            if modality is not None:
-                yield Path(root) / name, modality
+            if not name.startswith("."):
+                yield Path(root) / name, _modality_of(Path(name).suffix)
 
 
 def is_media_folder(folder: Path) -> bool:
@@ -104,15 +109,22 @@ class MediaSource(Source):
 
     def __init__(self, path: Path, name: str) -> None:
         super().__init__(path, name)
-        found = list(walk(path))
+        every = list(_files(path))
+        found = [(p, modality) for p, modality in every if modality is not None]
         counts = Counter(modality for _, modality in found)
         self.modality = counts.most_common(1)[0][0] if counts else "images"
         self.items = [_item(path, p) for p, modality in found if modality == self.modality]
         left_out = {m: n for m, n in counts.items() if m != self.modality}
         if left_out:
             self.notes.append("left out, as the folder is mostly " + self.modality + ": "
-                              + ", ".join(f"{n:,} {m} files" for m, n in left_out.items()))
+                              + ", ".join(f"{n:,} {m} file" + ("s" if n > 1 else "") for m, n in left_out.items()))
         self.labels, self.label_file = _labels(path, self.items)
+        others = [p.relative_to(path).as_posix() for p, modality in every
+                  if modality is None and p != self.label_file]
+        if others:  # a reader that drops files says so (a folder may hold what the user meant as items)
+            shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+            files = f"{len(others):,} file" + ("s" if len(others) > 1 else "")
+            self.notes.append(f"left out, not images, video, audio or text by their extension: {files} ({shown})")
         extra = list(self.labels.schema) if self.labels is not None else []
         self.schema = media_schema(self.modality, extra)
         self.items_profile = folder_profile(path, self.items)
