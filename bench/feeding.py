@@ -193,14 +193,22 @@ DECODERS: dict[str, Callable[[bytes], Any]] = {
 
 def decoded(table: pa.Table, modality: str | None) -> pa.Table:
     """Decode every item of a media table of ``modality`` (returned as it was): the cost a training
-    step adds on top of reading. Rows that are no media items have nothing to decode."""
-    from storeadvise.media import BYTES_COLUMN
+    step adds on top of reading. Rows that are no media items have nothing to decode. An item that
+    does not decode is a ``DataError`` naming it, as a training loop would stop on it."""
+    from storeadvise.errors import DataError
+    from storeadvise.media import BYTES_COLUMN, ID_COLUMN
 
     decode = DECODERS.get(modality or "")
     if decode is None:
         raise UsageError("decode applies to a folder of images, video, audio or documents")
-    for data in table.column(BYTES_COLUMN).to_pylist():
-        decode(data)
+    for position, data in enumerate(table.column(BYTES_COLUMN).to_pylist()):
+        try:
+            decode(data)
+        except Exception as exc:  # each decoder's own error types (Pillow, PyAV, wave)
+            item = table.column(ID_COLUMN)[position].as_py() if ID_COLUMN in table.column_names else position
+            why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise DataError(f"item {item} does not decode as {modality}: {why}; "
+                            "remove or replace it to measure decoding") from None
     return table
 
 

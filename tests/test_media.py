@@ -224,6 +224,21 @@ def test_decode_is_refused_for_rows_that_are_no_media_items() -> None:
     assert "decode applies to" in OPERATIONS["decode"].skip(plan)
 
 
+def test_an_item_that_does_not_decode_is_named(images: Path, tmp_path: Path) -> None:
+    import shutil
+
+    from storeadvise.bench.api import benchmark
+
+    folder = tmp_path / "photos"
+    shutil.copytree(images, folder)
+    first = sorted(folder.rglob("*.jpg"))[0]
+    first.write_bytes(first.read_bytes()[:300])  # a photograph cut short, as a failed copy leaves one
+    run = benchmark(folder, backends=["parquet"], ops="write,decode", repeat=1, warmup=0, max_time=1, save=False)
+    decode = next(m for m in run.backends[0].measurements if m.op == "decode")
+    name = first.relative_to(folder).as_posix()
+    assert decode.status == "failed" and decode.reason.startswith(f"item {name} does not decode as images"), decode
+
+
 # -- emulated accelerators ------------------------------------------------------------------------------
 
 class _SlowTake:
