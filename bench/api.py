@@ -24,7 +24,7 @@ from storeadvise.units import parse_bytes, parse_count
 
 if TYPE_CHECKING:
     from storeadvise.bench.datasets import Dataset
-    from storeadvise.bench.runner import EventCallback
+    from storeadvise.bench.events import EventCallback
 
 __all__ = ["BackendRun", "Measurement", "ProgressDisplay", "Run", "benchmark", "input_formats", "measurable",
            "open_dataset", "write_media_sample"]
@@ -377,7 +377,8 @@ def _scaling_run(
 ) -> Run:
     """One run per size (the file's or folder's first rows, or a sample of that many rows, from
     ``opener``); the largest is the result, with the growth of every (backend, op) added."""
-    from storeadvise.bench.runner import Runner, retell
+    from storeadvise.bench.events import retell
+    from storeadvise.bench.runner import Runner
     from storeadvise.bench.sweeps import scaling_summary
 
     runs = []

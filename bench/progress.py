@@ -45,7 +45,7 @@ class ProgressDisplay:
             self.live.__exit__(*exc)
 
     def __call__(self, backend: str, op: str, message: str) -> None:
-        from storeadvise.bench.runner import Progress
+        from storeadvise.bench.events import Progress
 
         if self.quiet or not isinstance(message, Progress):
             return

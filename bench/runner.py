@@ -10,13 +10,14 @@ Ctrl-C keeps what was measured (hyperfine does the same).
 
 A backend that cannot run (missing package, unreachable server) becomes a "skipped: why" entry and
 the others go on; an operation that raises becomes "failed: why" for that cell only.
+
+How many runs a figure rests on is ``bench.timing``'s; what a display is told, ``bench.events``'.
 """
 
 from __future__ import annotations
 
 import contextlib
 import itertools
-import math
 import shutil
 import statistics
 import time
@@ -33,6 +34,7 @@ from storeadvise.backends.base import Backend, BackendSettings
 from storeadvise.backends.masking import mask_secrets, remember_secrets
 from storeadvise.backends.operations import OPERATIONS, Operation, Tally, WorkloadPlan
 from storeadvise.bench import cache
+from storeadvise.bench.events import EventCallback, Progress, RunPosition, summary
 from storeadvise.bench.probes import PeakMemory, environment, peak_rss_bytes, rss_bytes, total_memory_bytes
 from storeadvise.bench.results import (
     FAILED,
@@ -46,10 +48,18 @@ from storeadvise.bench.results import (
     Verification,
     save_run,
 )
+from storeadvise.bench.timing import (
+    LATENCY_WARMUP_CALLS,
+    MIN_LATENCY_CALLS,
+    Runs,
+    budget_spent,
+    first_run_warning,
+    throughput,
+)
 from storeadvise.bench.verify import verify_round_trip
 from storeadvise.bench.workloads import plan_workload
 from storeadvise.errors import BackendUnavailable, DataError, StoreAdviseError, UnsupportedOperation
-from storeadvise.formatting import fmt_bytes, fmt_time
+from storeadvise.formatting import fmt_bytes
 from storeadvise.signals import check_stop
 
 if TYPE_CHECKING:
@@ -60,58 +70,6 @@ if TYPE_CHECKING:
     from storeadvise.bench.feeding import LoaderSettings
     from storeadvise.bench.load import LoadConfig
 
-EventCallback = Callable[[str, str, str], None]
-"""``on_event(backend, op, message)``: progress for a display; the runner never prints. Each message is
-a ``Progress``: the text, plus where the run stands and, once an operation is done, its measurement."""
-
-
-@dataclass(frozen=True)
-class RunPosition:
-    """Where a run stands when it sends an event."""
-
-    backend_index: int  # 1-based: the backend being measured, of backend_count
-    backend_count: int
-    ops_done: int  # (backend, operation) pairs finished, of ops_total
-    ops_total: int
-    elapsed: float  # seconds since the run started
-    budget_left: float  # the time budget of the operations not done yet: at most max_time each
-
-
-class Progress(str):
-    """An event's message: the text a display that only wants text shows, with the run's ``position``.
-
-    ``finished`` marks the end of a (backend, operation) pair, whose ``measurement`` is attached, or of
-    a backend that ended without one (skipped or failed as a whole; ``measurement`` is None); the text
-    is then a one-line summary ("12.3 ms median, n=5", "skipped: cannot reach ...")."""
-
-    position: RunPosition
-    measurement: Measurement | None
-    finished: bool
-
-    def __new__(cls, text: str, position: RunPosition, measurement: Measurement | None = None,
-                finished: bool = False) -> Progress:
-        event = super().__new__(cls, text)
-        event.position, event.measurement, event.finished = position, measurement, finished
-        return event
-
-    def retold(self, text: str) -> Progress:
-        """The same event with another text (a scaling sweep prefixes the size)."""
-        return Progress(text, self.position, self.measurement, self.finished)
-
-
-def retell(message: str, text: str) -> str:
-    """``text`` in place of ``message``, keeping what a ``Progress`` carries."""
-    return message.retold(text) if isinstance(message, Progress) else text
-
-
-def summary(m: Measurement) -> str:
-    """A finished measurement in a few words: "12.3 ms median, n=5", "unsupported: why"."""
-    if m.status != OK or m.stats is None:
-        return f"{m.status}: {m.reason}" if m.reason else m.status
-    if m.latency:
-        return f"{fmt_time(m.stats.p50)} p50 per call, {m.stats.n} calls"
-    return f"{fmt_time(m.stats.median)} median, n={m.stats.n}"
-
 MEMORY_SHARE = 0.5
 """Default ``memory_limit``: this share of the machine's memory."""
 
@@ -120,17 +78,6 @@ STOPS = (KeyboardInterrupt, SystemExit, GeneratorExit)
 ``KeyboardInterrupt``), an exit, a generator being closed. Anything else a backend raises, including a
 ``BaseException`` from native code (pyo3's ``PanicException`` when polars panics), fails that backend
 or operation only."""
-
-LATENCY_WARMUP_CALLS = 5
-MIN_LATENCY_CALLS = 10
-MIN_COUNTED_RUNS = 3
-"""Counted runs an operation gets even once its budget is spent, when one run takes under a tenth of
-the budget: a median needs a few runs to mean something, and these cost under a third of the budget."""
-FIRST_RUN_FACTOR = 2.0
-"""A first run slower than this many times the counted runs' median is warned about (hyperfine warns
-when the first run is an outlier among the rest; with the handful of runs a budget gives, a ratio to
-the median is the steadier test)."""
-
 
 @dataclass
 class Variant:
@@ -591,7 +538,7 @@ class Runner:
             m.size_ratio = m.bytes_at_rest / profile.arrow_bytes if profile.arrow_bytes else None
             if profile.items and profile.file_bytes:  # a folder of items: what the layout adds to the files
                 m.extra["over_files"] = round(m.bytes_at_rest / profile.file_bytes, 4)
-            _throughput(m)
+            throughput(m)
             entry.measurements.append(m)
             self._finished(m)
 
@@ -691,7 +638,7 @@ class Runner:
                 if stored != expected:
                     m.status = FAILED
                     m.reason = f"after appending, {stored} rows are stored; expected {expected}"
-        _throughput(m)
+        throughput(m)
         return m
 
     def _timed(self, backend: Backend, op: Operation) -> Callable[[Any], float]:
@@ -748,7 +695,7 @@ class Runner:
         """
         c = self.config
         started = time.perf_counter()
-        runs = _Runs()
+        runs = Runs()
         first_counted = False
         while len(runs.durations) < c.repeat:
             check_stop()
@@ -785,7 +732,7 @@ class Runner:
         """The embedded server's own peak memory during a run, when storeadvise started that server."""
         return PeakMemory(self._server_pid) if self._server_pid else contextlib.nullcontext()
 
-    def _record_runs(self, m: Measurement, runs: _Runs) -> None:
+    def _record_runs(self, m: Measurement, runs: Runs) -> None:
         """Peaks, warm-ups and the first-run warning of ``runs`` into ``m``."""
         m.peak_memory_bytes = runs.peak
         m.extra.update(warmup_runs=len(runs.warmups), warmup_seconds=[round(t, 6) for t in runs.warmups])
@@ -808,7 +755,7 @@ class Runner:
         c = self.config
         calls = max(MIN_LATENCY_CALLS, c.lookups) + LATENCY_WARMUP_CALLS
         inputs = list(itertools.islice(op.inputs(plan), calls))
-        runs = _Runs()
+        runs = Runs()
         for item in inputs[:LATENCY_WARMUP_CALLS]:
             prepare()
             t0 = time.perf_counter()
@@ -845,63 +792,8 @@ class Runner:
                 m.reason = (
                     f"{len(misses)} of {len(results)} {op.name}s did not return their row (e.g. key {misses[0]!r})"
                 )
-        _throughput(m)
+        throughput(m)
         return m
-
-
-@dataclass
-class _Runs:
-    """The runs of one operation so far: counted and warm-up durations, and the largest memory peaks."""
-
-    durations: list[float] = field(default_factory=list)
-    warmups: list[float] = field(default_factory=list)
-    peak: int | None = None
-    server_peak: int | None = None
-
-    def count(self, seconds: float, mem: PeakMemory, server: PeakMemory | None) -> None:
-        self.durations.append(seconds)
-        self.add_peaks(mem, server)
-
-    def warm_up(self, seconds: float, mem: PeakMemory, server: PeakMemory | None) -> None:
-        """A warm-up's time is kept apart; its memory peak counts (the first run is the one that
-        starts from released memory)."""
-        self.warmups.append(seconds)
-        self.add_peaks(mem, server)
-
-    def add_peaks(self, mem: PeakMemory, server: PeakMemory | None) -> None:
-        self.peak = _larger(self.peak, mem.peak)
-        if server is not None:
-            self.server_peak = _larger(self.server_peak, server.peak)
-
-
-def _larger(a: int | None, b: int | None) -> int | None:
-    """The larger of two peaks, either of which may be unmeasured (None)."""
-    return b if a is None else a if b is None else max(a, b)
-
-
-def budget_spent(durations: list[float], wall_seconds: float, max_time: float) -> bool:
-    """Whether counting stops: the ``max_time`` budget is spent (set-up and warm-ups included), unless
-    fewer than ``MIN_COUNTED_RUNS`` runs are counted and a run takes under a tenth of the budget;
-    then a few more runs cost little and give the figure a spread."""
-    if wall_seconds <= max_time:
-        return False
-    return len(durations) >= MIN_COUNTED_RUNS or statistics.median(durations) * 10 > max_time
-
-
-def first_run_warning(warmups: list[float], durations: list[float]) -> str | None:
-    """hyperfine's "first run much slower" warning: the first COUNTED run took more than
-    ``FIRST_RUN_FACTOR`` times the median of the counted runs after it, so first-use costs the warm-ups
-    did not absorb weigh on the figure. A slow warm-up is what warm-ups are for and is not warned
-    about (its time is kept in ``extra["warmup_seconds"]``). None when no counted run follows the first."""
-    first, after = durations[0], durations[1:]
-    if not after:
-        return None
-    ratio = first / statistics.median(after) if statistics.median(after) > 0 else math.inf
-    if ratio <= FIRST_RUN_FACTOR:
-        return None
-    advice = "consider --warmup" if not warmups else f"consider --warmup {len(warmups) + 1} or more"
-    return (f"the first counted run took {fmt_time(first)}, {ratio:.1f}x the median of the rest: "
-            f"first-use costs (caches, connections) weigh on this figure; {advice}")
 
 
 def _note_input_change(run: Run, change: str | None) -> None:
@@ -933,10 +825,3 @@ def _count_rows(backend: Backend, key_column: str | None) -> int | None:
     if "read" in backend.supports:
         return backend.read().num_rows
     return None
-
-
-def _throughput(m: Measurement) -> None:
-    if m.stats is None or m.stats.median <= 0:
-        return
-    m.rows_per_s = m.rows / m.stats.median if m.rows else None
-    m.mb_per_s = m.arrow_bytes / m.stats.median / 1e6 if m.arrow_bytes else None

@@ -15,7 +15,7 @@ import storeadvise.backends
 from storeadvise.backends.operations import OPERATIONS, consume
 from storeadvise.bench.probes import PeakMemory
 from storeadvise.bench.results import OK
-from storeadvise.bench.runner import FIRST_RUN_FACTOR, MIN_COUNTED_RUNS, budget_spent, first_run_warning
+from storeadvise.bench.timing import FIRST_RUN_FACTOR, MIN_COUNTED_RUNS, budget_spent, first_run_warning
 
 KeptArrowBackend, LazyMemory = resident_pages.KeptArrowBackend, resident_pages.LazyMemory
 pagemap_readable, result_buffers, absent_pages = (

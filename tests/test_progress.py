@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 import storeadvise
+from storeadvise.bench.events import Progress
 from storeadvise.bench.progress import ProgressDisplay
-from storeadvise.bench.runner import Progress
 from storeadvise.cli import cli
 
 OPS = ("write", "read", "lookup", "stream_latency")
