@@ -116,7 +116,9 @@ def test_a_folder_format_claims_its_folders(tmp_path: Path, folder_format: Input
 def test_a_folder_no_format_claims_is_refused(tmp_path: Path, folder_format: InputFormat) -> None:
     (tmp_path / "notes").mkdir()
     (tmp_path / "notes" / "state.bin").write_text(json.dumps({"a": 1}))  # no table's, no media item's
-    with pytest.raises(UsageError, match=r"is a folder that no input format recognises; .* one of .*parquet-folder"):
+    with pytest.raises(UsageError, match=r"is a folder that no input format recognises; .* or of a folder of "
+                                         r"images, video, audio or text documents \(format media\); or of format "
+                                         r"parquet-folder"):
         load_dataset(tmp_path / "notes")
     with pytest.raises(UsageError, match="is a folder, not a file"):
         load_dataset(_parquet_folder(tmp_path / "table"), input_format="csv")

@@ -58,6 +58,9 @@ class InputFormat:
     tables: bool = False
     """True when one input holds several tables (a database file): its reader then takes ``table=``,
     the one to read (``--table``)."""
+    folder_holds: str = ""
+    """For a folder format: what such a folder holds, in words ("images, video, audio or text
+    documents"), for the message that refuses a folder no format claims."""
 
     def names(self) -> tuple[str, ...]:
         """Every word that selects this format: its name, its aliases, its extensions without the dot."""
@@ -97,7 +100,7 @@ REGISTRY: dict[str, InputFormat] = {entry.name: entry for entry in (
                 writer=f"{_FORMATS}.sqlite:write_sqlite", holds_nested=False, tables=True),
     # a folder of images, video, audio or text documents: one row per file, its bytes as on disk
     InputFormat("media", f"{_FORMATS}.media:MediaSource", aliases=("folder", "items"),
-                folder=f"{_FORMATS}.media:is_media_folder"),
+                folder=f"{_FORMATS}.media:is_media_folder", folder_holds="images, video, audio or text documents"),
 )}
 """Every input format by name, in the order the help and the error messages list them."""
 
@@ -182,11 +185,12 @@ def _check_is_data(path: Path) -> None:
 
 def _not_a_folder_input(path: Path, chosen: InputFormat | None) -> UsageError:
     """Why the folder ``path`` cannot be read: the chosen format is one file, or no format claims it."""
-    folders = [name for name, entry in REGISTRY.items() if entry.folder]
+    folders = [f"{entry.folder_holds} (format {name})" if entry.folder_holds else f"format {name}"
+               for name, entry in REGISTRY.items() if entry.folder]
     if chosen is not None or not folders:
         return UsageError(f"{path}: is a folder, not a file; give the path of one data file")
     return UsageError(f"{path}: is a folder that no input format recognises; give the path of one data file "
-                      f"or of a folder in one of {', '.join(folders)}")
+                      f"or of a folder of {'; or of '.join(folders)}")
 
 
 def _check_has_content(path: Path) -> None:
