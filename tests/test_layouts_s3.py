@@ -8,6 +8,7 @@ too."""
 from __future__ import annotations
 
 import io
+import random
 import tarfile
 import uuid
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ from media_tables import item_hashes, media_table
 
 from storeadvise.backends import backend_class
 from storeadvise.backends._media_objects import Span, spans
+from storeadvise.backends._s3requests import recorded
 from storeadvise.backends.base import Backend, BackendSettings
 from storeadvise.errors import DataError
 
@@ -118,6 +120,25 @@ def test_a_take_downloads_only_the_asked_items(on_s3: Backend) -> None:
     assert scanned.equals(table)
     objects = len(on_s3.objects.names("shard-")) if on_s3.name == "webdataset" else table.num_rows
     assert log.by_method == {"GET": objects}
+
+
+def test_concurrent_uploads_of_large_items_are_all_counted(on_s3: Backend) -> None:
+    """The server's request log gets concurrent requests with large bodies (which its recorder can write on
+    one line): each upload is counted once, with its bytes."""
+    table = media_table(16)
+    big = [random.Random(n).randbytes(150_000) for n in range(16)]
+    table = table.set_column(1, "data", pa.array(big, pa.large_binary()))
+    on_s3.clear()  # as the runner does before a timed write
+    with on_s3.request_log() as log:
+        on_s3.write(table.schema, table.to_batches())
+    objects = table.num_rows if on_s3.name == "files_index" else len(on_s3.objects.names("shard-"))
+    assert log.by_method == {"PUT": objects + 1}  # and the manifest; nothing listed or deleted
+    assert log.sent >= sum(len(d) for d in big)
+
+
+def test_requests_sharing_a_line_of_the_servers_log_are_each_read() -> None:
+    lines = [b'{"method": "PUT", "n": 1}{"method": "PUT", "n": 2}', b"", b'{"method": "GET", "n": 3}']
+    assert [entry["n"] for entry in recorded(lines)] == [1, 2, 3]
 
 
 @pytest.mark.parametrize("name", LAYOUTS)
