@@ -19,9 +19,7 @@ return the items' bytes; storeadvise also builds the Arrow table with every colu
 from __future__ import annotations
 
 import io
-import random
 import tarfile
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -29,12 +27,10 @@ from typing import Any
 
 import pairs
 import pytest
+from test_layout_paths import ITEM_BYTES, media_data, run_media_case, stored
 
 from storeadvise.backends._media_objects import GET_THREADS, Span, spans
-from storeadvise.backends.operations import OPERATIONS, TAKE_ROWS, consume
 
-THRESHOLD = 1.15
-ITEM_BYTES = 100_000
 SHARD_BYTES = "8MB"
 LAYOUTS = ("files_index", "webdataset")
 OPS = ("scan", "take")
@@ -44,31 +40,10 @@ LOCATION = "s3://storeadvise-perf/media"
 @pytest.fixture(scope="module")
 def media_s3(perf_servers: dict, perf_scratch: Path) -> Iterator[tuple[Any, list[list[int]], dict[str, Any]]]:
     """(table, the shuffled epoch's batches of positions, the storeadvise backends holding the table)."""
-    import pyarrow as pa
-
-    from storeadvise.backends import backend_class
-    from storeadvise.backends.base import BackendSettings
-    from storeadvise.media import media_schema
-
-    count = pairs.env_int("STOREADVISE_PERF_S3_ITEMS", 300)
-    rng = random.Random(14)
-    table = pa.table({"id": [f"class{i % 10}/img{i:06d}.jpg" for i in range(count)],
-                      "data": pa.array([rng.randbytes(ITEM_BYTES) for _ in range(count)], pa.large_binary()),
-                      "size": [ITEM_BYTES] * count, "format": ["jpg"] * count}, schema=media_schema("images"))
-    order = list(range(count))
-    rng.shuffle(order)
-    batches = [order[i:i + TAKE_ROWS] for i in range(0, count, TAKE_ROWS)]
-    stores = {}
-    for name in LAYOUTS:
-        settings = BackendSettings(run_id=uuid.uuid4().hex[:8], scratch_dir=perf_scratch / "layouts-s3",
-                                   key_column="id", service=perf_servers["s3"],
-                                   options={"location": LOCATION, "webdataset_shard_bytes": SHARD_BYTES})
-        backend = stores[name] = backend_class(name)(settings)
-        backend.open()
-        backend.write(table.schema, table.to_batches(max_chunksize=1024))
-    yield table, batches, stores
-    for backend in stores.values():
-        backend.cleanup()
+    table, batches = media_data(pairs.env_int("STOREADVISE_PERF_S3_ITEMS", 300))
+    with stored(LAYOUTS, table, perf_scratch / "layouts-s3", service=perf_servers["s3"],
+                options={"location": LOCATION, "webdataset_shard_bytes": SHARD_BYTES}) as stores:
+        yield table, batches, stores
 
 
 @pytest.fixture(scope="module")
@@ -83,18 +58,9 @@ def test_storeadvise_on_object_storage_vs_direct(benchmark: Any, media_s3: tuple
                                                  pool: ThreadPoolExecutor, layout: str, op: str) -> None:
     table, batches, stores = media_s3
     backend = stores[layout]
-    if op == "scan":
-        storeadvise = pairs.Side("storeadvise", lambda: consume(OPERATIONS["scan"].call(backend, None)))
-    else:
-        storeadvise = pairs.Side("storeadvise", lambda: [OPERATIONS["take"].call(backend, b) for b in batches])
-    ids = table.column("id").to_pylist()
-    candidates = SIDES[layout](backend, pool, op, ids, batches)
-    note = f"{table.num_rows} items of {ITEM_BYTES // 1000} kB, embedded S3 emulator, {GET_THREADS} GETs at once" + (
-        f"; one shuffled epoch, {len(batches)} batches of {TAKE_ROWS}" if op == "take" else "")
-    result = pairs.run_case(benchmark, f"{layout}@s3", op, backend.kind, table.num_rows, storeadvise, candidates,
-                            notes=note, dataset="media", threshold=THRESHOLD)
-    if not result.passed:
-        pytest.fail(result.message(), pytrace=False)
+    candidates = SIDES[layout](backend, pool, op, table.column("id").to_pylist(), batches)
+    note = f"{table.num_rows} items of {ITEM_BYTES // 1000} kB, embedded S3 emulator, {GET_THREADS} GETs at once"
+    run_media_case(benchmark, f"{layout}@s3", backend, op, table, batches, candidates, note)
 
 
 def _getter(backend: Any) -> Any:
