@@ -167,7 +167,8 @@ def test_ranges_join_neighbouring_items_of_one_object_up_to_a_limit() -> None:
 
 def test_bench_measures_the_layouts_on_the_embedded_server_and_leaves_nothing(tmp_path: Path) -> None:
     """``-b files@s3,wds@s3``: each layout on the scratch bucket, every item verified, the requests counted,
-    the write's guarantee the emulator's; nothing left in the scratch folder."""
+    the write's guarantee the emulator's; ``--location`` puts the plain names there; nothing left in the
+    scratch folder."""
     from storeadvise.bench.api import benchmark
 
     run = benchmark(sample="images", items=24, item_size="4KB", backends="files@s3,wds@s3",
@@ -183,4 +184,8 @@ def test_bench_measures_the_layouts_on_the_embedded_server_and_leaves_nothing(tm
         assert ops["take"].extra["requests_by_method"] == {"GET": ops["take"].requests}
         assert entry.server["client"] == "boto3" and entry.server["location"].startswith("s3://storeadvise-scratch/")
         assert "memory only" in entry.description["durability"]
+    given = benchmark(sample="images", items=6, item_size="2KB", backends="files,wds", ops="write,take", repeat=1,
+                      warmup=0, options={"location": "s3://given-media/x"}, save=False, scratch_dir=tmp_path)
+    assert [(b.backend, b.status) for b in given.backends] == [("files_index", "ok"), ("webdataset", "ok")]
+    assert all(b.server["location"].startswith("s3://given-media/x/storeadvise_") for b in given.backends)
     assert not list(tmp_path.iterdir())
