@@ -165,6 +165,7 @@ def test_ranges_join_neighbouring_items_of_one_object_up_to_a_limit() -> None:
     assert [s.items for s in spans(names, offsets, lengths, gap=1_024, limit=2_000)] == [(1,), (2, 4), (3,), (0, 5)]
 
 
+@pytest.mark.slow
 def test_bench_measures_the_layouts_on_the_embedded_server_and_leaves_nothing(tmp_path: Path) -> None:
     """``-b files@s3,wds@s3``: each layout on the scratch bucket, every item verified, the requests counted,
     the write's guarantee the emulator's; ``--location`` puts the plain names there; nothing left in the
