@@ -146,8 +146,7 @@ class MediaLayout(Backend):
         reason = self.refuses(schema)
         if reason:
             raise UnsupportedOperation(f"{self.name} {reason}")
-        self.clear()
-        self.location.mkdir(parents=True)
+        self._fresh()
         self._start()
         self._schema = schema
         written = self._store(batches, first=0, part=0)
@@ -159,14 +158,13 @@ class MediaLayout(Backend):
             raise DataError(f"{self.name}: appended rows have columns {', '.join(batch.schema.names)}, "
                             f"but the stored data has {', '.join(schema.names)}")
         batch = batch if batch.schema == schema else batch.cast(schema)
-        parts = self._manifest_parts()
+        parts = self._manifest_names()
         self._start()
         self._synced([*self._store([batch], first=self.manifest.num_rows, part=len(parts)), self.location])
 
     def _store(self, batches: Iterable[pa.RecordBatch], first: int, part: int) -> list[Path]:
         """Put every batch's items, then write their manifest part; the files written."""
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         schema = self.schema
         rows: list[pa.RecordBatch] = []
@@ -184,11 +182,11 @@ class MediaLayout(Backend):
         table = pa.Table.from_batches(rows, schema=schema.remove(schema.get_field_index(BYTES_COLUMN)))
         for name, type_name in self.location_fields:
             table = table.append_column(name, pa.array(locations[name], getattr(pa, type_name)()))
-        path = self.location / f"{MANIFEST_PREFIX}{part:05d}.parquet"
-        pq.write_table(table.replace_schema_metadata({**(table.schema.metadata or {}), **self._schema_note()}), path)
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), **self._schema_note()})
+        saved = self._save_manifest(f"{MANIFEST_PREFIX}{part:05d}.parquet", table)
         self._manifest = None if first else table
         self._ids = None
-        return [*written, path]
+        return [*written, *saved]
 
     def _schema_note(self) -> dict[bytes, bytes]:
         """The written schema, kept in the manifest's metadata (the bytes column is not in the manifest)."""
@@ -198,12 +196,32 @@ class MediaLayout(Backend):
         if self.settings.fsync:
             fsync_paths(paths)
 
-    # -- the manifest --------------------------------------------------------------------------------------
-    def _manifest_parts(self) -> list[Path]:
+    # -- where the layout is (a local folder here; ``backends._media_objects`` puts it in a bucket) --------
+    def _fresh(self) -> None:
+        """Make the layout's place empty before a write."""
+        self.clear()
+        self.location.mkdir(parents=True)
+
+    def _save_manifest(self, name: str, table: pa.Table) -> list[Path]:
+        """Store the manifest part ``name``; the files written (fsynced with ``--fsync``)."""
+        import pyarrow.parquet as pq
+
+        path = self.location / name
+        pq.write_table(table, path)
+        return [path]
+
+    def _manifest_names(self) -> list[str]:
+        """The manifest parts' names in write order; ``DataError`` when nothing was written."""
         parts = sorted(self.location.glob(f"{MANIFEST_PREFIX}*.parquet")) if self.location.is_dir() else []
         if not parts:
             raise self.nothing_written()
-        return parts
+        return [part.name for part in parts]
+
+    def _manifest_file(self, name: str) -> Any:
+        """The manifest part ``name`` as pyarrow's Parquet reader opens it."""
+        return self.location / name
+
+    # -- the manifest --------------------------------------------------------------------------------------
 
     @property
     def manifest(self) -> pa.Table:
@@ -212,7 +230,7 @@ class MediaLayout(Backend):
             import pyarrow as pa
             import pyarrow.parquet as pq
 
-            tables = [pq.read_table(path) for path in self._manifest_parts()]
+            tables = [pq.read_table(self._manifest_file(name)) for name in self._manifest_names()]
             self._manifest = pa.concat_tables(tables).combine_chunks() if len(tables) > 1 else tables[0]
         return self._manifest
 
@@ -223,7 +241,7 @@ class MediaLayout(Backend):
             import pyarrow as pa
             import pyarrow.parquet as pq
 
-            metadata = pq.read_schema(self._manifest_parts()[0]).metadata or {}
+            metadata = pq.read_schema(self._manifest_file(self._manifest_names()[0])).metadata or {}
             self._schema = pa.ipc.read_schema(pa.py_buffer(metadata[b"storeadvise.schema"]))
         return self._schema
 

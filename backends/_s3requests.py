@@ -6,6 +6,7 @@ counted by the embedded S3 server')."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from storeadvise.backends._objectstore import REQUEST_TIMEOUT_S
@@ -52,11 +53,8 @@ class RequestLog:
             self.tally(self._call("download-recording", "GET").splitlines())
 
     def tally(self, lines: list[bytes]) -> None:
-        import json
-
         whole: list[str] = []
-        for line in lines:
-            entry = json.loads(line)
+        for entry in recorded(lines):
             method, headers = entry["method"], {k.lower(): v for k, v in entry["headers"].items()}
             self.requests += 1
             self.by_method[method] = self.by_method.get(method, 0) + 1
@@ -85,6 +83,20 @@ class RequestLog:
         """The counts, as a measurement keeps them."""
         return {"requests": self.requests, "bytes_sent": self.sent, "bytes_received": self.received,
                 "by_method": dict(sorted(self.by_method.items())), "source": TRAFFIC_SOURCE}
+
+
+def recorded(lines: list[bytes]) -> Iterator[dict[str, Any]]:
+    """The requests in the recorder's lines. It writes a request and then its line break in two writes, so
+    requests answered at once (concurrent uploads of large bodies) can share a line: each line is read as
+    the JSON objects it holds, one after the other."""
+    import json
+
+    decoder = json.JSONDecoder()
+    for line in lines:
+        text, at = line.decode(), 0
+        while at < len(text):
+            entry, at = decoder.raw_decode(text, at)
+            yield entry
 
 
 def _range_bytes(header: str) -> int:

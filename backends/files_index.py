@@ -19,6 +19,10 @@ Semantics:
   files is the reference of its perf gate.
 - Durability: ordinary file writes, not fsynced; ``--fsync`` fsyncs every item, the manifest and the
   folders before the write returns.
+- On object storage (``files_index@s3``, ``--location``; ``backends._media_objects``): each item is the
+  object ``<folder>/items/<id>`` and each manifest part an object beside it; a write PUTs the items of
+  each batch concurrently, a read GETs every asked item's object concurrently (one request each), and a
+  write is durable as the object store promises once the PUTs are answered.
 - Type mapping: media tables only (an ordinary table is refused with the reason); the item bytes are
   the files, every other column is in the manifest, exact.
 """
@@ -27,7 +31,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from storeadvise.backends._media_layout import MediaLayout, item_path, manifest_type_mapping, read_items
+from storeadvise.backends._media_layout import item_path, manifest_type_mapping, read_items
+from storeadvise.backends._media_objects import ObjectMediaLayout
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -38,7 +43,7 @@ if TYPE_CHECKING:
 ITEMS = "items"
 
 
-class FilesIndexBackend(MediaLayout):
+class FilesIndexBackend(ObjectMediaLayout):
     """A folder of the items as files, under their ids, plus a Parquet manifest."""
 
     name: ClassVar[str] = "files_index"
@@ -58,6 +63,10 @@ class FilesIndexBackend(MediaLayout):
         self._written = []
 
     def _put(self, ids: list[str], data: pa.Array, first: int) -> dict[str, list[Any]]:
+        if self.objects is not None:
+            bodies = [value.as_py() for value in data]
+            self.objects.put_all([f"{ITEMS}/{item_id}" for item_id in ids], bodies)
+            return {"_length": [len(body) for body in bodies]}
         root = self.items
         folders, lengths = set(), []
         for item_id, value in zip(ids, data, strict=True):
@@ -78,6 +87,9 @@ class FilesIndexBackend(MediaLayout):
 
     def _get(self, rows: pa.Table, positions: np.ndarray) -> pa.Array:
         root, ids = self.items, rows.column("id").to_pylist()
+        if self.objects is not None:
+            names = [f"{ITEMS}/{item_id}" for item_id in ids]
+            return self.objects.read(names, None, rows.column("_length").to_pylist())
 
         def read_into(i: int, view: memoryview) -> int:
             with open(root / ids[i], "rb", buffering=0) as item:

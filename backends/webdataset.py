@@ -24,21 +24,29 @@ Semantics:
   and one more manifest part; a written shard is never changed).
 - Durability: ordinary file writes, not fsynced; ``--fsync`` fsyncs every shard, the manifest and the
   folder before the write returns.
+- On object storage (``webdataset@s3``, ``--location``; ``backends._media_objects``): each shard is the
+  object ``<folder>/shard-NNNNN.tar``, built in memory and uploaded in one PUT while the next is built,
+  the manifest parts objects beside them; a take is one ranged GET per item at its indexed offset (one per
+  run of neighbouring items), concurrent; a scan reads its shards in ranges of up to 32 MiB, concurrent;
+  a write is durable as the object store promises once the PUTs are answered.
 - Type mapping: media tables only (an ordinary table is refused with the reason); the item bytes are
   the tar members, every other column is in the manifest, exact.
 """
 
 from __future__ import annotations
 
+import io
 import os
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from storeadvise.backends._media_layout import MediaLayout, item_path, manifest_type_mapping, read_items
+from storeadvise.backends._media_layout import item_path, manifest_type_mapping, read_items
+from storeadvise.backends._media_objects import ObjectMediaLayout
 from storeadvise.errors import UsageError
 from storeadvise.units import parse_bytes
 
 if TYPE_CHECKING:
     import tarfile
+    from concurrent.futures import Future
     from pathlib import Path
 
     import numpy as np
@@ -49,7 +57,7 @@ BLOCK = 512
 """Tar's block size: a member's bytes are padded to a multiple of it."""
 
 
-class WebdatasetBackend(MediaLayout):
+class WebdatasetBackend(ObjectMediaLayout):
     """Tar shards of at most ``webdataset_shard_bytes``, indexed by the manifest."""
 
     name: ClassVar[str] = "webdataset"
@@ -64,6 +72,7 @@ class WebdatasetBackend(MediaLayout):
         self._shard = -1
         self._written: list[Path] = []
         self._fds: dict[int, int] = {}
+        self._uploads: list[Future[None]] = []
 
     def shard_bytes(self) -> int:
         """The size at which a shard is closed (option ``webdataset_shard_bytes``, e.g. ``256MB``)."""
@@ -73,19 +82,29 @@ class WebdatasetBackend(MediaLayout):
             raise UsageError(f"webdataset_shard_bytes must be at least {BLOCK} bytes, not {value}")
         return size
 
+    @staticmethod
+    def shard_name(index: int) -> str:
+        return f"shard-{index:05d}.tar"
+
     def shard_path(self, index: int) -> Path:
-        return self.location / f"shard-{index:05d}.tar"
+        return self.location / self.shard_name(index)
 
     def _start(self) -> None:
         self._tar = None
         self._written = []
-        self._shard = len(list(self.location.glob("shard-*.tar"))) - 1
+        if self.objects is None:
+            self._shard = len(list(self.location.glob("shard-*.tar"))) - 1
+        else:  # the shards are numbered from 0 without a gap: the manifest knows the last one
+            self._shard = -1 if self._empty else max(self.manifest.column("_shard").to_pylist(), default=-1)
 
     def _next_shard(self) -> tarfile.TarFile:
         import tarfile
 
         self._close_tar()
         self._shard += 1
+        if self.objects is not None:  # built in memory, uploaded whole when closed
+            self._tar = tarfile.open(fileobj=io.BytesIO(), mode="w", format=tarfile.PAX_FORMAT)  # noqa: SIM115 - as below
+            return self._tar
         path = self.shard_path(self._shard)
         self._written.append(path)
         self._tar = tarfile.open(path, "w", format=tarfile.PAX_FORMAT)  # noqa: SIM115 - open across _put calls, closed by _close_tar
@@ -94,6 +113,9 @@ class WebdatasetBackend(MediaLayout):
     def _close_tar(self) -> None:
         if self._tar is not None:
             self._tar.close()
+            if self.objects is not None:
+                buffer = self._tar.fileobj.getvalue()  # type: ignore[union-attr]
+                self._uploads.append(self.objects.put_later(self.shard_name(self._shard), buffer))
             self._tar = None
 
     def _put(self, ids: list[str], data: pa.Array, first: int) -> dict[str, list[Any]]:
@@ -116,6 +138,9 @@ class WebdatasetBackend(MediaLayout):
 
     def _finish(self) -> list[Path]:
         self._close_tar()
+        uploads, self._uploads = self._uploads, []
+        for upload in uploads:
+            upload.result()
         written, self._written = self._written, []
         return written
 
@@ -130,10 +155,17 @@ class WebdatasetBackend(MediaLayout):
 
     def _get(self, rows: pa.Table, positions: np.ndarray) -> pa.Array:
         shards, offsets = rows.column("_shard").to_pylist(), rows.column("_offset").to_pylist()
+        if self.objects is not None:
+            return self.objects.read([self.shard_name(k) for k in shards], offsets, rows.column("_length").to_pylist())
         return read_items(rows.column("_length").to_pylist(),
                           lambda i, view: os.preadv(self._fd(shards[i]), [view], offsets[i]))
 
     def _release(self) -> None:
+        if self.objects is not None:  # a shard being built is dropped; uploads under way end before a clear
+            self._tar = None
+            for upload in self._uploads:
+                upload.exception()
+            self._uploads = []
         self._close_tar()
         for fd in self._fds.values():
             os.close(fd)

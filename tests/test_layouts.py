@@ -23,6 +23,9 @@ from storeadvise.errors import DataError, UnsupportedOperation
 NEW = ["files_index", "webdataset", "lmdb"]
 WITH_TAKE = ["arrow", "parquet", "sqlite", "duckdb", "lance"]
 SERVERS = [pytest.param(name, marks=pytest.mark.server) for name in ("gridfs", "mongo", "redis")]
+ON_S3 = [pytest.param(f"{name}@s3", marks=pytest.mark.server) for name in ("files_index", "webdataset")]
+"""The layouts in a bucket on the embedded S3 server (``NAME@s3``: the same backend with a location)."""
+LOCATION = "s3://layouts-test/media"
 OPTIONS = {"webdataset_shard_bytes": 40_000}  # several shards from a small table
 KEY_ORDER = {"redis"}
 """Backends whose reads (and so positions) follow the key, not the write: Redis keeps no row order."""
@@ -31,15 +34,18 @@ IN_MEMORY_SCHEMA = {"mongo", "redis"}
 
 
 def make(name: str, scratch: Path, fsync: bool = False, server: object = None) -> Backend:
+    name, on_s3, _ = name.partition("@s3")
+    options = {**OPTIONS, "location": LOCATION} if on_s3 else dict(OPTIONS)
     backend = backend_class(name)(BackendSettings(run_id=uuid.uuid4().hex[:8], scratch_dir=scratch, service=server,
-                                                  key_column="id", options=dict(OPTIONS), fsync=fsync))
+                                                  key_column="id", options=options, fsync=fsync))
     backend.open()
     return backend
 
 
-@pytest.fixture(params=NEW + WITH_TAKE + SERVERS)
+@pytest.fixture(params=NEW + WITH_TAKE + SERVERS + ON_S3)
 def layout(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    service = backend_class(request.param).service
+    name, on_s3, _ = request.param.partition("@s3")
+    service = backend_class(name).needs_service({"location": LOCATION} if on_s3 else None)
     server = request.getfixturevalue(f"{service.name}_server") if service else None
     backend = make(request.param, tmp_path, server=server)
     yield backend
@@ -100,8 +106,8 @@ def test_lookup_by_id_finds_the_item_and_nothing_for_an_unknown_id(layout: Backe
     assert layout.lookup("class1/nothing.bin").num_rows == 0
 
 
-@pytest.mark.parametrize("layout", [*NEW, *WITH_TAKE, *(p for p in SERVERS if p.values[0] not in IN_MEMORY_SCHEMA)],
-                         indirect=True)
+@pytest.mark.parametrize("layout", [*NEW, *WITH_TAKE, *(p for p in SERVERS if p.values[0] not in IN_MEMORY_SCHEMA),
+                                    *ON_S3], indirect=True)
 def test_a_reopened_store_reads_the_same_items(layout: Backend, tmp_path: Path) -> None:
     """What a new process sees: a second backend on the same folder, nothing carried in memory (not for
     the stores that keep the written schema in the object that wrote it)."""
