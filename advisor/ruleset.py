@@ -68,10 +68,13 @@ class Option:
             return False, "advice only: not measured by storeadvise"
         if not self.backend:
             return False, "no backend: nothing stored for storeadvise to measure"
+        from storeadvise.backends._objectstore import LOCATED_SUFFIX
         from storeadvise.bench.api import backend_names
 
-        if self.backend in backend_names():
-            return True, f"measured by the {self.backend} backend"
+        name, located, _ = self.backend.partition(LOCATED_SUFFIX)
+        if name in backend_names():
+            where = " in a bucket (the embedded S3 server, or --location)" if located else ""
+            return True, f"measured by the {name} backend{where}"
         return False, f"not yet measurable: no {self.backend} backend yet"
 
 

@@ -10,6 +10,7 @@ from storeadvise.advisor.engine import evaluate
 from storeadvise.advisor.inputs import make_inputs, normalise_choice
 from storeadvise.advisor.ruleset import builtin_rules, check_examples, load_rules
 from storeadvise.backends import REGISTRY
+from storeadvise.backends._objectstore import LOCATED_SUFFIX
 from storeadvise.errors import UsageError
 
 RULES = builtin_rules().rules
@@ -37,8 +38,9 @@ def test_rule_ids_are_unique_and_options_cover_the_brief():
             "vector_index", "timeseries_db", "warehouse", "feature_store"} <= set(options)
     for name, option in options.items():
         assert option.label and option.description and option.caveats and option.choose_when
-        if option.backend is not None:
-            assert option.backend == name, "option names match the (planned) backend names"
+        if option.backend is not None:  # object storage + manifest is the files layout in a bucket
+            assert option.backend == name or option.backend == f"files_index{LOCATED_SUFFIX}", \
+                "option names match the (planned) backend names"
 
 
 def test_whether_an_option_is_measurable_comes_from_the_backend_registry(monkeypatch):
@@ -49,6 +51,9 @@ def test_whether_an_option_is_measurable_comes_from_the_backend_registry(monkeyp
             assert not measurable and text.startswith("advice only")
         elif option.backend is None:
             assert not measurable and text.startswith("no backend")
+        elif option.backend.endswith(LOCATED_SUFFIX):
+            base = option.backend.removesuffix(LOCATED_SUFFIX)
+            assert base in REGISTRY and measurable and text.startswith(f"measured by the {base} backend in a bucket")
         elif name in REGISTRY:
             assert measurable and text == f"measured by the {name} backend"
         else:

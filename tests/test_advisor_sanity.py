@@ -253,10 +253,14 @@ def test_bench_names_the_top_candidates_it_could_not_measure(tmp_path: Path, mon
     assert measured and not measured & {r.option for r in missing}
 
 
-def test_media_evidence_names_what_it_could_not_measure():
-    out = gather_evidence(advise(modality="images", purpose="sharing", items="200k", item_size="15kB"))
-    (note,) = [n for n in out.notes if n.startswith("Not measured:")]
-    assert "objectstore (not yet measurable: no objectstore backend yet)" in note
+def test_media_evidence_measures_object_storage_in_a_bucket(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Object storage + manifest is the files layout in a bucket (the embedded S3 server): measured."""
+    monkeypatch.chdir(tmp_path)  # the run file is saved under ./results
+    advice = advise(modality="images", purpose="sharing", items="200k", item_size="15kB")
+    assert advice.best.option == "objectstore" and advice.best.measurable
+    out = gather_evidence(advice, rows=40)
+    rows = {row.option: row for row in out.evidence.rows}
+    assert rows["objectstore"].status == "ok", rows["objectstore"].note
 
 
 def test_embeddings_are_searched_with_a_vector_index_and_trained_from_arrays():
