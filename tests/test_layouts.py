@@ -1,5 +1,5 @@
 """Media layouts: every backend that stores a media table gives each item back byte-identical, by scan,
-by position (``take``) and by id (``lookup``), after appends and from a reopened folder; the new layouts
+by position (``take``) and by id (``lookup``), after appends and from a reopened store; the new layouts
 (files_index, webdataset, lmdb, gridfs) refuse ordinary tables with their reason, keep ids inside their folder, and
 write what their own tools read (a folder of files, tar shards, an LMDB environment)."""
 
@@ -22,10 +22,13 @@ from storeadvise.errors import DataError, UnsupportedOperation
 
 NEW = ["files_index", "webdataset", "lmdb"]
 WITH_TAKE = ["arrow", "parquet", "sqlite", "duckdb", "lance"]
-SERVERS = [pytest.param(name, marks=pytest.mark.server) for name in ("gridfs", "mongo", "redis")]
+SERVERS = [pytest.param(name, marks=pytest.mark.server) for name in ("gridfs", "mongo", "redis", "postgres")]
 OPTIONS = {"webdataset_shard_bytes": 40_000}  # several shards from a small table
 KEY_ORDER = {"redis"}
 """Backends whose reads (and so positions) follow the key, not the write: Redis keeps no row order."""
+HEAP_ORDER = {"postgres"}
+"""Backends whose reads (and so positions) follow where each row landed: PostgreSQL puts a row into an earlier
+page that still has room for it, so items of varied size come back partly reordered."""
 IN_MEMORY_SCHEMA = {"mongo", "redis"}
 """Backends that keep the written schema in the object that wrote it: a second object cannot read."""
 
@@ -51,6 +54,9 @@ def write(backend: Backend, table: pa.Table) -> None:
 
 
 def in_read_order(backend: Backend, table: pa.Table) -> pa.Table:
+    """``table``'s rows in the order ``backend`` reads them (and numbers them for ``take``)."""
+    if backend.name in HEAP_ORDER:
+        return table.take(pa.compute.index_in(backend.read(columns=["id"]).column("id"), value_set=table.column("id")))
     return table.sort_by("id") if backend.name in KEY_ORDER else table
 
 
@@ -110,7 +116,8 @@ def test_a_reopened_store_reads_the_same_items(layout: Backend, tmp_path: Path) 
     layout.append(media_table(3, start=40).to_batches()[0])
     layout.release_cache()
     again = backend_class(layout.name)(layout.settings)
-    assert again.take([42, 1]).equals(pa.concat_tables([table, media_table(3, start=40)]).take([42, 1]))
+    both = in_read_order(again, pa.concat_tables([table, media_table(3, start=40)]))
+    assert again.take([42, 1]).equals(both.take([42, 1]))
     assert again.read(columns=["id", "label"]).num_rows == 43
     again.release_cache()
 
