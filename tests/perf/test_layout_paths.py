@@ -46,16 +46,13 @@ def media_items() -> int:
     return pairs.env_int("STOREADVISE_PERF_MEDIA_ITEMS", 2_000)
 
 
-@pytest.fixture(scope="module")
-def media(perf_scratch: Path) -> Iterator[tuple[Any, list[list[int]], dict[str, Any]]]:
-    """(table, the shuffled epoch's batches of positions, the storeadvise backends holding the table)."""
+def media_epoch(count: int) -> tuple[Any, list[list[int]]]:
+    """A media table of ``count`` images of ``ITEM_BYTES`` random bytes, and one shuffled epoch over it: a
+    random permutation of its positions cut into batches of ``TAKE_ROWS``."""
     import pyarrow as pa
 
-    from storeadvise.backends import backend_class
-    from storeadvise.backends.base import BackendSettings
     from storeadvise.media import media_schema
 
-    count = media_items()
     rng = random.Random(14)
     data = [rng.randbytes(ITEM_BYTES) for _ in range(count)]
     table = pa.table({"id": [f"class{i % 10}/img{i:06d}.jpg" for i in range(count)],
@@ -63,7 +60,16 @@ def media(perf_scratch: Path) -> Iterator[tuple[Any, list[list[int]], dict[str, 
                       "format": ["jpg"] * count}, schema=media_schema("images"))
     order = list(range(count))
     rng.shuffle(order)
-    batches = [order[i:i + TAKE_ROWS] for i in range(0, count, TAKE_ROWS)]
+    return table, [order[i:i + TAKE_ROWS] for i in range(0, count, TAKE_ROWS)]
+
+
+@pytest.fixture(scope="module")
+def media(perf_scratch: Path) -> Iterator[tuple[Any, list[list[int]], dict[str, Any]]]:
+    """(table, the shuffled epoch's batches of positions, the storeadvise backends holding the table)."""
+    from storeadvise.backends import backend_class
+    from storeadvise.backends.base import BackendSettings
+
+    table, batches = media_epoch(media_items())
     stores = {}
     for name in LAYOUTS:
         settings = BackendSettings(run_id=uuid.uuid4().hex[:8], scratch_dir=perf_scratch / "layouts", key_column="id")
