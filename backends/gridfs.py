@@ -19,7 +19,7 @@ Semantics:
   file ids, answered by GridFS's index on ``files_id, n``), each file's chunks joined in ``n`` order: a
   download per item (``GridFSBucket.open_download_stream``) asks for the file's document and then its
   chunks, two round trips per item, and took 1.6 times as long for an epoch of 100 kB items
-  (docs/decisions.md, 'GridFS: a batch's chunks in one query').
+  (docs/decisions.md, 'GridFS: the chunks of a batch in one query').
 - The connection, its write concern and the clean-up are the mongo backend's (``MongoBackend``):
   ``cleanup`` drops exactly the scratch database. ``size_bytes`` is the server's ``collStats`` of both
   collections plus the manifest file.
@@ -101,9 +101,7 @@ class GridfsBackend(MediaLayout):
 
         files = [ObjectId(file_id) for file_id in rows.column("_file_id").to_pylist()]
         chunks: dict[Any, list[tuple[int, bytes]]] = {}
-        found = self._mongo.database[f"{BUCKET}.chunks"].find(
-            {"files_id": {"$in": list(set(files))}}, {"_id": 0, "files_id": 1, "n": 1, "data": 1})
-        for chunk in found:
+        for chunk in self._mongo.database[f"{BUCKET}.chunks"].find({"files_id": {"$in": list(set(files))}}):
             chunks.setdefault(chunk["files_id"], []).append((chunk["n"], chunk["data"]))
         # an empty file has no chunk; a file of one chunk is that chunk's bytes, not a copy
         return pa.array([b"".join(data for _, data in sorted(chunks.get(f, ()))) for f in files], pa.large_binary())

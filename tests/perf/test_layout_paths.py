@@ -87,19 +87,25 @@ def test_storeadvise_vs_direct(benchmark: Any, media: tuple[Any, list[list[int]]
                                op: str) -> None:
     table, batches, stores = media
     backend = stores[layout]
-    if op == "scan":
-        # a scan is a stream: drained and consumed inside the timing, as the runner counts it
-        storeadvise = pairs.Side("storeadvise", lambda: consume(OPERATIONS["scan"].call(backend, None)))
-    else:
-        storeadvise = pairs.Side("storeadvise", lambda: [OPERATIONS["take"].call(backend, b) for b in batches])
     ids = table.column("id").to_pylist()
     candidates = SIDES[layout](backend, op, ids, batches)
-    note = f"{table.num_rows} items of {ITEM_BYTES // 1000} kB" + (
-        f"; one shuffled epoch, {len(batches)} batches of {TAKE_ROWS}" if op == "take" else "")
-    result = pairs.run_case(benchmark, layout, op, backend.kind, table.num_rows, storeadvise, candidates,
-                            notes=note, dataset="media", threshold=THRESHOLD)
+    result = pairs.run_case(benchmark, layout, op, backend.kind, table.num_rows, storeadvise_side(backend, op, batches),
+                            candidates, notes=case_note(table, op, batches), dataset="media", threshold=THRESHOLD)
     if not result.passed:
         pytest.fail(result.message(), pytrace=False)
+
+
+def storeadvise_side(backend: Any, op: str, batches: list[list[int]]) -> pairs.Side:
+    """An epoch through the operations table: the scan, or one ``take`` per batch of the shuffled epoch."""
+    if op == "scan":
+        # a scan is a stream: drained and consumed inside the timing, as the runner counts it
+        return pairs.Side("storeadvise", lambda: consume(OPERATIONS["scan"].call(backend, None)))
+    return pairs.Side("storeadvise", lambda: [OPERATIONS["take"].call(backend, b) for b in batches])
+
+
+def case_note(table: Any, op: str, batches: list[list[int]]) -> str:
+    return f"{table.num_rows} items of {ITEM_BYTES // 1000} kB" + (
+        f"; one shuffled epoch, {len(batches)} batches of {TAKE_ROWS}" if op == "take" else "")
 
 
 def files_sides(backend: Any, op: str, ids: list[str], batches: list[list[int]]) -> list[pairs.Side]:

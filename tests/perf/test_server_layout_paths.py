@@ -34,9 +34,7 @@ from typing import Any
 
 import pairs
 import pytest
-from test_layout_paths import ITEM_BYTES, media_epoch
-
-from storeadvise.backends.operations import OPERATIONS, TAKE_ROWS, consume
+from test_layout_paths import case_note, media_epoch, storeadvise_side
 
 pytestmark = pytest.mark.server
 
@@ -76,19 +74,14 @@ def test_storeadvise_vs_direct(benchmark: Any, server_media: tuple[Any, list[lis
                                perf_servers: dict, store: str, op: str) -> None:
     table, batches, stores = server_media
     backend = stores[store]
-    if op == "scan":
-        # a scan is a stream: drained and consumed inside the timing, as the runner counts it
-        storeadvise = pairs.Side("storeadvise", lambda: consume(OPERATIONS["scan"].call(backend, None)))
-    else:
-        storeadvise = pairs.Side("storeadvise", lambda: [OPERATIONS["take"].call(backend, b) for b in batches])
     # the items at each position of the store's read order: what a direct take of those positions fetches
     ordered = read_order(backend, table.replace_schema_metadata(None))
-    note = f"{table.num_rows} items of {ITEM_BYTES // 1000} kB" + (
-        f"; one shuffled epoch, {len(batches)} batches of {TAKE_ROWS}" if op == "take" else "")
     with contextlib.ExitStack() as closing:
         candidates = SIDES[store](backend, op, ordered, batches, perf_servers[backend.service.name].address, closing)
-        result = pairs.run_case(benchmark, store, op, backend.kind, table.num_rows, storeadvise, candidates,
-                                notes=note, dataset="media", threshold=pairs.threshold_for(backend.kind, store))
+        result = pairs.run_case(benchmark, store, op, backend.kind, table.num_rows,
+                                storeadvise_side(backend, op, batches), candidates,
+                                notes=case_note(table, op, batches), dataset="media",
+                                threshold=pairs.threshold_for(backend.kind, store))
     if not result.passed:
         pytest.fail(result.message(), pytrace=False)
 
