@@ -259,3 +259,23 @@ def test_size_counts_the_stored_bytes_and_cleanup_removes_them(layout: Backend, 
     assert list(tmp_path.iterdir()) == []
     if layout.service is not None:
         assert layout.service.scratch_names(layout.address, layout.settings.scratch_name) == []
+
+
+def test_duckdb_takes_media_rows_by_id_after_appends_and_updates(tmp_path: Path) -> None:
+    """A media table's takes go by id (listed in row order once per written state): an append or an update
+    lists them again, so every position still names its row."""
+    backend = make("duckdb", tmp_path)
+    table = media_table(40)
+    write(backend, table)
+    assert backend.take([39, 0, 5, 5]).equals(table.take([39, 0, 5, 5]))
+    extra = media_table(4, start=40)
+    backend.append(extra.to_batches()[0])
+    both = pa.concat_tables([table, extra])
+    assert backend.take([43, 1, 40]).equals(both.take([43, 1, 40]))
+    changed = both.slice(7, 1).set_column(4, "label", pa.array(["relabelled"]))
+    backend.update(changed)
+    assert backend.take(list(range(44))).equals(backend.read())
+    assert backend.take([7])["label"].to_pylist() == ["relabelled"]
+    with pytest.raises(IndexError):
+        backend.take([44])
+    backend.cleanup()
