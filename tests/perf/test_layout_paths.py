@@ -22,6 +22,7 @@ tables with every column, which it builds inside its timing.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import sqlite3
@@ -46,9 +47,9 @@ def media_items() -> int:
     return pairs.env_int("STOREADVISE_PERF_MEDIA_ITEMS", 2_000)
 
 
-def media_epoch(count: int) -> tuple[Any, list[list[int]]]:
-    """A media table of ``count`` images of ``ITEM_BYTES`` random bytes, and one shuffled epoch over it: a
-    random permutation of its positions cut into batches of ``TAKE_ROWS``."""
+def media_data(count: int) -> tuple[Any, list[list[int]]]:
+    """A media table of ``count`` items of ``ITEM_BYTES`` random bytes, and one shuffled epoch's batches of
+    ``TAKE_ROWS`` positions (seeded)."""
     import pyarrow as pa
 
     from storeadvise.media import media_schema
@@ -63,22 +64,47 @@ def media_epoch(count: int) -> tuple[Any, list[list[int]]]:
     return table, [order[i:i + TAKE_ROWS] for i in range(0, count, TAKE_ROWS)]
 
 
-@pytest.fixture(scope="module")
-def media(perf_scratch: Path) -> Iterator[tuple[Any, list[list[int]], dict[str, Any]]]:
-    """(table, the shuffled epoch's batches of positions, the storeadvise backends holding the table)."""
+def run_media_case(benchmark: Any, label: str, backend: Any, op: str, table: Any, batches: list[list[int]],
+                   candidates: list[pairs.Side], note: str, threshold: float = THRESHOLD) -> None:
+    """storeadvise's scan (an epoch) or shuffled epoch by ``take`` against the direct ``candidates``; fails
+    the test beyond ``threshold``."""
+    if op == "scan":
+        # a scan is a stream: drained and consumed inside the timing, as the runner counts it
+        storeadvise = pairs.Side("storeadvise", lambda: consume(OPERATIONS["scan"].call(backend, None)))
+    else:
+        storeadvise = pairs.Side("storeadvise", lambda: [OPERATIONS["take"].call(backend, b) for b in batches])
+    note += f"; one shuffled epoch, {len(batches)} batches of {TAKE_ROWS}" if op == "take" else ""
+    result = pairs.run_case(benchmark, label, op, backend.kind, table.num_rows, storeadvise, candidates,
+                            notes=note, dataset="media", threshold=threshold)
+    if not result.passed:
+        pytest.fail(result.message(), pytrace=False)
+
+
+@contextlib.contextmanager
+def stored(names: tuple[str, ...], table: Any, scratch: Path, **settings: Any) -> Iterator[dict[str, Any]]:
+    """The storeadvise backends ``names``, each holding ``table`` (written once), removed at the end."""
     from storeadvise.backends import backend_class
     from storeadvise.backends.base import BackendSettings
 
-    table, batches = media_epoch(media_items())
     stores = {}
-    for name in LAYOUTS:
-        settings = BackendSettings(run_id=uuid.uuid4().hex[:8], scratch_dir=perf_scratch / "layouts", key_column="id")
-        backend = stores[name] = backend_class(name)(settings)
-        backend.open()
-        backend.write(table.schema, table.to_batches(max_chunksize=1024))
-    yield table, batches, stores
-    for backend in stores.values():
-        backend.cleanup()
+    try:
+        for name in names:
+            backend = stores[name] = backend_class(name)(
+                BackendSettings(run_id=uuid.uuid4().hex[:8], scratch_dir=scratch, key_column="id", **settings))
+            backend.open()
+            backend.write(table.schema, table.to_batches(max_chunksize=1024))
+        yield stores
+    finally:
+        for backend in stores.values():
+            backend.cleanup()
+
+
+@pytest.fixture(scope="module")
+def media(perf_scratch: Path) -> Iterator[tuple[Any, list[list[int]], dict[str, Any]]]:
+    """(table, the shuffled epoch's batches of positions, the storeadvise backends holding the table)."""
+    table, batches = media_data(media_items())
+    with stored(LAYOUTS, table, perf_scratch / "layouts") as stores:
+        yield table, batches, stores
 
 
 @pytest.mark.parametrize("op", OPS)
@@ -87,25 +113,9 @@ def test_storeadvise_vs_direct(benchmark: Any, media: tuple[Any, list[list[int]]
                                op: str) -> None:
     table, batches, stores = media
     backend = stores[layout]
-    ids = table.column("id").to_pylist()
-    candidates = SIDES[layout](backend, op, ids, batches)
-    result = pairs.run_case(benchmark, layout, op, backend.kind, table.num_rows, storeadvise_side(backend, op, batches),
-                            candidates, notes=case_note(table, op, batches), dataset="media", threshold=THRESHOLD)
-    if not result.passed:
-        pytest.fail(result.message(), pytrace=False)
-
-
-def storeadvise_side(backend: Any, op: str, batches: list[list[int]]) -> pairs.Side:
-    """An epoch through the operations table: the scan, or one ``take`` per batch of the shuffled epoch."""
-    if op == "scan":
-        # a scan is a stream: drained and consumed inside the timing, as the runner counts it
-        return pairs.Side("storeadvise", lambda: consume(OPERATIONS["scan"].call(backend, None)))
-    return pairs.Side("storeadvise", lambda: [OPERATIONS["take"].call(backend, b) for b in batches])
-
-
-def case_note(table: Any, op: str, batches: list[list[int]]) -> str:
-    return f"{table.num_rows} items of {ITEM_BYTES // 1000} kB" + (
-        f"; one shuffled epoch, {len(batches)} batches of {TAKE_ROWS}" if op == "take" else "")
+    candidates = SIDES[layout](backend, op, table.column("id").to_pylist(), batches)
+    run_media_case(benchmark, layout, backend, op, table, batches, candidates,
+                   f"{table.num_rows} items of {ITEM_BYTES // 1000} kB")
 
 
 def files_sides(backend: Any, op: str, ids: list[str], batches: list[list[int]]) -> list[pairs.Side]:

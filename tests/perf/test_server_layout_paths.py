@@ -1,7 +1,7 @@
 """Media on the server stores against the fastest direct read with each store's own client library.
 
 The data: a media table of ``STOREADVISE_PERF_SERVER_MEDIA_ITEMS`` items (default 384) of 100 kB of random
-bytes each (``test_layout_paths.media_epoch``), written once by each storeadvise backend on the suite's
+bytes each (``test_layout_paths.media_data``), written once by each storeadvise backend on the suite's
 embedded servers: ``mongo`` (one document per item), ``gridfs`` (one GridFS file per item), ``redis`` (one
 hash per item) and ``postgres`` (one row per item, the bytes in ``bytea``). Two cases per store, both
 reading what storeadvise wrote:
@@ -27,14 +27,13 @@ and GridFS, 1.10 for PostgreSQL and Redis (``pairs.threshold_for``).
 from __future__ import annotations
 
 import contextlib
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pairs
 import pytest
-from test_layout_paths import case_note, media_epoch, storeadvise_side
+from test_layout_paths import ITEM_BYTES, media_data, run_media_case, stored
 
 pytestmark = pytest.mark.server
 
@@ -50,22 +49,14 @@ def media_items() -> int:
 def server_media(perf_scratch: Path, perf_servers: dict) -> Iterator[tuple[Any, list[list[int]], dict[str, Any]]]:
     """(table, the shuffled epoch's batches of positions, the storeadvise backends holding the table)."""
     from storeadvise.backends import backend_class
-    from storeadvise.backends.base import BackendSettings
 
-    table, batches = media_epoch(media_items())
-    stores = {}
-    try:
-        for name in STORES:
-            cls = backend_class(name)
-            settings = BackendSettings(run_id=uuid.uuid4().hex[:8], scratch_dir=perf_scratch / "server-layouts",
-                                       key_column="id", service=perf_servers[cls.service.name])
-            backend = stores[name] = cls(settings)
-            backend.open()
-            backend.write(table.schema, table.to_batches(max_chunksize=1024))
+    table, batches = media_data(media_items())
+    stores: dict[str, Any] = {}
+    with contextlib.ExitStack() as stack:
+        for name in STORES:  # each on its own service's server
+            service = perf_servers[backend_class(name).service.name]
+            stores.update(stack.enter_context(stored((name,), table, perf_scratch / "server-layouts", service=service)))
         yield table, batches, stores
-    finally:
-        for backend in stores.values():
-            backend.cleanup()
 
 
 @pytest.mark.parametrize("op", OPS)
@@ -78,12 +69,8 @@ def test_storeadvise_vs_direct(benchmark: Any, server_media: tuple[Any, list[lis
     ordered = read_order(backend, table.replace_schema_metadata(None))
     with contextlib.ExitStack() as closing:
         candidates = SIDES[store](backend, op, ordered, batches, perf_servers[backend.service.name].address, closing)
-        result = pairs.run_case(benchmark, store, op, backend.kind, table.num_rows,
-                                storeadvise_side(backend, op, batches), candidates,
-                                notes=case_note(table, op, batches), dataset="media",
-                                threshold=pairs.threshold_for(backend.kind, store))
-    if not result.passed:
-        pytest.fail(result.message(), pytrace=False)
+        run_media_case(benchmark, store, backend, op, table, batches, candidates,
+                       f"{table.num_rows} items of {ITEM_BYTES // 1000} kB", pairs.threshold_for(backend.kind, store))
 
 
 def read_order(backend: Any, table: Any) -> Any:
