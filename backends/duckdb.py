@@ -21,6 +21,11 @@ Semantics:
   the written Arrow schema is kept in the table ``_storeadvise_schema``.
 - Reads return Arrow directly (``to_arrow_table`` / ``to_arrow_reader``), with projection and the
   filter done in SQL.
+- ``take`` (rows by position): ``rowid IN (...)``, except for a media table, whose rows are found by
+  their ids (listed in row order once per written state): DuckDB reads every value of every column in the
+  row groups a ``rowid`` filter touches, so a batch of 32 random items read all the items' bytes, while a
+  filter on a stored column reads the bytes of the matching rows only (docs/decisions.md, 'DuckDB: media
+  taken by id, not by rowid').
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from storeadvise.backends._selection import conform
 from storeadvise.backends._sqlfile import TABLE, SqlFileBackend
 from storeadvise.backends.base import Durability, Predicate, quote_identifier
 from storeadvise.backends.batching import check_batch_rows, chunked, rebatch
+from storeadvise.media import ID_COLUMN, media_modality
 
 if TYPE_CHECKING:
     import duckdb
@@ -40,6 +46,8 @@ if TYPE_CHECKING:
 
 DB_FILE = "data.duckdb"
 SOURCE = "_storeadvise_source"
+TAKE_IDS = "take_ids"
+"""The cache entry holding a media table's ids in row order, for ``take``."""
 LOAD_CHUNK_ROWS = 1_000_000
 """Rows loaded per statement. DuckDB scans an in-memory Arrow table in parallel but a stream
 (``RecordBatchReader``) on one thread, and a contiguous table faster than many small chunks, so each
@@ -112,6 +120,7 @@ class DuckdbBackend(SqlFileBackend):
                 con.unregister(SOURCE)
 
     def _append_rows(self, con: duckdb.DuckDBPyConnection, batch: pa.RecordBatch) -> None:
+        self._cache.pop(TAKE_IDS, None)  # new rows, new positions
         wider = _typemap.for_duckdb(batch.schema)
         con.register(SOURCE, batch if wider is None else _typemap.to_storage(batch, wider))
         try:
@@ -126,6 +135,7 @@ class DuckdbBackend(SqlFileBackend):
         names = [n for n in rows.schema.names if n != key]
         if not names:
             return
+        self._cache.pop(TAKE_IDS, None)  # a row DuckDB rewrites as a delete and an insert moves to the end
         q = quote_identifier
         if rows.num_rows == 1 and _python_exact(rows.schema):
             row = rows.to_pylist()[0]
@@ -143,6 +153,42 @@ class DuckdbBackend(SqlFileBackend):
     # -- reading ---------------------------------------------------------------------------------------
     def _fetch_key(self, sql: str, value: Any, schema: pa.Schema) -> pa.Table:
         return conform(self._connect().sql(sql, params=[value]).to_arrow_table(), schema)
+
+    def take(self, positions: Sequence[int]) -> pa.Table:
+        """Rows by position: a media table's by their ids (``IN``, then put in the order asked), any other
+        table's by ``rowid`` (see the module docstring)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        ids = self._ids_in_row_order()
+        if ids is None:
+            return super().take(positions)
+        if any(p < 0 or p >= len(ids) for p in positions):
+            raise IndexError(f"{self.name}: positions outside the stored rows")
+        wanted = [ids[p] for p in positions]
+        unique = list(set(wanted))
+        sql = f"SELECT * FROM {TABLE} WHERE {quote_identifier(ID_COLUMN)} IN ({', '.join('?' * len(unique))})"
+        con = self._connect().cursor()  # a cursor of its own: loader threads take at once
+        try:
+            found = con.sql(sql, params=unique).to_arrow_table() if unique else self.schema.empty_table()
+        finally:
+            con.close()
+        order = pc.index_in(pa.array(wanted, found.schema.field(ID_COLUMN).type), value_set=found.column(ID_COLUMN))
+        return conform(found.take(order), self.schema)
+
+    def _ids_in_row_order(self) -> list[Any] | None:
+        """A media table's ids in row order (listed once per written state); None for other tables."""
+        if media_modality(self.schema) is None or ID_COLUMN not in self.schema.names:
+            return None
+        ids = self._cache.get(TAKE_IDS)
+        if ids is None:
+            con = self._connect().cursor()
+            try:
+                listed = con.sql(f"SELECT {quote_identifier(ID_COLUMN)} FROM {TABLE} ORDER BY rowid").to_arrow_table()
+            finally:
+                con.close()
+            ids = self._cache[TAKE_IDS] = listed.column(0).to_pylist()
+        return ids
 
     def _fetch_rowids(self, statements: list[tuple[str, list[int]]], wanted: list[int]) -> pa.Table:
         import pyarrow as pa

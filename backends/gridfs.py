@@ -11,10 +11,15 @@ Semantics:
   ``storeadvise_<runid>`` on the mongo service's server (embedded SecantusDB, or ``--mongo-uri``); a file
   is named by the item's id and holds its bytes exactly. The manifest (``backends._media_layout``), in
   the run's local scratch folder, holds every other column and each item's GridFS file id.
-- Access patterns: ``scan`` (an epoch: every file downloaded in write order), ``take`` (a shuffled
-  batch: one download per item), ``lookup`` by id (the manifest's id -> position, then one download),
+- Access patterns: ``scan`` (an epoch: every file's bytes in write order), ``take`` (a shuffled batch),
+  ``lookup`` by id (the manifest's id -> position, then its bytes),
   ``read``/``project``/``filter`` (from the manifest, the bytes only when asked), ``append`` (new files,
   one more manifest part).
+- Reads: the bytes of a batch of items are one query on ``fs.chunks`` (``files_id`` ``$in`` the batch's
+  file ids, answered by GridFS's index on ``files_id, n``), each file's chunks joined in ``n`` order: a
+  download per item (``GridFSBucket.open_download_stream``) asks for the file's document and then its
+  chunks, two round trips per item, and took 1.6 times as long for an epoch of 100 kB items
+  (docs/decisions.md, 'GridFS: the chunks of a batch in one query').
 - The connection, its write concern and the clean-up are the mongo backend's (``MongoBackend``):
   ``cleanup`` drops exactly the scratch database. ``size_bytes`` is the server's ``collStats`` of both
   collections plus the manifest file.
@@ -94,9 +99,12 @@ class GridfsBackend(MediaLayout):
         import pyarrow as pa
         from bson import ObjectId
 
-        bucket = self.bucket
-        return pa.array([bucket.open_download_stream(ObjectId(file_id)).read()
-                         for file_id in rows.column("_file_id").to_pylist()], pa.large_binary())
+        files = [ObjectId(file_id) for file_id in rows.column("_file_id").to_pylist()]
+        chunks: dict[Any, list[tuple[int, bytes]]] = {}
+        for chunk in self._mongo.database[f"{BUCKET}.chunks"].find({"files_id": {"$in": list(set(files))}}):
+            chunks.setdefault(chunk["files_id"], []).append((chunk["n"], chunk["data"]))
+        # an empty file has no chunk; a file of one chunk is that chunk's bytes, not a copy
+        return pa.array([b"".join(data for _, data in sorted(chunks.get(f, ()))) for f in files], pa.large_binary())
 
     def clear(self) -> None:
         database = self._mongo.database

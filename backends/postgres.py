@@ -3,6 +3,9 @@
 Layout. Schema ``storeadvise_<runid>``, table ``data``; ``cleanup()`` drops exactly that schema (``DROP
 SCHEMA ... CASCADE``) and nothing else. The key column gets a primary key after the load (part of the
 timed write: it is what answers lookups); a key with duplicates or nulls gets a plain B-tree index instead.
+The written Arrow schema is the table's comment (IPC, base64), so that another instance (a client process, a
+reopened store) reads back exactly the written types. A media table of images, video or audio keeps its item
+bytes ``EXTERNAL``: out of line in the TOAST table, never run through pglz, which cannot shrink encoded media.
 
 Server. ``--postgres-uri`` / ``STOREADVISE_POSTGRES_URI`` (any libpq URI; the password is masked
 everywhere), else a private cluster of Debian's ``postgresql`` package: ``initdb`` into the run's scratch
@@ -23,7 +26,11 @@ prepared statement through psycopg in binary mode, its one row turned into Arrow
 per call than an ADBC query, which pays for its Arrow stream set-up per call), and a single-row
 ``write_one`` a prepared ``INSERT`` on the same connection. ``update`` of one row is a prepared ``UPDATE
 ... WHERE key = %s``; of more rows an ``UPDATE ... FROM`` a temporary table loaded by ADBC's COPY, joined
-on the key (rows whose key is not stored are not inserted).
+on the key (rows whose key is not stored are not inserted). ``take`` (rows by position, a shuffled training
+batch) finds the rows by their place in the heap (``ctid``, listed once per written state: the first take
+after a write, append or update pays for that listing) with one prepared ``WHERE ctid = ANY(...)`` (a TID
+scan) in binary, on a session per thread taking at once (docs/decisions.md, 'PostgreSQL: take by row places
+in the heap, encoded media stored EXTERNAL').
 
 Durability (``durability``): the server's own settings. The embedded cluster keeps PostgreSQL's defaults,
 ``fsync=on`` and ``synchronous_commit=on``: a commit returns once its WAL record is flushed to disk, so
@@ -46,12 +53,14 @@ Row order: SQL promises none without ``ORDER BY``, and none is paid for: reads r
 order, which sessions keep stable (``synchronize_seqscans=off``: a scan starts at the first block). That
 is insertion order for rows of similar size, but COPY puts a row into an earlier page that has room for
 it, so rows of varied length come back partly reordered; the round-trip check compares rows, not positions.
+``take``'s positions are positions in that order, as Redis's are in its read order.
 
 Cannot do: filter on a jsonb (nested) column (unsupported, not faked).
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import glob
 import json
@@ -60,6 +69,7 @@ import re
 import shutil
 import signal
 import subprocess
+import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -73,12 +83,19 @@ from storeadvise.backends.batching import check_batch_rows, rebatch
 from storeadvise.backends.masking import mask_uri
 from storeadvise.backends.services import Launch, Service
 from storeadvise.errors import BackendUnavailable, DataError, UnsupportedOperation
+from storeadvise.media import BYTES_COLUMN, media_modality
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
 TABLE = "data"
 STAGE = "_storeadvise_stage"
+SCHEMA_COMMENT = "storeadvise Arrow schema (IPC, base64): "
+"""How the table's comment starts: the written Arrow schema follows, so that a new instance (another
+process, a reopened store) reads back exactly the written types."""
+ENCODED_MEDIA = frozenset({"images", "video", "audio"})
+"""Media whose items are already compressed encodings (JPEG, PNG, MP4, MP3, ...): their bytes column is
+stored ``EXTERNAL`` (out of line, no compression attempt); documents keep PostgreSQL's default."""
 CONNECT_TIMEOUT_S = 3
 SERVER_USER = "postgres"
 """The unprivileged user the Debian package creates; the embedded cluster runs as it when we are root."""
@@ -390,7 +407,7 @@ class PostgresBackend(Backend):
     service: ClassVar[Service | None] = SERVICE
     own_cache: ClassVar[bool] = True  # the server's shared buffers
     supports: ClassVar[frozenset[str]] = frozenset(
-        {"write", "read", "scan", "project", "filter", "lookup", "append", "write_one", "update"}
+        {"write", "read", "scan", "project", "filter", "lookup", "append", "write_one", "update", "take"}
     )
     write_guarantees: ClassVar[tuple[Durability, Durability]] = (
         Durability(False, "synchronous_commit=off (or fsync=off) on this server: a commit returns before its WAL "
@@ -408,10 +425,11 @@ class PostgresBackend(Backend):
         "date": "date (exact)",
         "time/duration": "time (microseconds) / bigint in the duration's unit",
         "decimal": "numeric(p, s) (exact)",
-        "binary": "bytea (exact)",
+        "binary": "bytea (exact); a media table's item bytes stored EXTERNAL (out of line, not compressed)",
         "null": "text of nulls (exact)",
         "nested struct/list": "jsonb, read back as JSON text with sorted keys (loss)",
-        "row order": "the heap's physical order (insertion order for rows of similar size; no ORDER BY paid for)",
+        "row order": "the heap's physical order (insertion order for rows of similar size; no ORDER BY paid for); "
+                     "take's positions follow it",
     }
 
     def __init__(self, settings: Any) -> None:
@@ -426,6 +444,10 @@ class PostgresBackend(Backend):
         """Derived from the written schema once and reused per call (lookup and insert statements)."""
         self._prepared = False
         """Whether the psycopg session holds prepared statements (``_forget_statements``)."""
+        self._lock = threading.Lock()
+        """Guards what takes from several threads share: the idle sessions, the listing of row places."""
+        self._idle: list[Any] = []
+        """psycopg sessions of finished takes, each holding the prepared take statement."""
 
     # -- life cycle ----------------------------------------------------------------------------------
     @property
@@ -466,6 +488,7 @@ class PostgresBackend(Backend):
         return con
 
     def _close(self) -> None:
+        self._close_take_sessions()
         for con in (self._pg, self._adbc):
             if con is not None:
                 with contextlib.suppress(Exception):
@@ -512,6 +535,7 @@ class PostgresBackend(Backend):
         """Lookups and inserts are prepared on the psycopg session: after the table is replaced they
         would answer for the old one, so that session is closed and opened again on next use."""
         self._cache.clear()
+        self._close_take_sessions()
         if self._pg is not None and self._prepared:
             self._pg.close()
             self._pg = self._session(self._uri)
@@ -551,13 +575,26 @@ class PostgresBackend(Backend):
     def write(self, schema: pa.Schema, batches: Iterable[pa.RecordBatch]) -> None:
         self.clear()
         self.attach({"schema": schema})
-        columns = ", ".join(f"{quote_identifier(f.name)} {_sql_type(f.type)}" for f in schema)
-        self._pg_execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(self._schema_name)}")
-        self._pg_execute(f"CREATE TABLE {self._table} ({columns})")
+        self._pg_execute(self._create_statements(schema))
         self._ingest(batches)
         key = self.settings.key_column
         if key and key in schema.names:
             self._index_key(key)
+
+    def _create_statements(self, schema: pa.Schema) -> str:
+        """The scratch schema and the table, in one round trip: the written Arrow schema kept as the table's
+        comment, and the bytes of encoded media stored out of line uncompressed (``EXTERNAL``: pglz gives up
+        on JPEG or MP3 bytes anyway, and not trying made a 200 MB media load faster; docs/decisions.md,
+        'PostgreSQL: take by row places in the heap, encoded media stored EXTERNAL')."""
+        table = self._table
+        columns = ", ".join(f"{quote_identifier(f.name)} {_sql_type(f.type)}" for f in schema)
+        encoded = base64.b64encode(schema.serialize().to_pybytes()).decode()
+        statements = [f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(self._schema_name)}",
+                      f"CREATE TABLE {table} ({columns})",
+                      f"COMMENT ON TABLE {table} IS {quote_literal(SCHEMA_COMMENT + encoded)}"]
+        if media_modality(schema) in ENCODED_MEDIA and _sql_type(schema.field(BYTES_COLUMN).type) == "bytea":
+            statements.append(f"ALTER TABLE {table} ALTER COLUMN {quote_identifier(BYTES_COLUMN)} SET STORAGE EXTERNAL")
+        return "; ".join(statements)
 
     def _index_key(self, key: str) -> None:
         """A primary key on ``key``, built after the load (faster than loading into an indexed table);
@@ -602,11 +639,11 @@ class PostgresBackend(Backend):
             cursor.close()
 
     def append(self, batch: pa.RecordBatch) -> None:
-        if self._schema is None:
-            raise self.nothing_written()
-        if batch.schema.names != self._schema.names:
+        schema = self.schema
+        if batch.schema.names != schema.names:
             raise DataError(f"{self.name}: appended rows have columns {', '.join(batch.schema.names)}, "
-                            f"but the stored table has {', '.join(self._schema.names)}")
+                            f"but the stored table has {', '.join(schema.names)}")
+        self._cache.pop("ctids", None)  # new rows, new positions
         if batch.num_rows == 1:
             self._insert_one(batch)
         else:
@@ -637,6 +674,7 @@ class PostgresBackend(Backend):
         if not rows.num_rows or not names:
             return
         batch = _to_storage(rows.combine_chunks().to_batches()[0], self._storage)
+        self._cache.pop("ctids", None)  # an updated row is a new row version, at a new place in the heap
         q = quote_identifier
         if rows.num_rows == 1:
             sql = self._cache.get("update")
@@ -674,9 +712,22 @@ class PostgresBackend(Backend):
     # -- reading ---------------------------------------------------------------------------------------
     @property
     def schema(self) -> pa.Schema:
+        """The written schema: kept since the write, else read from the table's comment (a new instance)."""
         if self._schema is None:
-            raise self.nothing_written()
+            with self._lock:
+                if self._schema is None:
+                    self._load_schema()
+        assert self._schema is not None
         return self._schema
+
+    def _load_schema(self) -> None:
+        import pyarrow as pa
+
+        row = self._pg_execute("SELECT obj_description(to_regclass(%s), 'pg_class')", (self._table,)).fetchone()
+        comment = row[0] if row else None
+        if not comment or not comment.startswith(SCHEMA_COMMENT):
+            raise self.nothing_written()
+        self.attach({"schema": pa.ipc.read_schema(pa.py_buffer(base64.b64decode(comment[len(SCHEMA_COMMENT):])))})
 
     def _select(self, columns: Sequence[str] | None, where: Predicate | None) -> tuple[str, pa.Schema]:
         schema = self.schema
@@ -765,12 +816,74 @@ class PostgresBackend(Backend):
         if statement is None:
             key = self.lookup_key_column()
             check_columns(self.schema, None, Predicate(key, "==", None))
-            sql, target = self._select(None, None)
-            struct = pa.struct([pa.field(f.name, _fetched_type(f.type)) for f in target])
-            plan = _restore_plan([f.type for f in struct], target)
+            sql, struct, target, plan = self._rows_statement("")
             self._cache["plain_key"] = pa.types.is_signed_integer(self.schema.field(key).type)
             statement = self._cache["lookup"] = (f"{sql} WHERE {quote_identifier(key)} = %s", struct, target, plan)
         return statement
+
+    def _rows_statement(self, first: str) -> tuple[str, pa.DataType, pa.Schema, RestorePlan]:
+        """``SELECT`` of every column (after ``first``, an expression of its own, when given), the struct type
+        its rows are converted into by pyarrow, the schema returned and the columns to convert into it."""
+        import pyarrow as pa
+
+        sql, target = self._select(None, None)
+        struct = pa.struct([pa.field(f.name, _fetched_type(f.type)) for f in target])
+        if first:
+            sql = sql.replace("SELECT ", f"SELECT {first}, ", 1)
+        return sql, struct, target, _restore_plan([f.type for f in struct], target)
+
+    def take(self, positions: Sequence[int]) -> pa.Table:
+        """The rows at ``positions`` of a read (the heap's physical order), in the order asked: the position of
+        every row is its place in the heap (``ctid``), listed once per written state; one prepared
+        ``WHERE ctid = ANY(...)`` (a TID scan: no index, nothing written for it) fetches them in binary, on a
+        session of its own, so that a shuffled epoch's loader threads take at once."""
+        import pyarrow as pa
+
+        places = self._places()
+        if any(p < 0 or p >= len(places) for p in positions):
+            raise IndexError(f"{self.name}: positions outside 0..{len(places) - 1}")
+        wanted = [places[p] for p in positions]
+        statement = self._cache.get("take")
+        if statement is None:
+            sql, struct, target, plan = self._rows_statement("ctid::text")
+            statement = self._cache["take"] = (f"{sql} WHERE ctid = ANY(%s::tid[])", struct, target, plan)
+        sql, struct, target, plan = statement
+        with self._take_session() as session:
+            rows = session.cursor(binary=True).execute(sql, (list(set(wanted)),), prepare=True).fetchall()
+        found = {row[0]: row[1:] for row in rows}
+        batch = pa.RecordBatch.from_struct_array(pa.array([found[w] for w in wanted], type=struct))
+        return pa.Table.from_batches([self._restore_batch(batch, target, plan)])
+
+    def _places(self) -> list[str]:
+        """Every row's ``ctid`` in the order reads return the rows (a scan from the first block)."""
+        places = self._cache.get("ctids")
+        if places is None:
+            with self._lock:
+                places = self._cache.get("ctids")
+                if places is None:
+                    rows = self._pg_execute(f"SELECT ctid::text FROM {self._table}").fetchall()
+                    places = self._cache["ctids"] = [row[0] for row in rows]
+        return places
+
+    @contextlib.contextmanager
+    def _take_session(self) -> Iterator[Any]:
+        """A psycopg session for one take: an idle one, else a new one (one per thread taking at once)."""
+        with self._lock:
+            session = self._idle.pop() if self._idle else None
+        if session is None:
+            session = self._session(self._uri)
+        try:
+            yield session
+        finally:
+            with self._lock:
+                self._idle.append(session)
+
+    def _close_take_sessions(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for session in idle:
+            with contextlib.suppress(Exception):
+                session.close()
 
     def _key_literal_value(self, key: Any) -> Any:
         """``key`` as the key column stores it (a uint64 as its numeric, a timestamp in microseconds)."""

@@ -22,7 +22,7 @@ import server_data
 from storeadvise.backends.base import BackendSettings, Predicate
 from storeadvise.backends.postgres import SERVICE, PostgresBackend
 from storeadvise.backends.services import Services, ServiceStatus
-from storeadvise.errors import BackendUnavailable, UnsupportedOperation
+from storeadvise.errors import BackendUnavailable, DataError, UnsupportedOperation
 
 pytestmark = pytest.mark.server
 
@@ -161,6 +161,50 @@ def test_primary_key_append_write_one_and_size(postgres, postgres_server: Servic
             (f'"{postgres.settings.scratch_name}"."data"',),
         ).fetchall()
     assert primary == [(KEY,)]
+
+
+@pytest.mark.parametrize(("modality", "storage"), [("images", "e"), ("audio", "e"), ("text", "x"), (None, "x")])
+def test_encoded_media_bytes_are_stored_external_and_other_bytes_as_postgres_chooses(
+        postgres, postgres_server: ServiceStatus, modality: str | None, storage: str) -> None:
+    """JPEG or MP3 bytes do not compress: they skip pglz (EXTERNAL, 'e'); documents and ordinary binary
+    columns keep PostgreSQL's default (EXTENDED, 'x'), where compression can pay."""
+    from media_tables import item_hashes, media_table
+
+    table = media_table(20)
+    if modality != "images":
+        metadata = {b"storeadvise.media": modality.encode()} if modality else None
+        table = table.replace_schema_metadata(metadata)
+    postgres.write(table.schema, table.to_batches())
+    with _psycopg(postgres_server) as con:
+        stored = con.execute("SELECT attstorage FROM pg_attribute WHERE attrelid = %s::regclass AND attname = 'data'",
+                             (f'"{postgres.settings.scratch_name}"."data"',)).fetchone()
+    assert stored == (storage,)
+    assert item_hashes(postgres.read()) == item_hashes(table)
+
+
+def test_take_after_an_update_finds_the_rows_where_they_moved(postgres) -> None:
+    """An updated row is a new row version elsewhere in the heap: positions are listed again."""
+    table = typed_table(50)
+    postgres.write(table.schema, table.to_batches())
+    assert postgres.take([3, 40]).to_pylist() == postgres.read().take([3, 40]).to_pylist()
+    changed = table.slice(3, 1).set_column(1, table.field(1), table.slice(4, 1).column(1))
+    postgres.update(changed)
+    after = postgres.read()
+    assert after.num_rows == 50
+    assert postgres.take(list(range(50))).to_pylist() == after.to_pylist()
+
+
+def test_a_new_instance_reads_the_written_types_from_the_server(postgres) -> None:
+    table = typed_table(30)
+    postgres.write(table.schema, table.to_batches())
+    again = PostgresBackend(postgres.settings)
+    assert again.schema == table.schema
+    assert again.read().sort_by(KEY).to_pylist() == _expected(postgres, table).to_pylist()
+    postgres.clear()
+    with pytest.raises(DataError, match="nothing has been written"):
+        again.clear()
+        again.read()
+    again.cleanup()
 
 
 def test_a_key_with_duplicates_gets_an_index_instead_of_a_primary_key(postgres) -> None:

@@ -35,10 +35,14 @@ from typing import Any
 import pairs
 import pytest
 
+from storeadvise.backends.batching import scan_batch_rows
 from storeadvise.backends.operations import OPERATIONS, TAKE_ROWS, consume
 
 THRESHOLD = 1.15
 ITEM_BYTES = 100_000
+SCAN_ROWS = scan_batch_rows(ITEM_BYTES)
+"""Rows per batch of a scan of these items, as the runner plans it (bounded in bytes): both sides of a
+scan case hand out batches of this many rows."""
 LAYOUTS = ("files_index", "webdataset", "lmdb", "parquet", "arrow", "lance", "sqlite")
 OPS = ("scan", "take")
 
@@ -65,17 +69,17 @@ def media_data(count: int) -> tuple[Any, list[list[int]]]:
 
 
 def run_media_case(benchmark: Any, label: str, backend: Any, op: str, table: Any, batches: list[list[int]],
-                   candidates: list[pairs.Side], note: str) -> None:
+                   candidates: list[pairs.Side], note: str, threshold: float = THRESHOLD) -> None:
     """storeadvise's scan (an epoch) or shuffled epoch by ``take`` against the direct ``candidates``; fails
-    the test beyond ``THRESHOLD``."""
+    the test beyond ``threshold``."""
     if op == "scan":
         # a scan is a stream: drained and consumed inside the timing, as the runner counts it
-        storeadvise = pairs.Side("storeadvise", lambda: consume(OPERATIONS["scan"].call(backend, None)))
+        storeadvise = pairs.Side("storeadvise", lambda: consume(OPERATIONS["scan"].call(backend, SCAN_ROWS)))
     else:
         storeadvise = pairs.Side("storeadvise", lambda: [OPERATIONS["take"].call(backend, b) for b in batches])
     note += f"; one shuffled epoch, {len(batches)} batches of {TAKE_ROWS}" if op == "take" else ""
     result = pairs.run_case(benchmark, label, op, backend.kind, table.num_rows, storeadvise, candidates,
-                            notes=note, dataset="media", threshold=THRESHOLD)
+                            notes=note, dataset="media", threshold=threshold)
     if not result.passed:
         pytest.fail(result.message(), pytrace=False)
 
@@ -192,9 +196,9 @@ def parquet_sides(backend: Any, op: str, ids: list[str], batches: list[list[int]
     path = str(backend.parts()[0])
     if op == "scan":
         return [pairs.Side("pyarrow ParquetFile.iter_batches", lambda: pa.Table.from_batches(
-                    list(pq.ParquetFile(path).iter_batches(batch_size=65_536)))),
-                pairs.Side("pyarrow.dataset to_table, combined to 65,536 rows", lambda: pa.Table.from_batches(
-                    ds.dataset(path).to_table().combine_chunks().to_batches(max_chunksize=65_536)))]
+                    list(pq.ParquetFile(path).iter_batches(batch_size=SCAN_ROWS)))),
+                pairs.Side("pyarrow.dataset to_table, cut as a scan's batches", lambda: pa.Table.from_batches(
+                    ds.dataset(path).to_table().combine_chunks().to_batches(max_chunksize=SCAN_ROWS)))]
     parquet_file = pq.ParquetFile(path)
     metadata = parquet_file.metadata
     starts = np.cumsum([0] + [metadata.row_group(g).num_rows for g in range(metadata.num_row_groups)])
@@ -215,11 +219,11 @@ def arrow_sides(backend: Any, op: str, ids: list[str], batches: list[list[int]])
 
     path = str(backend.parts()[0])
     if op == "scan":
-        def batches_in_order() -> Any:  # cut as a scan's batches are: 65,536 rows each
+        def batches_in_order() -> Any:  # cut as a scan's batches are (SCAN_ROWS)
             reader = pa.ipc.open_file(pa.memory_map(path))
             table = pa.Table.from_batches([reader.get_batch(i) for i in range(reader.num_record_batches)])
-            return pa.Table.from_batches(table.combine_chunks().to_batches(max_chunksize=65_536))
-        return [pairs.Side("pyarrow IPC memory-mapped batches, combined to 65,536 rows", batches_in_order)]
+            return pa.Table.from_batches(table.combine_chunks().to_batches(max_chunksize=SCAN_ROWS))
+        return [pairs.Side("pyarrow IPC memory-mapped batches, cut as a scan's batches", batches_in_order)]
 
     def take() -> list[Any]:
         table = pa.ipc.open_file(pa.memory_map(path)).read_all()

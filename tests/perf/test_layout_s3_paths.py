@@ -57,10 +57,10 @@ def pool() -> Iterator[ThreadPoolExecutor]:
 def test_storeadvise_on_object_storage_vs_direct(benchmark: Any, media_s3: tuple[Any, list[list[int]], dict[str, Any]],
                                                  pool: ThreadPoolExecutor, layout: str, op: str) -> None:
     table, batches, stores = media_s3
-    backend = stores[layout]
-    candidates = SIDES[layout](backend, pool, op, table.column("id").to_pylist(), batches)
     note = f"{table.num_rows} items of {ITEM_BYTES // 1000} kB, embedded S3 emulator, {GET_THREADS} GETs at once"
-    run_media_case(benchmark, f"{layout}@s3", backend, op, table, batches, candidates, note)
+    ids = table.column("id").to_pylist()
+    run_media_case(benchmark, f"{layout}@s3", stores[layout], op, table, batches,
+                   SIDES[layout](stores[layout], pool, op, ids, batches), note)
 
 
 def _getter(backend: Any) -> Any:
