@@ -193,6 +193,9 @@ class Backend(abc.ABC):
     """Whether reads return the rows in the order they were written (then appended). False for the table
     formats, whose writers may interleave the batches of one write; the round-trip verification does not
     depend on row order."""
+    processes_at_once: ClassVar[int | None] = None
+    """How many processes may open the store at once (None: any number); ``--clients`` above it is
+    unsupported, not a failure (DuckDB: one process at a time opens a database file for writing)."""
     own_cache: ClassVar[bool] = False
     """Whether the stored data is also cached outside the OS page cache: in this process (a database
     connection's page cache or buffer pool, let go by ``release_cache``) or in its server's memory. A

@@ -60,6 +60,7 @@ class DuckdbBackend(SqlFileBackend):
 
     name: ClassVar[str] = "duckdb"
     db_file: ClassVar[str] = DB_FILE
+    processes_at_once: ClassVar[int | None] = 1  # DuckDB's concurrency model: one writing process per file
     write_guarantees: ClassVar[tuple[Durability, Durability]] = (
         Durability(True, "DuckDB syncs its write-ahead log at every commit: a committed write survives a power loss "
                    "(the same with --fsync)"),

@@ -572,6 +572,12 @@ def run_load(backend: Backend, plan: WorkloadPlan, config: LoadConfig,
     steps = []
     for step, clients in enumerate(config.clients):
         check_stop()
+        if backend.processes_at_once is not None and clients > backend.processes_at_once:
+            entry = _entry(backend, config, clients)
+            entry.update(status=UNSUPPORTED, reason=f"{backend.name} lets {backend.processes_at_once} process at a "
+                                                    f"time open its store; {clients} clients need a server")
+            steps.append(entry)
+            continue
         if on_event is not None:
             on_event(f"{clients} client{'s' * (clients > 1)}, mix {config.mix.name}")
         started = (lambda clients=clients: on_started(clients)) if on_started is not None else None

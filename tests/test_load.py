@@ -358,8 +358,11 @@ def test_the_sweep_chart_plots_throughput_and_p99_against_clients_with_the_knee(
 
 
 @pytest.mark.slow
-def test_duckdb_serves_one_client_and_refuses_a_second_process_with_its_own_message() -> None:
-    one, two = _load("duckdb", clients="1,2", mix="A", operations=20)
+def test_duckdb_serves_one_client_and_a_second_process_is_unsupported_not_a_failure() -> None:
+    """DuckDB lets one process at a time open its file: a property of the store, so the run is complete."""
+    run = storeadvise.benchmark(sample="tabular", rows=2_000, backends=["duckdb"], save=False, clients="1,2",
+                                mix="A", operations=20)
+    one, two = run.load
     _nothing_lost(one, 1, 20)
-    assert two["status"] == "failed" and "1 of 2 clients could not start" in two["reason"]
-    assert "Could not set lock" in two["reason"]
+    assert two["status"] == "unsupported" and "lets 1 process at a time open its store" in two["reason"]
+    assert run.complete, run.problems
