@@ -119,6 +119,7 @@ def test_a_folder_loads_as_the_media_table_with_its_labels_joined(images: Path) 
     assert media_modality(dataset.schema) == "images" and dataset.profile.modality == "images"
     assert table.num_rows == 24 and dataset.profile.key_column == "id" and dataset.profile.items["items"] == 24
     assert {"label", "width", "height"} <= set(table.column_names)
+    assert not [n for n in dataset.profile.notes if "left out" in n]  # its labels and profile are no items
     row = table.slice(5, 1).to_pylist()[0]
     assert (images / row["id"]).read_bytes() == row["data"] and row["size"] == len(row["data"])
     from PIL import Image

@@ -119,8 +119,10 @@ class MediaSource(Source):
             self.notes.append("left out, as the folder is mostly " + self.modality + ": "
                               + ", ".join(f"{n:,} {m} file" + ("s" if n > 1 else "") for m, n in left_out.items()))
         self.labels, self.label_file = _labels(path, self.items)
-        others = [p.relative_to(path).as_posix() for p, modality in every
-                  if modality is None and p != self.label_file]
+        from storeadvise.bench.mediasamples import PROFILE_FILE
+
+        others = [p.relative_to(path).as_posix() for p, modality in every  # besides its labels, a sample's profile
+                  if modality is None and p != self.label_file and p != path / PROFILE_FILE]
         if others:  # a reader that drops files says so (a folder may hold what the user meant as items)
             shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
             files = f"{len(others):,} file" + ("s" if len(others) > 1 else "")
