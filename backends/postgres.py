@@ -89,6 +89,8 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 TABLE = "data"
+PLAIN_LITERALS = (int, float, str, bool)
+"""Python values that are their own SQL literal in a column stored as written (a filter's value)."""
 STAGE = "_storeadvise_stage"
 SCHEMA_COMMENT = "storeadvise Arrow schema (IPC, base64): "
 """How the table's comment starts: the written Arrow schema follows, so that a new instance (another
@@ -750,8 +752,13 @@ class PostgresBackend(Backend):
         sql_type = _sql_type(written)
         if sql_type == "jsonb":
             raise UnsupportedOperation(f"{self.name} stores {where.column} as jsonb and cannot filter it")
-        value = _to_storage(pa.record_batch([pa.array([where.value], written)], names=["v"]),
-                            pa.schema([("v", _stored_type(written))])).column(0)[0].as_py()
+        if type(where.value) in PLAIN_LITERALS and _stored_type(written).equals(written):
+            # a number, text or bool stored as written is its own literal: the conversion below costs
+            # ~0.2 ms, a tenth of a filter that returns a few thousand rows
+            value = where.value
+        else:
+            value = _to_storage(pa.record_batch([pa.array([where.value], written)], names=["v"]),
+                                pa.schema([("v", _stored_type(written))])).column(0)[0].as_py()
         if value is None:
             return "false"
         text = "\\x" + value.hex() if isinstance(value, bytes) else str(value)
