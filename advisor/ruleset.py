@@ -68,12 +68,11 @@ class Option:
             return False, "advice only: not measured by storeadvise"
         if not self.backend:
             return False, "no backend: nothing stored for storeadvise to measure"
-        from storeadvise.backends._objectstore import LOCATED_SUFFIX
-        from storeadvise.bench.api import backend_names
+        from storeadvise.bench.api import registered_backend
 
-        name, located, _ = self.backend.partition(LOCATED_SUFFIX)
-        if name in backend_names():
-            where = " in a bucket (the embedded S3 server, or --location)" if located else ""
+        name = registered_backend(self.backend)
+        if name is not None:
+            where = " in a bucket (the embedded S3 server, or --location)" if name != self.backend else ""
             return True, f"measured by the {name} backend{where}"
         return False, f"not yet measurable: no {self.backend} backend yet"
 

@@ -58,6 +58,15 @@ def backend_names() -> list[str]:
     return list(REGISTRY)
 
 
+def registered_backend(name: str) -> str | None:
+    """The registered backend that ``name`` runs: itself, or for ``NAME@s3`` the backend ``NAME`` with its
+    data in a bucket; None when there is no such backend."""
+    from storeadvise.backends._objectstore import LOCATED_SUFFIX
+
+    base = name.removesuffix(LOCATED_SUFFIX)
+    return base if base in backend_names() else None
+
+
 def open_dataset(
     data: str | Path | None = None,
     *,
