@@ -37,6 +37,8 @@ from storeadvise.backends.mongo import SERVICE, MongoBackend
 
 BUCKET = "fs"
 """GridFS's default bucket name: the collections ``fs.files`` and ``fs.chunks``."""
+CHUNK_BYTES = 255 * 1024
+"""GridFS's default chunk size (the specification's 255 KiB, what every driver writes)."""
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -62,7 +64,6 @@ class GridfsBackend(MediaLayout):
     def __init__(self, settings: Any) -> None:
         super().__init__(settings)
         self._mongo = MongoBackend(settings)
-        self._bucket: Any = None
 
     def open(self) -> None:
         self._mongo.open()
@@ -73,24 +74,37 @@ class GridfsBackend(MediaLayout):
     def server_info(self) -> dict[str, Any] | None:
         return self._mongo.server_info()
 
-    @property
-    def bucket(self) -> Any:
-        if self._bucket is None:
-            import gridfs
-
-            self._bucket = gridfs.GridFSBucket(self._mongo.database, bucket_name=BUCKET,
-                                               write_concern=self._mongo._write_concern())
-        return self._bucket
-
     def _start(self) -> None:
-        pass  # GridFS creates its collections on the first upload
+        """The indexes every GridFS driver makes before its first upload (the GridFS specification)."""
+        database = self._mongo.database
+        database[f"{BUCKET}.files"].create_index([("filename", 1), ("uploadDate", 1)])
+        database[f"{BUCKET}.chunks"].create_index([("files_id", 1), ("n", 1)], unique=True)
 
     def _put(self, ids: list[str], data: pa.Array, first: int) -> dict[str, list[Any]]:
-        import pyarrow as pa
+        """A batch of items as GridFS files, written as the specification lays them out (a ``fs.files``
+        document per item, its bytes in ``CHUNK_BYTES`` chunks in ``fs.chunks``) with one ``insert_many``
+        per collection: ``GridFSBucket.upload_from_stream`` makes several round trips per item (it checks
+        the indexes for every file), and took 203 s for 2,000 items of 100 kB on the embedded server
+        against 1.8 s for the same items as plain documents (docs/decisions.md, 'GridFS: files written in
+        bulk'). Any GridFS client reads them (tested with ``GridFSBucket``)."""
+        import datetime
 
-        bucket = self.bucket
-        return {"_file_id": [bucket.upload_from_stream(item_id, pa.BufferReader(value.as_buffer())).binary
-                             for item_id, value in zip(ids, data, strict=True)]}
+        from bson import ObjectId
+
+        files, chunks = [], []
+        now = datetime.datetime.now(datetime.timezone.utc)
+        for item_id, value in zip(ids, data, strict=True):
+            file_id, data_bytes = ObjectId(), value.as_py()
+            chunks += [{"files_id": file_id, "n": n, "data": data_bytes[start:start + CHUNK_BYTES]}
+                       for n, start in enumerate(range(0, len(data_bytes), CHUNK_BYTES))]
+            files.append({"_id": file_id, "length": len(data_bytes), "chunkSize": CHUNK_BYTES, "uploadDate": now,
+                          "filename": item_id})
+        database = self._mongo.database.with_options(write_concern=self._mongo._write_concern())
+        if chunks:  # the chunks first: a files document names a complete file
+            database[f"{BUCKET}.chunks"].insert_many(chunks, ordered=False)
+        if files:
+            database[f"{BUCKET}.files"].insert_many(files, ordered=False)
+        return {"_file_id": [f["_id"].binary for f in files]}
 
     def _finish(self) -> list[Path]:
         return []
@@ -110,11 +124,9 @@ class GridfsBackend(MediaLayout):
         database = self._mongo.database
         for suffix in ("files", "chunks"):
             database.drop_collection(f"{BUCKET}.{suffix}")
-        self._bucket = None
         super().clear()
 
     def cleanup(self) -> None:
-        self._bucket = None
         super().clear()  # the local manifest; the database goes with the mongo backend's clean-up
         self._mongo.cleanup()
 

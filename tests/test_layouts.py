@@ -202,6 +202,22 @@ def test_webdataset_shards_are_plain_tar_files_of_the_items(tmp_path: Path) -> N
     backend.cleanup()
 
 
+@pytest.mark.server
+def test_gridfs_files_read_back_through_pymongos_own_gridfs(tmp_path: Path, mongo_server: object) -> None:
+    """Written in bulk as the GridFS specification lays files out: any GridFS client reads them, a file of
+    several chunks (the last item, 3 MB) and an empty one included."""
+    import gridfs
+
+    backend = make("gridfs", tmp_path, server=mongo_server)
+    table = media_table(12, big=True)
+    write(backend, table)
+    bucket = gridfs.GridFSBucket(backend._mongo.database)
+    found = {f.filename: f.read() for f in bucket.find({})}
+    assert found == dict(zip(table.column("id").to_pylist(), table.column("data").to_pylist(), strict=True))
+    assert backend._mongo.database["fs.chunks"].count_documents({}) > 12  # the 3 MB item spans several chunks
+    backend.cleanup()
+
+
 def test_webdataset_shards_load_in_the_webdataset_package(tmp_path: Path) -> None:
     webdataset = pytest.importorskip("webdataset")
     backend = make("webdataset", tmp_path)
