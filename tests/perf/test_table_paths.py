@@ -284,16 +284,29 @@ class IcebergSides(Sides):
         return [pairs.Side("pyiceberg append", lambda: handle.append(rows))]
 
     def update(self) -> list[pairs.Side]:
-        """On storeadvise's table, which the append case has grown: a fresh copy would have fewer files."""
+        """On storeadvise's table, which the append case has grown: a fresh copy would have fewer files.
+        An update never inserts: the overwrite that appends every row it is given, whether its key is
+        stored or not, is shown but is not the reference; the overwrite of the rows whose key a scan of
+        the key column finds, and pyiceberg's upsert without inserts, do an update's whole job."""
+        import pyarrow.compute as pc
         from pyiceberg.expressions import In
 
         handle = self.stored_handle()
         rows = self.stored(self.plan.update_rows)
         key = self.plan.key_column
         keys = rows.column(key).to_pylist()
+
+        def overwrite_stored_keys() -> None:
+            stored = handle.scan(selected_fields=(key,)).to_arrow().column(key).combine_chunks()
+            kept = rows.filter(pc.is_in(rows.column(key), value_set=stored))
+            handle.overwrite(kept, overwrite_filter=In(key, kept.column(key).to_pylist()))
+
         return [
             pairs.Side("pyiceberg overwrite (key IN updated keys)",
-                       lambda: handle.overwrite(rows, overwrite_filter=In(key, keys)), setup=handle.refresh),
+                       lambda: handle.overwrite(rows, overwrite_filter=In(key, keys)), setup=handle.refresh,
+                       gate=False, note="appends rows whose key is not stored: no update's check"),
+            pairs.Side("pyiceberg scan of the keys + overwrite of the stored ones", overwrite_stored_keys,
+                       setup=handle.refresh),
             pairs.Side("pyiceberg upsert (update only)",
                        lambda: handle.upsert(rows, join_cols=[key], when_not_matched_insert_all=False),
                        setup=handle.refresh),
