@@ -368,6 +368,14 @@ class Backend(abc.ABC):
         its ``write`` raises ``UnsupportedOperation`` with it), or None."""
         return None
 
+    def refusal(self, schema: pa.Schema) -> str | None:
+        """``refuses(schema)``, worked out once per schema object: the write operation asks inside every
+        timed write, and walking a wide schema's types costs milliseconds."""
+        cached = getattr(self, "_refusal", None)
+        if cached is None or cached[0] is not schema:
+            cached = self._refusal = (schema, self.refuses(schema))
+        return cached[1]
+
     def why_unsupported(self, op: str) -> str:
         """One sentence shown in the table for an operation not in ``supports`` (override to explain)."""
         return f"{self.name} does not support {op}"

@@ -289,7 +289,7 @@ def _needs_data(plan: WorkloadPlan) -> str | None:
 def _write(backend: Backend, data: Data) -> None:
     """Store ``data``, unless the backend cannot hold a table of its schema at all (``Backend.refuses``):
     then ``UnsupportedOperation`` with its reason, before anything is written."""
-    reason = backend.refuses(data.schema)
+    reason = backend.refusal(data.schema)
     if reason:
         raise UnsupportedOperation(f"{backend.name} {reason}")
     backend.write(data.schema, data.batches())
